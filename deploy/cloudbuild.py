@@ -1,0 +1,95 @@
+"""Cloud Build: build the Ollama + model image and follow it (status, log tail).
+
+ollama_container/cloudbuild.json is the one build definition: `gcloud builds
+submit` uses it as is (uploading the folder), and the REST request below sends
+the same steps with the two context files written by a first step, so no
+source upload (and no staging bucket) is needed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shlex
+from urllib.parse import quote
+
+from deploy.api import ApiRequest
+from deploy.config import CONTAINER_DIR, DeployConfig
+
+CONTEXT_FILES = ("Dockerfile", "start.sh")
+TERMINAL = {"SUCCESS", "FAILURE", "INTERNAL_ERROR", "TIMEOUT", "CANCELLED", "EXPIRED"}
+BUILDER = "gcr.io/cloud-builders/docker"
+
+
+def build_definition() -> dict:
+    return json.loads((CONTAINER_DIR / "cloudbuild.json").read_text())
+
+
+def substitutions(cfg: DeployConfig) -> dict[str, str]:
+    return {"_MODEL": cfg.model, "_NUM_PARALLEL": str(cfg.ollama_num_parallel),
+            "_IMAGE": cfg.image}
+
+
+def _write_context_step() -> dict:
+    """A step that recreates the build context from base64 (no '$' to substitute)."""
+    commands = []
+    for name in CONTEXT_FILES:
+        data = base64.b64encode((CONTAINER_DIR / name).read_bytes()).decode()
+        commands.append(f"printf %s {data} | base64 -d > {shlex.quote(name)}")
+    commands.append("chmod 0755 start.sh")
+    return {"id": "write-context", "name": BUILDER, "entrypoint": "bash",
+            "args": ["-c", " && ".join(commands)]}
+
+
+def build_body(cfg: DeployConfig) -> dict:
+    body = build_definition()
+    body["steps"] = [_write_context_step(), *body["steps"]]
+    body["substitutions"] = {**body.get("substitutions", {}), **substitutions(cfg)}
+    body["options"] = {**body.get("options", {}), "machineType": cfg.build_machine}
+    body["timeout"] = f"{cfg.build_timeout_s}s"
+    return body
+
+
+def _ctx(cfg: DeployConfig) -> dict:
+    return {"project": cfg.project, "region": cfg.build_region}
+
+
+def create_build(cfg: DeployConfig) -> ApiRequest:
+    parent = f"projects/{cfg.project}/locations/{cfg.build_region}"
+    return ApiRequest("cloudbuild", "v1", "POST", f"v1/{parent}/builds", body=build_body(cfg),
+                      purpose=f"Build {cfg.image} on {cfg.build_machine} (~10-45 min)",
+                      context=_ctx(cfg))
+
+
+def get_build(cfg: DeployConfig, build_id: str) -> ApiRequest:
+    name = f"projects/{cfg.project}/locations/{cfg.build_region}/builds/{build_id}"
+    return ApiRequest("cloudbuild", "v1", "GET", f"v1/{name}",
+                      purpose="Follow the build's status", when="repeated until it finishes",
+                      context=_ctx(cfg))
+
+
+def read_log(bucket: str, build_id: str) -> ApiRequest:
+    """The build log object; send with a Range header to read only what is new."""
+    bucket = bucket.removeprefix("gs://")
+    obj = quote(f"log-{build_id}.txt", safe="")
+    return ApiRequest("storage", "v1", "GET", f"b/{quote(bucket, safe='')}/o/{obj}",
+                      params=(("alt", "media"),), purpose="Tail the build log",
+                      when="while the build runs")
+
+
+def step_statuses(build: dict) -> tuple[tuple[str, str], ...]:
+    return tuple((s.get("id") or s.get("name", "?"), s.get("status", "PENDING"))
+                 for s in build.get("steps", []))
+
+
+def built_image(build: dict, fallback: str) -> str:
+    """The pushed image pinned by digest, so the service runs exactly this build."""
+    for image in (build.get("results") or {}).get("images", []):
+        if image.get("digest") and image.get("name"):
+            return f"{image['name'].rsplit(':', 1)[0]}@{image['digest']}"
+    return fallback
+
+
+def failure_reason(build: dict) -> str:
+    info = build.get("failureInfo") or {}
+    return info.get("detail") or build.get("statusDetail") or build.get("status", "failed")

@@ -1,0 +1,134 @@
+"""Cloud Run Admin API v2: the GPU service, its IAM policy, deletion."""
+
+from __future__ import annotations
+
+import copy
+
+from deploy.api import ApiRequest
+from deploy.config import DeployConfig, model_slug
+from deploy.errors import ConflictError
+
+PORT = 8080
+INVOKER = "roles/run.invoker"
+# TCP probe on the serving port: passes as soon as Ollama listens (seconds); the
+# 240 s budget covers a slow image start, after which Cloud Run fails the revision.
+STARTUP_PROBE = {"tcpSocket": {"port": PORT}, "initialDelaySeconds": 0,
+                 "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 24}
+
+
+def service_name(cfg: DeployConfig) -> str:
+    return f"projects/{cfg.project}/locations/{cfg.region}/services/{cfg.service_name}"
+
+
+def _ctx(cfg: DeployConfig) -> dict:
+    return {"project": cfg.project, "region": cfg.region, "gpu": cfg.gpu_type}
+
+
+def container(cfg: DeployConfig, image: str) -> dict:
+    limits = {"cpu": cfg.cpu_limit, "memory": cfg.memory_limit, "nvidia.com/gpu": "1"}
+    return {
+        "name": "ollama",
+        "image": image,
+        "ports": [{"name": "http1", "containerPort": PORT}],
+        "env": [{"name": "OLLAMA_NUM_PARALLEL", "value": str(cfg.ollama_num_parallel)}],
+        # cpuIdle False = no CPU throttling: GPU services must keep CPU allocated.
+        "resources": {"limits": limits, "cpuIdle": False, "startupCpuBoost": True},
+        "startupProbe": copy.deepcopy(STARTUP_PROBE),
+    }
+
+
+def service_body(cfg: DeployConfig, image: str, *, with_name: bool = False) -> dict:
+    template = {
+        "containers": [container(cfg, image)],
+        "nodeSelector": {"accelerator": cfg.gpu_type},
+        "gpuZonalRedundancyDisabled": not cfg.gpu_zonal_redundancy,
+        "maxInstanceRequestConcurrency": cfg.concurrency,
+        "timeout": f"{cfg.timeout_s}s",
+        "scaling": {"minInstanceCount": cfg.min_instances,
+                    "maxInstanceCount": cfg.max_instances},
+        "labels": {"managed-by": "workshop-deploy"},
+    }
+    if cfg.service_account:
+        template["serviceAccount"] = cfg.service_account
+    body = {
+        "labels": {"managed-by": "workshop-deploy", "model": model_slug(cfg.model)},
+        "ingress": "INGRESS_TRAFFIC_ALL",
+        "invokerIamDisabled": False,  # callers need roles/run.invoker and an ID token
+        "template": template,
+    }
+    if cfg.gpu.preview:
+        body["launchStage"] = "BETA"
+    if with_name:
+        body = {"name": service_name(cfg), **body}
+    return body
+
+
+def get_service(cfg: DeployConfig) -> ApiRequest:
+    return ApiRequest("run", "v2", "GET", f"v2/{service_name(cfg)}",
+                      purpose="Does the service exist? (create or update)", context=_ctx(cfg))
+
+
+def create_service(cfg: DeployConfig, image: str) -> ApiRequest:
+    parent = f"projects/{cfg.project}/locations/{cfg.region}"
+    return ApiRequest("run", "v2", "POST", f"v2/{parent}/services",
+                      params=(("serviceId", cfg.service_name),), body=service_body(cfg, image),
+                      purpose=f"Create the GPU service ({cfg.gpu_type})",
+                      when="if it does not exist", context=_ctx(cfg))
+
+
+def update_service(cfg: DeployConfig, image: str) -> ApiRequest:
+    return ApiRequest("run", "v2", "PATCH", f"v2/{service_name(cfg)}",
+                      body=service_body(cfg, image, with_name=True),
+                      purpose="Update the existing service (new revision)",
+                      when="if it already exists", context=_ctx(cfg))
+
+
+def delete_service(cfg: DeployConfig) -> ApiRequest:
+    return ApiRequest("run", "v2", "DELETE", f"v2/{service_name(cfg)}",
+                      purpose="Delete the GPU service", context=_ctx(cfg))
+
+
+def get_iam_policy(cfg: DeployConfig) -> ApiRequest:
+    return ApiRequest("run", "v2", "GET", f"v2/{service_name(cfg)}:getIamPolicy",
+                      purpose="Read who may invoke the service", context=_ctx(cfg))
+
+
+def set_iam_policy(cfg: DeployConfig, policy: dict) -> ApiRequest:
+    return ApiRequest("run", "v2", "POST", f"v2/{service_name(cfg)}:setIamPolicy",
+                      body={"policy": policy}, purpose=f"Grant {INVOKER}",
+                      when="if the member lacks it", context=_ctx(cfg))
+
+
+def test_permissions(cfg: DeployConfig, permissions: list[str]) -> ApiRequest:
+    return ApiRequest("run", "v2", "POST", f"v2/{service_name(cfg)}:testIamPermissions",
+                      body={"permissions": permissions},
+                      purpose="Can the caller already invoke the service?", context=_ctx(cfg))
+
+
+def grant_invoker(http, cfg: DeployConfig, members: list[str], attempts: int = 3) -> list[str]:
+    """Add members to run.invoker (read-modify-write; the etag guards races)."""
+    for attempt in range(attempts):
+        policy, added = with_invoker(http.send(get_iam_policy(cfg)), members)
+        if not added:
+            return []
+        try:
+            http.send(set_iam_policy(cfg, policy))
+            return added
+        except ConflictError:
+            if attempt == attempts - 1:
+                raise
+    return []
+
+
+def with_invoker(policy: dict, members: list[str]) -> tuple[dict, list[str]]:
+    """Policy with `members` holding run.invoker, and the members actually added."""
+    policy = copy.deepcopy(policy)
+    bindings = policy.setdefault("bindings", [])
+    binding = next((b for b in bindings if b.get("role") == INVOKER and not b.get("condition")),
+                   None)
+    if binding is None:
+        binding = {"role": INVOKER, "members": []}
+        bindings.append(binding)
+    added = [m for m in members if m not in binding["members"]]
+    binding["members"] = [*binding["members"], *added]
+    return policy, added

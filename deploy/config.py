@@ -1,0 +1,185 @@
+"""What to deploy (DeployConfig) and where Google's APIs live (Endpoints).
+
+Endpoints is the one place base URLs are defined, so tests (and emulators)
+can point every request at a local server.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+
+from deploy import catalog
+from deploy.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONTAINER_DIR = REPO_ROOT / "ollama_container"
+DEFAULT_STATE_DIR = REPO_ROOT / ".cache" / "deploy"
+
+# Discovery name -> base URL (the discovery doc's rootUrl + servicePath).
+GOOGLE_BASE_URLS = {
+    "run": "https://run.googleapis.com/",
+    "cloudbuild": "https://cloudbuild.googleapis.com/",
+    "artifactregistry": "https://artifactregistry.googleapis.com/",
+    "serviceusage": "https://serviceusage.googleapis.com/",
+    "iam": "https://iam.googleapis.com/",
+    "cloudresourcemanager": "https://cloudresourcemanager.googleapis.com/",
+    "storage": "https://storage.googleapis.com/storage/v1/",
+}
+TOKENINFO_URL = "https://oauth2.googleapis.com/tokeninfo"
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Base URL of every Google API the deployer calls."""
+
+    bases: dict[str, str] = field(default_factory=lambda: dict(GOOGLE_BASE_URLS))
+    tokeninfo: str = TOKENINFO_URL
+
+    @classmethod
+    def single_host(cls, base_url: str) -> Endpoints:
+        """Every API under one host at `{base_url}/{api}/` (fake servers, emulators)."""
+        base = base_url.rstrip("/")
+        return cls({api: f"{base}/{api}/" for api in GOOGLE_BASE_URLS}, f"{base}/tokeninfo")
+
+    def base(self, api: str) -> str:
+        return self.bases[api]
+
+
+_MODEL_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*){0,2}(:[A-Za-z0-9._-]+)?$")
+_SERVICE_RE = re.compile(r"^[a-z]([a-z0-9-]{0,47}[a-z0-9])?$")
+_REPO_RE = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+_PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[a-z][a-z0-9.:-]{4,60}[a-z0-9]$")
+_MEMBER_RE = re.compile(r"^(user|serviceAccount|group|domain):\S+$")
+
+
+def model_slug(model: str) -> str:
+    """`gemma2:9b` -> `gemma2-9b`: usable in image, service and label names."""
+    slug = re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-")
+    return slug[:40].rstrip("-") or "model"
+
+
+@dataclass(frozen=True)
+class DeployConfig:
+    """Everything the deploy needs; defaults follow the workshop notebook."""
+
+    project: str
+    region: str
+    model: str = catalog.DEFAULT_MODEL
+    gpu_type: str = catalog.DEFAULT_GPU
+    concurrency: int = catalog.DEFAULT_CONCURRENCY
+    num_parallel: int | None = None  # OLLAMA_NUM_PARALLEL; None -> same as concurrency
+    max_instances: int = 1
+    min_instances: int = 0
+    cpu: str | None = None  # None -> the GPU type's recommended value
+    memory: str | None = None
+    timeout_s: int = 600
+    service: str | None = None  # None -> ollama-<model>
+    repository: str = "ollama-workshop"
+    gpu_zonal_redundancy: bool = False  # off: cheaper, best-effort failover
+    use_prebuilt: bool = False  # Google's prebuilt Gemma image: no build
+    invoker_members: tuple[str, ...] = ()  # () -> the caller
+    service_account: str | None = None  # runtime identity of the Ollama service
+    image_tag: str = "latest"
+    build_location: str | None = None  # None -> region
+    build_machine: str = catalog.BUILD_MACHINE
+    build_timeout_s: int = catalog.BUILD_TIMEOUT_S
+
+    # Derived values ---------------------------------------------------------
+    @property
+    def gpu(self) -> catalog.GpuType:
+        return catalog.gpu_type(self.gpu_type)
+
+    @property
+    def service_name(self) -> str:
+        return self.service or f"ollama-{model_slug(self.model)}"[:49].rstrip("-")
+
+    @property
+    def ollama_num_parallel(self) -> int:
+        return self.num_parallel if self.num_parallel is not None else self.concurrency
+
+    @property
+    def cpu_limit(self) -> str:
+        return self.cpu or str(self.gpu.default_cpu)
+
+    @property
+    def memory_limit(self) -> str:
+        return self.memory or f"{self.gpu.default_memory_gib}Gi"
+
+    @property
+    def build_region(self) -> str:
+        return self.build_location or self.region
+
+    @property
+    def image_name(self) -> str:
+        return f"ollama-{model_slug(self.model)}"
+
+    @property
+    def image(self) -> str:
+        """The image the service runs: prebuilt, or the one the build pushes."""
+        if self.use_prebuilt:
+            return catalog.prebuilt_image(self.model)
+        host = f"{self.region}-docker.pkg.dev"
+        return f"{host}/{self.project}/{self.repository}/{self.image_name}:{self.image_tag}"
+
+    # Validation -------------------------------------------------------------
+    def problems(self) -> list[str]:
+        """Every reason Google would reject this (or the deploy would misbehave)."""
+        out = []
+        if not _PROJECT_RE.match(self.project or ""):
+            out.append(f"'{self.project}' is not a valid project ID.")
+        if not _MODEL_RE.match(self.model or ""):
+            out.append(f"'{self.model}' is not an Ollama model name like gemma2:9b.")
+        if not _SERVICE_RE.match(self.service_name):
+            out.append(f"'{self.service_name}' is not a valid Cloud Run service name.")
+        if not _REPO_RE.match(self.repository):
+            out.append(f"'{self.repository}' is not a valid Artifact Registry repository ID.")
+        if self.gpu_type not in catalog.GPU_TYPES:
+            out.append(f"Unknown GPU type '{self.gpu_type}'; choose {catalog.gpu_choices()}.")
+            return out
+        out += catalog.region_problems(self.gpu_type, self.region)
+        out += catalog.resource_problems(self.gpu_type, self.cpu_limit, self.memory_limit)
+        out += catalog.concurrency_problems(self.concurrency, self.ollama_num_parallel)
+        out += _scaling_problems(self)
+        if self.use_prebuilt and self.model not in catalog.PREBUILT_IMAGES:
+            out.append(
+                f"No prebuilt image for '{self.model}'; prebuilt models: "
+                f"{', '.join(catalog.PREBUILT_IMAGES)}."
+            )
+        out += [f"'{m}' is not an IAM member like user:you@example.com."
+                for m in self.invoker_members if not _MEMBER_RE.match(m)]
+        return out
+
+    def validate(self) -> DeployConfig:
+        problems = self.problems()
+        if problems:
+            raise ConfigError(" ".join(problems), "Change the highlighted settings and retry.")
+        return self
+
+    # Persistence --------------------------------------------------------------
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["invoker_members"] = list(self.invoker_members)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DeployConfig:
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs["invoker_members"] = tuple(kwargs.get("invoker_members") or ())
+        return cls(**kwargs)
+
+    def with_changes(self, **changes) -> DeployConfig:
+        return replace(self, **changes)
+
+
+def _scaling_problems(cfg: DeployConfig) -> list[str]:
+    out = []
+    if not 1 <= cfg.max_instances <= 100:
+        out.append("Max instances must be between 1 and 100.")
+    if not 0 <= cfg.min_instances <= cfg.max_instances:
+        out.append("Min instances must be between 0 and max instances.")
+    if not 1 <= cfg.timeout_s <= 3600:
+        out.append("The request timeout must be between 1 and 3600 seconds.")
+    return out

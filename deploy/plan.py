@@ -1,0 +1,100 @@
+"""The dry run: the ordered requests a deploy sends, and the equivalent gcloud commands.
+
+Requests that depend on Google's answers (operation names, the build id, the
+log bucket) carry placeholders in capitals; `when` says when each is sent.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from deploy import artifactregistry, catalog, cloudbuild, cloudrun, operations, serviceusage
+from deploy.api import ApiRequest
+from deploy.config import DeployConfig, Endpoints, model_slug
+
+PLACEHOLDER_MEMBER = "user:YOU@example.com"
+
+
+def plan_requests(cfg: DeployConfig, member: str = PLACEHOLDER_MEMBER) -> list[ApiRequest]:
+    """Every request of a first deploy, in order (conditional ones marked)."""
+    cfg.validate()
+    wanted = catalog.required_apis(cfg.use_prebuilt)
+    reqs = [serviceusage.batch_get(cfg.project, wanted),
+            serviceusage.batch_enable(cfg.project, list(wanted)),
+            operations.get("serviceusage", "v1", "operations/OPERATION_ID")]
+    if not cfg.use_prebuilt:
+        parent = f"projects/{cfg.project}/locations/{cfg.region}"
+        reqs += [artifactregistry.get_repository(cfg), artifactregistry.create_repository(cfg),
+                 operations.get("artifactregistry", "v1", f"{parent}/operations/OPERATION_ID"),
+                 cloudbuild.create_build(cfg), cloudbuild.get_build(cfg, "BUILD_ID"),
+                 cloudbuild.read_log("PROJECT_NUMBER.cloudbuild-logs.googleusercontent.com",
+                                     "BUILD_ID")]
+    parent = f"projects/{cfg.project}/locations/{cfg.region}"
+    policy, _ = cloudrun.with_invoker({"etag": "BwYAAAAAAAA="}, [member])
+    reqs += [cloudrun.get_service(cfg), cloudrun.create_service(cfg, cfg.image),
+             cloudrun.update_service(cfg, cfg.image),
+             operations.get("run", "v2", f"{parent}/operations/OPERATION_ID"),
+             cloudrun.test_permissions(cfg, ["run.routes.invoke"]),
+             cloudrun.get_iam_policy(cfg), cloudrun.set_iam_policy(cfg, policy)]
+    return reqs
+
+
+def plan_json(cfg: DeployConfig, endpoints: Endpoints | None = None,
+              member: str = PLACEHOLDER_MEMBER) -> dict:
+    endpoints = endpoints or Endpoints()
+    return {
+        "config": cfg.to_dict(),
+        "image": cfg.image,
+        "concurrency_advice": catalog.concurrency_advice(cfg.concurrency,
+                                                         cfg.ollama_num_parallel),
+        "cost_note": catalog.cost_note(cfg.gpu_type, cfg.cpu_limit, cfg.memory_limit,
+                                       cfg.min_instances, cfg.max_instances),
+        "notes": ["The service runs the built image pinned by digest (name@sha256:...).",
+                  "Names in CAPITALS are filled in from Google's answers."],
+        "requests": [r.to_dict(endpoints) for r in plan_requests(cfg, member)],
+    }
+
+
+def _cmd(*parts: str, flags: list[str] = ()) -> str:
+    head = " ".join(parts)
+    return " \\\n    ".join([head, *flags]) if flags else head
+
+
+def gcloud_commands(cfg: DeployConfig, member: str = PLACEHOLDER_MEMBER) -> list[str]:
+    """The same deploy as the notebook's gcloud cells."""
+    cfg.validate()
+    q, p = shlex.quote, f"--project={cfg.project}"
+    cmds = [_cmd("gcloud services enable", *catalog.required_apis(cfg.use_prebuilt), p)]
+    if not cfg.use_prebuilt:
+        cmds.append(_cmd("gcloud artifacts repositories create", cfg.repository, flags=[
+            "--repository-format=docker", f"--location={cfg.region}", p]))
+        subs = ",".join(f"{k}={v}" for k, v in cloudbuild.substitutions(cfg).items())
+        cmds.append(_cmd("gcloud builds submit ollama_container", flags=[
+            "--config=ollama_container/cloudbuild.json", f"--substitutions={q(subs)}",
+            f"--region={cfg.build_region}", p]))
+    cmds.append(_cmd("gcloud beta run deploy" if cfg.gpu.preview else "gcloud run deploy",
+                     cfg.service_name, flags=_deploy_flags(cfg)))
+    cmds.append(_cmd("gcloud run services add-iam-policy-binding", cfg.service_name, flags=[
+        f"--member={q(member)}", f"--role={cloudrun.INVOKER}", f"--region={cfg.region}", p]))
+    return cmds
+
+
+def _deploy_flags(cfg: DeployConfig) -> list[str]:
+    probe = ",".join(f"{k}={v}" for k, v in cloudrun.STARTUP_PROBE.items() if k != "tcpSocket")
+    flags = [
+        f"--image={cfg.image}", f"--region={cfg.region}", f"--project={cfg.project}",
+        "--gpu=1", f"--gpu-type={cfg.gpu_type}",
+        "--gpu-zonal-redundancy" if cfg.gpu_zonal_redundancy else "--no-gpu-zonal-redundancy",
+        f"--cpu={cfg.cpu_limit}", f"--memory={cfg.memory_limit}", "--no-cpu-throttling",
+        "--cpu-boost", f"--port={cloudrun.PORT}",
+        f"--concurrency={cfg.concurrency}",
+        f"--set-env-vars=OLLAMA_NUM_PARALLEL={cfg.ollama_num_parallel}",
+        f"--max-instances={cfg.max_instances}", f"--min-instances={cfg.min_instances}",
+        f"--timeout={cfg.timeout_s}",
+        f"--startup-probe=tcpSocket.port={cloudrun.PORT},{probe}",
+        f"--labels=managed-by=workshop-deploy,model={model_slug(cfg.model)}",
+        "--no-allow-unauthenticated",
+    ]
+    if cfg.service_account:
+        flags.append(f"--service-account={cfg.service_account}")
+    return flags

@@ -1,0 +1,150 @@
+"""Checks before pressing Deploy: each a status, a sentence and a fix."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+
+from deploy import catalog, iam, operations, roles, serviceusage
+from deploy.config import DeployConfig, Endpoints
+from deploy.errors import DeployError
+from deploy.events import Event, StepFinished
+from deploy.http import GoogleHttp
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    status: str  # ok | warn | fail | skip
+    message: str
+    fix: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "fail"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def preflight(cfg: DeployConfig, *, http: GoogleHttp | None = None, credentials=None,
+              endpoints: Endpoints | None = None) -> list[CheckResult]:
+    """Settings, credentials, APIs, the caller's permissions and GPU quota."""
+    results = settings_checks(cfg)
+    try:
+        http = http or GoogleHttp(credentials, endpoints)
+    except DeployError as err:
+        results.append(CheckResult("credentials", "fail", err.message, err.fix))
+        return results + [CheckResult(n, "skip", "Needs credentials first.")
+                          for n in ("apis", "permissions", "quota")]
+    member = iam.caller_member(http.credentials, http.endpoints) or "user:YOUR_EMAIL"
+    results.append(CheckResult("credentials", "ok", f"Signed in as {member.split(':', 1)[1]}."))
+    apis = _remote(_apis_check, http, cfg)
+    results.append(apis)
+    results += _permission_checks(http, cfg, member, apis_off=apis.status != "ok")
+    results.append(_remote(_quota_check, http, cfg))
+    return results
+
+
+def enable_apis(cfg: DeployConfig, *, http: GoogleHttp | None = None, credentials=None,
+                endpoints: Endpoints | None = None, sleep=time.sleep,
+                poll_interval: float = 5.0) -> Iterator[Event]:
+    """The preflight's "Enable" button: turn on the APIs the deploy needs."""
+    http = http or GoogleHttp(credentials, endpoints)
+    wanted = catalog.required_apis(cfg.use_prebuilt)
+    off = serviceusage.disabled(http.send(serviceusage.batch_get(cfg.project, wanted)), wanted)
+    if off:
+        op = http.send(serviceusage.batch_enable(cfg.project, off))
+        yield from operations.wait(http, op, api="serviceusage", version="v1", sleep=sleep,
+                                   interval=poll_interval, context={"project": cfg.project})
+    yield StepFinished("apis", "Enable the APIs", "enabled " + ", ".join(off) if off
+                       else "already enabled")
+
+
+def settings_checks(cfg: DeployConfig) -> list[CheckResult]:
+    """What can be checked without Google: region/GPU, minimums, concurrency."""
+    if cfg.gpu_type not in catalog.GPU_TYPES:
+        return [CheckResult("gpu", "fail", f"Unknown GPU type {cfg.gpu_type}.",
+                            f"Choose {catalog.gpu_choices()}.")]
+    out = []
+    for name, problems, good in (
+        ("region", catalog.region_problems(cfg.gpu_type, cfg.region),
+         f"{cfg.region} offers {cfg.gpu_type}."),
+        ("resources", catalog.resource_problems(cfg.gpu_type, cfg.cpu_limit, cfg.memory_limit),
+         f"{cfg.cpu_limit} CPU / {cfg.memory_limit} meets the {cfg.gpu_type} minimums."),
+        ("concurrency", catalog.concurrency_problems(cfg.concurrency, cfg.ollama_num_parallel),
+         catalog.concurrency_advice(cfg.concurrency, cfg.ollama_num_parallel)),
+    ):
+        fix = "Change it in the form." if problems else ""
+        out.append(CheckResult(name, "fail" if problems else "ok",
+                               " ".join(problems) or good, fix))
+    return out
+
+
+def _remote(check, http: GoogleHttp, cfg: DeployConfig) -> CheckResult:
+    try:
+        return check(http, cfg)
+    except DeployError as err:
+        return CheckResult(check.__name__.strip("_").removesuffix("_check"), "warn",
+                           f"Could not check: {err.message}", err.fix)
+
+
+def _apis_check(http: GoogleHttp, cfg: DeployConfig) -> CheckResult:
+    wanted = catalog.required_apis(cfg.use_prebuilt)
+    off = serviceusage.disabled(http.send(serviceusage.batch_get(cfg.project, wanted)), wanted)
+    if not off:
+        return CheckResult("apis", "ok", "Required APIs are enabled: " + ", ".join(wanted))
+    return CheckResult("apis", "warn", "Not enabled yet: " + ", ".join(off) +
+                       ". Deploy enables them (needs serviceusage.services.enable).",
+                       f"Or run `gcloud services enable {' '.join(off)} "
+                       f"--project={cfg.project}`.")
+
+
+def _permission_checks(http: GoogleHttp, cfg: DeployConfig, member: str,
+                       apis_off: bool) -> list[CheckResult]:
+    try:
+        resp = http.send(iam.test_project_permissions(cfg.project, roles.all_permissions()))
+    except DeployError as err:
+        return [CheckResult("permissions", "warn", f"Could not check: {err.message}", err.fix)]
+    granted = set(resp.get("permissions", []))
+    gaps = roles.missing_roles(granted)
+    if cfg.use_prebuilt:  # no repository, build or build log
+        for role in ("roles/artifactregistry.admin", "roles/cloudbuild.builds.editor",
+                     "roles/storage.admin"):
+            gaps.pop(role, None)
+    out = [CheckResult(f"role:{role}", "fail",
+                       f"Missing {role} (lacks {', '.join(perms)}).",
+                       f"`gcloud projects add-iam-policy-binding {cfg.project} "
+                       f"--member={member} --role={role}`")
+           for role, perms in gaps.items()]
+    if not gaps:
+        out.append(CheckResult("permissions", "ok",
+                               "You hold the notebook's roles: " + ", ".join(roles.REQUIRED_ROLES)))
+    for perm, (role, why) in roles.OPTIONAL_PERMISSIONS.items():
+        needed = perm != "serviceusage.services.enable" or apis_off
+        if perm not in granted and needed:
+            out.append(CheckResult(f"optional:{perm}", "warn", f"Missing {perm}, needed {why}.",
+                                   f"Grant {role}, or have an owner do that step."))
+    return out
+
+
+def _quota_check(http: GoogleHttp, cfg: DeployConfig) -> CheckResult:
+    resp = http.send(serviceusage.quota_metrics(cfg.project))
+    limit = serviceusage.gpu_quota(resp, cfg.gpu.quota_words, cfg.region,
+                                   cfg.gpu_zonal_redundancy)
+    where = f"{cfg.gpu_type} in {cfg.region}"
+    request = (f"Request Cloud Run GPU quota for {cfg.region} ({catalog.QUOTA_DOCS}); "
+               "choose 'without zonal redundancy' to match this deploy"
+               if not cfg.gpu_zonal_redundancy else
+               f"Request Cloud Run GPU quota for {cfg.region} ({catalog.QUOTA_DOCS})")
+    if limit is None:
+        return CheckResult("quota", "warn", f"The API does not expose GPU quota for {where}; "
+                           "the deploy will report it if there is none.", request)
+    if limit == 0:
+        return CheckResult("quota", "fail", f"No GPU quota for {where}.", request)
+    if 0 < limit < cfg.max_instances:
+        return CheckResult("quota", "fail", f"GPU quota for {where} is {limit}, below max "
+                           f"instances {cfg.max_instances}.", f"Lower max instances, or {request}")
+    shown = "unlimited" if limit < 0 else str(limit)
+    return CheckResult("quota", "ok", f"GPU quota for {where}: {shown}.")

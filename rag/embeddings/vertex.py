@@ -1,0 +1,90 @@
+"""Vertex AI embeddings (text-embedding-005, gemini-embedding-001, ...).
+
+`VertexAIEmbeddings` from langchain-google-vertexai is deprecated since 3.2; the
+maintained class is `GoogleGenerativeAIEmbeddings(..., vertexai=True)` from
+langchain-google-genai. Credentials come from google-auth's application default
+credentials, as in the notebook. Documents and queries are embedded with the
+matching task types (RETRIEVAL_DOCUMENT / RETRIEVAL_QUERY).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+
+from ..auth import ADC_HINT
+from ..errors import AuthError, EmbeddingError, InputError
+from ..settings import Settings
+
+SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+
+
+def vertex_embeddings(model: str, settings: Settings, credentials: Any = None) -> Embeddings:
+    import google.auth
+    import google.auth.exceptions
+    from langchain_google_genai import GoogleGenerativeAIEmbeddings
+
+    project = settings.project
+    if credentials is None:
+        try:
+            credentials, found_project = google.auth.default(scopes=SCOPES)
+        except google.auth.exceptions.DefaultCredentialsError:
+            raise AuthError("No Google credentials were found for Vertex AI.", ADC_HINT) from None
+        project = project or found_project or ""
+    if not project:
+        raise InputError("Vertex AI embeddings need a Google Cloud project.", "Set GOOGLE_CLOUD_PROJECT.")
+    inner = GoogleGenerativeAIEmbeddings(
+        model=model,
+        vertexai=True,
+        project=project,
+        location=settings.region,
+        credentials=credentials,
+        base_url=os.environ.get("RAG_VERTEX_BASE_URL") or None,  # tests: a local server
+    )
+    return VertexEmbedder(inner, model)
+
+
+class VertexEmbedder(Embeddings):
+    """Translates the SDK's errors once, here."""
+
+    def __init__(self, inner: Any, model: str) -> None:
+        self.inner = inner
+        self.model = model
+
+    def _call(self, fn, *args: Any, **kwargs: Any) -> Any:
+        from google.genai import errors as genai_errors
+
+        try:
+            return fn(*args, **kwargs)
+        except genai_errors.APIError as exc:
+            raise _translate(exc, self.model) from None
+        except Exception as exc:  # transport failures
+            raise EmbeddingError(
+                f"Vertex AI could not be reached ({type(exc).__name__}).",
+                "Check the network, GOOGLE_CLOUD_REGION and your credentials.",
+            ) from None
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self._call(self.inner.embed_documents, texts, task_type="RETRIEVAL_DOCUMENT")
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._call(self.inner.embed_query, text, task_type="RETRIEVAL_QUERY")
+
+
+def _translate(exc: Any, model: str) -> EmbeddingError:
+    code = getattr(exc, "code", 0)
+    status = getattr(exc, "status", "") or ""
+    message = getattr(exc, "message", "") or str(exc)
+    if code in (401, 403):
+        fix = "Enable the Vertex AI API and grant your account roles/aiplatform.user; " + ADC_HINT
+        return EmbeddingError(f"Vertex AI refused the request ({code} {status}: {message}).", fix)
+    if code == 404:
+        return EmbeddingError(
+            f"Vertex AI has no embedding model {model!r} in this region.",
+            "Use text-embedding-005 or gemini-embedding-001, or another GOOGLE_CLOUD_REGION.",
+        )
+    if code == 429:
+        return EmbeddingError("Vertex AI quota is exhausted (429).", "Wait a minute, or ask for more quota.")
+    return EmbeddingError(f"Vertex AI answered {code} {status}: {message}", "Try again later.")

@@ -1,0 +1,313 @@
+"""HTML (and Markdown) to a page of titled sections, without the chrome.
+
+A page becomes one `Section` per heading: its heading path ("Guide › Install"),
+the heading's `#anchor`, and its text. Navigation, sidebars, footers, scripts and
+forms are dropped. Every element id seen inside a section is kept as an anchor
+point (offset → id), so a chunk cut from the middle of a long section can still
+link to the nearest definition (`library/json.html#json.dumps`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urldefrag, urljoin
+
+from bs4 import BeautifulSoup, Comment, NavigableString, Tag
+
+HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+# Never content, wherever they appear.
+DROP_TAGS = {
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "svg",
+    "canvas",
+    "iframe",
+    "form",
+    "button",
+    "input",
+    "select",
+    "textarea",
+    "nav",
+    "aside",
+    "footer",
+    "object",
+    "embed",
+}
+DROP_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", "menu"}
+# Class/id words that mark chrome around the content (matched as whole words).
+CHROME_WORDS = re.compile(
+    r"(?:^|[\s_-])(sidebar|sphinxsidebar|breadcrumbs?|related|footer|navbar|nav|menu|"
+    r"skip-link|cookie|banner|toc|headerlink|mobile-nav|sidenav|pagination)(?:$|[\s_-])",
+    re.I,
+)
+BLOCK_TAGS = {
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "li",
+    "ul",
+    "ol",
+    "dl",
+    "dt",
+    "dd",
+    "table",
+    "tr",
+    "blockquote",
+    "figure",
+    "figcaption",
+    "header",
+    "hr",
+    "details",
+    "summary",
+    "caption",
+    "address",
+}
+CELL_TAGS = {"td", "th"}
+MAIN_SELECTORS = ("main", "[role=main]", "article", "#main-content", "#content", ".content")
+_WS = re.compile(r"[ \t\r\f\v\u00a0]+")
+_BLANKS = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
+
+
+@dataclass
+class Section:
+    heading: str  # "Page title › Sub heading"; "" before the first heading
+    anchor: str | None
+    text: str
+    anchors: list[tuple[int, str]] = field(default_factory=list)  # (offset in text, id)
+
+
+@dataclass
+class Page:
+    url: str
+    title: str
+    sections: list[Section]
+    links: list[str]
+
+    @property
+    def text_length(self) -> int:
+        return sum(len(s.text) for s in self.sections)
+
+
+class _Builder:
+    """Collects text and section breaks during one walk of the content tree."""
+
+    def __init__(self) -> None:
+        self.sections: list[Section] = []
+        self.path: list[tuple[int, str]] = []  # (level, heading text)
+        self.anchor: str | None = None
+        self.parts: list[str] = []
+        self.length = 0
+        self.anchors: list[tuple[int, str]] = []
+
+    def text(self, value: str) -> None:
+        if value:
+            self.parts.append(value)
+            self.length += len(value)
+
+    def newline(self) -> None:
+        # A bullet stays on the line of the block that follows it.
+        if self.parts and not self.parts[-1].endswith(("\n", "- ")):
+            self.text("\n")
+
+    def mark(self, anchor: str) -> None:
+        self.anchors.append((self.length, anchor))
+
+    def heading(self, level: int, title: str, anchor: str | None) -> None:
+        self.flush()
+        while self.path and self.path[-1][0] >= level:
+            self.path.pop()
+        self.path.append((level, title))
+        self.anchor = anchor
+
+    def flush(self) -> None:
+        raw = "".join(self.parts)
+        text, anchors = _tidy(raw, self.anchors)
+        if text:
+            heading = " › ".join(t for _, t in self.path)
+            self.sections.append(Section(heading, self.anchor, text, anchors))
+        self.parts, self.length, self.anchors = [], 0, []
+
+
+def _tidy(raw: str, anchors: list[tuple[int, str]]) -> tuple[str, list[tuple[int, str]]]:
+    """Strip blank runs and leading space, keeping anchor offsets pointing at the same text."""
+    out: list[str] = []
+    mapping: list[tuple[int, int]] = []  # (raw offset, tidy offset) at each line start
+    pos = 0
+    tidy_len = 0
+    for line in raw.split("\n"):
+        stripped = line.strip()
+        if stripped:
+            if out:
+                out.append("\n")
+                tidy_len += 1
+            mapping.append((pos, tidy_len))
+            out.append(stripped)
+            tidy_len += len(stripped)
+        pos += len(line) + 1
+    text = "".join(out)
+    if not text:
+        return "", []
+    fixed: list[tuple[int, str]] = []
+    i = 0
+    for offset, anchor in anchors:
+        while i + 1 < len(mapping) and mapping[i + 1][0] <= offset:
+            i += 1
+        tidy_offset = min(mapping[i][1] if mapping else 0, len(text))
+        if not fixed or fixed[-1][1] != anchor:
+            fixed.append((tidy_offset, anchor))
+    return text, fixed
+
+
+def _is_chrome(tag: Tag) -> bool:
+    if tag.name in DROP_TAGS:
+        return True
+    attrs = tag.attrs or {}
+    if attrs.get("role") in DROP_ROLES or attrs.get("aria-hidden") == "true":
+        return True
+    if "hidden" in attrs and tag.name not in {"details"}:
+        return True
+    classes = attrs.get("class") or []
+    names = " ".join(classes) + " " + str(attrs.get("id") or "")
+    return bool(names.strip()) and CHROME_WORDS.search(names) is not None
+
+
+def _heading_anchor(tag: Tag) -> str | None:
+    if tag.get("id"):
+        return str(tag["id"])
+    parent = tag.parent
+    if isinstance(parent, Tag) and parent.get("id") and parent.name in {"section", "div"}:
+        return str(parent["id"])
+    inner = tag.find(lambda t: isinstance(t, Tag) and (t.get("id") or t.get("name")))
+    if isinstance(inner, Tag):
+        return str(inner.get("id") or inner.get("name"))
+    link = tag.find("a", href=re.compile(r"^#."))
+    if isinstance(link, Tag):
+        return str(link["href"])[1:]
+    return None
+
+
+def _inline(value: str) -> str:
+    return _WS.sub(" ", value.replace("\n", " "))
+
+
+def _walk(node: Tag, out: _Builder) -> None:
+    for child in node.children:
+        if isinstance(child, Comment):
+            continue
+        if isinstance(child, NavigableString):
+            if type(child) is NavigableString:  # skip CData, Doctype, declarations
+                out.text(_inline(str(child)))
+            continue
+        if not isinstance(child, Tag):
+            continue
+        name = child.name
+        if name in HEADINGS:
+            title = _inline(child.get_text(" ")).strip()
+            if title:
+                out.heading(HEADINGS[name], title, _heading_anchor(child))
+            continue
+        if child.get("id"):
+            out.mark(str(child["id"]))
+        if name == "pre":
+            out.newline()
+            out.text(child.get_text())
+            out.newline()
+            continue
+        if name == "tr":
+            cells = child.find_all(CELL_TAGS, recursive=False)
+            out.newline()
+            out.text(" | ".join(_inline(c.get_text(" ")).strip() for c in cells))
+            out.newline()
+            continue
+        if name == "br":
+            out.text("\n")
+            continue
+        if name == "img":
+            alt = child.get("alt")
+            if alt:
+                out.text(f" {alt} ")
+            continue
+        block = name in BLOCK_TAGS
+        if block:
+            out.newline()
+        if name == "li":
+            out.text("- ")
+        _walk(child, out)
+        if block:
+            out.newline()
+
+
+def _main_content(soup: BeautifulSoup) -> Tag:
+    for selector in MAIN_SELECTORS:
+        found = soup.select(selector)
+        if found:
+            return max(found, key=lambda t: len(t.get_text()))
+    return soup.body or soup
+
+
+def _links(soup: BeautifulSoup, base: str) -> list[str]:
+    seen: dict[str, None] = {}
+    for a in soup.find_all("a", href=True):
+        href = str(a["href"]).strip()
+        if not href or href.startswith(("#", "mailto:", "javascript:", "tel:")):
+            continue
+        url, _ = urldefrag(urljoin(base, href))
+        if url.startswith(("http://", "https://", "file://")):
+            seen.setdefault(url, None)
+    return list(seen)
+
+
+def _title(soup: BeautifulSoup, sections: list[Section]) -> str:
+    if soup.title and soup.title.string and soup.title.string.strip():
+        return _inline(soup.title.string).strip()
+    for s in sections:
+        if s.heading:
+            return s.heading.split(" › ")[0]
+    return ""
+
+
+def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Page:
+    """Parse one HTML page into titled sections and the links it holds."""
+    soup = BeautifulSoup(html, "lxml", from_encoding=encoding if isinstance(html, bytes) else None)
+    base_tag = soup.find("base", href=True)
+    base = urljoin(url, str(base_tag["href"])) if isinstance(base_tag, Tag) else url
+    links = _links(soup, base)
+    main = _main_content(soup)
+    for tag in main.find_all(_is_chrome):
+        if not tag.decomposed:
+            tag.decompose()
+    out = _Builder()
+    _walk(main, out)
+    out.flush()
+    return Page(url=url, title=_title(soup, out.sections), sections=out.sections, links=links)
+
+
+_MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^\w\- ]", "", text.lower()).strip().replace(" ", "-")
+
+
+def extract_markdown(text: str, url: str) -> Page:
+    """Markdown (and plain text) by `#` headings; anchors are GitHub-style slugs."""
+    out = _Builder()
+    in_code = False
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            in_code = not in_code
+        match = None if in_code else _MD_HEADING.match(line)
+        if match:
+            title = match.group(2).strip()
+            out.heading(len(match.group(1)), title, _slug(title))
+        else:
+            out.text(line + "\n")
+    out.flush()
+    title = next((s.heading.split(" › ")[0] for s in out.sections if s.heading), "")
+    links = re.findall(r"\]\((https?://[^)\s]+)\)", text)
+    return Page(url=url, title=title or url.rsplit("/", 1)[-1], sections=out.sections, links=links)

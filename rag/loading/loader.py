@@ -1,0 +1,169 @@
+"""Load many pages at once: URLs, URL lists and same-site crawls.
+
+`WebLoader.load()` fetches with a bounded pool of worker threads and yields one
+`PageResult` per URL as soon as it is done — ok with its documents, or failed
+with a reason — so indexing can embed early pages while later ones download.
+Each document is one section of a page; its metadata keeps the page URL, the
+section's `#anchor`, the page title and the heading path.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from langchain_core.documents import Document
+
+from ..errors import Cancelled, FetchError, InputError
+from .crawl import Robots, Scope, normalize, sitemap_urls
+from .extract import Page, extract_html, extract_markdown
+from .fetch import FetchConfig, Fetcher
+
+Transform = Callable[[list[Document]], list[Document]]
+
+
+@dataclass
+class PageResult:
+    url: str
+    documents: list[Document] = field(default_factory=list)
+    title: str = ""
+    error: FetchError | None = None
+    seconds: float = 0.0
+    links: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def to_url(source: str) -> str:
+    """Accept URLs and local paths alike (`docs/page.html` becomes a file:// URL)."""
+    source = source.strip()
+    if source.startswith(("http://", "https://", "file://")):
+        return source
+    path = Path(source).expanduser()
+    if path.exists():
+        return path.resolve().as_uri()
+    raise InputError(f"{source!r} is neither a URL nor an existing file.", "Give an http(s):// URL.")
+
+
+def read_urls_file(path: str) -> list[str]:
+    """One URL per line; blank lines and `#` comments are skipped."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InputError(f"Cannot read the URL list {path} ({exc.strerror}).") from None
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def page_documents(page: Page) -> list[Document]:
+    """One Document per section, linked to its anchor."""
+    docs = []
+    for section in page.sections:
+        anchor = section.anchor
+        docs.append(
+            Document(
+                page_content=section.text,
+                metadata={
+                    "url": page.url,
+                    "source": f"{page.url}#{anchor}" if anchor else page.url,
+                    "title": page.title,
+                    "heading": section.heading,
+                    "anchors": section.anchors,
+                },
+            )
+        )
+    return docs
+
+
+def parse(url: str, content_type: str, body: bytes, encoding: str | None) -> Page:
+    if content_type in {"text/html", "application/xhtml+xml"}:
+        return extract_html(body, url, encoding)
+    return extract_markdown(body.decode(encoding or "utf-8", errors="replace"), url)
+
+
+class WebLoader:
+    def __init__(self, config: FetchConfig | None = None, fetcher: Fetcher | None = None) -> None:
+        self.config = config or FetchConfig()
+        self.fetcher = fetcher or Fetcher(self.config)
+        self.robots = Robots(self.fetcher, self.config.user_agent)
+
+    def load_one(self, url: str, transform: Transform | None = None) -> PageResult:
+        """Fetch, extract and (optionally) split one page; never raises FetchError."""
+        started = time.perf_counter()
+        try:
+            fetched = self.fetcher.get(url)
+            page = parse(fetched.url, fetched.content_type, fetched.body, fetched.encoding)
+            docs = page_documents(page)
+            if not docs:
+                raise FetchError(url, "empty", "The page has no readable text.", "Check it in a browser.")
+            if transform:
+                docs = transform(docs)
+            return PageResult(url, docs, page.title, None, time.perf_counter() - started, page.links)
+        except FetchError as exc:
+            return PageResult(url, error=exc, seconds=time.perf_counter() - started)
+        except Exception as exc:  # a parser bug must cost one page, not the whole index
+            error = FetchError(url, "parse-error", f"The page could not be read ({type(exc).__name__}).")
+            return PageResult(url, error=error, seconds=time.perf_counter() - started)
+
+    def load(
+        self,
+        urls: Iterable[str] = (),
+        *,
+        crawl: str | None = None,
+        max_pages: int = 50,
+        transform: Transform | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[PageResult]:
+        """Yield a PageResult per URL as each finishes; a crawl adds pages as links are found."""
+        queue: list[str] = []
+        seen: set[str] = set()
+
+        def add(url: str) -> None:
+            key = normalize(url)
+            if key not in seen:
+                seen.add(key)
+                queue.append(url)
+
+        for url in urls:
+            add(url)
+        scope = Scope(crawl) if crawl else None
+        budget = len(queue) + (max_pages if crawl else 0)
+        if crawl:
+            add(crawl)
+            for url in sitemap_urls(self.fetcher, self.robots, crawl, max_pages):
+                add(url)
+        with ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="fetch") as pool:
+            running: dict[Future[PageResult], str] = {}
+            submitted = 0
+            while queue or running:
+                while queue and len(running) < self.config.concurrency * 2 and submitted < budget:
+                    url = queue.pop(0)
+                    submitted += 1
+                    if scope is not None and url != crawl and url in scope and not self.robots.allowed(url):
+                        yield PageResult(url, error=_robots_error(url))
+                        continue
+                    running[pool.submit(self.load_one, url, transform)] = url
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    running.pop(future)
+                    result = future.result()
+                    if scope is not None and result.ok:
+                        for link in result.links:
+                            if normalize(link) in scope:
+                                add(normalize(link))
+                    yield result
+                if cancel is not None and cancel.is_set():
+                    for future in running:
+                        future.cancel()
+                    raise Cancelled("Indexing stopped; nothing was saved.")
+
+
+def _robots_error(url: str) -> FetchError:
+    return FetchError(url, "robots", "robots.txt asks crawlers not to fetch this page.")

@@ -1,0 +1,86 @@
+"""Run the RAG chain and the raw chain at the same time.
+
+Each chain runs in its own worker thread and only produces events into one
+queue; the caller's thread consumes them (`side_by_side()` yields them tagged
+"rag" or "raw" as they arrive). That keeps every UI call on the caller's thread
+— which Streamlit requires — while both answers stream at once. A failure on
+one side is reported as that side's error; the other side carries on.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from .chains import Answer, AnswerEvent, ChainEvent, Message, RagChain, RawChain
+from .errors import RagError
+
+Side = Literal["rag", "raw"]
+
+
+@dataclass
+class SideEvent:
+    side: Side
+    event: ChainEvent | None = None
+    error: RagError | None = None
+
+
+_END = object()
+
+
+def side_by_side(
+    rag: RagChain,
+    raw: RawChain,
+    question: str,
+    history: Sequence[Message] = (),
+    cancel: threading.Event | None = None,
+) -> Iterator[SideEvent]:
+    events: queue.Queue = queue.Queue()
+    cancel = cancel or threading.Event()
+
+    def work(side: Side, chain: RagChain | RawChain) -> None:
+        try:
+            for event in chain.stream(question, history, cancel):
+                events.put(SideEvent(side, event))
+        except RagError as exc:
+            events.put(SideEvent(side, error=exc))
+        except Exception as exc:  # never let a worker die silently
+            events.put(SideEvent(side, error=RagError(f"Unexpected error: {type(exc).__name__}: {exc}")))
+        finally:
+            events.put(_END)
+
+    threads = [
+        threading.Thread(target=work, args=("rag", rag), name="chain-rag", daemon=True),
+        threading.Thread(target=work, args=("raw", raw), name="chain-raw", daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    running = len(threads)
+    try:
+        while running:
+            item = events.get()
+            if item is _END:
+                running -= 1
+            else:
+                yield item
+    finally:
+        if running:  # the consumer stopped early: stop the workers too
+            cancel.set()
+        for thread in threads:
+            thread.join(timeout=5)
+
+
+def compare(
+    rag: RagChain, raw: RawChain, question: str, history: Sequence[Message] = ()
+) -> dict[Side, Answer | RagError]:
+    """Both answers (or each side's error), computed concurrently."""
+    results: dict[Side, Answer | RagError] = {}
+    for item in side_by_side(rag, raw, question, history):
+        if item.error is not None:
+            results[item.side] = item.error
+        elif isinstance(item.event, AnswerEvent):
+            results[item.side] = item.event.answer
+    return results

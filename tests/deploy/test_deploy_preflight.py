@@ -1,0 +1,96 @@
+"""Preflight: a list of results, each ok/warn/fail with a sentence and a fix."""
+
+from __future__ import annotations
+
+import google.auth.compute_engine._metadata as metadata
+
+from deploy.preflight import enable_apis, preflight, settings_checks
+
+
+def _by_name(results):
+    return {r.name: r for r in results}
+
+
+def test_everything_in_place(fake, http, cfg):
+    fake.enabled |= {"run.googleapis.com", "artifactregistry.googleapis.com", "cloudbuild.googleapis.com"}
+    fake.denied = set()
+    results = _by_name(preflight(cfg, http=http))
+    assert [r.status for r in results.values()] == ["ok"] * len(results), results
+    assert results["credentials"].message == "Signed in as deployer@workshop-proj.iam.gserviceaccount.com."
+    assert "GPU quota for nvidia-l4 in us-central1: 3" in results["quota"].message
+    assert fake.problems == []
+
+
+def test_disabled_apis_warn_and_missing_roles_fail(fake, http, cfg):
+    fake.denied |= {"run.services.create", "cloudbuild.builds.get", "serviceusage.services.enable"}
+    results = _by_name(preflight(cfg, http=http))
+    assert results["apis"].status == "warn"
+    assert "run.googleapis.com" in results["apis"].message
+    assert "gcloud services enable" in results["apis"].fix
+    run_dev = results["role:roles/run.developer"]
+    assert run_dev.status == "fail" and "run.services.create" in run_dev.message
+    assert "--role=roles/run.developer" in run_dev.fix
+    assert "--member=serviceAccount:deployer@" in run_dev.fix
+    assert results["role:roles/cloudbuild.builds.editor"].status == "fail"
+    assert results["optional:serviceusage.services.enable"].status == "warn"
+    assert not results["role:roles/run.developer"].ok
+
+
+def test_prebuilt_needs_no_build_roles(fake, http, cfg):
+    fake.denied |= {"cloudbuild.builds.create", "artifactregistry.repositories.create"}
+    results = _by_name(preflight(cfg.with_changes(model="gemma3:1b", use_prebuilt=True), http=http))
+    assert not any(name.startswith("role:") for name in results)
+    assert results["apis"].message.endswith("needs serviceusage.services.enable).")
+
+
+def test_gpu_quota_zero_or_too_small(fake, http, cfg):
+    fake.gpu_quota[("nvidia-l4", "us-central1", False)] = 0
+    quota = _by_name(preflight(cfg, http=http))["quota"]
+    assert quota.status == "fail" and "No GPU quota" in quota.message
+    assert "without zonal redundancy" in quota.fix
+    fake.gpu_quota[("nvidia-l4", "us-central1", False)] = 2
+    quota = _by_name(preflight(cfg.with_changes(max_instances=3), http=http))["quota"]
+    assert quota.status == "fail" and "below max instances 3" in quota.message
+    fake.gpu_quota[("nvidia-l4", "us-central1", True)] = 5  # the zonal-redundant quota
+    quota = _by_name(preflight(cfg.with_changes(max_instances=3, gpu_zonal_redundancy=True), http=http))[
+        "quota"
+    ]
+    assert quota.status == "ok"
+
+
+def test_unreadable_quota_is_a_warning(fake, http, cfg):
+    from tests.deploy.deploy_fake_google import Reply, google_error
+
+    fake.fail_next["serviceusage.services.consumerQuotaMetrics.list"] = Reply(
+        403, google_error(403, "PERMISSION_DENIED", "Permission 'serviceusage.quotas.get' denied")
+    )
+    quota = _by_name(preflight(cfg, http=http))["quota"]
+    assert quota.status == "warn" and quota.message.startswith("Could not check")
+
+
+def test_no_credentials_fails_and_skips_the_rest(monkeypatch, tmp_path, cfg):
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
+    monkeypatch.setattr(metadata, "_NO_GCE_CHECK", True)
+    results = _by_name(preflight(cfg))
+    assert results["credentials"].status == "fail"
+    assert "gcloud auth application-default login" in results["credentials"].fix
+    assert {results[n].status for n in ("apis", "permissions", "quota")} == {"skip"}
+
+
+def test_settings_are_checked_without_google(cfg):
+    bad = cfg.with_changes(region="europe-west2", cpu="2", memory="8Gi", concurrency=9, num_parallel=4)
+    results = _by_name(settings_checks(bad))
+    assert results["region"].status == "fail" and "us-central1" in results["region"].message
+    assert "at least 4 CPU and 16Gi" in results["resources"].message
+    assert "more than twice" in results["concurrency"].message
+    good = _by_name(settings_checks(cfg))
+    assert {r.status for r in good.values()} == {"ok"}
+
+
+def test_enable_button_turns_the_apis_on(fake, http, cfg):
+    events = list(enable_apis(cfg, http=http, sleep=lambda _s: None))
+    assert events[-1].detail.startswith("enabled run.googleapis.com")
+    assert {"run.googleapis.com", "cloudbuild.googleapis.com"} <= fake.enabled
+    assert _by_name(preflight(cfg, http=http))["apis"].status == "ok"
+    assert list(enable_apis(cfg, http=http))[-1].detail == "already enabled"

@@ -1,0 +1,172 @@
+"""`python -m rag` end to end, as a workshop script would run it."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def run(*args, env=None, check=True):
+    result = subprocess.run(
+        [sys.executable, "-m", "rag", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "RAG_LLM": "embedded", **(env or {})},
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def built_index(tmp_path_factory):
+    from tests.conftest import FAILURES, SAMPLE_DOCS
+    from tests.servers.site import SiteServer
+
+    path = tmp_path_factory.mktemp("idx") / "guide.ragidx"
+    with SiteServer(SAMPLE_DOCS, extra=FAILURES) as site:
+        urls = tmp_path_factory.mktemp("urls") / "urls.txt"
+        urls.write_text(f"{site.url}/missing.html\n{site.url}/report.pdf\n")
+        result = run(
+            "index",
+            "--crawl",
+            f"{site.url}/index.html",
+            "--max-pages",
+            "20",
+            "--urls-file",
+            str(urls),
+            "--save",
+            str(path),
+            "--json",
+        )
+    summary = json.loads(result.stdout)
+    return path, summary, result.stderr
+
+
+def test_index_prints_progress_and_a_summary(built_index):
+    path, summary, progress = built_index
+    assert path.exists()
+    assert summary["pages_ok"] == 7 and summary["pages_failed"] == 2
+    assert {f["reason"] for f in summary["failures"]} == {"http-404", "unsupported-type"}
+    assert summary["chunks"] > 7 and summary["chunks_per_s"] > 0 and summary["seconds"] > 0
+    assert "ok" in progress and "FAIL" in progress and "embedded" in progress
+
+
+def test_search_prints_hits_as_json(built_index):
+    path, _, _ = built_index
+    result = run(
+        "search", "How do I keep the model loaded forever?", "--index", str(path), "-k", "3", "--json"
+    )
+    hits = json.loads(result.stdout)["hits"]
+    assert len(hits) == 3 and set(hits[0]) == {"source", "title", "content", "score"}
+    assert any("OLLAMA_KEEP_ALIVE" in h["content"] for h in hits)
+
+
+def test_search_with_a_queries_file_keeps_order_and_uses_history(built_index, tmp_path):
+    path, _, _ = built_index
+    queries = tmp_path / "q.jsonl"
+    queries.write_text(
+        json.dumps({"id": "a", "question": "What does an ID token's audience have to be?"})
+        + "\n"
+        + json.dumps(
+            {
+                "id": "b",
+                "question": "And which role does the caller need?",
+                "history": [
+                    {"role": "user", "content": "How do I call a private Cloud Run service?"},
+                    {"role": "assistant", "content": "Send an identity token."},
+                ],
+            }
+        )
+        + "\n"
+    )
+    lines = [
+        json.loads(x)
+        for x in run(
+            "search", "--queries-file", str(queries), "--index", str(path), "-k", "2", "--json"
+        ).stdout.splitlines()
+    ]
+    assert [x["id"] for x in lines] == ["a", "b"] and all(len(x["hits"]) == 2 for x in lines)
+    assert lines[1]["query"].startswith("How do I call a private Cloud Run service?")
+    assert any("security.html" in h["source"] for h in lines[1]["hits"])
+
+
+def test_eval_reports_recall_and_mrr(built_index, tmp_path):
+    path, _, _ = built_index
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text(
+        "\n".join(
+            json.dumps(q)
+            for q in [
+                {
+                    "id": "1",
+                    "question": "How much GPU memory does an L4 have?",
+                    "gold": ["cloud-run-gpu.html"],
+                    "kind": "factoid",
+                },
+                {
+                    "id": "2",
+                    "question": "Which environment variable sets parallel decoding?",
+                    "gold": ["ollama.html"],
+                    "kind": "factoid",
+                },
+                {"id": "3", "question": "Is there a free tier?", "gold": [], "kind": "unanswerable"},
+            ]
+        )
+    )
+    report = json.loads(run("eval", str(qa), "--index", str(path), "--json").stdout)
+    assert report["overall"]["n"] == 2 and report["overall"]["recall@10"] == 1.0
+    assert 0 < report["overall"]["mrr"] <= 1
+    table = run("eval", str(qa), "--index", str(path)).stdout
+    assert "R@4" in table and "MRR" in table
+
+
+@pytest.mark.slow
+def test_ask_compare_answers_both_ways(built_index):
+    path, _, _ = built_index
+    result = run(
+        "ask",
+        "What is the default port of Ollama?",
+        "--index",
+        str(path),
+        "--compare",
+        "--json",
+        env={"RAG_MAX_TOKENS": "24"},
+    )
+    both = json.loads(result.stdout)
+    assert set(both) == {"rag", "raw"}
+    assert both["rag"]["sources"] and not both["raw"]["sources"]
+    assert both["rag"]["timings"]["first_token"] is not None
+
+
+def test_bad_input_is_a_sentence_and_an_exit_status(tmp_path, built_index):
+    path, _, _ = built_index
+    missing = run("search", "x", "--index", str(tmp_path / "none.ragidx"), check=False)
+    assert missing.returncode == 1 and "No index at" in missing.stderr and "Traceback" not in missing.stderr
+    wrong = run("search", "x", "--index", str(path), "--embeddings", "ollama", check=False)
+    assert wrong.returncode == 1 and "was built with local:all-MiniLM-L6-v2" in wrong.stderr
+    nothing = run("index", "--save", str(tmp_path / "x.ragidx"), check=False)
+    assert nothing.returncode == 2 and "Nothing to index" in nothing.stderr
+    bad_env = run("info", str(path), env={"RAG_TOP_K": "many"}, check=False)
+    assert bad_env.returncode == 0  # info does not read settings
+    bad = run("search", "x", "--index", str(path), env={"RAG_TOP_K": "many"}, check=False)
+    assert bad.returncode == 2 and "RAG_TOP_K='many'" in bad.stderr
+
+
+def test_an_index_where_every_page_fails_writes_no_file(tmp_path):
+    target = tmp_path / "never.ragidx"
+    result = run("index", "http://127.0.0.1:9/a.html", "--save", str(target), check=False)
+    assert result.returncode == 1 and not target.exists()
+    assert "127.0.0.1:9" in result.stdout and "no index was written" in result.stderr
+
+
+def test_info_describes_the_file(built_index):
+    path, _, _ = built_index
+    info = json.loads(run("info", str(path), "--json").stdout)
+    assert info["embedder"] == "local:all-MiniLM-L6-v2" and info["page_count"] == 7 and info["dims"] == 384

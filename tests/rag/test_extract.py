@@ -1,0 +1,75 @@
+from rag.loading.extract import extract_html, extract_markdown
+
+PAGE = b"""<!DOCTYPE html><html><head><title>Widgets &#8212; Acme docs</title>
+<script>var tracking = "do not index me";</script><style>.x{color:red}</style></head>
+<body>
+<nav class="navbar"><a href="/other.html">Other page</a> Menu text</nav>
+<div class="sphinxsidebar">Sidebar text</div>
+<div role="main">
+  <section id="widgets">
+    <h1>Widgets<a class="headerlink" href="#widgets">\xc2\xb6</a></h1>
+    <p>Widgets are small.   They   spin.</p>
+    <section id="install"><h2>Install</h2>
+      <p>Run the installer.</p>
+      <pre>pip install widgets
+widgets --version</pre>
+      <dl><dt id="widgets.spin">widgets.spin(speed)</dt><dd><p>Spin a widget.</p></dd></dl>
+      <ul><li><p>first point</p></li><li>second point</li></ul>
+      <table><tr><th>Name</th><th>Value</th></tr><tr><td>speed</td><td>3</td></tr></table>
+    </section>
+  </section>
+</div>
+<footer class="footer">Copyright footer text</footer>
+</body></html>"""
+
+
+def test_sections_keep_headings_anchors_and_text_but_drop_chrome():
+    page = extract_html(PAGE, "http://docs.test/widgets.html")
+    assert page.title == "Widgets \u2014 Acme docs"
+    headings = [s.heading for s in page.sections]
+    assert headings == ["Widgets", "Widgets \u203a Install"]
+    assert [s.anchor for s in page.sections] == ["widgets", "install"]
+    text = "\n".join(s.text for s in page.sections)
+    for gone in ("do not index me", "Menu text", "Sidebar text", "Copyright footer", "\u00b6", "color:red"):
+        assert gone not in text
+    assert "Widgets are small. They spin." in text
+
+
+def test_code_lists_tables_and_definition_anchors():
+    install = extract_html(PAGE, "http://docs.test/widgets.html").sections[1]
+    assert "pip install widgets\nwidgets --version" in install.text
+    assert "- first point" in install.text and "- second point" in install.text
+    assert "speed | 3" in install.text
+    offset = dict((a, o) for o, a in install.anchors)["widgets.spin"]
+    assert install.text[offset:].startswith("widgets.spin(speed)")
+
+
+def test_links_are_absolute_and_include_navigation():
+    page = extract_html(PAGE, "http://docs.test/guide/widgets.html")
+    assert "http://docs.test/other.html" in page.links
+
+
+def test_malformed_html_still_yields_text():
+    html = (
+        b"<html><title>Bad</title><body><h1>Bad<p>unclosed <b>bold <div><table><td>cell</p><h2>Next</h2>tail"
+    )
+    page = extract_html(html, "http://x/")
+    assert "unclosed bold" in page.sections[0].text
+    assert page.sections[-1].heading.endswith("Next")
+    assert "tail" in page.sections[-1].text
+
+
+def test_encoding_from_meta_charset():
+    html = '<html><head><meta charset="iso-8859-1"><title>Caf\xe9</title></head>'
+    html += "<body><p>cr\xe8me</p></body></html>"
+    page = extract_html(html.encode("latin-1"), "http://x/")
+    assert page.title == "Caf\u00e9" and "cr\u00e8me" in page.sections[0].text
+
+
+def test_markdown_sections_with_slug_anchors():
+    page = extract_markdown(
+        "# Guide\nIntro\n## Set up the GPU\nSteps\n```\n# not a heading\n```\n", "file:///g.md"
+    )
+    assert [s.heading for s in page.sections] == ["Guide", "Guide \u203a Set up the GPU"]
+    assert page.sections[1].anchor == "set-up-the-gpu"
+    assert "# not a heading" in page.sections[1].text

@@ -1,0 +1,77 @@
+"""Indexing the sample guide over HTTP with the real local embedder."""
+
+import threading
+
+import pytest
+
+from rag.embeddings.cache import CachedEmbeddings, VectorCache
+from rag.errors import Cancelled
+from rag.indexing import EmbedEvent, PageEvent, build_index
+from rag.loading.fetch import FetchConfig
+from rag.loading.loader import WebLoader
+from rag.splitting import get_splitter
+
+ID = "local:all-MiniLM-L6-v2"
+
+
+def index(site, embeddings, paths=(), **kwargs):
+    return build_index(
+        WebLoader(FetchConfig(timeout=2)),
+        embeddings,
+        ID,
+        urls=[f"{site.url}/{p}" for p in paths],
+        splitter=("sections", get_splitter("sections")),
+        **kwargs,
+    )
+
+
+def test_crawl_index_reports_pages_chunks_and_failures(site, local_embeddings):
+    events = []
+    store, report = index(
+        site,
+        local_embeddings,
+        ["missing.html", "report.pdf"],
+        crawl=f"{site.url}/index.html",
+        max_pages=20,
+        on_event=events.append,
+    )
+    assert report.pages_ok == 7 and {f.reason for f in report.failures} == {"http-404", "unsupported-type"}
+    assert report.chunks == len(store) > 7 and store.info.page_count == 7
+    assert report.seconds > 0 and report.chunks_per_s > 0
+    assert sum(isinstance(e, PageEvent) for e in events) == 9
+    assert [e for e in events if isinstance(e, EmbedEvent)][-1].chunks_done == report.chunks
+    assert store.info.embedder == ID and store.info.splitter == "sections"
+
+
+def test_identical_requests_share_the_embedding_work(site, local_embeddings):
+    cache = VectorCache()
+    first = CachedEmbeddings(local_embeddings, ID, cache)
+    _, report1 = index(site, first, ["gemma.html", "ollama.html"])
+    second = CachedEmbeddings(local_embeddings, ID, cache)
+    store2, report2 = index(site, second, ["gemma.html", "ollama.html"])
+    assert report1.embedded == report1.chunks > 0
+    assert report2.embedded == 0 and report2.chunks == report1.chunks
+    assert store2.similarity_search("quantization bits", k=1)[0].metadata["source"].endswith("#quantization")
+
+
+def test_cancel_stops_indexing(site, local_embeddings):
+    site.handler.delay = 0.3
+    cancel = threading.Event()
+
+    def stop_after_first(event):
+        if isinstance(event, PageEvent):
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        index(
+            site,
+            local_embeddings,
+            ["gemma.html", "ollama.html", "rag.html", "deploy.html"],
+            on_event=stop_after_first,
+            cancel=cancel,
+        )
+
+
+def test_a_site_with_nothing_indexable_gives_an_empty_store(site, local_embeddings):
+    store, report = index(site, local_embeddings, ["missing.html", "empty.html"])
+    assert len(store) == 0 and report.pages_ok == 0 and len(report.failures) == 2

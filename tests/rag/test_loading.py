@@ -1,0 +1,178 @@
+"""The loader against a real HTTP server on loopback: pages, crawls and every failure case."""
+
+import threading
+
+import pytest
+
+from rag.errors import Cancelled, FetchError, InputError
+from rag.loading.fetch import FetchConfig, Fetcher
+from rag.loading.loader import WebLoader, read_urls_file, to_url
+from rag.loading.urlpolicy import check_url
+
+PAGES = [
+    "index.html",
+    "gemma.html",
+    "ollama.html",
+    "cloud-run-gpu.html",
+    "deploy.html",
+    "security.html",
+    "rag.html",
+]
+
+
+def load(site, paths, **config):
+    loader = WebLoader(FetchConfig(**config))
+    return {r.url.rsplit("/", 1)[-1]: r for r in loader.load([f"{site.url}/{p}" for p in paths])}
+
+
+def test_many_urls_load_concurrently_with_titles_and_anchored_sources(site):
+    site.handler.delay = 0.3
+    import time
+
+    started = time.perf_counter()
+    results = load(site, PAGES, concurrency=8)
+    elapsed = time.perf_counter() - started
+    assert all(r.ok for r in results.values())
+    assert elapsed < 0.3 * len(PAGES) / 2  # concurrent, not one after the other
+    gemma = results["gemma.html"]
+    assert gemma.title == "Gemma models \u2014 Workshop guide"
+    sources = {d.metadata["source"] for d in gemma.documents}
+    assert f"{site.url}/gemma.html#quantization" in sources
+    assert all("Written for the workshop app" not in d.page_content for d in gemma.documents)
+
+
+@pytest.mark.parametrize(
+    ("path", "reason", "words"),
+    [
+        ("missing.html", "http-404", "404 Not Found"),
+        ("broken.html", "http-500", "500 Internal Server Error"),
+        ("loop-a.html", "redirect-loop", "redirects in a loop"),
+        ("report.pdf", "unsupported-type", "application/pdf"),
+        ("logo.png", "unsupported-type", "image/png"),
+        ("huge.html", "too-large", "cap"),
+        ("empty.html", "empty", "no readable text"),
+        ("slow.html", "timeout", "longer than 1 s"),
+    ],
+)
+def test_each_failure_is_reported_with_its_reason_while_the_rest_load(site, path, reason, words):
+    results = load(site, [path, "gemma.html"], max_bytes=100_000, timeout=1.0)
+    failed = results[path]
+    assert not failed.ok and failed.error.reason == reason
+    assert words in str(failed.error)
+    assert results["gemma.html"].ok
+
+
+def test_unreachable_host_names_the_host():
+    loader = WebLoader(FetchConfig(timeout=2))
+    [result] = loader.load(["http://127.0.0.1:9/page.html"])
+    assert result.error.reason == "unreachable"
+    assert "127.0.0.1:9" in str(result.error) and "connection refused" in str(result.error)
+
+
+def test_malformed_html_and_missing_content_type_still_index(site):
+    results = load(site, ["malformed.html", "no-type", "moved.html"])
+    assert results["malformed.html"].ok
+    assert "Text after the mess survives." in " ".join(
+        d.page_content for d in results["malformed.html"].documents
+    )
+    assert results["no-type"].ok
+    moved = results["moved.html"]
+    assert moved.ok and moved.documents[0].metadata["url"].endswith("/gemma.html")  # the final URL
+
+
+def test_crawl_follows_links_within_scope_and_respects_max_pages(site):
+    loader = WebLoader(FetchConfig())
+    results = list(loader.load(crawl=f"{site.url}/index.html", max_pages=4))
+    assert len(results) == 4 and all(r.ok for r in results)
+    full = list(WebLoader(FetchConfig()).load(crawl=f"{site.url}/index.html", max_pages=50))
+    assert sorted(r.url.rsplit("/", 1)[-1] for r in full) == sorted(PAGES)
+
+
+def test_crawl_uses_the_sitemap_and_honours_robots(site):
+    from tests.servers.site import reply
+
+    sitemap = (
+        '<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<url><loc>{site.url}/gemma.html</loc></url><url><loc>{site.url}/ollama.html</loc></url>"
+        f"<url><loc>{site.url}/security.html</loc></url><url><loc>http://elsewhere.test/x.html</loc></url>"
+        "</urlset>"
+    ).encode()
+    robots = f"User-agent: *\nDisallow: /security.html\nSitemap: {site.url}/map.xml\n".encode()
+    site.handler.extra["/map.xml"] = reply(200, sitemap, "application/xml")
+    site.handler.extra["/robots.txt"] = reply(200, robots, "text/plain")
+    loader = WebLoader(FetchConfig())
+    results = list(loader.load(crawl=f"{site.url}/index.html", max_pages=10))
+    urls = sorted(r.url.rsplit("/", 1)[-1] for r in results if r.ok)
+    assert "gemma.html" in urls and "ollama.html" in urls
+    assert "security.html" not in urls  # disallowed by robots.txt, and not linked past it
+    assert not any("elsewhere" in r.url for r in results)
+    assert "/map.xml" in site.hits
+
+
+def test_hosted_mode_refuses_loopback_private_and_metadata_addresses():
+    for url in (
+        "http://127.0.0.1:8080/",
+        "http://localhost/",
+        "http://10.1.2.3/",
+        "http://192.168.0.1/",
+        "http://169.254.169.254/computeMetadata/v1/",
+        "http://[::1]/",
+    ):
+        with pytest.raises(FetchError) as caught:
+            check_url(url, allow_private=False)
+        assert caught.value.reason == "private-address", url
+    check_url("http://8.8.8.8/", allow_private=False)  # public addresses pass without DNS
+    with pytest.raises(FetchError):
+        check_url("ftp://example.com/file", allow_private=True)
+
+
+def test_hosted_mode_rechecks_every_redirect_hop(site, monkeypatch):
+    """A public page that redirects into the private network is refused at the redirect."""
+    import ipaddress
+
+    from rag.loading import urlpolicy
+    from tests.servers.site import reply
+
+    real = urlpolicy._addresses
+    public = ipaddress.ip_address("93.184.216.34")
+    monkeypatch.setattr(  # pretend "localhost" is a public host; 127.0.0.1 stays private
+        urlpolicy,
+        "_addresses",
+        lambda url, host, port: [public] if host == "localhost" else real(url, host, port),
+    )
+    site.handler.extra["/to-private.html"] = reply(302, location=f"{site.url}/gemma.html")
+    fetcher = Fetcher(FetchConfig(allow_private=False))
+    start = site.url.replace("127.0.0.1", "localhost")
+    assert fetcher.get(f"{start}/index.html").is_html  # the "public" host itself is fine
+    with pytest.raises(FetchError) as caught:
+        fetcher.get(f"{start}/to-private.html")
+    assert caught.value.reason == "private-address"
+    assert "/gemma.html" not in site.hits  # never fetched
+
+
+def test_local_files_and_url_lists(tmp_path):
+    page = tmp_path / "notes.md"
+    page.write_text("# Notes\nCloud Run GPUs need quota.\n")
+    urls = tmp_path / "urls.txt"
+    urls.write_text(f"# a comment\n\n{page}\n")
+    sources = [to_url(s) for s in read_urls_file(str(urls))]
+    [result] = WebLoader(FetchConfig()).load(sources)
+    assert result.ok and result.title == "Notes"
+    with pytest.raises(InputError):
+        to_url(str(tmp_path / "nope.html"))
+    with pytest.raises(InputError):
+        read_urls_file(str(tmp_path / "missing.txt"))
+    [refused] = WebLoader(FetchConfig(allow_files=False)).load(sources)
+    assert not refused.ok and "Local files" in str(refused.error)
+
+
+def test_cancel_stops_the_load(site):
+    site.handler.delay = 0.2
+    cancel = threading.Event()
+    loader = WebLoader(FetchConfig(concurrency=2))
+    seen = []
+    with pytest.raises(Cancelled):
+        for result in loader.load([f"{site.url}/{p}" for p in PAGES], cancel=cancel):
+            seen.append(result)
+            cancel.set()
+    assert len(seen) < len(PAGES)

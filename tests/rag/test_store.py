@@ -1,0 +1,102 @@
+import zipfile
+
+import numpy as np
+import pytest
+from langchain_core.documents import Document
+
+from rag.errors import EmbedderMismatch, IndexFileError
+from rag.store import SKLearnStore, read_index
+
+
+class Fixed:
+    """A deterministic embedder for store tests: bag of letters."""
+
+    def embed_documents(self, texts):
+        return [self.embed_query(t) for t in texts]
+
+    def embed_query(self, text):
+        vector = np.zeros(26, dtype=np.float32)
+        for ch in text.lower():
+            if ch.isalpha() and ch.isascii():
+                vector[ord(ch) - 97] += 1
+        return vector.tolist()
+
+
+def store_with(texts):
+    store = SKLearnStore(Fixed(), "test:letters", "sections")
+    store.add_texts(
+        texts, [{"url": f"http://d/{i}.html", "source": f"http://d/{i}.html#a"} for i in range(len(texts))]
+    )
+    store.add_pages((f"http://d/{i}.html", f"Page {i}") for i in range(len(texts)))
+    return store
+
+
+def test_similarity_search_uses_cosine_over_sklearn_neighbours():
+    store = store_with(["aaaa", "bbbb", "aabb"])
+    hits = store.similarity_search_with_score("aaab", k=2)
+    assert [d.page_content for d, _ in hits] == ["aaaa", "aabb"]
+    assert 0.9 < hits[0][1] <= 1.0
+    assert store.as_retriever(search_kwargs={"k": 1}).invoke("bbb")[0].page_content == "bbbb"
+
+
+def test_save_and_load_round_trip_with_metadata(tmp_path):
+    store = store_with(["alpha", "beta", "gamma"])
+    path = store.save(tmp_path / "sub" / "idx.ragidx")
+    loaded = SKLearnStore.load(path, Fixed(), "test:letters")
+    assert len(loaded) == 3 and loaded.info.page_count == 3
+    assert (
+        loaded.info.embedder == "test:letters"
+        and loaded.info.dims == 26
+        and loaded.info.splitter == "sections"
+    )
+    assert loaded.documents[1].metadata["source"] == "http://d/1.html#a"
+    np.testing.assert_allclose(loaded.vectors, store.vectors)
+    assert loaded.similarity_search("beta", k=1)[0].page_content == "beta"
+
+
+def test_loading_with_another_embedder_is_refused_with_a_fix(tmp_path):
+    path = store_with(["alpha"]).save(tmp_path / "idx.ragidx")
+    with pytest.raises(EmbedderMismatch) as caught:
+        SKLearnStore.load(path, Fixed(), "vertex:text-embedding-005")
+    assert "test:letters" in caught.value.message and "--embeddings test" in caught.value.fix
+
+
+def test_a_failed_save_leaves_no_file_behind(tmp_path, monkeypatch):
+    store = store_with(["alpha"])
+    target = tmp_path / "idx.ragidx"
+    monkeypatch.setattr(np, "save", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError):
+        store.save(target)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_save_keeps_the_previous_index(tmp_path, monkeypatch):
+    target = store_with(["alpha"]).save(tmp_path / "idx.ragidx")
+    before = target.read_bytes()
+    bigger = store_with(["alpha", "beta"])
+    monkeypatch.setattr(
+        zipfile.ZipFile, "writestr", lambda *a, **k: (_ for _ in ()).throw(OSError("disk full"))
+    )
+    with pytest.raises(OSError):
+        bigger.save(target)
+    assert target.read_bytes() == before and len(list(tmp_path.iterdir())) == 1
+
+
+def test_damaged_missing_and_foreign_files_are_clear_errors(tmp_path):
+    with pytest.raises(IndexFileError, match="No index"):
+        read_index(tmp_path / "none.ragidx")
+    (tmp_path / "junk.ragidx").write_bytes(b"not a zip")
+    with pytest.raises(IndexFileError, match="damaged"):
+        read_index(tmp_path / "junk.ragidx")
+    with zipfile.ZipFile(tmp_path / "other.ragidx", "w") as zf:
+        zf.writestr("index.json", '{"format": "something-else"}')
+    with pytest.raises(IndexFileError, match="not an index file"):
+        read_index(tmp_path / "other.ragidx")
+
+
+def test_vectors_of_another_size_are_refused():
+    store = store_with(["alpha"])
+    with pytest.raises(EmbedderMismatch):
+        store.add_vectors([Document(page_content="x")], np.ones((1, 5), dtype=np.float32))
+    with pytest.raises(EmbedderMismatch):
+        store.search_vector(np.ones(5, dtype=np.float32), 1)
