@@ -38,11 +38,14 @@ class Corpus:
 
 CORPORA = {
     "python": Corpus(
-        "python", Path("/usr/share/doc/python3.11/html"), ROOT.parent / "shared" / "eval" / "python-qa.jsonl",
+        "python",
+        Path("/usr/share/doc/python3.11/html"),
+        ROOT.parent / "shared" / "eval" / "python-qa.jsonl",
         "python3.11-doc",
     ),
-    "sqlite": Corpus("sqlite", Path("/usr/share/doc/sqlite3"), ROOT / "bench" / "data" / "heldout-qa.jsonl",
-                     "sqlite3-doc"),
+    "sqlite": Corpus(
+        "sqlite", Path("/usr/share/doc/sqlite3"), ROOT / "bench" / "data" / "heldout-qa.jsonl", "sqlite3-doc"
+    ),
 }
 
 
@@ -78,14 +81,20 @@ def save_cache(cache: VectorCache, embedder_id: str) -> None:
     items = [(k[1], v) for k, v in cache._data.items() if k[0] == embedder_id]
     if items:
         keys = np.array([k.hex() for k, _ in items])
-        np.savez(CACHE / f"{embedder_id.replace(':', '_')}.npz", keys=keys, vectors=np.stack([v for _, v in items]))
+        np.savez(
+            CACHE / f"{embedder_id.replace(':', '_')}.npz", keys=keys, vectors=np.stack([v for _, v in items])
+        )
 
 
 def machine() -> dict[str, object]:
     import os
 
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine(),
-            "date": time.strftime("%Y-%m-%d")}
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
 
 
 def write_result(name: str, data: dict) -> Path:

@@ -67,7 +67,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--corpus", default="python", choices=["python", "sqlite"])
     parser.add_argument("--configs", nargs="*", default=["sections-900", "sections-600"])
-    parser.add_argument("--rewrite", action="store_true", help="also measure follow-ups rewritten by the embedded model")
+    parser.add_argument(
+        "--rewrite", action="store_true", help="also measure follow-ups rewritten by the embedded model"
+    )
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args()
     c = corpus(args.corpus)
@@ -84,14 +86,20 @@ def main() -> None:
             save_cache(cache, EMBEDDER)
             results["baseline (notebook)"] = {
                 "chunks": n_chunks,
-                "vector": scores(questions, lambda q: [d.metadata["source"] for d in store.similarity_search(q.question, k=k)]),
+                "vector": scores(
+                    questions,
+                    lambda q: [d.metadata["source"] for d in store.similarity_search(q.question, k=k)],
+                ),
             }
             print(f"baseline: {n_chunks} chunks, {seconds:.0f} s")
         for name in args.configs:
             splitter, overrides = CONFIGS[name]
             embeddings = CachedEmbeddings(local, EMBEDDER, cache)
             store, report = build_index(
-                WebLoader(FetchConfig(concurrency=8)), embeddings, EMBEDDER, urls=urls,
+                WebLoader(FetchConfig(concurrency=8)),
+                embeddings,
+                EMBEDDER,
+                urls=urls,
                 splitter=(splitter, get_splitter(splitter, **overrides)),
             )
             save_cache(cache, EMBEDDER)
@@ -122,7 +130,9 @@ def _urls(hits) -> list[str]:
 
 
 def print_table(results: dict[str, dict]) -> None:
-    print("\n| pipeline | retrieval | chunks | single R@1 | single R@4 | single R@10 | single MRR | follow-up R@4 |")
+    print(
+        "\n| pipeline | retrieval | chunks | single R@1 | single R@4 | single R@10 | single MRR | follow-up R@4 |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     base_miss = None
     for name, entry in results.items():
@@ -133,9 +143,11 @@ def print_table(results: dict[str, dict]) -> None:
             follow = s["groups"].get("followup", {})
             if name.startswith("baseline"):
                 base_miss = 1 - single.get("recall@4", 0)
-            print(f"| {name} | {mode} | {entry['chunks']} | {single.get('recall@1', '-')} | "
-                  f"{single.get('recall@4', '-')} | {single.get('recall@10', '-')} | {single.get('mrr', '-')} | "
-                  f"{follow.get('recall@4', '-')} |")
+            print(
+                f"| {name} | {mode} | {entry['chunks']} | {single.get('recall@1', '-')} | "
+                f"{single.get('recall@4', '-')} | {single.get('recall@10', '-')} | {single.get('mrr', '-')} | "
+                f"{follow.get('recall@4', '-')} |"
+            )
     if base_miss is not None:
         print(f"\nbaseline single-turn miss rate (1 - R@4): {base_miss:.3f}")
 

@@ -6,6 +6,7 @@ can point every request at a local server.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -45,6 +46,12 @@ class Endpoints:
 
     def base(self, api: str) -> str:
         return self.bases[api]
+
+    @classmethod
+    def from_env(cls) -> Endpoints:
+        """Google's APIs, or every API under DEPLOY_API_BASE (an emulator or a test server)."""
+        base = os.environ.get("DEPLOY_API_BASE", "").strip()
+        return cls.single_host(base) if base else cls()
 
 
 _MODEL_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9][a-z0-9._-]*){0,2}(:[A-Za-z0-9._-]+)?$")

@@ -27,7 +27,6 @@ from deploy.http import GoogleHttp
 
 ADMIN_SECRET = "DEPLOY_ADMIN_SECRET"
 HOSTED_FLAG = "WORKSHOP_HOSTED"
-OLLAMA_URL_ENV = "OLLAMA_BASE_URL"
 UI_TIMEOUT_S = 3600  # Cloud Run's maximum; a websocket lives at most this long
 
 
@@ -101,8 +100,10 @@ def _secret_env(name: str, secret: str) -> dict:
 
 
 def ui_env(ui: UiConfig) -> list[dict]:
+    # The app's own settings (rag/settings.py): chat with the private Ollama service.
     env = [{"name": HOSTED_FLAG, "value": "1"},
-           {"name": OLLAMA_URL_ENV, "value": ui.ollama_url}]
+           {"name": "RAG_LLM", "value": f"cloudrun:{ui.ollama_url}"},
+           {"name": "RAG_MODEL", "value": ui.ollama.model}]
     env += [{"name": k, "value": str(v)} for k, v in ui.env.items()]
     cookie = "STREAMLIT_SERVER_COOKIE_SECRET"  # server.cookieSecret, same on every instance
     env.append(_secret_env(cookie, ui.cookie_secret_name) if ui.cookie_secret_name

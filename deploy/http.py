@@ -36,7 +36,7 @@ class GoogleHttp:
         if credentials is None:
             credentials, _ = load_credentials()
         self.credentials = credentials
-        self.endpoints = endpoints or Endpoints()
+        self.endpoints = endpoints or Endpoints.from_env()
         self.session = AuthorizedSession(credentials)
         self.timeout = timeout
         self._sleep = sleep

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import json
 import shlex
-import shutil
-import subprocess
 import time
 from dataclasses import dataclass
 
-import google.auth.transport.requests
-import google.oauth2.credentials
-import google.oauth2.id_token
 import requests
 from google.oauth2 import service_account
 
@@ -55,38 +50,19 @@ print(response.json()["response"])
 
 
 def id_token_for(audience: str, credentials=None) -> str:
-    """An ID token for `audience` from the given (or ambient) credentials.
+    """An ID token for `audience`: the same credential chain the chat uses (rag.auth).
 
-    Service-account keys sign one themselves; gcloud user credentials carry one
-    (Cloud Run accepts it); otherwise the metadata server issues one (Cloud Run).
+    Explicit service-account credentials (tests, scripts) sign their own token;
+    otherwise a key file, gcloud user credentials or the metadata server, in
+    that order, as rag.auth.discover_credentials documents.
     """
-    request = google.auth.transport.requests.Request()
+    from rag.auth import IdTokenSource
+
     if isinstance(credentials, service_account.Credentials):
-        id_creds = service_account.IDTokenCredentials(
+        credentials = service_account.IDTokenCredentials(
             credentials.signer, credentials.service_account_email,
             credentials._token_uri, target_audience=audience)
-        id_creds.refresh(request)
-        return id_creds.token
-    if isinstance(credentials, google.oauth2.credentials.Credentials):  # a person
-        token = _gcloud_identity_token()
-        if token:
-            return token
-        credentials.refresh(request)
-        if credentials.id_token:
-            return credentials.id_token
-    return google.oauth2.id_token.fetch_id_token(request, audience)
-
-
-def _gcloud_identity_token() -> str | None:
-    """What the curl snippet uses; Cloud Run accepts gcloud's user ID tokens."""
-    if not shutil.which("gcloud"):
-        return None
-    try:
-        out = subprocess.run(["gcloud", "auth", "print-identity-token"], capture_output=True,
-                             text=True, timeout=60, check=True)
-    except (subprocess.SubprocessError, OSError):
-        return None
-    return out.stdout.strip() or None
+    return IdTokenSource(audience, credentials).token()
 
 
 @dataclass(frozen=True)

@@ -32,18 +32,23 @@ _END = object()
 
 
 def side_by_side(
-    rag: RagChain,
+    rag: RagChain | None,
     raw: RawChain,
     question: str,
     history: Sequence[Message] = (),
     cancel: threading.Event | None = None,
+    *,
+    raw_history: Sequence[Message] | None = None,
 ) -> Iterator[SideEvent]:
+    """Both chains' events as they happen. Each column may have its own history
+    (the chat keeps the RAG and raw conversations apart); `rag=None` runs raw alone."""
     events: queue.Queue = queue.Queue()
     cancel = cancel or threading.Event()
+    histories = {"rag": history, "raw": history if raw_history is None else raw_history}
 
     def work(side: Side, chain: RagChain | RawChain) -> None:
         try:
-            for event in chain.stream(question, history, cancel):
+            for event in chain.stream(question, histories[side], cancel):
                 events.put(SideEvent(side, event))
         except RagError as exc:
             events.put(SideEvent(side, error=exc))
@@ -52,9 +57,10 @@ def side_by_side(
         finally:
             events.put(_END)
 
+    chains: dict[Side, RagChain | RawChain] = {"raw": raw} if rag is None else {"rag": rag, "raw": raw}
     threads = [
-        threading.Thread(target=work, args=("rag", rag), name="chain-rag", daemon=True),
-        threading.Thread(target=work, args=("raw", raw), name="chain-raw", daemon=True),
+        threading.Thread(target=work, args=(side, chain), name=f"chain-{side}", daemon=True)
+        for side, chain in chains.items()
     ]
     for thread in threads:
         thread.start()

@@ -65,7 +65,8 @@ def test_ui_service_keeps_websocket_sessions(ui):
         "secret": "ui-cookie",
         "version": "latest",
     }
-    assert env["OLLAMA_BASE_URL"]["value"] == "https://ollama.example"
+    assert env["RAG_LLM"]["value"] == "cloudrun:https://ollama.example"
+    assert env["RAG_MODEL"]["value"] == "gemma2:9b"
     assert env["WORKSHOP_HOSTED"]["value"] == "1"
     probe = template["containers"][0]["startupProbe"]["httpGet"]
     assert probe == {"path": "/_stcore/health", "port": 8080}

@@ -9,7 +9,9 @@ from tests.conftest import ROOT
 
 
 def test_environment_values_are_converted_and_validated():
-    s = Settings.from_env({"RAG_TOP_K": "6", "RAG_ALLOW_PRIVATE_URLS": "false", "RAG_LLM": "ollama:http://h:1"})
+    s = Settings.from_env(
+        {"RAG_TOP_K": "6", "RAG_ALLOW_PRIVATE_URLS": "false", "RAG_LLM": "ollama:http://h:1"}
+    )
     assert s.top_k == 6 and s.allow_private_urls is False and s.llm == "ollama:http://h:1"
     with pytest.raises(InputError) as caught:
         Settings.from_env({"RAG_TEMPERATURE": "warm"})

@@ -1,0 +1,1 @@
+"""What the pages share: session state, the connection panel, errors, streaming."""

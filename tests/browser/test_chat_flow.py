@@ -1,0 +1,198 @@
+"""The flow that matters, in a real browser: Debian's Chromium driven by Playwright
+against `streamlit run` on loopback.
+
+Index a locally served docs page, ask a question, watch both columns stream at
+the same time, follow a source link, ask a follow-up. Screenshots are written
+to artifacts/ (the README's picture comes from here).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.conftest import ROOT, SAMPLE_DOCS
+from tests.servers.ollama import FakeOllama, OllamaState
+from tests.servers.site import SiteServer
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = ROOT / "artifacts"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (./setup.sh)"),
+]
+ANSWER = (
+    "Cloud Run services with an NVIDIA L4 GPU need at least 4 CPUs and 16 GiB of memory; "
+    "8 CPUs and 32 GiB are recommended for Gemma 2 9B."
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def answer(messages: list[dict]) -> str:
+    if "Rewrite a query" in messages[0]["content"]:
+        return "Cloud Run GPU billing instance lifetime"
+    return ANSWER
+
+
+@pytest.fixture(scope="module")
+def ollama() -> Iterator[FakeOllama]:
+    with FakeOllama(OllamaState(answer=answer, token_delay=0.12)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def docs() -> Iterator[SiteServer]:
+    with SiteServer(SAMPLE_DOCS) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def app_url(ollama, tmp_path_factory) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "RAG_LLM": f"ollama:{ollama.url}",
+        "RAG_MODEL": "gemma2:9b",
+        "RAG_HISTORY_MODE": "rewrite",
+        "DEPLOY_STATE_DIR": str(tmp_path_factory.mktemp("deploy")),
+    }
+    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w")  # noqa: SIM115
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "streamlit_app.py",
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            if requests.get(f"{url}/_stcore/health", timeout=1).ok:
+                break
+        except requests.RequestException:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail("streamlit did not start")
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def column_texts(page) -> list[str]:
+    """The text of the two answer columns of the last turn."""
+    columns = page.locator('[data-testid="stColumn"]')
+    count = columns.count()
+    return [columns.nth(i).inner_text() for i in range(max(0, count - 2), count)]
+
+
+def test_index_ask_stream_follow_source_and_follow_up(app_url, docs, browser, ollama):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(app_url)
+    page.get_by_text("No index yet").wait_for(timeout=60_000)
+
+    # Index a locally served docs page.
+    page.get_by_role("link", name="Index").first.click()
+    page.get_by_role("heading", name="Index").wait_for()
+    page.get_by_label("URLs, one per line").fill(f"{docs.url}/cloud-run-gpu.html\n{docs.url}/ollama.html")
+    page.get_by_role("button", name="Index these pages").click()
+    page.get_by_text("2 pages ok, 0 failed").first.wait_for(timeout=120_000)
+    shot(page, "index")
+
+    # Ask: both columns must show partial text at the same moment.
+    page.get_by_role("link", name="Chat").first.click()
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.wait_for()
+    box.fill("How much memory does an L4 GPU service need?")
+    box.press("Enter")
+    both_partial = False
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        texts = column_texts(page)
+        if len(texts) == 2 and all("▌" in t for t in texts):
+            both_partial = True
+            shot(page, "streaming")
+            break
+        time.sleep(0.05)
+    assert both_partial, "the two columns never streamed at the same time"
+    page.get_by_text("Sources (4)").wait_for(timeout=30_000)
+    assert ollama.state.max_active == 2
+    shot(page, "chat")
+    left, right = column_texts(page)
+    assert ANSWER in left and ANSWER in right and "first token" in left
+
+    # Follow a source link: it opens the served page at the chunk's anchor.
+    page.get_by_text("Sources (4)").first.click()
+    link = page.locator('[data-testid="stExpander"] a').first
+    href = link.get_attribute("href")
+    assert href.startswith(docs.url) and "#" in href
+    with page.context.expect_page() as opened:
+        link.click()
+    doc = opened.value
+    doc.wait_for_load_state()
+    assert doc.url == href and "Workshop guide" in doc.title()
+    doc.close()
+
+    # A follow-up: the model rewrites it, and the searched query is shown.
+    box.fill("And is it billed while idle?")
+    box.press("Enter")
+    page.get_by_text("Searched for: Cloud Run GPU billing instance lifetime").first.wait_for(timeout=30_000)
+    page.get_by_text("Sources (4)").nth(1).wait_for(timeout=30_000)
+    shot(page, "follow-up")
+    page.close()
