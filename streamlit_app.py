@@ -14,6 +14,7 @@ st.set_page_config(page_title="Open models on Cloud Run", page_icon=":material/r
 PAGES = [
     st.Page("pages/chat.py", title="Chat", icon=":material/forum:", default=True),
     st.Page("pages/index.py", title="Index", icon=":material/library_add:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("pages/deploy.py", title="Deploy", icon=":material/rocket_launch:"),
 ]
 

@@ -33,6 +33,7 @@ from pages.common.errors import show_error
 from pages.common.state import update_settings
 
 STATE_DIR = Path(os.environ.get("DEPLOY_STATE_DIR", ".cache/deploy"))
+POLL_S = float(os.environ.get("DEPLOY_POLL_SECONDS", "5"))  # how often running operations are polled
 ICONS = {
     "ok": ":green[:material/check_circle:]",
     "warn": ":orange[:material/warning:]",
@@ -121,11 +122,11 @@ def checks(config: DeployConfig) -> None:
     if st.button("Run preflight checks", icon=":material/checklist:", key="preflight"):
         with st.spinner("Checking credentials, APIs, permissions and quota…"):
             try:
-                st.session_state.preflight = preflight(config)
+                st.session_state.preflight_results = preflight(config)
             except Exception as error:
                 show_error(error)
                 return
-    results = st.session_state.get("preflight")
+    results = st.session_state.get("preflight_results")
     if not results:
         return
     for result in results:
@@ -133,7 +134,7 @@ def checks(config: DeployConfig) -> None:
         st.markdown(f"{ICONS.get(result.status, '')} **{result.name}**: {result.message}{fix}")
     apis_off = any(r.name == "apis" and r.status == "fail" for r in results)
     if apis_off and st.button("Enable the APIs", icon=":material/power_settings_new:", key="enable_apis"):
-        follow(enable_apis(config))
+        follow(enable_apis(config, poll_interval=POLL_S))
 
 
 def follow(events) -> None:
@@ -176,7 +177,7 @@ def follow(events) -> None:
 def deploy(config: DeployConfig) -> None:
     if st.button("Deploy", type="primary", icon=":material/rocket_launch:", key="deploy"):
         try:
-            job = DeployJob.create(config, STATE_DIR)
+            job = DeployJob.create(config, STATE_DIR, poll_interval=POLL_S)
         except Exception as error:
             show_error(error)
             return
@@ -189,7 +190,7 @@ def deploy(config: DeployConfig) -> None:
 
 def current_job() -> None:
     """The latest deploy: resumed if it was running when the page reloaded, then its results."""
-    job = DeployJob.latest(STATE_DIR)
+    job = DeployJob.latest(STATE_DIR, poll_interval=POLL_S)
     if job is None:
         return
     st.subheader(f"Deploy {job.state.job_id}: {job.status}")

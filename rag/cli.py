@@ -77,6 +77,21 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _model_args(p)
 
+    p = sub.add_parser(
+        "compare", help="RAG vs the model alone on a question set: answer-key coverage and more"
+    )
+    p.add_argument("questions", help="JSONL in the format of shared/eval/python-qa.jsonl")
+    p.add_argument("--index", required=True)
+    p.add_argument("-k", type=int, help="chunks retrieved per question")
+    p.add_argument("--limit", type=int, help="only the first N questions")
+    p.add_argument("--judge", metavar="TARGET", help="also grade answers with this model target (optional)")
+    p.add_argument("--judge-model", default="", help="model name for an Ollama judge")
+    p.add_argument("--max-tokens", type=int, help="longest answer, in tokens")
+    p.add_argument("--json", action="store_true", help="print the summary and every result as JSON")
+    p.add_argument("--csv", metavar="FILE", help="also write one row per question to FILE")
+    _common(p)
+    _model_args(p)
+
     p = sub.add_parser("info", help="what an index file holds")
     p.add_argument("index")
     p.add_argument("--json", action="store_true")
@@ -96,8 +111,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
         "fetch_concurrency": getattr(args, "concurrency", None),
         "max_pages": getattr(args, "max_pages", None),
     }
-    if getattr(args, "k", None) and args.command == "ask":
+    if getattr(args, "k", None) and args.command in ("ask", "compare"):
         values["top_k"] = args.k
+    if getattr(args, "max_tokens", None):
+        values["max_tokens"] = args.max_tokens
     return Settings.from_env().merged({k: v for k, v in values.items() if v is not None})
 
 
@@ -334,6 +351,46 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import run_comparison, summarise, to_csv, to_json
+    from .evaluation import load_questions
+    from .llms import make_target
+
+    settings = settings_from(args)
+    rag, raw = _open(args, settings)
+    questions = load_questions(args.questions)[: args.limit]
+    judge = make_target(args.judge, settings) if args.judge else None
+    results = []
+    for i, result in enumerate(
+        run_comparison(rag, raw, questions, judge=judge, judge_model=args.judge_model), 1
+    ):
+        results.append(result)
+        cov = "  -  " if result.unanswerable else f"{result.rag.coverage:.2f} vs {result.raw.coverage:.2f}"
+        print(
+            f"[{i}/{len(questions)}] {result.id} ({result.kind}) coverage RAG vs raw: {cov} "
+            f"({result.rag.total_s or 0:.1f} s / {result.raw.total_s or 0:.1f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
+    if args.csv:
+        Path(args.csv).write_text(to_csv(results), encoding="utf-8")
+    if args.json:
+        print(json.dumps(to_json(results), indent=1, ensure_ascii=False))
+        return 0
+    heads = ("RAG cov", "raw cov", "RAG all", "raw all")
+    print(f"{'kind':<13} {'n':>3} " + " ".join(f"{h:>8}" for h in heads) + f" {'gold cited':>10}")
+    for kind, row in summarise(results).items():
+
+        def fmt(v: object) -> str:
+            return "-" if v is None else f"{v:.2f}"
+
+        print(
+            f"{kind:<13} {row['n']:>3} {fmt(row['rag_coverage']):>8} {fmt(row['raw_coverage']):>8} "
+            f"{fmt(row['rag_all_keys']):>8} {fmt(row['raw_all_keys']):>8} {fmt(row['rag_cited_gold']):>10}"
+        )
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from .store import read_index
 
@@ -357,6 +414,7 @@ COMMANDS = {
     "search": cmd_search,
     "ask": cmd_ask,
     "eval": cmd_eval,
+    "compare": cmd_compare,
     "info": cmd_info,
     "settings": cmd_settings,
 }

@@ -229,3 +229,35 @@ def test_embedded_model_answers_both_columns():
     turn = at.session_state["chat"].turns[-1]
     assert turn.rag.text and turn.raw.text and turn.rag.sources
     assert turn.rag.model == "gemma-3-270m"
+
+
+def test_compare_page_runs_scores_and_offers_downloads(ollama):
+    at = app()
+    use_ollama(at, ollama.url)
+    at.switch_page("pages/compare.py").run()
+    assert any("Build or load an index first" in i.value for i in at.info)
+    index_sample(at)
+    at.switch_page("pages/compare.py").run()
+    at.number_input(key="c_limit").set_value(3).run()
+    at.button(key="c_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    results = at.session_state["compare_results"]
+    assert len(results) == 3 and all(r.rag_answer for r in results)
+    assert at.session_state["compare_retrieval"]["overall"]["n"] == 3
+    assert len(at.get("download_button")) == 2
+
+
+def test_compare_with_typed_questions(ollama):
+    at = app()
+    use_ollama(at, ollama.url)
+    index_sample(at)
+    at.switch_page("pages/compare.py").run()
+    at.radio(key="c_source").set_value("Type your own").run()
+    at.session_state["c_typed"] = {"edited_rows": {"0": {"question": "What runs containers?", "facts": "Cloud Run"}},
+                                   "added_rows": [], "deleted_rows": []}
+    at.run()
+    at.button(key="c_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    [result] = at.session_state["compare_results"]
+    assert result.question == "What runs containers?" and result.kind == "typed"
+    assert result.rag.coverage == result.raw.coverage == 1.0  # the fake answers "Cloud Run runs containers."

@@ -170,3 +170,29 @@ def test_info_describes_the_file(built_index):
     path, _, _ = built_index
     info = json.loads(run("info", str(path), "--json").stdout)
     assert info["embedder"] == "local:all-MiniLM-L6-v2" and info["page_count"] == 7 and info["dims"] == 384
+
+
+def test_compare_prints_a_summary_and_writes_a_csv(built_index, tmp_path):
+    from tests.servers.ollama import FakeOllama
+
+    path, _, _ = built_index
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text((ROOT / "rag" / "data" / "sample-guide-qa.jsonl").read_text())
+    with FakeOllama() as server:
+        result = run(
+            "compare",
+            str(qa),
+            "--index",
+            str(path),
+            "--llm",
+            f"ollama:{server.url}",
+            "--limit",
+            "3",
+            "--csv",
+            str(tmp_path / "out.csv"),
+        )
+    assert "RAG cov" in result.stdout and "[3/3]" in result.stderr
+    import csv
+
+    with open(tmp_path / "out.csv", newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 3

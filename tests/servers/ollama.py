@@ -11,6 +11,13 @@ decoded in parallel, one thread each, like `OLLAMA_NUM_PARALLEL`), a number of
 503s to answer first (a cold Cloud Run instance), a token check on the
 Authorization header (401 otherwise), and an `{"error": ...}` line mid-stream.
 Every request is recorded.
+
+Capacity (off by default): `parallel` decode slots, like `OLLAMA_NUM_PARALLEL`
+(a chat waits for a free slot before its first token, so waiting adds
+latency but not decode time); `queue` waiting requests at most, beyond which a
+chat is answered 503 at once, like Ollama's `OLLAMA_MAX_QUEUE` or a full Cloud
+Run instance; and `slowdown`, each extra concurrent decode making every token
+that fraction slower, as a GPU's batch shares its compute.
 """
 
 from __future__ import annotations
@@ -47,12 +54,20 @@ class OllamaState:
     retry_after: str | None = "0"
     accept_token: Callable[[str | None], bool] | None = None  # None: no auth required
     error_after_tokens: int | None = None  # send {"error": ...} after this many tokens
+    parallel: int | None = None  # decode slots (OLLAMA_NUM_PARALLEL); None: unlimited
+    queue: int | None = None  # with `parallel`: at most this many wait, the rest get 503; None: no limit
+    slowdown: float = 0.0  # per extra concurrent decode, each token takes this fraction longer
     embed_dims: int = 16
     version: str = "0.12.6"
     requests: list[Recorded] = field(default_factory=list)
     active: int = 0
     max_active: int = 0
+    decoding: int = 0  # chats holding a slot now
+    waiting: int = 0  # chats waiting for a slot now
+    max_waiting: int = 0
+    rejected: int = 0  # chats answered 503 because the queue was full
     lock: threading.Lock = field(default_factory=threading.Lock)
+    slots: threading.Condition = field(default_factory=threading.Condition)
 
     def tokens(self, messages: list[dict[str, Any]]) -> list[str]:
         text = self.answer(messages)
@@ -210,11 +225,13 @@ class OllamaHandler(QuietHandler):
         reason = "stop"
         if isinstance(limit, int) and 0 < limit < len(tokens):
             tokens, reason = tokens[:limit], "length"
+        if not self._admit():
+            return
         with state.lock:
             state.active += 1
             state.max_active = max(state.max_active, state.active)
         try:
-            started = time.perf_counter_ns()
+            started = time.perf_counter_ns()  # after the wait for a slot: eval_duration is decode time
             if body.get("stream", True):
                 self._stream(body["model"], tokens, reason, is_chat, started, messages)
             else:
@@ -226,6 +243,44 @@ class OllamaHandler(QuietHandler):
         finally:
             with state.lock:
                 state.active -= 1
+            self._release()
+
+    def _admit(self) -> bool:
+        """Take a decode slot, waiting if all are busy; False (503 sent) when the queue is full."""
+        state = self.state
+        if state.parallel is None:
+            return True
+        with state.slots:
+            if state.decoding >= state.parallel and state.queue is not None and state.waiting >= state.queue:
+                state.rejected += 1
+                busy = True
+            else:
+                busy = False
+                state.waiting += 1
+                state.max_waiting = max(state.max_waiting, state.waiting)
+                state.slots.wait_for(lambda: state.decoding < (state.parallel or 1))
+                state.waiting -= 1
+                state.decoding += 1
+        if busy:  # Ollama's own words for a full queue
+            self.send_json(503, {"error": "server busy, please try again.  maximum pending requests exceeded"})
+        return not busy
+
+    def _release(self) -> None:
+        state = self.state
+        if state.parallel is None:
+            return
+        with state.slots:
+            state.decoding -= 1
+            state.slots.notify()
+
+    def _token_delay(self) -> float:
+        """token_delay, stretched by `slowdown` for each other chat decoding at the same time."""
+        state = self.state
+        if not state.slowdown:
+            return state.token_delay
+        with state.lock:
+            others = max(state.active - 1, 0)
+        return state.token_delay * (1 + state.slowdown * others)
 
     def _piece(self, model: str, text: str, is_chat: bool) -> dict[str, Any]:
         piece: dict[str, Any] = {"model": model, "created_at": _now(), "done": False}
@@ -281,7 +336,7 @@ class OllamaHandler(QuietHandler):
                 self._chunk({"error": "an error was encountered while running the model: unexpected EOF"})
                 break
             self._chunk(self._piece(model, token, is_chat))
-            time.sleep(state.token_delay)
+            time.sleep(self._token_delay())
         else:
             self._chunk(self._final(model, "", reason, is_chat, started, messages, tokens))
         self.wfile.write(b"0\r\n\r\n")
