@@ -1,15 +1,20 @@
-"""`python -m deploy`: plan (the dry run), preflight, deploy, resume, cleanup, catalog."""
+"""`python -m deploy`: plan (the dry run), preflight, deploy, resume, cleanup, catalog, tune."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from deploy import catalog
 from deploy.config import DEFAULT_STATE_DIR, DeployConfig
-from deploy.errors import DeployError
+from deploy.errors import ConfigError, DeployError
 from deploy.events import Event
 
 
@@ -63,7 +68,49 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--delete-image", action="store_true")
             p.add_argument("--delete-repository", action="store_true")
     sub.add_parser("catalog", help="GPU types, their minimums and regions")
+    _tune_args(sub.add_parser("tune", help="load-test an Ollama URL; recommend concurrency settings"))
     return parser
+
+
+def _positive(kind: type) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} must be more than 0")
+        return value
+
+    return parse
+
+
+def _tune_args(p: argparse.ArgumentParser) -> None:
+    # Defaults of None mean SweepSettings' own (named in the help), so building the parser stays cheap.
+    p.add_argument("url", help="Ollama base URL (a Cloud Run service URL, or e.g. http://localhost:11434)")
+    p.add_argument("--model", default=catalog.DEFAULT_MODEL, help="(default: %(default)s)")
+    p.add_argument("--levels", type=_positive(int), nargs="+", default=None,
+                   help="concurrent requests to try (default: 1 2 4 8 16)")
+    p.add_argument("--requests", type=_positive(int), default=None,
+                   help="requests per level (default: max(8, 2 x level))")
+    p.add_argument("--max-tokens", type=_positive(int), default=None,
+                   help="num_predict per answer (default: 256)")
+    p.add_argument("--time-cap", type=_positive(float), default=None,
+                   help="seconds for the whole sweep (default: 600)")
+    p.add_argument("--level-cap", type=_positive(float), default=None,
+                   help="seconds per level (default: 180)")
+    auth = p.add_mutually_exclusive_group()
+    auth.add_argument("--cloudrun", action="store_true",
+                      help="send a Google ID token (default for *.run.app URLs)")
+    auth.add_argument("--token", default=os.environ.get("OLLAMA_BEARER_TOKEN", ""),
+                      help="bearer token for an Ollama behind a proxy (default: $OLLAMA_BEARER_TOKEN)")
+    p.add_argument("--latency-target", type=_positive(float), default=20.0,
+                   help="p95 seconds per whole answer (default: %(default)s)")
+    p.add_argument("--participants", type=_positive(int), default=20,
+                   help="workshop participants, for --max-instances (default: %(default)s)")
+    p.add_argument("--served-parallel", type=_positive(int), default=None,
+                   help="OLLAMA_NUM_PARALLEL the service runs with now, if known")
+    p.add_argument("--json", action="store_true", help="report and recommendation as JSON")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,5 +201,46 @@ def _catalog(ns: argparse.Namespace) -> int:
     return 0
 
 
+def _tune(ns: argparse.Namespace) -> int:
+    from deploy import tune
+
+    given = {"levels": tuple(sorted(ns.levels or ())), "requests": ns.requests,
+             "max_tokens": ns.max_tokens, "time_cap_s": ns.time_cap, "level_cap_s": ns.level_cap}
+    settings = tune.SweepSettings(**{k: v for k, v in given.items() if v})
+    if problems := settings.problems():
+        raise ConfigError(" ".join(problems), "Change the arguments and try again.")  # exit 2
+    target = tune.target_for(ns.url, cloudrun=True if ns.cloudrun else None, token=ns.token)
+    cancel = threading.Event()
+    try:
+        with _cancel_on_ctrl_c(cancel):
+            report = tune.sweep(target, ns.model, settings, cancel=cancel,
+                                on_progress=lambda p: print(p.line(), file=sys.stderr, flush=True))
+    except tune.TuneError as err:
+        print(f"error: {err.message}\nfix: {err.fix}", file=sys.stderr)
+        return 1
+    rec = tune.recommend(report, ns.latency_target, ns.participants, served_parallel=ns.served_parallel)
+    if ns.json:
+        print(json.dumps({"report": report.to_dict(), "recommendation": rec.to_dict()}, indent=2))
+    else:
+        print(f"{report.model} at {report.url}: {report.stop_reason} in {report.elapsed_s:.0f} s\n")
+        print(report.table())
+        print(f"\nFor p95 <= {ns.latency_target:g} s and {ns.participants} participants:\n{rec.text()}")
+        print(f"\npython -m deploy deploy ... {rec.as_cli_args()}")
+    return 0
+
+
+@contextlib.contextmanager
+def _cancel_on_ctrl_c(cancel: threading.Event) -> Iterator[None]:
+    """Ctrl-C stops the sweep at once and still prints what was measured."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 _COMMANDS = {"plan": _plan, "preflight": _preflight, "deploy": _deploy, "resume": _resume,
-             "cleanup": _cleanup, "catalog": _catalog}
+             "cleanup": _cleanup, "catalog": _catalog, "tune": _tune}

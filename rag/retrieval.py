@@ -40,7 +40,7 @@ class Retriever:
         mode: Mode = "hybrid",
         fetch_k: int = 40,
         rrf_k: int = 60,
-        lexical_weight: float = 1.0,
+        lexical_weight: float = 0.5,
         dedupe: bool = True,
     ) -> None:
         self.store = store

@@ -40,7 +40,8 @@ class TuneError(DeployError):
 class Sample:
     """One request: client-side timings plus Ollama's own counters from the final chunk."""
 
-    error: str = ""  # "" ok; "429", "503", other status codes, "timeout", "connection", "stream", "auth", "cut"
+    # "" ok; a status code ("429", "503", ...), "timeout", "connection", "stream", "auth", or "cut"
+    error: str = ""
     start_s: float = 0.0  # when it was sent, seconds after its level started
     end_s: float = 0.0
     ttft_s: float | None = None  # first content chunk, as the client saw it

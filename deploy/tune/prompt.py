@@ -27,7 +27,8 @@ TITLES = (
 )
 
 SENTENCES = (
-    "Cloud Run services can attach one NVIDIA L4 GPU per instance, with at least 4 CPUs and 16 GiB of memory.",
+    "Cloud Run services can attach one NVIDIA L4 GPU per instance, with at least 4 CPUs and 16 GiB "
+    "of memory.",
     "GPU instances are billed for their whole lifetime, from start until they shut down after idling.",
     "Setting minimum instances to zero lets the service scale to zero when nobody is calling it.",
     "A cold start includes starting the container, loading the model weights into GPU memory, and "
@@ -83,7 +84,9 @@ def chunk(seed: int, index: int, chars: int = CHUNK_CHARS) -> Document:
     return Document(page_content=text, metadata={"title": TITLES[(seed + index) % len(TITLES)]})
 
 
-def rag_messages(seed: int = 0, *, chunks: int = CHUNKS, chunk_chars: int = CHUNK_CHARS) -> list[dict[str, str]]:
+def rag_messages(
+    seed: int = 0, *, chunks: int = CHUNKS, chunk_chars: int = CHUNK_CHARS
+) -> list[dict[str, str]]:
     """System prompt with `chunks` retrieved chunks, then one question: what the chat sends."""
     context = format_context([chunk(seed, i, chunk_chars) for i in range(chunks)])
     return [

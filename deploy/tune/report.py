@@ -48,8 +48,9 @@ class SweepSettings:
             out.append("Concurrency levels must be whole numbers of at least 1.")
         if len(set(self.levels)) != len(self.levels):
             out.append("Each concurrency level may appear only once.")
-        if self.requests is not None and self.requests < 1:
-            out.append("Requests per level must be at least 1.")
+        if self.requests is not None and self.levels and self.requests < max(self.levels):
+            out.append(f"Requests per level ({self.requests}) must be at least the highest level "
+                       f"({max(self.levels)}), or that level never has that many requests in flight.")
         if self.max_tokens < 1:
             out.append("Max tokens must be at least 1.")
         if min(self.time_cap_s, self.level_cap_s, self.read_timeout_s) <= 0:

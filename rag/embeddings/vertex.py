@@ -58,9 +58,10 @@ class VertexEmbedder(Embeddings):
 
         try:
             return fn(*args, **kwargs)
-        except genai_errors.APIError as exc:
-            raise _translate(exc, self.model) from None
-        except Exception as exc:  # transport failures
+        except Exception as exc:
+            api_error = _find(exc, genai_errors.APIError)  # langchain wraps the SDK's error
+            if api_error is not None:
+                raise _translate(api_error, self.model) from None
             raise EmbeddingError(
                 f"Vertex AI could not be reached ({type(exc).__name__}).",
                 "Check the network, GOOGLE_CLOUD_REGION and your credentials.",
@@ -71,6 +72,15 @@ class VertexEmbedder(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self._call(self.inner.embed_query, text, task_type="RETRIEVAL_QUERY")
+
+
+def _find(exc: BaseException | None, kind: type) -> Any:
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, kind):
+            return exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None
 
 
 def _translate(exc: Any, model: str) -> EmbeddingError:

@@ -63,6 +63,7 @@ class OllamaState:
     active: int = 0
     max_active: int = 0
     decoding: int = 0  # chats holding a slot now
+    max_decoding: int = 0
     waiting: int = 0  # chats waiting for a slot now
     max_waiting: int = 0
     rejected: int = 0  # chats answered 503 because the queue was full
@@ -88,6 +89,7 @@ def _now() -> str:
 
 
 class OllamaHandler(QuietHandler):
+    _slot = False  # this request holds one of `parallel` decode slots
     @property
     def state(self) -> OllamaState:
         return self.server.owner.state  # type: ignore[attr-defined]
@@ -239,6 +241,7 @@ class OllamaHandler(QuietHandler):
                 final = self._final(
                     body["model"], "".join(tokens), reason, is_chat, started, messages, tokens
                 )
+                self._release()
                 self.send_json(200, final)
         finally:
             with state.lock:
@@ -261,14 +264,20 @@ class OllamaHandler(QuietHandler):
                 state.slots.wait_for(lambda: state.decoding < (state.parallel or 1))
                 state.waiting -= 1
                 state.decoding += 1
+                state.max_decoding = max(state.max_decoding, state.decoding)
+                self._slot = True
         if busy:  # Ollama's own words for a full queue
-            self.send_json(503, {"error": "server busy, please try again.  maximum pending requests exceeded"})
+            full = "server busy, please try again.  maximum pending requests exceeded"
+            self.send_json(503, {"error": full})
         return not busy
 
     def _release(self) -> None:
+        """Give the slot back (once); called before the answer's last bytes, so a client's next
+        request never finds its own previous answer still holding the slot."""
         state = self.state
-        if state.parallel is None:
+        if not self._slot:
             return
+        self._slot = False
         with state.slots:
             state.decoding -= 1
             state.slots.notify()
@@ -338,6 +347,7 @@ class OllamaHandler(QuietHandler):
             self._chunk(self._piece(model, token, is_chat))
             time.sleep(self._token_delay())
         else:
+            self._release()
             self._chunk(self._final(model, "", reason, is_chat, started, messages, tokens))
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
