@@ -117,7 +117,7 @@ def main() -> None:
                 chain = RagChain(EmbeddedTarget(), Retriever(store), k=k, history_mode="rewrite")
                 entry["hybrid+rewrite"] = scores(
                     [q for q in questions if group_of(q) == "followup"],
-                    lambda q: _urls(chain.retrieve(q.question, q.history)[2]),
+                    lambda q, c=chain: _urls(c.retrieve(q.question, q.history)[2]),
                 )
             results[name] = entry
     path = write_result(f"retrieval-{c.name}", {"corpus": c.name, "pages": len(urls), "results": results})
@@ -130,9 +130,9 @@ def _urls(hits) -> list[str]:
 
 
 def print_table(results: dict[str, dict]) -> None:
-    print(
-        "\n| pipeline | retrieval | chunks | single R@1 | single R@4 | single R@10 | single MRR | follow-up R@4 |"
-    )
+    heads = ["pipeline", "retrieval", "chunks", "single R@1", "single R@4", "single R@10", "single MRR",
+             "follow-up R@4"]
+    print("\n| " + " | ".join(heads) + " |")
     print("|---|---|---|---|---|---|---|---|")
     base_miss = None
     for name, entry in results.items():
@@ -145,8 +145,8 @@ def print_table(results: dict[str, dict]) -> None:
                 base_miss = 1 - single.get("recall@4", 0)
             print(
                 f"| {name} | {mode} | {entry['chunks']} | {single.get('recall@1', '-')} | "
-                f"{single.get('recall@4', '-')} | {single.get('recall@10', '-')} | {single.get('mrr', '-')} | "
-                f"{follow.get('recall@4', '-')} |"
+                f"{single.get('recall@4', '-')} | {single.get('recall@10', '-')} | "
+                f"{single.get('mrr', '-')} | {follow.get('recall@4', '-')} |"
             )
     if base_miss is not None:
         print(f"\nbaseline single-turn miss rate (1 - R@4): {base_miss:.3f}")

@@ -78,6 +78,14 @@ PREBUILT_IMAGES = {
 
 BUILD_APIS = ("artifactregistry.googleapis.com", "cloudbuild.googleapis.com")
 RUN_API = "run.googleapis.com"
+# testIamPermissions on the project lives here: the preflight needs it, the deploy does not.
+RESOURCE_MANAGER_API = "cloudresourcemanager.googleapis.com"
+SECRET_MANAGER_API = "secretmanager.googleapis.com"  # the hosted UI's secretKeyRef env vars
+# Regions where Cloud Build runs even for projects restricted to a few build regions
+# (https://cloud.google.com/build/docs/locations); the first is the job's fallback.
+BUILD_REGIONS = ("us-central1", "us-west2", "europe-west1", "asia-east1", "australia-southeast1",
+                 "southamerica-east1")
+FALLBACK_BUILD_REGION = BUILD_REGIONS[0]
 
 
 @dataclass(frozen=True)
@@ -105,6 +113,11 @@ def gpus_for(region: str) -> list[GpuType]:
 
 def required_apis(use_prebuilt: bool) -> tuple[str, ...]:
     return (RUN_API,) if use_prebuilt else (RUN_API, *BUILD_APIS)
+
+
+def preflight_apis(use_prebuilt: bool) -> tuple[str, ...]:
+    """The deploy's APIs plus Resource Manager, which answers the preflight's role check."""
+    return (*required_apis(use_prebuilt), RESOURCE_MANAGER_API)
 
 
 def prebuilt_image(model: str) -> str:

@@ -1,4 +1,4 @@
-"""`python -m deploy`: plan (the dry run), preflight, deploy, resume, cleanup, catalog, tune."""
+"""`python -m deploy`: plan (the dry run), preflight, deploy, resume, cleanup, ui, catalog, tune."""
 
 from __future__ import annotations
 
@@ -36,6 +36,9 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prebuilt", action="store_true", help="Google's prebuilt Gemma image")
     p.add_argument("--invoker", action="append", default=[],
                    help="IAM member allowed to call the service (repeatable)")
+    p.add_argument("--build-location", default=None,
+                   help="Cloud Build region (default: --region; the deploy falls back to "
+                        f"{catalog.FALLBACK_BUILD_REGION} once if Cloud Build refuses it)")
 
 
 def _config(ns: argparse.Namespace) -> DeployConfig:
@@ -45,7 +48,11 @@ def _config(ns: argparse.Namespace) -> DeployConfig:
         max_instances=ns.max_instances, min_instances=ns.min_instances, cpu=ns.cpu,
         memory=ns.memory, service=ns.service, repository=ns.repository,
         gpu_zonal_redundancy=ns.gpu_zonal_redundancy, use_prebuilt=ns.prebuilt,
-        invoker_members=tuple(ns.invoker)).validate()
+        invoker_members=tuple(ns.invoker), build_location=ns.build_location).validate()
+
+
+def _poll_seconds() -> float:
+    return float(os.environ.get("DEPLOY_POLL_SECONDS", "5"))  # tests and emulators set 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,9 +74,25 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "cleanup":
             p.add_argument("--delete-image", action="store_true")
             p.add_argument("--delete-repository", action="store_true")
+    _ui_args(sub.add_parser("ui", help="host this app on Cloud Run, calling an Ollama service"))
     sub.add_parser("catalog", help="GPU types, their minimums and regions")
     _tune_args(sub.add_parser("tune", help="load-test an Ollama URL; recommend concurrency settings"))
     return parser
+
+
+def _ui_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--project", required=True)
+    p.add_argument("--region", required=True, help="the UI's region, also the Ollama service's")
+    p.add_argument("--image", required=True, help="the UI image (built from the root Dockerfile)")
+    p.add_argument("--ollama-url", required=True, help="the Ollama service's URL")
+    p.add_argument("--ollama-service", default=None,
+                   help="the Ollama service's name (default: ollama-<model>)")
+    p.add_argument("--model", default=catalog.DEFAULT_MODEL, help="(default: %(default)s)")
+    p.add_argument("--admin-secret-name", default=None,
+                   help="Secret Manager secret holding DEPLOY_ADMIN_SECRET (enables the Deploy page)")
+    p.add_argument("--cookie-secret-name", default=None,
+                   help="Secret Manager secret for Streamlit's cookie secret (default: generated)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def _positive(kind: type) -> Callable[[str], float]:
@@ -134,9 +157,13 @@ def _plan(ns: argparse.Namespace) -> int:
     else:
         from deploy.config import Endpoints
 
-        for i, req in enumerate(plan.plan_requests(cfg, member), 1):
+        reqs = plan.plan_requests(cfg, member)
+        for i, req in enumerate(reqs, 1):
             when = f"  [{req.when}]" if req.when else ""
             print(f"# {i}. {req.purpose}{when}\n{req.describe(Endpoints())}\n")
+        call = plan.warm_up_call(cfg)
+        print(f"# {len(reqs) + 1}. {call['purpose']}  [{call['when']}]\n"
+              f"{call['method']} {call['url']} ({call['auth']})\n{json.dumps(call['body'])}")
     return 0
 
 
@@ -169,7 +196,7 @@ def _render(event: Event) -> str:
 def _deploy(ns: argparse.Namespace) -> int:
     from deploy.job import DeployJob
 
-    job = DeployJob.create(_config(ns), ns.state_dir)
+    job = DeployJob.create(_config(ns), ns.state_dir, poll_interval=_poll_seconds())
     print(f"state file: {job.path}")
     return _print_events(job.run())
 
@@ -177,7 +204,8 @@ def _deploy(ns: argparse.Namespace) -> int:
 def _load(ns: argparse.Namespace):
     from deploy.job import DeployJob
 
-    job = DeployJob.load(ns.state) if ns.state else DeployJob.latest(ns.state_dir)
+    kwargs = {"poll_interval": _poll_seconds()}
+    job = DeployJob.load(ns.state, **kwargs) if ns.state else DeployJob.latest(ns.state_dir, **kwargs)
     if job is None:
         raise DeployError(f"No deploy state in {ns.state_dir}.", "Run `deploy` first.")
     return job
@@ -191,6 +219,30 @@ def _cleanup(ns: argparse.Namespace) -> int:
     job = _load(ns)
     return _print_events(job.cleanup(delete_image=ns.delete_image,
                                      delete_repository=ns.delete_repository))
+
+
+def _ui(ns: argparse.Namespace) -> int:
+    """Progress goes to stderr; stdout gets only the result (the URL, or --json)."""
+    from deploy.hosting import UiConfig, deploy_ui
+    from deploy.http import GoogleHttp
+
+    ollama = DeployConfig(project=ns.project, region=ns.region, model=ns.model,
+                          service=ns.ollama_service).validate()
+    ui = UiConfig(ns.project, ns.region, ns.image, ollama, ollama_url=ns.ollama_url.rstrip("/"),
+                  cookie_secret_name=ns.cookie_secret_name, admin_secret_name=ns.admin_secret_name)
+    last = None
+    for event in deploy_ui(ui, GoogleHttp(), poll_interval=_poll_seconds()):
+        print(_render(event), file=sys.stderr, flush=True)
+        last = event
+    failed = last is None or last.type == "failed"
+    if ns.json:
+        print(json.dumps({"status": "failed" if failed else "succeeded",
+                          "result": last.to_dict() if last else None}, indent=2))
+    elif failed and last is not None:
+        print(f"error: {last.message}\nfix: {last.fix}", file=sys.stderr)
+    else:
+        print(last.url)
+    return 1 if failed else 0
 
 
 def _catalog(ns: argparse.Namespace) -> int:
@@ -243,4 +295,4 @@ def _cancel_on_ctrl_c(cancel: threading.Event) -> Iterator[None]:
 
 
 _COMMANDS = {"plan": _plan, "preflight": _preflight, "deploy": _deploy, "resume": _resume,
-             "cleanup": _cleanup, "catalog": _catalog, "tune": _tune}
+             "cleanup": _cleanup, "ui": _ui, "catalog": _catalog, "tune": _tune}

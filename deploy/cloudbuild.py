@@ -14,7 +14,9 @@ import shlex
 from urllib.parse import quote
 
 from deploy.api import ApiRequest
+from deploy.catalog import BUILD_REGIONS
 from deploy.config import CONTAINER_DIR, DeployConfig
+from deploy.errors import DeployError
 
 CONTEXT_FILES = ("Dockerfile", "start.sh")
 TERMINAL = {"SUCCESS", "FAILURE", "INTERNAL_ERROR", "TIMEOUT", "CANCELLED", "EXPIRED"}
@@ -93,3 +95,18 @@ def built_image(build: dict, fallback: str) -> str:
 def failure_reason(build: dict) -> str:
     info = build.get("failureInfo") or {}
     return info.get("detail") or build.get("statusDetail") or build.get("status", "failed")
+
+
+def location_refused(err: DeployError) -> bool:
+    """Cloud Build's answer for a region this project may not build in, e.g.
+    FAILED_PRECONDITION "due to quota restrictions, cannot run builds in this region"."""
+    text = err.message.lower()
+    return err.status == "FAILED_PRECONDITION" and ("region" in text or "location" in text)
+
+
+def location_error(cfg: DeployConfig, err: DeployError) -> DeployError:
+    return DeployError(
+        f"Cloud Build refused to build in {cfg.build_region}: {err.message}",
+        f"Set the Cloud Build region (Advanced on the Deploy page, --build-location on the "
+        f"command line) to one of {', '.join(BUILD_REGIONS)}; the image still goes to the "
+        f"repository in {cfg.region}.", status=err.status, http_status=err.http_status)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import copy
 
+from deploy import iam
 from deploy.api import ApiRequest
 from deploy.config import DeployConfig, model_slug
-from deploy.errors import ConflictError
 
 PORT = 8080
 INVOKER = "roles/run.invoker"
@@ -107,28 +107,16 @@ def test_permissions(cfg: DeployConfig, permissions: list[str]) -> ApiRequest:
 
 def grant_invoker(http, cfg: DeployConfig, members: list[str], attempts: int = 3) -> list[str]:
     """Add members to run.invoker (read-modify-write; the etag guards races)."""
-    for attempt in range(attempts):
-        policy, added = with_invoker(http.send(get_iam_policy(cfg)), members)
-        if not added:
-            return []
-        try:
-            http.send(set_iam_policy(cfg, policy))
-            return added
-        except ConflictError:
-            if attempt == attempts - 1:
-                raise
-    return []
+    return iam.grant_role(http, get_iam_policy(cfg), lambda p: set_iam_policy(cfg, p), INVOKER,
+                          members, attempts)
 
 
 def with_invoker(policy: dict, members: list[str]) -> tuple[dict, list[str]]:
     """Policy with `members` holding run.invoker, and the members actually added."""
-    policy = copy.deepcopy(policy)
-    bindings = policy.setdefault("bindings", [])
-    binding = next((b for b in bindings if b.get("role") == INVOKER and not b.get("condition")),
-                   None)
-    if binding is None:
-        binding = {"role": INVOKER, "members": []}
-        bindings.append(binding)
-    added = [m for m in members if m not in binding["members"]]
-    binding["members"] = [*binding["members"], *added]
-    return policy, added
+    return iam.with_role(policy, INVOKER, members)
+
+
+def logs_url(cfg: DeployConfig) -> str:
+    """The service's logs in the console (where start.sh and Ollama report load failures)."""
+    return (f"https://console.cloud.google.com/run/detail/{cfg.region}/{cfg.service_name}/logs"
+            f"?project={cfg.project}")

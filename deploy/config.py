@@ -26,6 +26,7 @@ GOOGLE_BASE_URLS = {
     "serviceusage": "https://serviceusage.googleapis.com/",
     "iam": "https://iam.googleapis.com/",
     "cloudresourcemanager": "https://cloudresourcemanager.googleapis.com/",
+    "secretmanager": "https://secretmanager.googleapis.com/",
     "storage": "https://storage.googleapis.com/storage/v1/",
 }
 TOKENINFO_URL = "https://oauth2.googleapis.com/tokeninfo"
@@ -59,6 +60,7 @@ _SERVICE_RE = re.compile(r"^[a-z]([a-z0-9-]{0,47}[a-z0-9])?$")
 _REPO_RE = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 _PROJECT_RE = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[a-z][a-z0-9.:-]{4,60}[a-z0-9]$")
 _MEMBER_RE = re.compile(r"^(user|serviceAccount|group|domain):\S+$")
+_LOCATION_RE = re.compile(r"^[a-z]+-[a-z]+\d+$")
 
 
 def model_slug(model: str) -> str:
@@ -149,6 +151,8 @@ class DeployConfig:
         out += catalog.resource_problems(self.gpu_type, self.cpu_limit, self.memory_limit)
         out += catalog.concurrency_problems(self.concurrency, self.ollama_num_parallel)
         out += _scaling_problems(self)
+        if self.build_location and not _LOCATION_RE.match(self.build_location):
+            out.append(f"'{self.build_location}' is not a region like us-central1 (Cloud Build region).")
         if self.use_prebuilt and self.model not in catalog.PREBUILT_IMAGES:
             out.append(
                 f"No prebuilt image for '{self.model}'; prebuilt models: "

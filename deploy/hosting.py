@@ -6,7 +6,9 @@
   session and its state lives in one instance), the maximum request timeout
   (3600 s bounds a websocket's life), one cookie secret for every instance, and
   its own service account holding run.invoker on the Ollama service, so the app
-  gets ID tokens from the metadata server.
+  gets ID tokens from the metadata server. Secrets referenced by the revision
+  (cookie secret, admin secret) need Secret Manager on and secretAccessor for
+  that account, or the revision fails to start.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import contextlib
 import hmac
 import secrets as pysecrets
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from deploy import cloudrun, iam, operations
+from deploy import cloudrun, iam, operations, secretmanager, serviceusage
 from deploy.api import ApiRequest
+from deploy.catalog import SECRET_MANAGER_API
 from deploy.config import DeployConfig
 from deploy.errors import AlreadyExistsError, DeployError, NotFoundError
 from deploy.events import Done, Event, Failed, StepFinished, StepStarted
@@ -138,53 +141,121 @@ def ui_service_body(ui: UiConfig, *, with_name: bool = False) -> dict:
     return {"name": ui.name, **body} if with_name else body
 
 
+def secret_names(ui: UiConfig) -> list[str]:
+    """Secret Manager secrets the revision reads through secretKeyRef."""
+    return [s for s in (ui.cookie_secret_name, ui.admin_secret_name) if s]
+
+
+def _get_service(ui: UiConfig) -> ApiRequest:
+    return ApiRequest("run", "v2", "GET", f"v2/{ui.name}", purpose="Does the UI service exist?")
+
+
+def _create_service(ui: UiConfig) -> ApiRequest:
+    parent = f"projects/{ui.project}/locations/{ui.region}"
+    return ApiRequest("run", "v2", "POST", f"v2/{parent}/services",
+                      params=(("serviceId", ui.service),), body=ui_service_body(ui),
+                      purpose="Create the UI service", when="if it does not exist")
+
+
+def _update_service(ui: UiConfig) -> ApiRequest:
+    return ApiRequest("run", "v2", "PATCH", f"v2/{ui.name}", body=ui_service_body(ui, with_name=True),
+                      purpose="Update the UI service", when="if it exists")
+
+
 def ui_requests(ui: UiConfig) -> list[ApiRequest]:
     """The hosting plan, in order (validated like the GPU deploy's)."""
-    parent = f"projects/{ui.project}/locations/{ui.region}"
-    policy, _ = cloudrun.with_invoker({"etag": "BwYAAAAAAAA="},
-                                      [f"serviceAccount:{ui.account_email}"])
-    return [
+    member = f"serviceAccount:{ui.account_email}"
+    policy, _ = cloudrun.with_invoker({"etag": "BwYAAAAAAAA="}, [member])
+    reqs = [
         iam.get_service_account(ui.project, ui.account_email),
         iam.create_service_account(ui.project, ui.account_id, "Workshop UI"),
         cloudrun.get_iam_policy(ui.ollama),
         cloudrun.set_iam_policy(ui.ollama, policy),
-        ApiRequest("run", "v2", "GET", f"v2/{ui.name}", purpose="Does the UI service exist?"),
-        ApiRequest("run", "v2", "POST", f"v2/{parent}/services",
-                   params=(("serviceId", ui.service),), body=ui_service_body(ui),
-                   purpose="Create the UI service", when="if it does not exist"),
-        ApiRequest("run", "v2", "PATCH", f"v2/{ui.name}", body=ui_service_body(ui, with_name=True),
-                   purpose="Update the UI service", when="if it exists"),
     ]
+    if secret_names(ui):
+        reqs += [serviceusage.batch_get(ui.project, (SECRET_MANAGER_API,)),
+                 serviceusage.batch_enable(ui.project, [SECRET_MANAGER_API]),
+                 operations.get("serviceusage", "v1", "operations/OPERATION_ID")]
+        accessor, _ = iam.with_role({"etag": "BwYAAAAAAAA="}, secretmanager.ACCESSOR, [member])
+        for name in secret_names(ui):
+            reqs += [secretmanager.get_iam_policy(ui.project, name),
+                     secretmanager.set_iam_policy(ui.project, name, accessor)]
+    return [*reqs, _get_service(ui), _create_service(ui), _update_service(ui)]
 
 
-def deploy_ui(ui: UiConfig, http: GoogleHttp, *, poll_interval: float = 5.0,
-              sleep=time.sleep) -> Iterator[Event]:
-    """Create the UI's account, let it invoke Ollama, deploy the UI; yields events."""
-    reqs = ui_requests(ui)
-    step = "ui-account"
-    try:
-        yield StepStarted(step, "The UI's service account")
+def deploy_ui(ui: UiConfig, http: GoogleHttp, *, poll_interval: float = 5.0, sleep=time.sleep,
+              account_waits: tuple[float, ...] = iam.NEW_ACCOUNT_WAITS) -> Iterator[Event]:
+    """Create the UI's account, let it invoke Ollama and read its secrets, deploy the UI."""
+    run = _UiDeploy(ui, http, sleep, poll_interval, account_waits)
+    steps = [("ui-account", "The UI's service account", run.account),
+             ("ui-invoker", "Let the UI call Ollama", run.invoker)]
+    if secret_names(ui):
+        steps.append(("ui-secrets", "Let the UI read its secrets", run.secrets))
+    steps.append(("ui-service", "Deploy the UI service", run.service))
+    for step, title, handler in steps:
+        yield StepStarted(step, title)
         try:
-            http.send(reqs[0])
+            detail = yield from handler()
+        except DeployError as err:
+            yield Failed(step, err.message, err.fix, err.kind)
+            return
+        yield StepFinished(step, title, detail)
+    yield Done(run.url, ui.service)
+
+
+class _UiDeploy:
+    """The steps of deploy_ui; each is a generator of events returning its detail."""
+
+    def __init__(self, ui: UiConfig, http: GoogleHttp, sleep, poll_interval: float,
+                 account_waits: tuple[float, ...]):
+        self.ui, self.http, self.sleep = ui, http, sleep
+        self.poll_interval, self.account_waits = poll_interval, account_waits
+        self.member = f"serviceAccount:{ui.account_email}"
+        self.url = ""
+
+    def _when_ready(self, call):
+        """A just-created account is unknown to other APIs for up to a minute."""
+        return iam.when_account_ready(call, self.ui.account_email, self.sleep, self.account_waits)
+
+    def account(self) -> Generator[Event, None, str]:
+        yield from ()  # no events of its own; a generator like the other steps
+        ui = self.ui
+        try:
+            self.http.send(iam.get_service_account(ui.project, ui.account_email))
         except NotFoundError:
             with contextlib.suppress(AlreadyExistsError):
-                http.send(reqs[1])
-        yield StepFinished(step, "The UI's service account", ui.account_email)
-        step = "ui-invoker"
-        yield StepStarted(step, "Let the UI call Ollama")
-        cloudrun.grant_invoker(http, ui.ollama, [f"serviceAccount:{ui.account_email}"])
-        yield StepFinished(step, "Let the UI call Ollama", f"{cloudrun.INVOKER} on "
-                           f"{ui.ollama.service_name}")
-        step = "ui-service"
-        yield StepStarted(step, "Deploy the UI service")
+                self.http.send(iam.create_service_account(ui.project, ui.account_id, "Workshop UI"))
+        return ui.account_email
+
+    def invoker(self) -> Generator[Event, None, str]:
+        yield from self._when_ready(
+            lambda: cloudrun.grant_invoker(self.http, self.ui.ollama, [self.member]))
+        return f"{cloudrun.INVOKER} on {self.ui.ollama.service_name}"
+
+    def secrets(self) -> Generator[Event, None, str]:
+        ui = self.ui
+        wanted = (SECRET_MANAGER_API,)
+        if serviceusage.disabled(self.http.send(serviceusage.batch_get(ui.project, wanted)), wanted):
+            op = self.http.send(serviceusage.batch_enable(ui.project, list(wanted)))
+            yield from operations.wait(self.http, op, api="serviceusage", version="v1",
+                                       sleep=self.sleep, interval=self.poll_interval,
+                                       context={"project": ui.project})
+        names = secret_names(ui)
+        for name in names:
+            yield from self._when_ready(
+                lambda n=name: secretmanager.grant_accessor(self.http, ui.project, n, self.member))
+        return f"{secretmanager.ACCESSOR} on " + ", ".join(names)
+
+    def service(self) -> Generator[Event, None, str]:
+        op = yield from self._when_ready(self._create_or_update)
+        service = yield from operations.wait(self.http, op, api="run", version="v2",
+                                             sleep=self.sleep, interval=self.poll_interval)
+        self.url = service.get("uri", "")
+        return self.url
+
+    def _create_or_update(self) -> dict:
         try:
-            http.send(reqs[4])
-            op = http.send(reqs[6])
+            self.http.send(_get_service(self.ui))
         except NotFoundError:
-            op = http.send(reqs[5])
-        service = yield from operations.wait(http, op, api="run", version="v2", sleep=sleep,
-                                             interval=poll_interval)
-        yield StepFinished(step, "Deploy the UI service", service.get("uri", ""))
-        yield Done(service.get("uri", ""), ui.service)
-    except DeployError as err:
-        yield Failed(step, err.message, err.fix, err.kind)
+            return self.http.send(_create_service(self.ui))
+        return self.http.send(_update_service(self.ui))

@@ -1,6 +1,11 @@
-"""IAM: the caller's permissions, the caller's identity, service accounts."""
+"""IAM: the caller's permissions, the caller's identity, service accounts, role grants."""
 
 from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable, Generator
+from typing import TypeVar
 
 import requests
 from google.auth import jwt
@@ -8,6 +13,14 @@ from google.auth.transport.requests import Request
 
 from deploy.api import ApiRequest
 from deploy.config import Endpoints
+from deploy.errors import ConflictError, DeployError
+from deploy.events import Event, Notice
+
+T = TypeVar("T")
+# A new service account takes up to ~60 s to be usable in other APIs' IAM policies and
+# service bodies; until then they answer 400 "Service account ... does not exist".
+NEW_ACCOUNT_WAITS = (2, 4, 8, 16, 30, 30)  # 90 s in all
+_ACCOUNT_MISSING = re.compile(r"service account .*(does not exist|not found)", re.IGNORECASE)
 
 
 def test_project_permissions(project: str, permissions: list[str]) -> ApiRequest:
@@ -75,3 +88,58 @@ def _id_token_email(credentials) -> str | None:
 def _service_account_email(credentials) -> str | None:
     email = getattr(credentials, "service_account_email", None)
     return email if email and email != "default" else None
+
+
+def with_role(policy: dict, role: str, members: list[str]) -> tuple[dict, list[str]]:
+    """Policy with `members` holding `role` (unconditionally), and the members actually added."""
+    policy = copy.deepcopy(policy)
+    bindings = policy.setdefault("bindings", [])
+    binding = next((b for b in bindings if b.get("role") == role and not b.get("condition")), None)
+    if binding is None:
+        binding = {"role": role, "members": []}
+        bindings.append(binding)
+    added = [m for m in members if m not in binding["members"]]
+    binding["members"] = [*binding["members"], *added]
+    return policy, added
+
+
+def grant_role(http, get_req: ApiRequest, make_set_req: Callable[[dict], ApiRequest], role: str,
+               members: list[str], attempts: int = 3) -> list[str]:
+    """Read-modify-write a resource's IAM policy; an etag conflict (ABORTED) re-reads."""
+    for attempt in range(attempts):
+        policy, added = with_role(http.send(get_req), role, members)
+        if not added:
+            return []
+        try:
+            http.send(make_set_req(policy))
+            return added
+        except ConflictError:
+            if attempt == attempts - 1:
+                raise
+    return []
+
+
+def account_not_ready(err: DeployError) -> bool:
+    """Google's answer while a just-created service account has not propagated yet."""
+    return err.http_status == 400 and bool(_ACCOUNT_MISSING.search(err.message))
+
+
+def when_account_ready(call: Callable[[], T], email: str, sleep: Callable[[float], None],
+                       waits: tuple[float, ...] = NEW_ACCOUNT_WAITS) -> Generator[Event, None, T]:
+    """call(), retried with backoff while Google does not know the new account `email` yet."""
+    for wait in (*waits, None):
+        try:
+            return call()
+        except DeployError as err:
+            if not account_not_ready(err):
+                raise
+            if wait is None:
+                raise DeployError(
+                    f"Google still does not know the new service account {email} after "
+                    f"{sum(waits):g} s: {err.message}",
+                    "Wait a minute and run the same command again (it reuses what exists); "
+                    f"check it with `gcloud iam service-accounts describe {email}`.",
+                    status=err.status, http_status=err.http_status) from err
+        yield Notice(f"{email} is new and not usable yet; retrying in {wait:g} s.")
+        sleep(wait)
+    raise AssertionError("unreachable")

@@ -4,22 +4,21 @@ Its state (step reached, build id, operation names, URL, recent events) lives
 in a small JSON file, saved after every change, so a new process (a reloaded
 page) can load it and carry on following whatever is still running. Every
 create call happens under a file lock after re-reading the state, so two
-followers never start two builds.
+followers never start two builds; every save merges what other followers saved
+(deploy/jobstate.py). The last step loads the model with one authenticated
+call (deploy/warm.py): a deploy succeeds only if the model answers.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
-import os
 import secrets
 import time
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from deploy import artifactregistry, catalog, cloudbuild, cloudrun, iam, operations, serviceusage
+from deploy import artifactregistry, catalog, cloudbuild, cloudrun, iam, operations, serviceusage, warm
 from deploy.config import DEFAULT_STATE_DIR, DeployConfig
 from deploy.errors import AlreadyExistsError, BuildFailedError, DeployError, NotFoundError
 from deploy.events import (
@@ -34,6 +33,7 @@ from deploy.events import (
 )
 from deploy.events import from_dict as event_from_dict
 from deploy.http import GoogleHttp
+from deploy.jobstate import KEEP_LOG_LINES, JobState, latest_path, merge, number_events
 
 STEPS = (
     ("apis", "Enable the APIs"),
@@ -41,56 +41,11 @@ STEPS = (
     ("build", "Build the Ollama image with Cloud Build"),
     ("service", "Deploy the Cloud Run GPU service"),
     ("invoker", "Allow calls with an ID token (run.invoker)"),
+    ("warm", "Load the model (one authenticated call)"),
 )
-KEEP_EVENTS = 300
-KEEP_LOG_LINES = 60
 _BUILD_FIELDS = ("build_id", "build_operation", "build_status", "log_url", "logs_bucket",
                  "log_offset", "log_unreadable")
-# What another follower may have learnt meanwhile; a save never forgets these.
-_STICKY = ("apis_operation", "repo_operation", "repository_created", "build_id",
-           "build_operation", "log_url", "logs_bucket", "image", "service_operation",
-           "service_existed", "service_url")
-
-
-@dataclass
-class JobState:
-    job_id: str
-    config: dict
-    status: str = "pending"  # pending | running | succeeded | failed | cleaned
-    step: str = ""
-    completed: list[str] = field(default_factory=list)
-    apis_operation: str = ""
-    repo_operation: str = ""
-    repository_created: bool = False
-    build_id: str = ""
-    build_operation: str = ""
-    build_status: str = ""
-    log_url: str = ""
-    logs_bucket: str = ""
-    log_offset: int = 0
-    log_unreadable: bool = False
-    image: str = ""
-    service_operation: str = ""
-    service_existed: bool = False
-    service_url: str = ""
-    failed_operations: list[str] = field(default_factory=list)
-    error: dict | None = None
-    log_tail: list[str] = field(default_factory=list)
-    events: list[dict] = field(default_factory=list)
-    created_at: float = field(default_factory=time.time)
-    updated_at: float = field(default_factory=time.time)
-
-    @classmethod
-    def read(cls, path: Path) -> JobState:
-        data = json.loads(Path(path).read_text())
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-    def write(self, path: Path) -> None:
-        self.updated_at = time.time()
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=1))
-        os.replace(tmp, path)  # readers never see half a file
+MANAGED_LABEL = ("managed-by", "workshop-deploy")  # on what this app creates
 
 
 class DeployJob:
@@ -129,9 +84,9 @@ class DeployJob:
 
     @classmethod
     def latest(cls, state_dir: Path = DEFAULT_STATE_DIR, **kwargs) -> DeployJob | None:
-        """The most recent job (what a reloaded page should show), if any."""
-        paths = sorted(Path(state_dir).glob("*.json"), key=lambda p: p.stat().st_mtime)
-        return cls.load(paths[-1], **kwargs) if paths else None
+        """The most recently created job (what a reloaded page should show), if any."""
+        found = latest_path(Path(state_dir))
+        return cls(found[1], found[0], **kwargs) if found else None
 
     # Read-only views -----------------------------------------------------------
     @property
@@ -152,7 +107,8 @@ class DeployJob:
 
     def history(self) -> list[Event]:
         """Events so far (kept in the state file) for a page that just reloaded."""
-        return [event_from_dict(e) for e in self.state.events]
+        return [event_from_dict({k: v for k, v in e.items() if k != "seq"})
+                for e in self.state.events]
 
     @property
     def http(self) -> GoogleHttp:
@@ -192,7 +148,7 @@ class DeployJob:
 
     def _run_step(self, step: str) -> Generator[Event, None, str]:
         handler = {"apis": self._apis, "repository": self._repository, "build": self._build,
-                   "service": self._service, "invoker": self._invoker}[step]
+                   "service": self._service, "invoker": self._invoker, "warm": self._warm}[step]
         return (yield from handler())
 
     def _prepare_retry(self) -> None:
@@ -232,40 +188,86 @@ class DeployJob:
             return "not needed: prebuilt image"
         if not self.state.repo_operation:
             try:
-                self.http.send(artifactregistry.get_repository(cfg))
-                return f"reusing {cfg.repository}"
+                return self._reuse(self.http.send(artifactregistry.get_repository(cfg)))
             except NotFoundError:
                 pass
             with self._exclusive():
                 if not self.state.repo_operation:
                     try:
                         op = self.http.send(artifactregistry.create_repository(cfg))
-                    except AlreadyExistsError:
-                        return f"reusing {cfg.repository}"
+                    except AlreadyExistsError:  # made meanwhile: read its labels
+                        return self._reuse(self._repository_or_empty(cfg))
                     self._update(repo_operation=op["name"], repository_created=True)
         yield from self._wait("artifactregistry", "v1", self.state.repo_operation)
         return f"created {cfg.repository}"
+
+    def _reuse(self, repo: dict) -> str:
+        """An existing repository carrying this app's label counts as the app's, so a
+        redeploy's clean-up may delete it; anyone else's is never deleted."""
+        key, value = MANAGED_LABEL
+        if (repo.get("labels") or {}).get(key) == value:
+            self._update(repository_created=True)
+            return f"reusing {self.config.repository} (made by this app)"
+        return f"reusing {self.config.repository}"
+
+    def _repository_or_empty(self, cfg: DeployConfig) -> dict:
+        try:
+            return self.http.send(artifactregistry.get_repository(cfg))
+        except NotFoundError:
+            return {}
 
     def _build(self) -> Generator[Event, None, str]:
         cfg = self.config
         if cfg.use_prebuilt:
             self._update(image=cfg.image)
             return f"skipped: using the prebuilt {cfg.image}"
+        notice = None
         if not self.state.build_id:
-            with self._exclusive():
+            with self._exclusive():  # no yield while holding the lock
                 if not self.state.build_id:
-                    op = self.http.send(cloudbuild.create_build(cfg))
+                    op, notice = self._create_build()
                     build = (op.get("metadata") or {}).get("build") or {}
                     self._update(build_id=build["id"], build_operation=op.get("name", ""),
                                  log_url=build.get("logUrl", ""),
                                  logs_bucket=build.get("logsBucket", ""))
+        if notice:
+            yield self._record(notice)
         build = yield from self._follow_build()
         image = cloudbuild.built_image(build, cfg.image)
         self._update(image=image)
         return f"built {image}"
 
+    @property
+    def build_config(self) -> DeployConfig:
+        """The config with the region the build actually runs in (after a fallback)."""
+        cfg = self.config
+        return cfg.with_changes(build_location=self.state.build_region) \
+            if self.state.build_region else cfg
+
+    def _create_build(self) -> tuple[dict, Notice | None]:
+        """Create the build; if Cloud Build refuses the region, once more in the fallback."""
+        cfg = self.build_config
+        try:
+            return self.http.send(cloudbuild.create_build(cfg)), None
+        except DeployError as err:
+            if not cloudbuild.location_refused(err):
+                raise
+            if cfg.build_region == catalog.FALLBACK_BUILD_REGION:
+                raise cloudbuild.location_error(cfg, err) from err
+        fallback = catalog.FALLBACK_BUILD_REGION
+        try:
+            op = self.http.send(cloudbuild.create_build(cfg.with_changes(build_location=fallback)))
+        except DeployError as err:
+            if cloudbuild.location_refused(err):
+                raise cloudbuild.location_error(cfg, err) from err
+            raise
+        self._update(build_region=fallback)
+        return op, Notice(f"Cloud Build does not run builds in {cfg.build_region} for this project; "
+                          f"building in {fallback} instead (the image still goes to the "
+                          f"repository in {cfg.region}).", "warning")
+
     def _follow_build(self) -> Generator[Event, None, dict]:
-        cfg, last = self.config, None
+        cfg, last = self.build_config, None
         while True:
             build = self.http.send(cloudbuild.get_build(cfg, self.state.build_id))
             status = build.get("status", "STATUS_UNKNOWN")
@@ -290,6 +292,7 @@ class DeployJob:
         return build
 
     def _tail_log(self) -> Generator[Event, None, None]:
+        self._catch_up()  # another follower may have read further: start from there
         st = self.state
         if not st.logs_bucket or st.log_unreadable:
             return
@@ -360,10 +363,21 @@ class DeployJob:
             return "already granted to " + ", ".join(members)
         return f"granted {cloudrun.INVOKER} to " + ", ".join(added)
 
+    def _warm(self) -> Generator[Event, None, str]:
+        """Only a model that loads makes a deploy succeed (the TCP probe cannot tell)."""
+        cfg = self.config
+        yield self._record(Notice(f"Loading {cfg.model} into GPU memory; a cold start "
+                                  "takes a few minutes."))
+        seconds = yield from warm.load_model(
+            self.state.service_url, cfg.model, timeout_s=cfg.timeout_s + 30,
+            logs_url=cloudrun.logs_url(cfg), credentials=self.http.credentials,
+            sleep=self._sleep)
+        return f"{cfg.model} answered in {seconds:.0f} s"
+
     # Clean-up ---------------------------------------------------------------------
     def cleanup(self, *, delete_image: bool = False,
                 delete_repository: bool = False) -> Iterator[Event]:
-        """Delete the service; optionally the image and (if this job made it) the repo."""
+        """Delete the service; optionally the image and (if this app made it) the repo."""
         cfg = self.config
         yield self._record(StepStarted("cleanup", "Clean up"))
         try:
@@ -375,7 +389,7 @@ class DeployJob:
                 done.append((yield from self._delete(
                     artifactregistry.delete_repository(cfg), "artifactregistry", "v1")))
             elif delete_repository:
-                yield self._record(Notice(f"Kept {cfg.repository}: this job did not create it."))
+                yield self._record(Notice(f"Kept {cfg.repository}: this app did not create it."))
         except DeployError as err:
             yield self._fail("cleanup", err)
             return
@@ -408,7 +422,7 @@ class DeployJob:
                                    tuple(getattr(err, "log_tail", ()))))
 
     def _record(self, event: Event) -> Event:
-        self.state.events = ([*self.state.events, event.to_dict()])[-KEEP_EVENTS:]
+        self.state.events.append(event.to_dict())  # numbered when saved, under the lock
         self._save()
         return event
 
@@ -419,18 +433,19 @@ class DeployJob:
 
     def _save(self) -> None:
         with self._file_lock():
-            if self.path.exists():
-                self._adopt(JobState.read(self.path))
+            self._catch_up()
+            self.state.events = number_events(self.state.events)
             self.state.write(self.path)
 
+    def _catch_up(self) -> None:
+        """Merge in what other followers saved (under the lock)."""
+        with self._file_lock():
+            if self.path.exists():
+                self._adopt(JobState.read(self.path))
+
     def _adopt(self, disk: JobState) -> None:
-        """Keep what another follower saved (ids, finished steps) unless we cleared it."""
-        for name in _STICKY:
-            if not getattr(self.state, name) and getattr(disk, name) and \
-                    name not in self._cleared:
-                setattr(self.state, name, getattr(disk, name))
-        done = set(self.state.completed) | set(disk.completed)
-        self.state.completed = [step for step, _ in STEPS if step in done]
+        """Merge what another follower saved (ids, steps, log position, events)."""
+        merge(self.state, disk, self._cleared, [step for step, _ in STEPS])
 
     @contextmanager
     def _file_lock(self):
@@ -451,8 +466,7 @@ class DeployJob:
     def _exclusive(self):
         """Lock and re-read the job, so each create call happens once."""
         with self._file_lock():
-            if self.path.exists():
-                self._adopt(JobState.read(self.path))
+            self._catch_up()
             yield
 
 

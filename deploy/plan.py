@@ -6,6 +6,7 @@ log bucket) carry placeholders in capitals; `when` says when each is sent.
 
 from __future__ import annotations
 
+import json
 import shlex
 
 from deploy import artifactregistry, catalog, cloudbuild, cloudrun, operations, serviceusage
@@ -39,10 +40,21 @@ def plan_requests(cfg: DeployConfig, member: str = PLACEHOLDER_MEMBER) -> list[A
     return reqs
 
 
+def warm_up_call(cfg: DeployConfig) -> dict:
+    """The job's last step: not a Google API call, but a call to the new service itself."""
+    return {"method": "POST", "url": "SERVICE_URL/api/generate", "body": {"model": cfg.model},
+            "auth": "a Google ID token whose audience is SERVICE_URL",
+            "purpose": "Load the model before traffic (Ollama loads it without generating)",
+            "when": "after the invoker grant; retried on 403/429/503 for about a minute"}
+
+
 def plan_json(cfg: DeployConfig, endpoints: Endpoints | None = None,
               member: str = PLACEHOLDER_MEMBER) -> dict:
+    from deploy.job import STEPS
+
     endpoints = endpoints or Endpoints()
     return {
+        "steps": [{"step": step, "title": title} for step, title in STEPS],
         "config": cfg.to_dict(),
         "image": cfg.image,
         "concurrency_advice": catalog.concurrency_advice(cfg.concurrency,
@@ -52,6 +64,7 @@ def plan_json(cfg: DeployConfig, endpoints: Endpoints | None = None,
         "notes": ["The service runs the built image pinned by digest (name@sha256:...).",
                   "Names in CAPITALS are filled in from Google's answers."],
         "requests": [r.to_dict(endpoints) for r in plan_requests(cfg, member)],
+        "warm_up": warm_up_call(cfg),
     }
 
 
@@ -76,6 +89,11 @@ def gcloud_commands(cfg: DeployConfig, member: str = PLACEHOLDER_MEMBER) -> list
                      cfg.service_name, flags=_deploy_flags(cfg)))
     cmds.append(_cmd("gcloud run services add-iam-policy-binding", cfg.service_name, flags=[
         f"--member={q(member)}", f"--role={cloudrun.INVOKER}", f"--region={cfg.region}", p]))
+    url = (f"$(gcloud run services describe {cfg.service_name} --region={cfg.region} {p} "
+           "--format='value(status.url)')")
+    cmds.append(_cmd(f'curl -sS -X POST "{url}/api/generate"', flags=[
+        '-H "Authorization: Bearer $(gcloud auth print-identity-token)"',
+        "-H 'Content-Type: application/json'", f"-d {q(json.dumps({'model': cfg.model}))}"]))
     return cmds
 
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 
 from deploy import catalog, iam, operations, roles, serviceusage
 from deploy.config import DeployConfig, Endpoints
-from deploy.errors import DeployError
+from deploy.errors import ApiDisabledError, DeployError
 from deploy.events import Event, StepFinished
 from deploy.http import GoogleHttp
 
@@ -19,6 +19,7 @@ class CheckResult:
     status: str  # ok | warn | fail | skip
     message: str
     fix: str = ""
+    action: str = ""  # what the page can do about it: "enable_apis" shows the Enable button
 
     @property
     def ok(self) -> bool:
@@ -50,9 +51,9 @@ def preflight(cfg: DeployConfig, *, http: GoogleHttp | None = None, credentials=
 def enable_apis(cfg: DeployConfig, *, http: GoogleHttp | None = None, credentials=None,
                 endpoints: Endpoints | None = None, sleep=time.sleep,
                 poll_interval: float = 5.0) -> Iterator[Event]:
-    """The preflight's "Enable" button: turn on the APIs the deploy needs."""
+    """The preflight's "Enable" button: turn on the APIs the deploy and the preflight need."""
     http = http or GoogleHttp(credentials, endpoints)
-    wanted = catalog.required_apis(cfg.use_prebuilt)
+    wanted = catalog.preflight_apis(cfg.use_prebuilt)
     off = serviceusage.disabled(http.send(serviceusage.batch_get(cfg.project, wanted)), wanted)
     if off:
         op = http.send(serviceusage.batch_enable(cfg.project, off))
@@ -91,14 +92,17 @@ def _remote(check, http: GoogleHttp, cfg: DeployConfig) -> CheckResult:
 
 
 def _apis_check(http: GoogleHttp, cfg: DeployConfig) -> CheckResult:
-    wanted = catalog.required_apis(cfg.use_prebuilt)
+    wanted = catalog.preflight_apis(cfg.use_prebuilt)
     off = serviceusage.disabled(http.send(serviceusage.batch_get(cfg.project, wanted)), wanted)
     if not off:
         return CheckResult("apis", "ok", "Required APIs are enabled: " + ", ".join(wanted))
+    why = (f" ({catalog.RESOURCE_MANAGER_API} lets this preflight check your roles.)"
+           if catalog.RESOURCE_MANAGER_API in off else "")
     return CheckResult("apis", "warn", "Not enabled yet: " + ", ".join(off) +
-                       ". Deploy enables them (needs serviceusage.services.enable).",
-                       f"Or run `gcloud services enable {' '.join(off)} "
-                       f"--project={cfg.project}`.")
+                       ". Deploy enables the ones it uses (needs serviceusage.services.enable)."
+                       + why,
+                       f"Press Enable the APIs, or run `gcloud services enable {' '.join(off)} "
+                       f"--project={cfg.project}`.", action="enable_apis")
 
 
 def _permission_checks(http: GoogleHttp, cfg: DeployConfig, member: str,
@@ -106,7 +110,7 @@ def _permission_checks(http: GoogleHttp, cfg: DeployConfig, member: str,
     try:
         resp = http.send(iam.test_project_permissions(cfg.project, roles.all_permissions()))
     except DeployError as err:
-        return [CheckResult("permissions", "warn", f"Could not check: {err.message}", err.fix)]
+        return [_permissions_unchecked(err, cfg)]
     granted = set(resp.get("permissions", []))
     gaps = roles.missing_roles(granted)
     if cfg.use_prebuilt:  # no repository, build or build log
@@ -129,8 +133,19 @@ def _permission_checks(http: GoogleHttp, cfg: DeployConfig, member: str,
     return out
 
 
+def _permissions_unchecked(err: DeployError, cfg: DeployConfig) -> CheckResult:
+    crm = catalog.RESOURCE_MANAGER_API
+    if isinstance(err, ApiDisabledError) and err.service == crm:
+        return CheckResult(
+            "permissions", "warn", "Cannot check your roles: the preflight asks the Cloud Resource "
+            f"Manager API ({crm}), which is off in {cfg.project}. The deploy itself does not need it.",
+            f"Press Enable the APIs (or `gcloud services enable {crm} --project={cfg.project}`), "
+            "wait a minute, then run the checks again.", action="enable_apis")
+    return CheckResult("permissions", "warn", f"Could not check: {err.message}", err.fix)
+
+
 def _quota_check(http: GoogleHttp, cfg: DeployConfig) -> CheckResult:
-    resp = http.send(serviceusage.quota_metrics(cfg.project))
+    resp = serviceusage.all_quota_metrics(http.send, cfg.project)
     limit = serviceusage.gpu_quota(resp, cfg.gpu.quota_words, cfg.region,
                                    cfg.gpu_zonal_redundancy)
     where = f"{cfg.gpu_type} in {cfg.region}"

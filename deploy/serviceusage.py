@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from deploy.api import ApiRequest
 
 RUN_SERVICE = "run.googleapis.com"
+MAX_QUOTA_PAGES = 20  # Cloud Run has a few dozen metrics; this only guards against a loop
 
 
 def batch_get(project: str, services: tuple[str, ...]) -> ApiRequest:
@@ -28,12 +31,27 @@ def disabled(batch_get_response: dict, wanted: tuple[str, ...]) -> list[str]:
     return [s for s in wanted if s not in enabled]
 
 
-def quota_metrics(project: str) -> ApiRequest:
+def quota_metrics(project: str, page_token: str = "") -> ApiRequest:
     """Cloud Run's consumer quotas, per region (v1beta1 is where they are exposed)."""
+    params = (("view", "FULL"),) + ((("pageToken", page_token),) if page_token else ())
     return ApiRequest("serviceusage", "v1beta1", "GET",
                       f"v1beta1/projects/{project}/services/{RUN_SERVICE}/consumerQuotaMetrics",
-                      params=(("view", "FULL"),), purpose="Read Cloud Run GPU quota",
+                      params=params, purpose="Read Cloud Run GPU quota",
+                      when="again with pageToken while nextPageToken is set" if page_token else "",
                       context={"project": project})
+
+
+def all_quota_metrics(send: Callable[[ApiRequest], dict], project: str,
+                      max_pages: int = MAX_QUOTA_PAGES) -> dict:
+    """Every page of quota_metrics as one {"metrics": [...]} (the GPU metric may be on any)."""
+    metrics, token = [], ""
+    for _ in range(max_pages):
+        page = send(quota_metrics(project, token))
+        metrics += page.get("metrics", [])
+        token = page.get("nextPageToken", "")
+        if not token:
+            break
+    return {"metrics": metrics}
 
 
 def gpu_quota(response: dict, quota_words: tuple[str, ...], region: str,

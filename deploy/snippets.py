@@ -52,16 +52,21 @@ print(response.json()["response"])
 def id_token_for(audience: str, credentials=None) -> str:
     """An ID token for `audience`: the same credential chain the chat uses (rag.auth).
 
-    Explicit service-account credentials (tests, scripts) sign their own token;
-    otherwise a key file, gcloud user credentials or the metadata server, in
-    that order, as rag.auth.discover_credentials documents.
+    Explicit service-account credentials (tests, scripts) sign their own token and
+    gcloud user credentials carry one; any other kind (e.g. the metadata server's,
+    whose .token is an access token) is looked up again: a key file, gcloud user
+    credentials or the metadata server, as rag.auth.discover_credentials documents.
     """
+    from google.oauth2 import credentials as user_credentials
+
     from rag.auth import IdTokenSource
 
     if isinstance(credentials, service_account.Credentials):
         credentials = service_account.IDTokenCredentials(
             credentials.signer, credentials.service_account_email,
             credentials._token_uri, target_audience=audience)
+    elif not isinstance(credentials, user_credentials.Credentials):
+        credentials = None
     return IdTokenSource(audience, credentials).token()
 
 

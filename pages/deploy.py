@@ -1,9 +1,9 @@
 """Deploy: Gemma on Ollama to Cloud Run with a GPU, from a form, with progress a room can watch.
 
 The work is deploy/'s: preflight checks, the deploy job (APIs, repository, Cloud
-Build, the Cloud Run v2 service, the invoker grant) and clean-up. The job keeps
-its state in a file, so a reloaded page picks up the running deploy and keeps
-following it.
+Build, the Cloud Run v2 service, the invoker grant, loading the model) and
+clean-up. The job keeps its state in a file, so a reloaded page picks up the
+running deploy and keeps following it; while one runs, Deploy is disabled.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from deploy import GPU_TYPES, PREBUILT_IMAGES, DeployConfig, DeployJob, cost_note, preflight, regions_for
-from deploy.catalog import DEFAULT_MODEL, concurrency_advice
+from deploy.catalog import BUILD_REGIONS, DEFAULT_MODEL, FALLBACK_BUILD_REGION, concurrency_advice
 from deploy.events import (
     BuildStatus,
     Done,
@@ -31,6 +31,7 @@ from deploy.snippets import curl_snippet, python_snippet, run_test_call
 from pages.common.connection import sidebar
 from pages.common.errors import show_error
 from pages.common.state import update_settings
+from pages.common.tuning import tuning_section
 
 STATE_DIR = Path(os.environ.get("DEPLOY_STATE_DIR", ".cache/deploy"))
 POLL_S = float(os.environ.get("DEPLOY_POLL_SECONDS", "5"))  # how often running operations are polled
@@ -90,10 +91,23 @@ def form() -> DeployConfig | None:
         key="d_zonal",
         help="On: reserved failover capacity in other zones, at a higher price.",
     )
-    cols = st.columns(3)
+    cols = st.columns(4)
     concurrency = cols[0].number_input("Concurrency (requests per instance)", 1, 1000, 4, key="d_conc")
-    max_instances = cols[1].number_input("Max instances", 1, 100, 1, key="d_max")
-    min_instances = cols[2].number_input("Min instances (billed while idle)", 0, 10, 0, key="d_min")
+    parallel = cols[1].number_input(
+        "OLLAMA_NUM_PARALLEL (0 = same as concurrency)", 0, 64, 0, key="d_parallel"
+    )
+    max_instances = cols[2].number_input("Max instances", 1, 100, 1, key="d_max")
+    min_instances = cols[3].number_input("Min instances (billed while idle)", 0, 10, 0, key="d_min")
+    with st.expander("Advanced", icon=":material/tune:"):
+        build_location = st.text_input(
+            "Cloud Build region (empty = the service region)",
+            key="d_build_location",
+            placeholder=region,
+            help="Some projects may only build in "
+            + ", ".join(BUILD_REGIONS)
+            + f". The image still goes to the repository in the service region; if Cloud Build "
+            f"refuses the region, the deploy retries once in {FALLBACK_BUILD_REGION}.",
+        )
     if not project:
         st.info("Enter your Google Cloud project ID to plan a deploy.")
         return None
@@ -103,10 +117,12 @@ def form() -> DeployConfig | None:
         model=model.strip(),
         gpu_type=gpu,
         concurrency=int(concurrency),
+        num_parallel=int(parallel) or None,
         max_instances=int(max_instances),
         min_instances=int(min_instances),
         gpu_zonal_redundancy=zonal,
         use_prebuilt=prebuilt,
+        build_location=build_location.strip() or None,
     )
     st.caption(concurrency_advice(config.concurrency, config.ollama_num_parallel))
     st.caption(
@@ -132,9 +148,10 @@ def checks(config: DeployConfig) -> None:
     for result in results:
         fix = f" — {result.fix}" if result.fix and result.status != "ok" else ""
         st.markdown(f"{ICONS.get(result.status, '')} **{result.name}**: {result.message}{fix}")
-    apis_off = any(r.name == "apis" and r.status == "fail" for r in results)
+    apis_off = any(r.action == "enable_apis" for r in results)
     if apis_off and st.button("Enable the APIs", icon=":material/power_settings_new:", key="enable_apis"):
         follow(enable_apis(config, poll_interval=POLL_S))
+        st.caption("Run the preflight checks again to see the result.")
 
 
 def follow(events) -> None:
@@ -175,7 +192,17 @@ def follow(events) -> None:
 
 
 def deploy(config: DeployConfig) -> None:
-    if st.button("Deploy", type="primary", icon=":material/rocket_launch:", key="deploy"):
+    # A second job would orphan the first: its build keeps going, and its later service
+    # operation could roll the service back. So one deploy at a time.
+    running = DeployJob.latest(STATE_DIR)
+    busy = running is not None and not running.finished
+    if busy:
+        st.info(
+            f"Deploy {running.state.job_id} is still running (followed below); Deploy is off "
+            "until it finishes, so two deploys never race on one service.",
+            icon=":material/hourglass_top:",
+        )
+    if st.button("Deploy", type="primary", icon=":material/rocket_launch:", key="deploy", disabled=busy):
         try:
             job = DeployJob.create(config, STATE_DIR, poll_interval=POLL_S)
         except Exception as error:
@@ -244,3 +271,10 @@ if access():
         checks(config)
         deploy(config)
     current_job()
+    latest = DeployJob.latest(STATE_DIR)
+    with st.expander(
+        "Concurrency tuning", icon=":material/speed:", expanded="tune_report" in st.session_state
+    ):
+        tuning_section(
+            latest.url if latest and latest.url else "", latest.config.model if latest else DEFAULT_MODEL
+        )

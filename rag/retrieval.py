@@ -105,6 +105,7 @@ def _body(doc: Document) -> str:
 
 
 def history_query(question: str, history: list[dict[str, str]], turns: int = 1) -> str:
-    """The latest question preceded by the last `turns` user messages."""
-    previous = [m["content"] for m in history if m.get("role") in ("user", "human")][-turns:]
+    """The latest question after the last `turns` exchanges (question and answer): the
+    answer names what "it" or "that" refers to (see docs/benchmarks.md)."""
+    previous = [m["content"] for m in history[-2 * turns :] if m.get("content")]
     return "\n".join([*previous, question]) if previous else question

@@ -92,7 +92,7 @@ class Settings:
         "llama.cpp contexts for the embedded model (2 lets RAG and raw answer at once).",
     )
     embedded_threads: int = _setting(
-        0, "RAG_EMBEDDED_THREADS", "CPU threads per llama.cpp context; 0 picks from the core count."
+        0, "RAG_EMBEDDED_THREADS", "CPU threads per llama.cpp context; 0 means cores ÷ contexts."
     )
     cache_dir: str = _setting(
         "",

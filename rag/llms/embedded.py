@@ -82,7 +82,9 @@ class LlamaPool:
     def __init__(self, path: Path, size: int = 2, threads: int = 0, n_ctx: int = N_CTX) -> None:
         self.path = path
         self.size = max(1, size)
-        self.threads = threads or max(1, os.cpu_count() or 1)
+        # llama.cpp threads spin while they wait: more threads than cores, across the
+        # contexts that generate at once, slows everything down (see docs/benchmarks.md).
+        self.threads = threads or max(1, (os.cpu_count() or 1) // self.size)
         self.n_ctx = n_ctx
         self._free: queue.Queue[Any] = queue.Queue()
         self._created = 0

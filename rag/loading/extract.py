@@ -37,12 +37,19 @@ DROP_TAGS = {
     "embed",
 }
 DROP_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", "menu"}
-# Class/id words that mark chrome around the content (matched as whole words).
+# Class/id words that mark chrome around the content: long ones anywhere in a
+# class or id ("searchmenu", "sphinxsidebar"), short ones only as whole words.
 CHROME_WORDS = re.compile(
-    r"(?:^|[\s_-])(sidebar|sphinxsidebar|breadcrumbs?|related|footer|navbar|nav|menu|"
-    r"skip-link|cookie|banner|toc|headerlink|mobile-nav|sidenav|pagination)(?:$|[\s_-])",
+    r"menu|sidebar|breadcrumb|navbar|sidenav|footer|headerlink|pagination|cookie|skip-link|"
+    r"(?:^|[\s_-])(nav|toc|related|banner)(?:$|[\s_-])",
     re.I,
 )
+# A block whose text is mostly link text (a table of contents, an index, a link
+# farm) is navigation, whatever its markup says.
+LINK_BLOCKS = {"ul", "ol", "dl", "table", "div", "nav", "p"}
+LINK_DENSITY = 0.45
+MIN_LINKS = 5
+MIN_TEXT = 200  # below this much text besides link lists, a page is an index
 BLOCK_TAGS = {
     "p",
     "div",
@@ -87,6 +94,7 @@ class Page:
     title: str
     sections: list[Section]
     links: list[str]
+    links_only: bool = False  # the page was nothing but link lists (an index, a table of contents)
 
     @property
     def text_length(self) -> int:
@@ -281,10 +289,43 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
     for tag in main.find_all(_is_chrome):
         if not tag.decomposed:
             tag.decompose()
+    lists = [t for t in main.find_all(_is_link_list)]
+    full = _sections(main) if lists else []
+    for tag in lists:
+        if not tag.decomposed:
+            tag.decompose()
+    sections = _sections(main)
+    kept, everything = _length(sections), _length(full)
+    links_only = bool(lists) and kept < MIN_TEXT and everything > 2 * max(kept, 1)
+    if links_only:
+        sections = []
+    elif kept < MIN_TEXT and lists:  # short pages keep their lists rather than become empty
+        sections = full
+    return Page(
+        url=url, title=_title(soup, sections or full), sections=sections, links=links, links_only=links_only
+    )
+
+
+def _sections(main: Tag) -> list[Section]:
     out = _Builder()
     _walk(main, out)
     out.flush()
-    return Page(url=url, title=_title(soup, out.sections), sections=out.sections, links=links)
+    return out.sections
+
+
+def _length(sections: list[Section]) -> int:
+    return sum(len(s.text) for s in sections)
+
+
+def _is_link_list(tag: Tag) -> bool:
+    if tag.name not in LINK_BLOCKS:
+        return False
+    links = tag.find_all("a", href=True)
+    if len(links) < MIN_LINKS:
+        return False
+    text = len(tag.get_text(" ", strip=True)) or 1
+    linked = sum(len(a.get_text(" ", strip=True)) for a in links)
+    return linked / text > LINK_DENSITY
 
 
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")

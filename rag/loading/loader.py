@@ -95,17 +95,26 @@ class WebLoader:
     def load_one(self, url: str, transform: Transform | None = None) -> PageResult:
         """Fetch, extract and (optionally) split one page; never raises FetchError."""
         started = time.perf_counter()
+        links: list[str] = []
         try:
             fetched = self.fetcher.get(url)
             page = parse(fetched.url, fetched.content_type, fetched.body, fetched.encoding)
+            links = page.links  # a crawl follows them even when the page itself is not indexed
+            if page.links_only:
+                raise FetchError(
+                    url,
+                    "links-only",
+                    "The page is only a list of links (an index or a table of contents).",
+                    "Index the pages it links to, or crawl from it.",
+                )
             docs = page_documents(page)
             if not docs:
                 raise FetchError(url, "empty", "The page has no readable text.", "Check it in a browser.")
             if transform:
                 docs = transform(docs)
-            return PageResult(url, docs, page.title, None, time.perf_counter() - started, page.links)
+            return PageResult(url, docs, page.title, None, time.perf_counter() - started, links)
         except FetchError as exc:
-            return PageResult(url, error=exc, seconds=time.perf_counter() - started)
+            return PageResult(url, error=exc, seconds=time.perf_counter() - started, links=links)
         except Exception as exc:  # a parser bug must cost one page, not the whole index
             error = FetchError(url, "parse-error", f"The page could not be read ({type(exc).__name__}).")
             return PageResult(url, error=error, seconds=time.perf_counter() - started)
@@ -154,7 +163,7 @@ class WebLoader:
                 for future in done:
                     running.pop(future)
                     result = future.result()
-                    if scope is not None and result.ok:
+                    if scope is not None:
                         for link in result.links:
                             if normalize(link) in scope:
                                 add(normalize(link))

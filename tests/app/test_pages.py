@@ -253,8 +253,11 @@ def test_compare_with_typed_questions(ollama):
     index_sample(at)
     at.switch_page("pages/compare.py").run()
     at.radio(key="c_source").set_value("Type your own").run()
-    at.session_state["c_typed"] = {"edited_rows": {"0": {"question": "What runs containers?", "facts": "Cloud Run"}},
-                                   "added_rows": [], "deleted_rows": []}
+    at.session_state["c_typed"] = {
+        "edited_rows": {"0": {"question": "What runs containers?", "facts": "Cloud Run"}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
     at.run()
     at.button(key="c_run").click().run()
     assert not at.exception, [e.value for e in at.exception]

@@ -9,7 +9,10 @@
 - Errors use Google's JSON shape: SERVICE_DISABLED, IAM_PERMISSION_DENIED,
   ALREADY_EXISTS, RESOURCE_EXHAUSTED (GPU quota), INVALID_ARGUMENT (region/GPU).
 - /svc/<name>/api/generate is the deployed service: it checks the caller's ID
-  token and invoker binding, then answers like Ollama.
+  token and invoker binding, then answers like Ollama (or fails to load the
+  model, or is busy for a few calls).
+- Secret Manager secrets with IAM policies; a new service account is unknown to
+  other APIs for its first few uses (Google's propagation delay).
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ API_SERVICES = {
     "run": "run.googleapis.com",
     "cloudbuild": "cloudbuild.googleapis.com",
     "artifactregistry": "artifactregistry.googleapis.com",
+    "secretmanager": "secretmanager.googleapis.com",
+    "cloudresourcemanager": "cloudresourcemanager.googleapis.com",
 }
 DEFAULT_VERSIONS = {"storage": "v1"}
 # The fake's own knowledge of Google (deliberately not imported from deploy.catalog).
@@ -59,6 +64,7 @@ PERMISSION_OF = {
     "artifactregistry.projects.locations.repositories.create": "artifactregistry.repositories.create",
     "serviceusage.services.batchEnable": "serviceusage.services.enable",
     "iam.projects.serviceAccounts.create": "iam.serviceAccounts.create",
+    "secretmanager.projects.secrets.setIamPolicy": "secretmanager.secrets.setIamPolicy",
 }
 PROJECT_NUMBER = "123456789012"
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
@@ -107,6 +113,13 @@ class FakeGoogle:
         self.polls_to_done = 2
         self.build_outcome = "SUCCESS"
         self.container_starts = True
+        self.model_loads = True  # False: /api/generate fails like Ollama out of GPU memory
+        self.service_busy_calls = 0  # the next N calls to the service get 503 (cold start)
+        self.build_regions: set[str] | None = None  # None: Cloud Build builds anywhere
+        self.quota_page_size: int | None = None  # page consumerQuotaMetrics.list
+        self.new_account_lag = 0  # uses of a new service account answered "does not exist"
+        self.unknown_for: dict[str, int] = {}  # account email -> such uses left
+        self.secrets: set[str] = set()  # projects/P/secrets/S
         self.gpu_quota: dict[tuple[str, str, bool], int] = {}  # (gpu, region, zonal) -> GPUs
         self.default_gpu_quota = 3
         self.token_ttl = 3600
@@ -175,6 +188,7 @@ class FakeGoogle:
             "iam",
             "cloudresourcemanager",
             "storage",
+            "secretmanager",
         ):
             return self._api(h, prefix, rest, url.query, raw)
         return Reply(404, {"error": "no such endpoint"})
@@ -218,8 +232,22 @@ class FakeGoogle:
                     [error_info("IAM_PERMISSION_DENIED", "iam.googleapis.com", {"permission": perm})],
                 ),
             )
+        unknown = self._unknown_account(req)
+        if unknown:
+            return Reply(
+                400, google_error(400, "INVALID_ARGUMENT", f"Service account {unknown} does not exist.")
+            )
         handler = getattr(self, "h_" + method_id.replace(".", "_"))
         return handler(req, email=email, headers=h.headers)
+
+    def _unknown_account(self, req: ApiRequest) -> str | None:
+        """A just-created account that this request names, while it has not propagated."""
+        body = json.dumps(req.body) if req.body else ""
+        for email, left in self.unknown_for.items():
+            if left > 0 and email in body:
+                self.unknown_for[email] = left - 1
+                return email
+        return None
 
     def _service_disabled(self, service: str) -> Reply:
         url = f"https://console.developers.google.com/apis/api/{service}/overview?project={PROJECT_NUMBER}"
@@ -398,7 +426,13 @@ class FakeGoogle:
                         ],
                     }
                 )
-        return Reply(200, {"metrics": metrics})
+        if not self.quota_page_size:
+            return Reply(200, {"metrics": metrics})
+        start = int(dict(req.params).get("pageToken") or 0)
+        page = {"metrics": metrics[start : start + self.quota_page_size]}
+        if start + self.quota_page_size < len(metrics):
+            page["nextPageToken"] = str(start + self.quota_page_size)
+        return Reply(200, page)
 
     def quota(self, gpu: str, region: str, zonal: bool) -> int:
         return self.gpu_quota.get((gpu, region, zonal), self.default_gpu_quota)
@@ -455,6 +489,16 @@ class FakeGoogle:
     def h_cloudbuild_projects_locations_builds_create(self, req, **_):
         parent = req.path.removeprefix("v1/").removesuffix("/builds")
         region = parent.rsplit("/", 1)[-1]
+        if self.build_regions is not None and region not in self.build_regions:
+            return Reply(
+                400,
+                google_error(
+                    400,
+                    "FAILED_PRECONDITION",
+                    "failed precondition: due to quota restrictions, cannot run builds in this "
+                    "region. Please contact support",
+                ),
+            )
         build_id = str(uuid.uuid4())
         subs = req.body.get("substitutions", {})
         steps = [
@@ -745,7 +789,35 @@ class FakeGoogle:
             "uniqueId": str(next(self._ids)).zfill(21),
             "displayName": req.body["serviceAccount"].get("displayName", ""),
         }
+        self.unknown_for[email] = self.new_account_lag
         return Reply(200, self.accounts[email])
+
+    # Secret Manager -------------------------------------------------------------------------
+    def _secret(self, req, verb: str) -> tuple[str, Reply | None]:
+        name = req.path.removeprefix("v1/").removesuffix(f":{verb}")
+        if name not in self.secrets:
+            return name, Reply(404, google_error(404, "NOT_FOUND", f"Secret [{name}] not found."))
+        return name, None
+
+    def h_secretmanager_projects_secrets_getIamPolicy(self, req, **_):
+        name, missing = self._secret(req, "getIamPolicy")
+        return missing or Reply(200, self.policies.get(name, {"version": 1, "etag": "BwYAAAAAAAA="}))
+
+    def h_secretmanager_projects_secrets_setIamPolicy(self, req, **_):
+        name, missing = self._secret(req, "setIamPolicy")
+        if missing:
+            return missing
+        current = self.policies.get(name, {"etag": "BwYAAAAAAAA="})
+        sent = req.body["policy"]
+        if sent.get("etag") and sent["etag"] != current["etag"]:
+            return Reply(409, google_error(409, "ABORTED", "The policy was changed meanwhile."))
+        self.policies[name] = {**sent, "etag": etag()}
+        return Reply(200, self.policies[name])
+
+    def accessors(self, name: str) -> set[str]:
+        bindings = self.policies.get(name, {}).get("bindings", [])
+        role = "roles/secretmanager.secretAccessor"
+        return {m for b in bindings if b["role"] == role for m in b["members"]}
 
     # The deployed service -----------------------------------------------------------------
     def _service_call(self, h, rest: str, raw: bytes) -> Reply:
@@ -759,15 +831,25 @@ class FakeGoogle:
             claims = jwt.decode(token, certs=self.server_public_pem, audience=audience)
         except ValueError:
             return Reply(401, {"error": "Your client does not have permission (bad ID token)."})
-        if f"serviceAccount:{claims['email']}" not in self.invokers(name):
+        invoker = "run.routes.invoke" not in self.denied  # e.g. an owner: no binding needed
+        if not invoker and f"serviceAccount:{claims['email']}" not in self.invokers(name):
             return Reply(403, {"error": "Your client does not have permission to invoke it."})
         body = json.loads(raw or b"{}")
         self.generate_calls.append(body)
+        with self.lock:
+            if self.service_busy_calls > 0:
+                self.service_busy_calls -= 1
+                return Reply(503, {"error": "The service is starting; no instance available."})
         if (
             sub != "api/generate"
             or model_slug(body.get("model", "")) != self.services[name]["labels"]["model"]
         ):
             return Reply(404, {"error": f"model '{body.get('model')}' not found"})
+        if not self.model_loads:
+            return Reply(
+                500,
+                {"error": "llama runner process has terminated: cudaMalloc failed: out of memory"},
+            )
         return Reply(
             200,
             {

@@ -109,3 +109,70 @@ def test_hosted_mode_locks_the_page_until_the_admin_secret(google_env, monkeypat
     assert "d_project" not in [w.key for w in at.text_input]
     at.text_input(key="admin_secret").set_value("s3cret").run()
     assert "d_project" in [w.key for w in at.text_input]
+
+
+def test_tuning_sweeps_a_service_and_applies_the_recommendation(google_env):
+    from tests.servers.ollama import FakeOllama, OllamaState
+
+    with FakeOllama(OllamaState(token_delay=0.005, parallel=2)) as service:
+        at = deploy_page()
+        at.text_input(key="t_url").set_value(service.url).run()
+        at.multiselect(key="t_levels").set_value([1, 2, 4]).run()
+        at.number_input(key="t_requests").set_value(4).run()
+        at.number_input(key="t_tokens").set_value(16).run()
+        at.button(key="t_run").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        report = at.session_state["tune_report"]
+        assert [row["level"] for row in report.rows()] == [1, 2, 4]
+        assert any("Recommendation" in m.value for m in at.markdown)
+        at.button(key="t_apply").click().run()
+        assert at.number_input(key="d_conc").value >= 1 and at.number_input(key="d_max").value >= 1
+        assert at.session_state["d_parallel"] in (1, 2, 4)
+
+
+def test_tuning_an_unreachable_service_is_a_sentence(google_env):
+    at = deploy_page()
+    at.text_input(key="t_url").set_value("http://127.0.0.1:9").run()
+    at.button(key="t_run").click().run()
+    assert not at.exception
+    assert any("127.0.0.1:9" in e.value for e in at.error)
+
+
+def test_preflight_offers_the_enable_button_and_it_enables_the_apis(google_env, fake):
+    wanted = {"run.googleapis.com", "cloudbuild.googleapis.com", "artifactregistry.googleapis.com"}
+    assert not wanted & fake.enabled
+    at = deploy_page()
+    at.text_input(key="d_project").set_value(fake.project).run()
+    assert "enable_apis" not in [b.key for b in at.button]
+    at.button(key="preflight").click().run()
+    assert "**apis**: Not enabled yet: run.googleapis.com" in markdown(at)
+    at.button(key="enable_apis").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert wanted <= fake.enabled
+    assert "Enable the APIs — enabled run.googleapis.com" in markdown(at)
+
+
+def test_deploy_is_off_while_a_deploy_runs(google_env, fake, credentials, monkeypatch):
+    fake.enabled |= {"run.googleapis.com", "cloudbuild.googleapis.com", "artifactregistry.googleapis.com"}
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", fake.project)  # the form is filled on the first run
+    running = DeployJob.create(DeployConfig(project=fake.project, region="us-central1"), google_env)
+    at = deploy_page()  # this run follows the running job to its end, after drawing the form
+    assert at.button(key="deploy").disabled
+    assert f"Deploy {running.state.job_id} is still running" in markdown(at)
+    assert DeployJob.latest(google_env).status == "succeeded"
+    at.run()  # the next run: nothing is running any more
+    assert not at.button(key="deploy").disabled
+    assert "still running" not in markdown(at)
+
+
+def test_the_build_region_is_an_advanced_field(google_env, fake):
+    fake.enabled |= {"run.googleapis.com", "cloudbuild.googleapis.com", "artifactregistry.googleapis.com"}
+    at = deploy_page()
+    at.text_input(key="d_project").set_value(fake.project).run()
+    assert at.text_input(key="d_build_location").placeholder == at.selectbox(key="d_region").value
+    at.text_input(key="d_build_location").set_value("us-west2").run()
+    at.button(key="deploy").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    paths = [p for m, p in fake.calls if m == "cloudbuild.projects.locations.builds.create"]
+    assert len(paths) == 1 and "/locations/us-west2/" in paths[0]
+    assert DeployJob.latest(google_env).status == "succeeded"

@@ -148,8 +148,11 @@ def test_gcloud_commands_mirror_the_requests():
     ):
         assert flag in deploy, flag
     assert "--member=user:ada@example.com --role=roles/run.invoker" in cmds[4].replace(" \\\n    ", " ")
+    warm_up = cmds[5]
+    assert warm_up.startswith('curl -sS -X POST "$(gcloud run services describe ollama-gemma2-9b')
+    assert "print-identity-token" in warm_up and '-d \'{"model": "gemma2:9b"}\'' in warm_up
     prebuilt = plan.gcloud_commands(CONFIGS[2])
-    assert len(prebuilt) == 3 and "cloudrun/container/gemma/gemma3-4b" in prebuilt[1]
+    assert len(prebuilt) == 4 and "cloudrun/container/gemma/gemma3-4b" in prebuilt[1]
 
 
 def test_plan_json_has_advice_and_cost():
@@ -160,6 +163,18 @@ def test_plan_json_has_advice_and_cost():
         "https://serviceusage.googleapis.com/v1/projects/workshop-proj/services:batchGet?"
     )
     assert all({"method", "url", "body"} <= set(r) for r in data["requests"])
+    assert [s["step"] for s in data["steps"]][-2:] == ["invoker", "warm"]
+    assert data["warm_up"]["url"] == "SERVICE_URL/api/generate"
+    assert data["warm_up"]["body"] == {"model": "gemma3:12b"}
+
+
+def test_build_location_is_planned_and_checked():
+    cfg = CONFIGS[0].with_changes(build_location="us-west2")
+    build = next(r for r in plan.plan_requests(cfg) if r.path.endswith("/builds"))
+    assert "/locations/us-west2/" in build.path
+    assert "--region=us-west2" in plan.gcloud_commands(cfg)[2]
+    with pytest.raises(ConfigError, match="not a region like us-central1"):
+        plan.plan_requests(cfg.with_changes(build_location="us west"))
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -193,6 +208,9 @@ def test_cli_plan_json_and_gcloud():
     assert data["config"]["max_instances"] == 2
     out = _cli(*base, "--gcloud")
     assert out.returncode == 0 and "gcloud run deploy ollama-gemma2-9b" in out.stdout
+    out = _cli(*base, "--build-location", "europe-west1")
+    assert out.returncode == 0 and "v1/projects/workshop-proj/locations/europe-west1/builds" in out.stdout
+    assert out.stdout.rstrip().endswith('{"model": "gemma2:9b"}')  # the warm-up call comes last
     bad = _cli("plan", "--project", "workshop-proj", "--region", "europe-west2", "--json")
     assert bad.returncode == 2 and "fix:" in bad.stderr and "us-central1" in bad.stderr
 

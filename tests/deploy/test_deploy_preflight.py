@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import google.auth.compute_engine._metadata as metadata
 
+from deploy import serviceusage
 from deploy.preflight import enable_apis, preflight, settings_checks
 
 
@@ -27,6 +28,8 @@ def test_disabled_apis_warn_and_missing_roles_fail(fake, http, cfg):
     assert results["apis"].status == "warn"
     assert "run.googleapis.com" in results["apis"].message
     assert "gcloud services enable" in results["apis"].fix
+    assert results["apis"].action == "enable_apis"  # the page shows its Enable button from this
+    assert results["role:roles/run.developer"].action == ""
     run_dev = results["role:roles/run.developer"]
     assert run_dev.status == "fail" and "run.services.create" in run_dev.message
     assert "--role=roles/run.developer" in run_dev.fix
@@ -94,3 +97,44 @@ def test_enable_button_turns_the_apis_on(fake, http, cfg):
     assert {"run.googleapis.com", "cloudbuild.googleapis.com"} <= fake.enabled
     assert _by_name(preflight(cfg, http=http))["apis"].status == "ok"
     assert list(enable_apis(cfg, http=http))[-1].detail == "already enabled"
+
+
+def test_an_apis_check_that_errs_offers_no_enable_button(fake, http, cfg):
+    from tests.deploy.deploy_fake_google import Reply, google_error
+
+    fake.fail_next["serviceusage.services.batchGet"] = Reply(
+        403, google_error(403, "PERMISSION_DENIED", "Permission 'serviceusage.services.get' denied")
+    )
+    apis = _by_name(preflight(cfg, http=http))["apis"]
+    assert apis.status == "warn" and apis.message.startswith("Could not check") and apis.action == ""
+
+
+def test_resource_manager_off_is_explained_and_enabled(fake, http, cfg):
+    fake.enabled |= {"run.googleapis.com", "artifactregistry.googleapis.com", "cloudbuild.googleapis.com"}
+    fake.enabled.discard("cloudresourcemanager.googleapis.com")
+    results = _by_name(preflight(cfg, http=http))
+    assert "cloudresourcemanager.googleapis.com" in results["apis"].message
+    assert "lets this preflight check your roles" in results["apis"].message
+    perms = results["permissions"]
+    assert perms.status == "warn" and perms.action == "enable_apis"
+    assert perms.message.startswith(
+        "Cannot check your roles: the preflight asks the Cloud Resource Manager API"
+    )
+    assert "gcloud services enable cloudresourcemanager.googleapis.com" in perms.fix
+    events = list(enable_apis(cfg, http=http, sleep=lambda _s: None))
+    assert events[-1].detail == "enabled cloudresourcemanager.googleapis.com"
+    assert _by_name(preflight(cfg, http=http))["permissions"].status in ("ok", "fail")
+
+
+def test_gpu_quota_on_a_later_page_is_found(fake, http, cfg):
+    fake.quota_page_size = 1  # the L4 metric without zonal redundancy is on page 2 of 4
+    fake.gpu_quota[("nvidia-l4", "us-central1", False)] = 2
+    quota = _by_name(preflight(cfg, http=http))["quota"]
+    assert quota.status == "ok" and quota.message.endswith(": 2."), quota
+    assert fake.called("serviceusage.services.consumerQuotaMetrics.list") == 4
+
+
+def test_quota_paging_is_bounded(fake, http, cfg):
+    fake.quota_page_size = 1
+    metrics = serviceusage.all_quota_metrics(http.send, cfg.project, max_pages=2)["metrics"]
+    assert len(metrics) == 2 and fake.called("serviceusage.services.consumerQuotaMetrics.list") == 2

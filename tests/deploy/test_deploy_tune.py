@@ -104,9 +104,19 @@ def test_sweep_measures_latency_and_tokens_from_ollamas_own_counters():
     one, two = report.levels
     assert two.requests_per_s > 1.6 * one.requests_per_s  # no cap: two at once, twice the rate
     json.dumps(report.to_dict(samples=True))  # JSON-ready
-    assert set(report.rows()[0]) >= {"level", "requests_per_s", "output_tokens_per_s", "decode_tokens_per_s",
-                                     "ttft_p50_s", "ttft_p95_s", "total_p50_s", "total_p95_s",
-                                     "errors_429", "errors_503", "errors_other"}
+    assert set(report.rows()[0]) >= {
+        "level",
+        "requests_per_s",
+        "output_tokens_per_s",
+        "decode_tokens_per_s",
+        "ttft_p50_s",
+        "ttft_p95_s",
+        "total_p50_s",
+        "total_p95_s",
+        "errors_429",
+        "errors_503",
+        "errors_other",
+    }
 
 
 def test_throughput_rises_then_flattens_at_the_servers_parallel_slots(capped):
@@ -151,8 +161,9 @@ def test_other_failures_become_categories():
     assert len(report.levels) == 1  # nothing succeeded: higher levels are not tried
     with fake(first_token_delay=1.0) as server, load_client(target_for(server.url), 1) as client:
         now = time.monotonic()
-        slow = timed_chat(client, chat_payload(MODEL), t0=now, deadline=now + 30,
-                          cancel=threading.Event(), read_s=0.2)
+        slow = timed_chat(
+            client, chat_payload(MODEL), t0=now, deadline=now + 30, cancel=threading.Event(), read_s=0.2
+        )
     assert slow.error == "timeout" and slow.total_s < 0.8
     with load_client(target_for(f"http://127.0.0.1:{free_port()}"), 1) as client:
         now = time.monotonic()
@@ -212,8 +223,13 @@ def test_cancel_from_the_progress_callback_stops_mid_level():
             cancel.set()
 
     with fake() as server:
-        report = sweep(target_for(server.url), MODEL, quick(levels=(1, 2), requests=8), cancel=cancel,
-                       on_progress=on_progress)
+        report = sweep(
+            target_for(server.url),
+            MODEL,
+            quick(levels=(1, 2), requests=8),
+            cancel=cancel,
+            on_progress=on_progress,
+        )
     (one,) = report.levels
     assert report.stop_reason == CANCELLED == one.stopped
     assert one.completed == 2 and one.unfinished == 6
@@ -239,8 +255,13 @@ def test_an_exception_in_the_progress_callback_cancels_the_workers():
 
     with fake(answer=words(20), token_delay=0.05) as server:
         with pytest.raises(KeyboardInterrupt):
-            sweep(target_for(server.url), MODEL, quick(levels=(1, 4), requests=8), cancel=cancel,
-                  on_progress=on_progress)
+            sweep(
+                target_for(server.url),
+                MODEL,
+                quick(levels=(1, 4), requests=8),
+                cancel=cancel,
+                on_progress=on_progress,
+            )
         assert cancel.is_set()
         # The worker may have sent level 1's second request already; it was cut, and nothing followed.
         assert eventually(lambda: server.state.active == 0) and len(chats(server)) <= 2
@@ -249,8 +270,12 @@ def test_an_exception_in_the_progress_callback_cancels_the_workers():
 def test_progress_is_reported_per_request_from_the_calling_thread():
     seen = []
     with fake(unavailable=0) as server:
-        sweep(target_for(server.url), MODEL, SweepSettings(levels=(1, 2), requests=3),
-              on_progress=lambda p: seen.append((threading.current_thread(), p)))
+        sweep(
+            target_for(server.url),
+            MODEL,
+            SweepSettings(levels=(1, 2), requests=3),
+            on_progress=lambda p: seen.append((threading.current_thread(), p)),
+        )
     assert {thread for thread, _ in seen} == {threading.current_thread()}
     progress = [p for _, p in seen]
     assert [p.phase for p in progress[:2]] == ["check", "warmup"] and progress[-1].phase == "done"
@@ -291,7 +316,8 @@ CURVE = (level(1, 2.0, 100), level(2, 2.2, 190), level(4, 3.0, 360), level(8, 6.
 def consistent(rec) -> bool:
     config = DeployConfig(project="workshop-project", region="us-central1", **rec.as_form_values())
     return rec.problems() == [] == config.problems() and not catalog.concurrency_problems(
-        rec.concurrency, rec.num_parallel)
+        rec.concurrency, rec.num_parallel
+    )
 
 
 def test_recommend_picks_the_highest_level_within_the_target():
@@ -306,8 +332,9 @@ def test_recommend_allows_up_to_twice_the_slots_when_queueing_still_meets_the_ta
     rec = recommend(report_of(*CURVE), latency_target_s=7, participants=30)
     assert (rec.num_parallel, rec.concurrency, rec.max_instances) == (4, 8, 8)  # knee at 4, 8 met 7 s
     assert "flattened at level 4" in " ".join(rec.reasons) and consistent(rec)
-    flat = report_of(level(1, 1, 100), level(2, 1.5, 200), level(4, 3, 205), level(8, 5, 206),
-                     level(16, 9, 207))
+    flat = report_of(
+        level(1, 1, 100), level(2, 1.5, 200), level(4, 3, 205), level(8, 5, 206), level(16, 9, 207)
+    )
     rec = recommend(flat, latency_target_s=10, participants=10, served_parallel=2)
     assert (rec.num_parallel, rec.concurrency, rec.max_instances) == (2, 4, 5)  # capped at 2x
     assert "the 2x cap" in " ".join(rec.reasons) and "redeploy with a higher value" in " ".join(rec.reasons)
@@ -350,8 +377,19 @@ def test_percentiles_are_nearest_rank():
 
 # The command line ------------------------------------------------------------------------
 
-ARGS = ["--levels", "1", "2", "--requests", "2", "--max-tokens", "5", "--latency-target", "5",
-        "--participants", "10"]
+ARGS = [
+    "--levels",
+    "1",
+    "2",
+    "--requests",
+    "2",
+    "--max-tokens",
+    "5",
+    "--latency-target",
+    "5",
+    "--participants",
+    "10",
+]
 
 
 def test_cli_prints_progress_a_table_and_the_recommendation(capsys):
@@ -361,8 +399,10 @@ def test_cli_prints_progress_a_table_and_the_recommendation(capsys):
     assert "level 2 (2/2): 2/2 done" in err and "check" in err
     assert "level  ok/req" in out and "completed" in out
     # Both levels meet 5 s; 10 participants x 2 requests / concurrency 2 = 10 instances.
-    assert "OLLAMA_NUM_PARALLEL=2  --concurrency 2  --max-instances 10" in out or \
-        "OLLAMA_NUM_PARALLEL=1  --concurrency 2  --max-instances 10" in out  # a loaded machine: no gain at 2
+    assert (
+        "OLLAMA_NUM_PARALLEL=2  --concurrency 2  --max-instances 10" in out
+        or "OLLAMA_NUM_PARALLEL=1  --concurrency 2  --max-instances 10" in out
+    )  # a loaded machine: no gain at 2
     assert "python -m deploy deploy ... --concurrency 2 --num-parallel " in out
 
 

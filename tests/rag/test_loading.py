@@ -176,3 +176,16 @@ def test_cancel_stops_the_load(site):
             seen.append(result)
             cancel.set()
     assert len(seen) < len(PAGES)
+
+
+def test_a_page_of_links_is_reported_but_its_links_are_still_crawled(site):
+    from tests.servers.site import reply
+
+    links = "".join(f'<li><a href="/{p}">{p} page title here</a></li>' for p in PAGES[1:])
+    site.handler.extra["/toc.html"] = reply(
+        200, f"<html><body><h1>Contents</h1><ul>{links}</ul></body></html>".encode()
+    )
+    results = list(WebLoader(FetchConfig()).load(crawl=f"{site.url}/toc.html", max_pages=20))
+    toc = next(r for r in results if r.url.endswith("toc.html"))
+    assert toc.error.reason == "links-only" and "list of links" in str(toc.error)
+    assert sorted(r.url.rsplit("/", 1)[-1] for r in results if r.ok) == sorted(PAGES)  # found through it

@@ -56,15 +56,15 @@ def test_duplicates_are_dropped(local_embeddings):
     assert len(Retriever(store, dedupe=False).search("Gemma open model", k=2)) == 2
 
 
-def test_history_query_puts_the_last_user_turn_before_the_question():
+def test_history_query_puts_the_last_exchange_before_the_question():
     history = [
+        {"role": "user", "content": "How do I sort a list?"},
+        {"role": "assistant", "content": "Use sorted()."},
         {"role": "user", "content": "How do I cache a function's results?"},
         {"role": "assistant", "content": "Use functools.lru_cache."},
     ]
-    assert (
-        history_query("How do I clear it?", history)
-        == "How do I cache a function's results?\nHow do I clear it?"
-    )
+    query = history_query("How do I clear it?", history)
+    assert query == "How do I cache a function's results?\nUse functools.lru_cache.\nHow do I clear it?"
     assert history_query("Q", []) == "Q"
 
 

@@ -90,6 +90,7 @@ def _now() -> str:
 
 class OllamaHandler(QuietHandler):
     _slot = False  # this request holds one of `parallel` decode slots
+
     @property
     def state(self) -> OllamaState:
         return self.server.owner.state  # type: ignore[attr-defined]
