@@ -204,8 +204,8 @@ class EmbeddedGemma(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        prompt = render_completion(messages)
-        stops = list(dict.fromkeys([*self.stop, *(stop or [])]))
+        prompt, extra_stops = render_completion(messages)
+        stops = list(dict.fromkeys([*self.stop, *extra_stops, *(stop or [])]))
         with self.pool.context() as llm:
             prompt_tokens = len(llm.tokenize(prompt.encode("utf-8"), add_bos=True))
             budget = max(16, min(self.max_tokens, llm.n_ctx() - prompt_tokens - 8))

@@ -7,7 +7,7 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from rag.llms.base import Delta, Finish, GenerationOptions
-from rag.prompts import ANSWER_PROMPT, render_completion
+from rag.prompts import ANSWER_PROMPT, RAW_PROMPT, render_completion
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +57,9 @@ def test_the_base_model_prompt_layout_puts_context_before_the_question():
     messages = ANSWER_PROMPT.format_messages(
         context="[1] Guide\nL4 needs 16 GiB.", messages=[HumanMessage("Memory?")]
     )
-    prompt = render_completion(messages)
-    assert prompt.index("Context:") < prompt.index("Question: Memory?") < prompt.rindex("Answer:")
-    assert prompt.endswith("Answer:")
-    assert render_completion([SystemMessage("Be brief."), HumanMessage("Hi")]).startswith("Be brief.")
+    prompt, stops = render_completion(messages)
+    assert prompt.index("Context:\n[1] Guide") < prompt.index("Question: Memory?")
+    assert prompt.endswith('Answer (copied from the context): "') and stops == ['"', "\n\n"]
+    raw, raw_stops = render_completion(RAW_PROMPT.format_messages(messages=[HumanMessage("Hi")]))
+    assert raw == "Question: Hi\nAnswer:" and raw_stops == []
+    assert render_completion([SystemMessage("Be brief."), HumanMessage("Hi")])[0].startswith("Be brief.")
