@@ -12,8 +12,8 @@ APP_ONLY=0
 [ "${1:-}" = "--app" ] && APP_ONLY=1
 
 # Debian packages for the tests and benchmarks: Chromium for the browser tests,
-# documentation to index (python3.11-doc, sqlite3-doc), shellcheck for scripts.
-DEBS="chromium python3.11-doc sqlite3-doc shellcheck"
+# documentation to index (python3.11-doc, sqlite3-doc, git-doc), shellcheck for scripts.
+DEBS="chromium python3.11-doc sqlite3-doc git-doc shellcheck"
 if [ "$APP_ONLY" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -23,9 +23,12 @@ if [ "$APP_ONLY" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     done
     if [ -n "$missing" ]; then
         echo "==> apt-get install$missing"
-        $SUDO apt-get update -qq
         # shellcheck disable=SC2086  # word splitting of the package list is intended
-        DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+        if ! { $SUDO apt-get update -qq &&
+               DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null; }
+        then
+            echo "warning: could not install$missing; the browser tests and benchmarks need them" >&2
+        fi
     fi
 fi
 

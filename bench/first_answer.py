@@ -13,29 +13,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 
-import requests
 from common import ROOT, write_result
 
 from tests.servers.site import SiteServer
+from tests.servers.streamlit_app import running_app
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     marks: dict[str, float] = {}
     with SiteServer(ROOT / "sample_docs") as docs, sync_playwright() as p:
@@ -49,35 +39,7 @@ def main() -> None:
             ],
         )
         t0 = time.perf_counter()
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "streamlit_app.py",
-                "--server.headless",
-                "true",
-                "--server.address",
-                "127.0.0.1",
-                "--server.port",
-                str(port),
-                "--browser.gatherUsageStats",
-                "false",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            while True:
-                try:
-                    if requests.get(f"{url}/_stcore/health", timeout=1).ok:
-                        break
-                except requests.RequestException:
-                    time.sleep(0.2)
+        with running_app(env, timeout=120) as url:
             marks["server_up"] = time.perf_counter() - t0
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{url}/index")
@@ -93,10 +55,7 @@ def main() -> None:
             page.locator("text=first token").nth(1).wait_for(timeout=120_000)  # both columns have finished
             marks["first_answer"] = time.perf_counter() - t0
             page.screenshot(path=str(ROOT / "docs" / "images" / "chat-embedded.png"), full_page=False)
-        finally:
-            process.terminate()
-            process.wait(timeout=20)
-            browser.close()
+        browser.close()
     data = {k: round(v, 1) for k, v in marks.items()}
     print(data)
     print(f"written to {write_result('first-answer', data)}")

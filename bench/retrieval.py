@@ -65,7 +65,7 @@ def scores(questions, search) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--corpus", default="python", choices=["python", "sqlite"])
+    parser.add_argument("--corpus", default="python", choices=["python", "sqlite", "git"])
     parser.add_argument("--configs", nargs="*", default=["sections-900", "sections-600"])
     parser.add_argument(
         "--rewrite", action="store_true", help="also measure follow-ups rewritten by the embedded model"
@@ -130,8 +130,16 @@ def _urls(hits) -> list[str]:
 
 
 def print_table(results: dict[str, dict]) -> None:
-    heads = ["pipeline", "retrieval", "chunks", "single R@1", "single R@4", "single R@10", "single MRR",
-             "follow-up R@4"]
+    heads = [
+        "pipeline",
+        "retrieval",
+        "chunks",
+        "single R@1",
+        "single R@4",
+        "single R@10",
+        "single MRR",
+        "follow-up R@4",
+    ]
     print("\n| " + " | ".join(heads) + " |")
     print("|---|---|---|---|---|---|---|---|")
     base_miss = None

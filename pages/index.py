@@ -216,7 +216,7 @@ def summary() -> None:
     )
     st.download_button(
         "Save index file",
-        data=_index_bytes(built.store),
+        data=lambda store=built.store: _index_bytes(store),  # built only when clicked
         file_name="index.ragidx",
         icon=":material/download:",
         mime="application/zip",

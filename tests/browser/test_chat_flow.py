@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 
 from tests.conftest import ROOT, SAMPLE_DOCS
 from tests.servers.ollama import FakeOllama, OllamaState
 from tests.servers.site import SiteServer
+from tests.servers.streamlit_app import running_app
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "artifacts"
@@ -34,12 +31,6 @@ ANSWER = (
     "Cloud Run services with an NVIDIA L4 GPU need at least 4 CPUs and 16 GiB of memory; "
     "8 CPUs and 32 GiB are recommended for Gemma 2 9B."
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def answer(messages: list[dict]) -> str:
@@ -62,7 +53,6 @@ def docs() -> Iterator[SiteServer]:
 
 @pytest.fixture(scope="module")
 def app_url(ollama, tmp_path_factory) -> Iterator[str]:
-    port = free_port()
     env = {
         **os.environ,
         "RAG_LLM": f"ollama:{ollama.url}",
@@ -70,43 +60,8 @@ def app_url(ollama, tmp_path_factory) -> Iterator[str]:
         "RAG_HISTORY_MODE": "rewrite",
         "DEPLOY_STATE_DIR": str(tmp_path_factory.mktemp("deploy")),
     }
-    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w")  # noqa: SIM115
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "streamlit_app.py",
-            "--server.headless",
-            "true",
-            "--server.address",
-            "127.0.0.1",
-            "--server.port",
-            str(port),
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if requests.get(f"{url}/_stcore/health", timeout=1).ok:
-                break
-        except requests.RequestException:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        pytest.fail("streamlit did not start")
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
-    log.close()
+    with running_app(env, tmp_path_factory.mktemp("log") / "streamlit.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -196,3 +196,24 @@ def test_compare_prints_a_summary_and_writes_a_csv(built_index, tmp_path):
 
     with open(tmp_path / "out.csv", newline="") as handle:
         assert len(list(csv.DictReader(handle))) == 3
+
+
+def test_an_embedder_failing_half_way_leaves_no_file(tmp_path, site):
+    from tests.servers.ollama import FakeOllama
+
+    target = tmp_path / "broken.ragidx"
+    with FakeOllama() as server:
+        server.state.models = []  # the embedding model is missing: the first batch fails
+        result = run(
+            "index",
+            f"{site.url}/gemma.html",
+            f"{site.url}/ollama.html",
+            "--embeddings",
+            "ollama",
+            "--save",
+            str(target),
+            env={"OLLAMA_URL": server.url},
+            check=False,
+        )
+    assert result.returncode == 1 and not target.exists() and not list(tmp_path.iterdir())
+    assert "ollama pull nomic-embed-text" in result.stderr and "Traceback" not in result.stderr
