@@ -46,6 +46,9 @@ CORPORA = {
     "sqlite": Corpus(
         "sqlite", Path("/usr/share/doc/sqlite3"), ROOT / "bench" / "data" / "heldout-qa.jsonl", "sqlite3-doc"
     ),
+    "git": Corpus(
+        "git", Path("/usr/share/doc/git-doc"), ROOT / "bench" / "data" / "heldout2-qa.jsonl", "git-doc"
+    ),
 }
 
 

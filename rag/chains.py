@@ -218,7 +218,7 @@ class RagChain:
         sources = [to_source(h) for h in hits]
         yield SourcesEvent(sources)
         messages = ANSWER_PROMPT.format_messages(
-            context=format_context([h.document for h in hits]),
+            context=format_context([h.document for h in hits], self.target.chunk_chars),
             messages=[*to_messages(history), HumanMessage(question)],
         )
         generation = _Generation(self.target, self.model, self.options, started)

@@ -49,12 +49,18 @@ COMPLETION_STOPS = ["\nQuestion:", "\nQ:", "\nContext:", "\n\n\n", "<end_of_turn
 QUOTED_ANSWER = 'Answer (copied from the context): "'
 
 
-def format_context(docs: Sequence[Document]) -> str:
-    """The retrieved chunks, numbered, each with its title; what {context} becomes."""
+def format_context(docs: Sequence[Document], max_chars: int | None = None) -> str:
+    """The retrieved chunks, numbered, each with its title; what {context} becomes.
+
+    `max_chars` caps each chunk (a small model's prompt must stay short to answer fast).
+    """
     parts = []
     for i, doc in enumerate(docs, 1):
         title = doc.metadata.get("title") or doc.metadata.get("source", "")
-        parts.append(f"[{i}] {title}\n{doc.page_content.strip()}")
+        text = doc.page_content.strip()
+        if max_chars is not None and len(text) > max_chars:
+            text = text[:max_chars].rsplit(" ", 1)[0] + " …"
+        parts.append(f"[{i}] {title}\n{text}")
     return "\n\n".join(parts)
 
 

@@ -79,6 +79,11 @@ class Target(ABC):
         """Is it reachable, and does it have the model? Never raises."""
 
     @property
+    def chunk_chars(self) -> int | None:
+        """Longest retrieved chunk put in the prompt (None: whole chunks)."""
+        return None
+
+    @property
     def is_small_base_model(self) -> bool:
         """True when prompts must be laid out for a base model (see prompts.py)."""
         return False

@@ -30,6 +30,7 @@ from ..prompts import COMPLETION_STOPS, render_completion
 from .base import Delta, Finish, GenerationOptions, StreamItem, Target, TargetStatus
 
 MODEL_NAME = "gemma-3-270m"
+CHUNK_CHARS = 600
 _load_lock = threading.Lock()
 N_CTX = 4096
 
@@ -258,6 +259,12 @@ class EmbeddedTarget(Target):
     @property
     def is_small_base_model(self) -> bool:
         return True
+
+    @property
+    def chunk_chars(self) -> int | None:
+        # On two shared CPU cores the prompt's length is the time to the first token:
+        # 4 chunks of 600 characters keep it near a second (docs/benchmarks.md).
+        return CHUNK_CHARS
 
     def pool(self) -> LlamaPool:
         return get_pool(self.cache_dir, self.contexts, self.threads)

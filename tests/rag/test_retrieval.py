@@ -52,7 +52,8 @@ def test_duplicates_are_dropped(local_embeddings):
     texts = ["Gemma is an open model.", "Gemma  is an open   model.", "Ollama serves models."]
     store = _store(local_embeddings, texts)
     hits = Retriever(store).search("Gemma open model", k=2)
-    assert [h.document.page_content for h in hits] == [texts[0], texts[2]]
+    kept = [h.document.page_content for h in hits]
+    assert len(kept) == 2 and kept[1] == texts[2] and kept[0] in texts[:2]  # one of the two equal chunks
     assert len(Retriever(store, dedupe=False).search("Gemma open model", k=2)) == 2
 
 
