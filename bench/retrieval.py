@@ -10,7 +10,8 @@ in the same run:
   vector similarity, the question searched as it is;
 - ours: rag/'s loader and splitter configurations, each retrieved by vector
   search and by the hybrid (vector + BM25) retriever, and follow-ups searched
-  three ways (question only, with the history, rewritten by the embedded model).
+  three ways (question only, with the history, rewritten by the embedded model);
+  and the hybrid with at most one chunk per page (`Retriever(per_page=1)`).
 Scores: recall@1/4/10 and MRR by gold page (evaluation.py). Vectors are cached
 on disk (bench/.cache) so reruns only embed new chunks.
 """
@@ -111,6 +112,10 @@ def main() -> None:
                 entry[f"{mode}+history"] = scores(
                     questions, lambda q, r=retriever: _urls(r.search(history_query(q.question, q.history), k))
                 )
+            capped = Retriever(store, per_page=1)
+            entry["hybrid+history, 1 per page"] = scores(
+                questions, lambda q, r=capped: _urls(r.search(history_query(q.question, q.history), k))
+            )
             if args.rewrite:
                 from rag.llms.embedded import EmbeddedTarget
 

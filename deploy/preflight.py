@@ -108,7 +108,8 @@ def _apis_check(http: GoogleHttp, cfg: DeployConfig) -> CheckResult:
 def _permission_checks(http: GoogleHttp, cfg: DeployConfig, member: str,
                        apis_off: bool) -> list[CheckResult]:
     try:
-        resp = http.send(iam.test_project_permissions(cfg.project, roles.all_permissions()))
+        resp = http.send(iam.test_project_permissions(cfg.project,
+                                                      [*roles.all_permissions(), INVOKE]))
     except DeployError as err:
         return [_permissions_unchecked(err, cfg)]
     granted = set(resp.get("permissions", []))
@@ -128,9 +129,29 @@ def _permission_checks(http: GoogleHttp, cfg: DeployConfig, member: str,
     for perm, (role, why) in roles.OPTIONAL_PERMISSIONS.items():
         needed = perm != "serviceusage.services.enable" or apis_off
         if perm not in granted and needed:
-            out.append(CheckResult(f"optional:{perm}", "warn", f"Missing {perm}, needed {why}.",
-                                   f"Grant {role}, or have an owner do that step."))
+            out.append(_optional_gap(cfg, perm, role, why, granted))
     return out
+
+
+INVOKE = "run.routes.invoke"
+
+
+def _optional_gap(cfg: DeployConfig, perm: str, role: str, why: str,
+                  granted: set[str]) -> CheckResult:
+    """A missing optional permission: a warning, or a failure when this deploy will need it.
+
+    Granting roles/run.invoker (setIamPolicy) is skipped when the caller can already
+    invoke the service and nobody else is to be granted; otherwise the deploy would
+    build for ten minutes and then fail at the grant.
+    """
+    if perm == "run.services.setIamPolicy" and (cfg.invoker_members or INVOKE not in granted):
+        who = ", ".join(cfg.invoker_members) or "you (you cannot invoke Cloud Run services yet)"
+        return CheckResult(f"optional:{perm}", "fail",
+                           f"Missing {perm}: the deploy must grant {role.replace('admin', 'invoker')} "
+                           f"to {who}.",
+                           f"Grant {role} (or have an owner grant roles/run.invoker after the deploy).")
+    return CheckResult(f"optional:{perm}", "warn", f"Missing {perm}, needed {why}.",
+                       f"Grant {role}, or have an owner do that step.")
 
 
 def _permissions_unchecked(err: DeployError, cfg: DeployConfig) -> CheckResult:

@@ -225,10 +225,26 @@ def current_job() -> None:
         with st.status("Following the running deploy…", expanded=True):
             follow(job.history())
             follow(job.run())
+    if job.status == "failed":
+        resume(job)
     if job.status == "succeeded" and job.url:
         results(job)
     if job.status in ("succeeded", "failed"):
         cleanup(job)
+
+
+def resume(job: DeployJob) -> None:
+    """Retry a failed deploy where it stopped: finished steps (a built image) are kept."""
+    if job.state.error:
+        st.error(job.state.error.get("message", "The deploy failed."), icon=":material/error:")
+    done = ", ".join(job.state.completed) or "none"
+    st.caption(f"Finished steps, kept on a retry: {done}.")
+    if st.button("Resume this deploy", icon=":material/replay:", key="resume"):
+        with st.status("Resuming…", expanded=True) as status:
+            follow(job.run())
+            status.update(
+                label=f"Deploy {job.status}", state="complete" if job.status == "succeeded" else "error"
+            )
 
 
 def results(job: DeployJob) -> None:

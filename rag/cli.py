@@ -8,9 +8,12 @@ bad arguments); a traceback means a bug.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -352,7 +355,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import run_comparison, summarise, to_csv, to_json
+    from .compare import run_comparison
     from .evaluation import load_questions
     from .llms import make_target
 
@@ -361,34 +364,66 @@ def cmd_compare(args: argparse.Namespace) -> int:
     questions = load_questions(args.questions)[: args.limit]
     judge = make_target(args.judge, settings) if args.judge else None
     results = []
-    for i, result in enumerate(
-        run_comparison(rag, raw, questions, judge=judge, judge_model=args.judge_model), 1
-    ):
-        results.append(result)
-        cov = "  -  " if result.unanswerable else f"{result.rag.coverage:.2f} vs {result.raw.coverage:.2f}"
-        print(
-            f"[{i}/{len(questions)}] {result.id} ({result.kind}) coverage RAG vs raw: {cov} "
-            f"({result.rag.total_s or 0:.1f} s / {result.raw.total_s or 0:.1f} s)",
-            file=sys.stderr,
-            flush=True,
-        )
+    cancel = threading.Event()
+    with _ctrl_c_sets(cancel):
+        for i, result in enumerate(
+            run_comparison(rag, raw, questions, judge=judge, judge_model=args.judge_model, cancel=cancel), 1
+        ):
+            results.append(result)
+            cov = (
+                "  -  " if result.unanswerable else f"{result.rag.coverage:.2f} vs {result.raw.coverage:.2f}"
+            )
+            print(
+                f"[{i}/{len(questions)}] {result.id} ({result.kind}) coverage RAG vs raw: {cov} "
+                f"({result.rag.total_s or 0:.1f} s / {result.raw.total_s or 0:.1f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+    if cancel.is_set():
+        print(f"stopped: {len(results)} of {len(questions)} questions scored.", file=sys.stderr)
+    _compare_output(args, results)
+    return 130 if cancel.is_set() else 0
+
+
+@contextlib.contextmanager
+def _ctrl_c_sets(cancel: threading.Event) -> Iterator[None]:
+    """Ctrl-C stops a long run cleanly: the answers in flight end, the finished results
+    are printed and saved. A second Ctrl-C interrupts as usual."""
+
+    def stop(signum: int, frame: Any) -> None:
+        cancel.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _compare_output(args: argparse.Namespace, results: list) -> None:
+    from .compare import summarise, to_csv, to_json
+
     if args.csv:
         Path(args.csv).write_text(to_csv(results), encoding="utf-8")
     if args.json:
         print(json.dumps(to_json(results), indent=1, ensure_ascii=False))
-        return 0
-    heads = ("RAG cov", "raw cov", "RAG all", "raw all")
-    print(f"{'kind':<13} {'n':>3} " + " ".join(f"{h:>8}" for h in heads) + f" {'gold cited':>10}")
+        return
+    columns = {
+        "RAG cov": "rag_coverage",
+        "raw cov": "raw_coverage",
+        "RAG all": "rag_all_keys",
+        "raw all": "raw_all_keys",
+        "gold cited": "rag_cited_gold",
+        "RAG idk": "rag_abstained_unanswerable",
+        "raw made up": "raw_invented_unanswerable",
+        "RAG s": "rag_total_s",
+        "raw s": "raw_total_s",
+    }
+    print(f"{'kind':<13} {'n':>3} " + " ".join(f"{h:>11}" for h in columns))
     for kind, row in summarise(results).items():
-
-        def fmt(v: object) -> str:
-            return "-" if v is None else f"{v:.2f}"
-
-        print(
-            f"{kind:<13} {row['n']:>3} {fmt(row['rag_coverage']):>8} {fmt(row['raw_coverage']):>8} "
-            f"{fmt(row['rag_all_keys']):>8} {fmt(row['raw_all_keys']):>8} {fmt(row['rag_cited_gold']):>10}"
-        )
-    return 0
+        cells = ("-" if row[key] is None else f"{row[key]:.2f}" for key in columns.values())
+        print(f"{kind:<13} {row['n']:>3} " + " ".join(f"{c:>11}" for c in cells))
 
 
 def cmd_info(args: argparse.Namespace) -> int:

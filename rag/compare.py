@@ -117,8 +117,12 @@ def score(answer: Answer | RagError, question: Question) -> tuple[str, Scores]:
     return answer.text, Scores(coverage, all_keys, says_dont_know(answer.text), t.first_token, t.total)
 
 
-def evaluate_question(rag: RagChain, raw: RawChain, question: Question) -> Result:
-    answers = compare(rag, raw, question.question, question.history)
+def evaluate_question(
+    rag: RagChain, raw: RawChain, question: Question, cancel: threading.Event | None = None
+) -> Result:
+    answers = compare(rag, raw, question.question, question.history, cancel)
+    for side in ("rag", "raw"):  # a side stopped before it began has no answer
+        answers.setdefault(side, RagError("Stopped before this answer began."))
     rag_text, rag_scores = score(answers["rag"], question)
     raw_text, raw_scores = score(answers["raw"], question)
     sources = [s.url for s in answers["rag"].sources] if isinstance(answers["rag"], Answer) else []
@@ -145,11 +149,17 @@ def run_comparison(
     judge_model: str = "",
     cancel: threading.Event | None = None,
 ) -> Iterator[Result]:
-    """One Result per question, as each is scored; stops early when `cancel` is set."""
+    """One Result per question, as each is scored; stops early when `cancel` is set.
+
+    Cancelling stops the question in flight at once (both generations end); its
+    half-written answers are not scored, the finished results stand.
+    """
     for question in questions:
         if cancel is not None and cancel.is_set():
             return
-        result = evaluate_question(rag, raw, question)
+        result = evaluate_question(rag, raw, question, cancel)
+        if cancel is not None and cancel.is_set():
+            return
         if judge is not None:
             result.rag.judge = grade(judge, judge_model, question, result.rag_answer)
             result.raw.judge = grade(judge, judge_model, question, result.raw_answer)

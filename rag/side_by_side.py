@@ -80,11 +80,15 @@ def side_by_side(
 
 
 def compare(
-    rag: RagChain, raw: RawChain, question: str, history: Sequence[Message] = ()
+    rag: RagChain,
+    raw: RawChain,
+    question: str,
+    history: Sequence[Message] = (),
+    cancel: threading.Event | None = None,
 ) -> dict[Side, Answer | RagError]:
-    """Both answers (or each side's error), computed concurrently."""
+    """Both answers (or each side's error), computed concurrently; `cancel` stops both."""
     results: dict[Side, Answer | RagError] = {}
-    for item in side_by_side(rag, raw, question, history):
+    for item in side_by_side(rag, raw, question, history, cancel=cancel):
         if item.error is not None:
             results[item.side] = item.error
         elif isinstance(item.event, AnswerEvent):

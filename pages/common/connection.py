@@ -22,12 +22,34 @@ from .state import index, is_hosted, settings, target, update_settings
 KINDS = {"embedded": "Embedded (offline)", "ollama": "Ollama", "cloudrun": "Cloud Run (Google auth)"}
 
 
+def through_navigation() -> None:
+    """Run this page through streamlit_app.py's st.navigation, even when it was opened directly.
+
+    Streamlit treats a `pages/` folder beside the entrypoint as a legacy multipage
+    app until `st.navigation` has been called once in the process: the first visitor
+    who opens /index or /chat directly (a bookmark, a reconnect after a restart)
+    gets the page script alone, with the auto-generated menu and no page config.
+    Switching the process to st.navigation and rerunning sends this very page
+    through the entrypoint instead.
+    """
+    import sys
+
+    from streamlit.runtime.pages_manager import PagesManager
+
+    # AppTest resets the flag before every run (it always runs the page script alone),
+    # so there a rerun would repeat on every run and swallow each button click.
+    if PagesManager.uses_pages_directory and "streamlit.testing.v1" not in sys.modules:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def _split(llm: str) -> tuple[str, str]:
     kind, _, url = llm.partition(":")
     return (kind if kind in KINDS else "embedded"), url
 
 
 def sidebar() -> None:
+    through_navigation()
     s = settings()
     kind0, url0 = _split(s.llm)
     with st.sidebar:

@@ -10,10 +10,11 @@ link to the nearest definition (`library/json.html#json.dumps`).
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from urllib.parse import urldefrag, urljoin
 
-from bs4 import BeautifulSoup, Comment, NavigableString, Tag
+from bs4 import BeautifulSoup, Comment, NavigableString, Tag, XMLParsedAsHTMLWarning
 
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 # Never content, wherever they appear.
@@ -281,7 +282,11 @@ def _title(soup: BeautifulSoup, sections: list[Section]) -> str:
 
 def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Page:
     """Parse one HTML page into titled sections and the links it holds."""
-    soup = BeautifulSoup(html, "lxml", from_encoding=encoding if isinstance(html, bytes) else None)
+    with warnings.catch_warnings():
+        # XHTML pages (AsciiDoc, DocBook) start with an XML declaration; the HTML parser
+        # reads them correctly, and a warning per page would drown the progress output.
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        soup = BeautifulSoup(html, "lxml", from_encoding=encoding if isinstance(html, bytes) else None)
     base_tag = soup.find("base", href=True)
     base = urljoin(url, str(base_tag["href"])) if isinstance(base_tag, Tag) else url
     links = _links(soup, base)

@@ -3,7 +3,8 @@ against `streamlit run` on loopback.
 
 Index a locally served docs page, ask a question, watch both columns stream at
 the same time, follow a source link, ask a follow-up. Screenshots are written
-to artifacts/ (the README's picture comes from here).
+to artifacts/ (the README's picture, with the embedded model, comes from
+bench/first_answer.py).
 """
 
 from __future__ import annotations
@@ -151,3 +152,16 @@ def test_index_ask_stream_follow_source_and_follow_up(app_url, docs, browser, ol
     page.get_by_text("Sources (4)").nth(1).wait_for(timeout=30_000)
     shot(page, "follow-up")
     page.close()
+
+
+def test_a_direct_link_to_a_page_gets_the_apps_navigation(browser, tmp_path):
+    """The first visitor of a fresh server opens /index directly (a bookmark, a reconnect)."""
+    env = {**os.environ, "DEPLOY_STATE_DIR": str(tmp_path / "deploy")}
+    with running_app(env, tmp_path / "streamlit.log") as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{url}/index")
+        page.get_by_role("heading", name="Index").wait_for(timeout=60_000)
+        nav = page.get_by_test_id("stSidebarNav")
+        nav.get_by_text("Chat", exact=True).wait_for(timeout=30_000)
+        assert "streamlit app" not in nav.inner_text()  # the legacy menu of the pages/ folder
+        page.close()

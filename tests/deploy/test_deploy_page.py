@@ -99,6 +99,24 @@ def test_a_failed_build_shows_the_log_tail_and_a_fix(google_env, fake):
     assert at.code  # the log tail
 
 
+def test_a_failed_deploy_resumes_from_the_page_keeping_finished_steps(google_env, fake):
+    fake.enabled |= {"run.googleapis.com", "cloudbuild.googleapis.com", "artifactregistry.googleapis.com"}
+    fake.build_outcome = "FAILURE"
+    at = deploy_page()
+    at.text_input(key="d_project").set_value(fake.project).run()
+    at.button(key="deploy").click().run()
+    failed = DeployJob.latest(google_env)
+    assert failed.status == "failed" and "repository" in failed.state.completed
+    at.run()  # the reloaded page offers to resume the failed job, not only to clean up
+    assert "Finished steps, kept on a retry: apis, repository" in markdown(at)
+    fake.build_outcome = "SUCCESS"
+    at.button(key="resume").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    job = DeployJob.latest(google_env)
+    assert job.state.job_id == failed.state.job_id and job.status == "succeeded"  # the same job, resumed
+    assert "is ready at" in markdown(at)
+
+
 def test_hosted_mode_locks_the_page_until_the_admin_secret(google_env, monkeypatch):
     monkeypatch.setenv("WORKSHOP_HOSTED", "1")
     locked = deploy_page()

@@ -138,3 +138,19 @@ def test_quota_paging_is_bounded(fake, http, cfg):
     fake.quota_page_size = 1
     metrics = serviceusage.all_quota_metrics(http.send, cfg.project, max_pages=2)["metrics"]
     assert len(metrics) == 2 and fake.called("serviceusage.services.consumerQuotaMetrics.list") == 2
+
+
+def test_granting_invoker_without_set_iam_policy_fails_only_when_the_deploy_needs_it(fake, http, cfg):
+    fake.enabled |= {"run.googleapis.com", "artifactregistry.googleapis.com", "cloudbuild.googleapis.com"}
+    fake.denied = {"run.services.setIamPolicy"}  # a run.developer: it can invoke, not grant
+    gap = _by_name(preflight(cfg, http=http))["optional:run.services.setIamPolicy"]
+    assert gap.status == "warn"  # the caller can invoke already: the grant step is skipped
+    ui = "serviceAccount:workshop-ui@workshop-proj.iam.gserviceaccount.com"
+    gap = _by_name(preflight(cfg.with_changes(invoker_members=(ui,)), http=http))[
+        "optional:run.services.setIamPolicy"
+    ]
+    assert gap.status == "fail" and ui in gap.message and "roles/run.admin" in gap.fix
+    fake.denied = {"run.services.setIamPolicy", "run.routes.invoke"}
+    gap = _by_name(preflight(cfg, http=http))["optional:run.services.setIamPolicy"]
+    assert gap.status == "fail" and "cannot invoke" in gap.message
+    assert fake.problems == []

@@ -198,6 +198,40 @@ def test_compare_prints_a_summary_and_writes_a_csv(built_index, tmp_path):
         assert len(list(csv.DictReader(handle))) == 3
 
 
+def test_compare_stopped_with_ctrl_c_keeps_the_finished_questions(built_index, tmp_path):
+    import csv
+    import signal
+
+    from tests.servers.ollama import FakeOllama, OllamaState
+
+    path, _, _ = built_index
+    qa = ROOT / "rag" / "data" / "sample-guide-qa.jsonl"
+    out = tmp_path / "out.csv"
+    with FakeOllama(OllamaState(token_delay=0.02)) as server:
+        args = ["compare", str(qa), "--index", str(path), "--llm", f"ollama:{server.url}", "--csv", str(out)]
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rag", *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "RAG_LLM": "embedded"},
+        )
+        seen = ""
+        while "[2/" not in seen:  # two questions scored, then Ctrl-C
+            line = process.stderr.readline()
+            assert line, f"compare ended early: {seen}"
+            seen += line
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr[-3000:]
+    assert "stopped: " in stderr and "Traceback" not in stderr
+    with open(out, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) >= 2 and rows[0]["id"]
+    assert "RAG cov" in stdout and "raw made up" in stdout  # the summary of what was finished
+
+
 def test_an_embedder_failing_half_way_leaves_no_file(tmp_path, site):
     from tests.servers.ollama import FakeOllama
 

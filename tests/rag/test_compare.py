@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import threading
+import time
 
 import pytest
 
@@ -90,6 +91,28 @@ def test_stopping_keeps_the_results_so_far(ollama, retriever):
         if len(kept) == 2:
             cancel.set()
     assert len(kept) == 2
+
+
+def test_stop_ends_the_question_in_flight_at_once(ollama, retriever):
+    ollama.state.answer = lambda messages: " ".join(["slow"] * 200)
+    ollama.state.token_delay = 0.05  # ten seconds an answer
+    target = make_target(f"ollama:{ollama.url}")
+    cancel = threading.Event()
+    threading.Timer(0.5, cancel.set).start()
+    started = time.perf_counter()
+    try:
+        kept = list(
+            run_comparison(
+                RagChain(target, retriever, model="gemma2:9b"),
+                RawChain(target, model="gemma2:9b"),
+                load_questions(QUESTIONS),
+                cancel=cancel,
+            )
+        )
+    finally:
+        ollama.state.token_delay = 0.0
+    assert kept == []  # the half-written answers are not scored
+    assert time.perf_counter() - started < 5  # not the ten seconds of the answers
 
 
 def test_a_failing_side_is_scored_as_an_error(ollama, retriever):

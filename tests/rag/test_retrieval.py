@@ -57,6 +57,27 @@ def test_duplicates_are_dropped(local_embeddings):
     assert len(Retriever(store, dedupe=False).search("Gemma open model", k=2)) == 2
 
 
+def test_per_page_caps_the_chunks_of_one_page(local_embeddings):
+    store = SKLearnStore(local_embeddings, "local:all-MiniLM-L6-v2")
+    pages = ["a", "a", "a", "b"]
+    texts = [
+        "Gemma runs on a Cloud Run GPU.",
+        "A Cloud Run GPU service runs Gemma.",
+        "Gemma on the GPU of Cloud Run.",
+        "Cloud Run GPUs bill per instance.",
+    ]
+    meta = [{"url": f"http://d/{p}", "source": f"http://d/{p}"} for p in pages]
+    store.add_documents([Document(t, metadata=m) for t, m in zip(texts, meta, strict=True)])
+
+    def urls(retriever: Retriever) -> list[str]:
+        return [h.document.metadata["url"] for h in retriever.search("Gemma Cloud Run GPU", k=3)]
+
+    uncapped = urls(Retriever(store))
+    assert uncapped == ["http://d/a"] * 3
+    capped = urls(Retriever(store, per_page=1))
+    assert capped == ["http://d/a", "http://d/b"]  # one chunk a page, then no more pages
+
+
 def test_history_query_puts_the_last_exchange_before_the_question():
     history = [
         {"role": "user", "content": "How do I sort a list?"},
