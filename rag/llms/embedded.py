@@ -83,9 +83,13 @@ class LlamaPool:
     def __init__(self, path: Path, size: int = 2, threads: int = 0, n_ctx: int = N_CTX) -> None:
         self.path = path
         self.size = max(1, size)
-        # llama.cpp threads spin while they wait: more threads than cores, across the
-        # contexts that generate at once, slows everything down (see docs/benchmarks.md).
+        # Decoding one token is latency-bound: each context gets its share of the cores,
+        # so two generations decode side by side without fighting. Reading the prompt is
+        # compute-bound and uses every core: a 700-token RAG prompt is read in 1.2 s
+        # instead of 2.0 s on 2 cores, also while the other context decodes
+        # (docs/benchmarks.md, "Side by side").
         self.threads = threads or max(1, (os.cpu_count() or 1) // self.size)
+        self.batch_threads = threads or (os.cpu_count() or 1)
         self.n_ctx = n_ctx
         self._free: queue.Queue[Any] = queue.Queue()
         self._created = 0
@@ -102,7 +106,7 @@ class LlamaPool:
                 model_path=str(self.path),
                 n_ctx=self.n_ctx,
                 n_threads=self.threads,
-                n_threads_batch=self.threads,
+                n_threads_batch=self.batch_threads,
                 verbose=False,
             )
 

@@ -72,25 +72,12 @@ def page_documents(page: Page) -> list[Document]:
                     "url": page.url,
                     "source": f"{page.url}#{anchor}" if anchor else page.url,
                     "title": page.title,
-                    "heading": full_heading(page.title, section.heading),
+                    "heading": section.heading,
                     "anchors": section.anchors,
                 },
             )
         )
     return docs
-
-
-def full_heading(title: str, heading: str) -> str:
-    """The heading path, led by the page title when the page's own headings don't name it.
-
-    Manual pages and many docs sites repeat the same headings on every page
-    ("NAME", "OPTIONS", "1. Introduction"): without the title, chunks from
-    different pages look alike to the embedder and to BM25.
-    """
-    if not title or not heading:
-        return heading or title
-    top = heading.split(" › ")[0].lower()
-    return heading if top in title.lower() or title.lower() in top else f"{title} › {heading}"
 
 
 def parse(url: str, content_type: str, body: bytes, encoding: str | None) -> Page:

@@ -74,13 +74,3 @@ def test_markdown_sections_with_slug_anchors():
     assert page.sections[1].anchor == "set-up-the-gpu"
     assert "# not a heading" in page.sections[1].text
 
-
-def test_headings_name_their_page_when_the_page_does_not():
-    from rag.loading.loader import full_heading
-
-    assert full_heading("git-commit(1)", "OPTIONS") == "git-commit(1) › OPTIONS"
-    title = "json — JSON encoder and decoder — Python 3.11"
-    assert full_heading(title, "json — JSON encoder and decoder › Basic Usage") == (
-        "json — JSON encoder and decoder › Basic Usage"
-    )
-    assert full_heading("Notes", "") == "Notes"
