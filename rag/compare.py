@@ -238,6 +238,8 @@ def to_rows(results: Sequence[Result]) -> list[dict[str, object]]:
                 "cited_gold": r.cited_gold,
                 "rag_abstained": r.rag.abstained,
                 "raw_abstained": r.raw.abstained,
+                "rag_first_token_s": r.rag.first_token_s,
+                "raw_first_token_s": r.raw.first_token_s,
                 "rag_total_s": r.rag.total_s,
                 "raw_total_s": r.raw.total_s,
                 "rag_judge": r.rag.judge,

@@ -99,9 +99,15 @@ def group_of(question: Question) -> str:
     return "followup" if question.history or question.kind == "followup" else "single"
 
 
-def evaluate(questions: Sequence[Question], search: Callable[[Question], list[str]]) -> dict[str, object]:
-    """`search(question)` returns the retrieved chunk URLs, best first (at least max(KS))."""
-    overall, groups, kinds = Scores(), {}, {}
+def evaluate(
+    questions: Sequence[Question], search: Callable[[Question], list[str]], ks: Sequence[int] = KS
+) -> dict[str, object]:
+    """`search(question)` returns the retrieved chunk URLs, best first (at least max(ks))."""
+
+    def scores() -> Scores:
+        return Scores(hits={k: 0 for k in sorted(set(ks))})
+
+    overall, groups, kinds = scores(), {}, {}
     rows = []
     for q in questions:
         if not q.gold:
@@ -109,8 +115,8 @@ def evaluate(questions: Sequence[Question], search: Callable[[Question], list[st
         urls = search(q)
         rank = first_hit_rank(urls, q.gold)
         overall.add(rank)
-        groups.setdefault(group_of(q), Scores()).add(rank)
-        kinds.setdefault(q.kind or "?", Scores()).add(rank)
+        groups.setdefault(group_of(q), scores()).add(rank)
+        kinds.setdefault(q.kind or "?", scores()).add(rank)
         rows.append({"id": q.id, "kind": q.kind, "rank": rank, "top": urls[:4]})
     return {
         "overall": overall.as_dict(),

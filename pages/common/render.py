@@ -12,6 +12,8 @@ from .errors import show_error
 
 def timings_caption(answer: Answer) -> str:
     t = answer.timings
+    if answer.done_reason == "cancelled" and not t.total:
+        return "stopped: a partial answer"  # cut off by Stop before the chain could time it
     parts = []
     if t.rewrite is not None:
         parts.append(f"rewrite {t.rewrite:.2f} s")

@@ -2,9 +2,10 @@
 
 A crawl starts at one URL and stays on its site, under the start URL's folder.
 It asks the sitemap first (from robots.txt's `Sitemap:` lines, else
-`/sitemap.xml`); when the sitemap lists pages in scope those are the crawl,
-otherwise links are followed breadth-first as pages arrive. robots.txt is
-honoured for every crawled URL.
+`/sitemap.xml`): the pages it lists in scope are queued first; links found on
+the pages are followed breadth-first after them (sitemaps are often incomplete),
+all within the page limit. robots.txt is honoured for every URL the crawl finds;
+the start URL is the user's own request.
 """
 
 from __future__ import annotations

@@ -152,10 +152,13 @@ class WebLoader:
             while queue or running:
                 while queue and len(running) < self.config.concurrency * 2 and submitted < budget:
                     url = queue.pop(0)
-                    submitted += 1
+                    # The start URL is the user's own request, like a listed URL: robots.txt
+                    # governs what the crawl finds. A disallowed page is reported, and does
+                    # not use up the page limit.
                     if scope is not None and url != crawl and url in scope and not self.robots.allowed(url):
                         yield PageResult(url, error=_robots_error(url))
                         continue
+                    submitted += 1
                     running[pool.submit(self.load_one, url, transform)] = url
                 if not running:
                     break

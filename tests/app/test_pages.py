@@ -73,6 +73,32 @@ def test_index_web_pages_reports_failures_per_url(site):
     assert at.session_state["index"].store.info.page_count == 1
 
 
+def test_crawl_a_site_with_a_page_limit_and_the_notebook_splitter(site):
+    at = app()
+    at.switch_page("pages/index.py").run()
+    at.selectbox[0].set_value("notebook").run()
+    at.text_input(key="crawl_start").set_value(f"{site.url}/index.html").run()
+    at.number_input(key="crawl_limit").set_value(3).run()
+    at.button(key="go_crawl").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    info = at.session_state["index"].store.info
+    assert info.page_count == 3 and info.splitter.startswith("notebook")
+
+
+def test_two_sessions_indexing_the_same_pages_embed_once(site):
+    urls = f"{site.url}/gemma.html\n{site.url}/ollama.html"
+    reports = []
+    for _ in range(2):  # two browser sessions: separate AppTests, one process-wide cache
+        at = app()
+        at.switch_page("pages/index.py").run()
+        at.text_area(key="urls").set_value(urls).run()
+        at.button(key="go_urls").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        reports.append(at.session_state["index"].report)
+    first, second = reports
+    assert second.chunks == first.chunks > 0 and second.embedded == 0  # all from the shared cache
+
+
 def test_nothing_indexable_keeps_the_page_usable(site):
     at = app()
     at.switch_page("pages/index.py").run()
@@ -157,6 +183,18 @@ def test_connection_check_and_bad_urls(ollama):
     use_ollama(at, "http://127.0.0.1:9")
     at.sidebar.button[0].click().run()
     assert any("Cannot reach" in e.value for e in at.error)
+
+
+def test_ollama_embeddings_from_the_sidebar_build_the_index(ollama):
+    at = app()
+    at.selectbox(key="conn_embeddings").set_value("ollama").run()
+    at.text_input(key="conn_eurl").set_value(ollama.url).run()
+    index_sample(at)
+    assert at.session_state["index"].store.info.embedder == "ollama:nomic-embed-text"
+    assert any(r.path == "/api/embed" for r in ollama.state.requests)
+    at.selectbox(key="conn_embeddings").set_value("vertex").run()
+    assert at.text_input(key="conn_project") is not None and at.text_input(key="conn_region") is not None
+    assert "keeps using it" in texts(at)  # the index stays on the embedder that built it
 
 
 def test_sessions_are_isolated(ollama):

@@ -125,6 +125,9 @@ def test_eval_reports_recall_and_mrr(built_index, tmp_path):
     assert 0 < report["overall"]["mrr"] <= 1
     table = run("eval", str(qa), "--index", str(path)).stdout
     assert "R@4" in table and "MRR" in table
+    shallow = json.loads(run("eval", str(qa), "--index", str(path), "-k", "2", "--json").stdout)
+    assert {"recall@1", "recall@2", "recall@4", "recall@10"} <= set(shallow["overall"])
+    assert shallow["overall"]["recall@1"] <= shallow["overall"]["recall@2"] <= shallow["overall"]["recall@4"]
 
 
 @pytest.mark.slow

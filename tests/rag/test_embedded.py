@@ -31,25 +31,28 @@ def test_is_a_langchain_chat_model(embedded_target):
 def test_two_generations_run_at_once_on_two_contexts(embedded_target):
     pool = embedded_target.pool()
     pool.warm()
-    spans = []
+    tokens: dict[int, list[float]] = {0: [], 1: []}
+    start = threading.Barrier(2)
 
-    def generate():
-        start = time.perf_counter()
-        list(
-            embedded_target.stream(
-                [HumanMessage("Count from one to twenty.")],
-                options=GenerationOptions(max_tokens=24, temperature=0.0),
-            )
-        )
-        spans.append((start, time.perf_counter()))
+    def generate(side: int) -> None:
+        start.wait()
+        for item in embedded_target.stream(
+            [HumanMessage("What is Python? Explain in detail.")],
+            options=GenerationOptions(max_tokens=24, temperature=0.0),
+        ):
+            if isinstance(item, Delta):
+                tokens[side].append(time.perf_counter())
 
-    threads = [threading.Thread(target=generate) for _ in range(2)]
+    threads = [threading.Thread(target=generate, args=(side,)) for side in (0, 1)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    (_a0, a1), (b0, _b1) = sorted(spans)
-    assert b0 < a1  # the second started before the first finished: they overlapped
+    a, b = tokens[0], tokens[1]
+    assert len(a) > 3 and len(b) > 3
+    # Interleaved, not one after the other: each produced tokens while the other was producing.
+    assert a[0] < b[-1] and b[0] < a[-1]
+    assert sum(b[0] < t < b[-1] for t in a) >= 2 and sum(a[0] < t < a[-1] for t in b) >= 2
     assert pool._created == pool.size == 2
 
 

@@ -93,8 +93,8 @@ def test_crawl_uses_the_sitemap_and_honours_robots(site):
 
     sitemap = (
         '<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-        f"<url><loc>{site.url}/gemma.html</loc></url><url><loc>{site.url}/ollama.html</loc></url>"
-        f"<url><loc>{site.url}/security.html</loc></url><url><loc>http://elsewhere.test/x.html</loc></url>"
+        f"<url><loc>{site.url}/security.html</loc></url><url><loc>{site.url}/gemma.html</loc></url>"
+        f"<url><loc>{site.url}/ollama.html</loc></url><url><loc>http://elsewhere.test/x.html</loc></url>"
         "</urlset>"
     ).encode()
     robots = f"User-agent: *\nDisallow: /security.html\nSitemap: {site.url}/map.xml\n".encode()
@@ -107,6 +107,18 @@ def test_crawl_uses_the_sitemap_and_honours_robots(site):
     assert "security.html" not in urls  # disallowed by robots.txt, and not linked past it
     assert not any("elsewhere" in r.url for r in results)
     assert "/map.xml" in site.hits
+    blocked = [r for r in results if not r.ok and r.error.reason == "robots"]
+    assert [r.url.rsplit("/", 1)[-1] for r in blocked] == ["security.html"]
+
+
+def test_pages_disallowed_by_robots_do_not_use_up_the_page_limit(site):
+    from tests.servers.site import reply
+
+    # No sitemap: the crawl follows index.html's links, the first of which is disallowed.
+    site.handler.extra["/robots.txt"] = reply(200, b"User-agent: *\nDisallow: /gemma.html\n", "text/plain")
+    results = list(WebLoader(FetchConfig()).load(crawl=f"{site.url}/index.html", max_pages=3))
+    assert [r.url.rsplit("/", 1)[-1] for r in results if not r.ok] == ["gemma.html"]
+    assert sum(r.ok for r in results) == 3  # index.html and two more: the refusal did not count
 
 
 def test_hosted_mode_refuses_loopback_private_and_metadata_addresses():

@@ -1,5 +1,7 @@
 """The Ollama target (ChatOllama from langchain-ollama) against a server speaking Ollama's protocol."""
 
+import time
+
 import pytest
 
 from rag.embeddings.ollama import ollama_embeddings
@@ -64,6 +66,29 @@ def test_cold_start_503s_are_retried_with_backoff(ollama):
     text, _ = stream(target)
     assert text == "Cloud Run runs containers."
     assert len(ollama.state.requests) == 4
+
+
+def test_the_waits_double_honour_retry_after_and_are_capped(ollama):
+    import email.utils
+
+    import httpx
+
+    from rag.llms.http import RetryTransport, retry_after
+
+    waits: list[float] = []
+    ollama.state.unavailable = 4
+    ollama.state.retry_after = None  # no header: exponential backoff
+    transport = RetryTransport(backoff=0.5, max_wait=3.0, sleep=waits.append)
+    with httpx.Client(transport=transport) as client:
+        assert client.get(f"{ollama.url}/api/tags").status_code == 200
+    assert waits == [0.5, 1.0, 2.0, 3.0]  # doubling, then the cap
+    waits.clear()
+    ollama.state.unavailable, ollama.state.retry_after = 1, "7"
+    with httpx.Client(transport=RetryTransport(sleep=waits.append)) as client:
+        assert client.get(f"{ollama.url}/api/tags").status_code == 200
+    assert waits == [7.0]  # the server's own Retry-After
+    in_a_minute = email.utils.formatdate(time.time() + 60, usegmt=True)
+    assert 55 < retry_after(in_a_minute) <= 60 and retry_after("soon") is None
 
 
 def test_a_service_that_stays_unavailable_is_a_clear_error(ollama):
