@@ -70,6 +70,27 @@ def retrieval_section(name: str, title: str) -> list[str]:
     return [*lines, ""]
 
 
+def variants_section() -> list[str]:
+    data = load("retrieval-variants")
+    lines = ["### Ideas measured and not taken", ""]
+    if not data:
+        return [*lines, "Not run yet: `bench/retrieval_variants.py`.", ""]
+    lines += [
+        ran_on(data) + " `bench/retrieval_variants.py`: the same saved index per manual, only the "
+        "ranking differs (hybrid, follow-ups with the last exchange).",
+        "",
+        "| manual | variant | single R@1 | single R@4 | single R@10 | follow-up R@4 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for corpus_name, variants in data["results"].items():
+        for variant, row in variants.items():
+            lines.append(
+                f"| {corpus_name} | {variant} | {row['single R@1']} | {row['single R@4']} | "
+                f"{row['single R@10']} | {row['follow-up R@4']} |"
+            )
+    return [*lines, ""]
+
+
 def indexing_section() -> list[str]:
     data = load("indexing-python")
     lines = ["## Indexing speed (issue 2)", ""]
@@ -222,6 +243,7 @@ def main() -> None:
         *retrieval_section("python", "Python 3.11 docs (the tuning set, ../shared/eval/python-qa.jsonl)"),
         *retrieval_section("sqlite", "SQLite docs (held out: bench/data/heldout-qa.jsonl)"),
         *retrieval_section("git", "Git manual (held out: bench/data/heldout2-qa.jsonl)"),
+        *variants_section(),
         *indexing_section(),
         *latency_section(),
         *side_by_side_section(),

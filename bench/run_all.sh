@@ -7,6 +7,7 @@ PY=.venv/bin/python
 $PY bench/retrieval.py --corpus python --configs sections-900 --rewrite
 $PY bench/retrieval.py --corpus sqlite --configs sections-900 --rewrite
 $PY bench/retrieval.py --corpus git --configs sections-900 --rewrite
+$PY bench/retrieval_variants.py
 $PY bench/latency.py
 $PY bench/side_by_side.py
 $PY bench/first_answer.py

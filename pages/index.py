@@ -117,11 +117,17 @@ def build(kind: str, urls: list[str], crawl: str | None, max_pages: int, splitte
         progress = st.progress(0.0, text="Fetching pages…")
         log = st.container(height=220)
         seen = {"pages": 0, "chunks": 0}
+        expected = len(urls) + (max_pages if crawl else 0)  # a crawl's limit: the most it fetches
 
         def on_event(event) -> None:
             if isinstance(event, PageEvent):
                 r = event.result
                 seen["pages"] = event.pages_done
+                if not seen["chunks"]:  # nothing embedded yet: show the fetching
+                    progress.progress(
+                        min(event.pages_done / max(expected, 1), 1.0) * 0.1,
+                        text=f"Fetched {event.pages_done} pages" + (f" of {expected}" if not crawl else ""),
+                    )
                 if r.ok:
                     log.markdown(
                         f":green[:material/check:] {r.title or r.url} — {len(r.documents)} chunks  \n"
@@ -134,6 +140,7 @@ def build(kind: str, urls: list[str], crawl: str | None, max_pages: int, splitte
                     )
             elif isinstance(event, EmbedEvent):
                 done, total = event.chunks_done, max(event.chunks_seen, 1)
+                seen["chunks"] = done
                 progress.progress(
                     min(done / total, 1.0),
                     text=f"Embedded {done} of {event.chunks_seen} chunks from {seen['pages']} pages",

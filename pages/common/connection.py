@@ -99,6 +99,7 @@ def sidebar() -> None:
         _apply(values)
         if st.button("Check connection", icon=":material/network_check:", use_container_width=True):
             _check()
+        _last_check()
 
 
 def _embedding_controls(values: dict[str, object]) -> None:
@@ -157,6 +158,17 @@ def _check() -> None:
         except Exception as error:
             show_error(error)
             return
+    # Kept for this target and model, so the answer stays on screen across reruns and
+    # page changes; a new target or model clears it.
+    st.session_state["conn_checked"] = ((s.llm, s.model), status)
+
+
+def _last_check() -> None:
+    s = settings()
+    checked = st.session_state.get("conn_checked")
+    if checked is None or checked[0] != (s.llm, s.model):
+        return
+    status = checked[1]
     if status.ok:
         st.success(status.message, icon=":material/check_circle:")
     else:

@@ -178,6 +178,8 @@ def test_connection_check_and_bad_urls(ollama):
     use_ollama(at, ollama.url)
     at.sidebar.button[0].click().run()
     assert any("gemma2:9b answers at" in s.value for s in at.success)
+    at.switch_page("pages/index.py").run()  # the answer stays while the target stays
+    assert any("gemma2:9b answers at" in s.value for s in at.success)
     at.text_input(key="conn_url_ollama").set_value("localhost:11434").run()
     assert any("must start with http" in e.value for e in at.error)
     use_ollama(at, "http://127.0.0.1:9")
