@@ -164,6 +164,28 @@ def side_by_side_section() -> list[str]:
     ]
 
 
+def prompt_threads_section() -> list[str]:
+    data = load("prompt-threads")
+    if not data:
+        return ["Not run yet: `bench/prompt_threads.py`.", ""]
+    lines = [
+        "How many threads read the prompt (`bench/prompt_threads.py`; two contexts, one decoding "
+        "thread each, 40 tokens, greedy):",
+        "",
+        "| prompt threads | RAG alone: first token / total s | raw alone total s "
+        "| together: RAG first token / RAG total / raw total / wall s |",
+        "|---|---|---|---|",
+    ]
+    for name, row in data["results"].items():
+        t = row["together"]
+        lines.append(
+            f"| {name} | {row['rag_alone']['first_token_s']} / {row['rag_alone']['total_s']} | "
+            f"{row['raw_alone']['total_s']} | {t['rag']['first_token_s']} / {t['rag']['total_s']} / "
+            f"{t['raw']['total_s']} / {t['wall_s']} |"
+        )
+    return [*lines, ""]
+
+
 def first_answer_section() -> list[str]:
     data = load("first-answer")
     lines = ["## From `streamlit run` to the first side-by-side answer (issue 3)", ""]
@@ -247,6 +269,7 @@ def main() -> None:
         *indexing_section(),
         *latency_section(),
         *side_by_side_section(),
+        *prompt_threads_section(),
         *first_answer_section(),
         *compare_section(),
     ]

@@ -10,6 +10,7 @@ $PY bench/retrieval.py --corpus git --configs sections-900 --rewrite
 $PY bench/retrieval_variants.py
 $PY bench/latency.py
 $PY bench/side_by_side.py
+$PY bench/prompt_threads.py
 $PY bench/first_answer.py
 $PY bench/compare.py
 # The first 200 pages (alphabetical) keep the three pipelines to ~15 minutes on 2 cores.

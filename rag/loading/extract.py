@@ -255,8 +255,23 @@ def _main_content(soup: BeautifulSoup) -> Tag:
     for selector in MAIN_SELECTORS:
         found = soup.select(selector)
         if found:
-            return max(found, key=lambda t: len(t.get_text()))
+            return _with_page_heading(max(found, key=lambda t: len(t.get_text())))
     return soup.body or soup
+
+
+def _with_page_heading(main: Tag) -> Tag:
+    """Widen the content to take in the page's own h1 when a sibling block holds it.
+
+    Generators such as AsciiDoc (man pages) put the page heading and its summary (a
+    man page's NAME line) in a header block beside `#content`; without it the page's
+    chunks never say what the page is about. Site chrome around it is still dropped.
+    """
+    if main.find("h1") is not None or not isinstance(main.parent, Tag):
+        return main
+    for sibling in main.find_previous_siblings():
+        if isinstance(sibling, Tag) and sibling.find("h1") is not None and not _is_chrome(sibling):
+            return main.parent
+    return main
 
 
 def _links(soup: BeautifulSoup, base: str) -> list[str]:

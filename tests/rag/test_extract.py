@@ -74,3 +74,18 @@ def test_markdown_sections_with_slug_anchors():
     assert page.sections[1].anchor == "set-up-the-gpu"
     assert "# not a heading" in page.sections[1].text
 
+
+
+def test_a_page_heading_beside_the_content_block_is_kept():
+    """AsciiDoc man pages: h1 and the NAME line in #header, the rest in #content."""
+    html = b"""<html><head><title>gitmailmap(5)</title></head><body>
+    <div id="header"><h1>gitmailmap(5) Manual Page</h1><h2>NAME</h2>
+    <div class="sectionbody"><p>gitmailmap - Map author/committer names</p></div></div>
+    <div id="content"><div class="sect1"><h2 id="_description">DESCRIPTION</h2>
+    <p>The .mailmap file maps names and email addresses to canonical ones.</p></div></div>
+    <div id="footer"><div id="footer-text">Last updated 2023</div></div></body></html>"""
+    page = extract_html(html, "http://d/gitmailmap.html")
+    text = "\n".join(s.text for s in page.sections)
+    assert "Map author/committer names" in text  # the NAME line, outside #content
+    assert page.sections[-1].heading == "gitmailmap(5) Manual Page › DESCRIPTION"
+    assert "Last updated" not in text  # the footer is still chrome

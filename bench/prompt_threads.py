@@ -1,0 +1,88 @@
+"""How many threads should read a prompt? The embedded pool's thread split, measured.
+
+    .venv/bin/python bench/prompt_threads.py
+
+Two llama.cpp contexts over the packaged Gemma 3 270M, as the embedded pool
+makes them: one decoding thread each (cores / contexts). For each setting of
+the prompt-reading threads (`n_threads_batch`: 1, or every core) it times a
+RAG-sized prompt (about 700 tokens, as 4 chunks of 600 characters make) alone,
+a short raw prompt alone, and both at once from two threads, 40 tokens each,
+greedy. rag/llms/embedded.py reads prompts on every core because of this.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from common import ROOT, write_result  # noqa: F401  (puts the project on sys.path)
+
+from rag.llms.embedded import model_path
+
+CONTEXT = "Cloud Run services with an NVIDIA L4 GPU need at least 4 CPUs and 16 GiB of memory. " * 30
+RAG_PROMPT = (
+    f"Context:\n{CONTEXT[:2400]}\nQuestion: How much memory does an L4 service need?\n"
+    'Answer (copied from the context): "'
+)
+RAW_PROMPT = "Question: How much memory does an L4 service need?\nAnswer:"
+TOKENS = 40
+
+
+def context(batch_threads: int):
+    from llama_cpp import Llama
+
+    return Llama(
+        model_path=str(model_path()), n_ctx=4096, n_threads=1, n_threads_batch=batch_threads, verbose=False
+    )
+
+
+def timed(llm, prompt: str, out: dict) -> None:
+    llm.reset()
+    started, first = time.perf_counter(), None
+    for _ in llm.create_completion(prompt, max_tokens=TOKENS, temperature=0.0, stream=True, stop=[]):
+        if first is None:
+            first = time.perf_counter() - started
+    out.update(first_token_s=round(first or 0.0, 3), total_s=round(time.perf_counter() - started, 3))
+
+
+def measure(batch_threads: int) -> dict:
+    rag_llm, raw_llm = context(batch_threads), context(batch_threads)
+    try:
+        prompt_tokens = len(rag_llm.tokenize(RAG_PROMPT.encode()))
+        rag_alone, raw_alone, rag_both, raw_both = {}, {}, {}, {}
+        timed(rag_llm, RAW_PROMPT, {})  # warm up both contexts
+        timed(raw_llm, RAW_PROMPT, {})
+        timed(rag_llm, RAG_PROMPT, rag_alone)
+        timed(raw_llm, RAW_PROMPT, raw_alone)
+        threads = [
+            threading.Thread(target=timed, args=(rag_llm, RAG_PROMPT, rag_both)),
+            threading.Thread(target=timed, args=(raw_llm, RAW_PROMPT, raw_both)),
+        ]
+        started = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        both = time.perf_counter() - started
+    finally:
+        rag_llm.close()
+        raw_llm.close()
+    return {
+        "rag_prompt_tokens": prompt_tokens,
+        "rag_alone": rag_alone,
+        "raw_alone": raw_alone,
+        "together": {"rag": rag_both, "raw": raw_both, "wall_s": round(both, 3)},
+    }
+
+
+def main() -> None:
+    cores = os.cpu_count() or 1
+    results = {f"prompt on {n} thread(s)": measure(n) for n in sorted({1, cores})}
+    for name, row in results.items():
+        print(name, row)
+    print(f"written to {write_result('prompt-threads', {'results': results})}")
+
+
+if __name__ == "__main__":
+    main()
