@@ -7,7 +7,8 @@ makes them: one decoding thread each (cores / contexts). For each setting of
 the prompt-reading threads (`n_threads_batch`: 1, or every core) it times a
 RAG-sized prompt (about 700 tokens, as 4 chunks of 600 characters make) alone,
 a short raw prompt alone, and both at once from two threads, 40 tokens each,
-greedy. rag/llms/embedded.py reads prompts on every core because of this.
+greedy. The third setting is what rag/llms/embedded.py does: every core, behind
+its PromptGate (a prompt is read alone; decoding waits meanwhile).
 """
 
 from __future__ import annotations
@@ -29,12 +30,18 @@ RAW_PROMPT = "Question: How much memory does an L4 service need?\nAnswer:"
 TOKENS = 40
 
 
-def context(batch_threads: int):
+def context(batch_threads: int, gate=None):
     from llama_cpp import Llama
 
-    return Llama(
+    from rag.llms.embedded import _gated_llama_class
+
+    cls = Llama if gate is None else _gated_llama_class()
+    llm = cls(
         model_path=str(model_path()), n_ctx=4096, n_threads=1, n_threads_batch=batch_threads, verbose=False
     )
+    if gate is not None:
+        llm.gate = gate
+    return llm
 
 
 def timed(llm, prompt: str, out: dict) -> None:
@@ -46,8 +53,11 @@ def timed(llm, prompt: str, out: dict) -> None:
     out.update(first_token_s=round(first or 0.0, 3), total_s=round(time.perf_counter() - started, 3))
 
 
-def measure(batch_threads: int) -> dict:
-    rag_llm, raw_llm = context(batch_threads), context(batch_threads)
+def measure(batch_threads: int, gated: bool = False) -> dict:
+    from rag.llms.embedded import PromptGate
+
+    gate = PromptGate() if gated else None
+    rag_llm, raw_llm = context(batch_threads, gate), context(batch_threads, gate)
     try:
         prompt_tokens = len(rag_llm.tokenize(RAG_PROMPT.encode()))
         rag_alone, raw_alone, rag_both, raw_both = {}, {}, {}, {}
@@ -79,6 +89,7 @@ def measure(batch_threads: int) -> dict:
 def main() -> None:
     cores = os.cpu_count() or 1
     results = {f"prompt on {n} thread(s)": measure(n) for n in sorted({1, cores})}
+    results[f"prompt on {cores} thread(s), alone (the gate)"] = measure(cores, gated=True)
     for name, row in results.items():
         print(name, row)
     print(f"written to {write_result('prompt-threads', {'results': results})}")

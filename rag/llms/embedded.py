@@ -10,6 +10,7 @@ each generation borrows a context and gives it back.
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import queue
 import threading
@@ -84,31 +85,31 @@ class LlamaPool:
         self.path = path
         self.size = max(1, size)
         # Decoding one token is latency-bound: each context gets its share of the cores,
-        # so two generations decode side by side without fighting. Reading the prompt is
-        # compute-bound and uses every core: a 700-token RAG prompt is read in 1.2 s
-        # instead of 2.0 s on 2 cores, also while the other context decodes
-        # (docs/benchmarks.md, "Side by side").
+        # so two generations decode side by side. Reading a prompt is compute-bound: it
+        # gets every core, alone (PromptGate), so a RAG prompt never shares the cores
+        # with the other column's decoding (docs/benchmarks.md, "Side by side").
         self.threads = threads or max(1, (os.cpu_count() or 1) // self.size)
         self.batch_threads = threads or (os.cpu_count() or 1)
+        self.gate = PromptGate()
         self.n_ctx = n_ctx
         self._free: queue.Queue[Any] = queue.Queue()
         self._created = 0
         self._lock = threading.Lock()
 
     def _new(self) -> Any:
-        from llama_cpp import Llama
-
         _quiet_llama_cpp()
         # Loading two contexts at the same moment from two threads can kill the
         # process inside llama.cpp; loads are serialised (generation is not).
         with _load_lock:
-            return Llama(
+            llm = _gated_llama_class()(
                 model_path=str(self.path),
                 n_ctx=self.n_ctx,
                 n_threads=self.threads,
                 n_threads_batch=self.batch_threads,
                 verbose=False,
             )
+        llm.gate = self.gate
+        return llm
 
     @contextmanager
     def context(self) -> Iterator[Any]:
@@ -150,6 +151,65 @@ class LlamaPool:
             self._created = self.size
         for _ in range(missing):
             self._free.put(self._new())
+
+
+class PromptGate:
+    """Prompts are read one at a time on every core; decoding steps share the cores.
+
+    A readers-writer lock that prefers prompts: a prompt waits for the decoding
+    steps in flight (tens of milliseconds), then runs alone; decoding steps wait
+    while a prompt is read. Side by side, the raw column's first tokens appear,
+    it pauses while the RAG prompt is read, then both columns stream together.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._decoding = 0
+        self._reading = False
+        self._waiting = 0  # prompts waiting to be read
+
+    @contextmanager
+    def decode_step(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._reading and not self._waiting)
+            self._decoding += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._decoding -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def prompt(self) -> Iterator[None]:
+        with self._cond:
+            self._waiting += 1
+            self._cond.wait_for(lambda: not self._reading and not self._decoding)
+            self._waiting -= 1
+            self._reading = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._reading = False
+                self._cond.notify_all()
+
+
+@functools.cache
+def _gated_llama_class() -> type:
+    """Llama with its evaluation behind the pool's PromptGate (built on first use:
+    importing llama_cpp is slow)."""
+    from llama_cpp import Llama
+
+    class GatedLlama(Llama):
+        gate: PromptGate
+
+        def eval(self, tokens: Sequence[int]) -> None:
+            step = self.gate.decode_step() if len(tokens) <= 1 else self.gate.prompt()
+            with step:
+                super().eval(tokens)
+
+    return GatedLlama
 
 
 _pools: dict[tuple[str, int, int], LlamaPool] = {}

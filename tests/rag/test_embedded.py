@@ -1,5 +1,6 @@
 """The packaged Gemma 3 270M through llama.cpp, for real."""
 
+import itertools
 import threading
 import time
 
@@ -66,3 +67,39 @@ def test_the_base_model_prompt_layout_puts_context_before_the_question():
     raw, raw_stops = render_completion(RAW_PROMPT.format_messages(messages=[HumanMessage("Hi")]))
     assert raw == "Question: Hi\nAnswer:" and raw_stops == []
     assert render_completion([SystemMessage("Be brief."), HumanMessage("Hi")])[0].startswith("Be brief.")
+
+
+def test_the_prompt_gate_reads_prompts_alone_and_lets_decoding_share():
+    from rag.llms.embedded import PromptGate
+
+    gate = PromptGate()
+    log: list[str] = []
+    in_step = threading.Event()
+
+    def decoder(name: str, steps: int) -> None:
+        for _ in range(steps):
+            with gate.decode_step():
+                log.append(f"{name}+")
+                in_step.set()
+                time.sleep(0.01)
+                log.append(f"{name}-")
+
+    def reader() -> None:
+        in_step.wait()
+        with gate.prompt():
+            log.append("P+")
+            time.sleep(0.05)
+            log.append("P-")
+
+    threads = [threading.Thread(target=decoder, args=(n, 8)) for n in "ab"]
+    threads.append(threading.Thread(target=reader))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    start, end = log.index("P+"), log.index("P-")
+    assert end == start + 1  # nothing decoded while the prompt was read
+    open_steps = sum(1 if e.endswith("+") else -1 for e in log[:start])
+    assert open_steps == 0  # the prompt waited for the steps in flight
+    # Decoding steps of the two contexts overlapped (shared the cores) outside the prompt.
+    assert any(x.endswith("+") and y.endswith("+") for x, y in itertools.pairwise(log))
