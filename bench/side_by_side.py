@@ -85,7 +85,7 @@ def measure(rag, raw, rounds: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     store, _ = build_index(
         WebLoader(FetchConfig()),
