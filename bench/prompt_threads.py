@@ -17,7 +17,7 @@ import os
 import threading
 import time
 
-from common import ROOT, write_result  # noqa: F401  (puts the project on sys.path)
+from common import write_result
 
 from rag.llms.embedded import model_path
 

@@ -9,6 +9,7 @@ checked here and marked met or missed, so the page cannot drift from the runs.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from common import RESULTS, ROOT
 
@@ -30,11 +31,17 @@ def ran_on(data: dict) -> str:
     return f"_Run {m['date']} on {m['cpus']} cores ({m['machine']}, Python {m['python']})._"
 
 
-def retrieval_section(name: str, title: str) -> list[str]:
-    data = load(f"retrieval-{name}")
+def section(heading: str | None, result: str, script: str, render: Callable[[dict], list[str]]) -> list[str]:
+    """One part of the page: its heading, then `render(data)`, or how to produce the data."""
+    head = [heading, ""] if heading else []
+    data = load(result)
     if not data:
-        return [f"### {title}", "", f"Not run yet: `bench/retrieval.py --corpus {name}`.", ""]
-    lines = [f"### {title}", "", ran_on(data) + f" {data['pages']} pages served on loopback.", ""]
+        return [*head, f"Not run yet: `{script}`.", ""]
+    return [*head, *render(data)]
+
+
+def retrieval_section(data: dict) -> list[str]:
+    lines = [ran_on(data) + f" {data['pages']} pages served on loopback.", ""]
     lines += [
         "| pipeline | retrieval | chunks | single R@1 | single R@4 | single R@10 | single MRR "
         "| follow-up R@4 |",
@@ -70,12 +77,8 @@ def retrieval_section(name: str, title: str) -> list[str]:
     return [*lines, ""]
 
 
-def variants_section() -> list[str]:
-    data = load("retrieval-variants")
-    lines = ["### Ideas measured and not taken", ""]
-    if not data:
-        return [*lines, "Not run yet: `bench/retrieval_variants.py`.", ""]
-    lines += [
+def variants_section(data: dict) -> list[str]:
+    lines = [
         ran_on(data) + " `bench/retrieval_variants.py`: the same saved index per manual, only the "
         "ranking differs (hybrid, follow-ups with the last exchange).",
         "",
@@ -91,14 +94,10 @@ def variants_section() -> list[str]:
     return [*lines, ""]
 
 
-def indexing_section() -> list[str]:
-    data = load("indexing-python")
-    lines = ["## Indexing speed (issue 2)", ""]
-    if not data:
-        return [*lines, "Not run yet: `bench/indexing.py`.", ""]
+def indexing_section(data: dict) -> list[str]:
     ours, alone, nb = data["ours"], data["embedder_alone"], data["notebook"]
     r_embed, r_nb = data["ratio_ours_to_embedder"], data["ratio_ours_to_notebook"]
-    lines += [
+    return [
         ran_on(data) + f" {data['pages']} pages of the Python docs, {data['delay_s'] * 1000:.0f} ms "
         "added to every response by the loopback server.",
         "",
@@ -113,17 +112,11 @@ def indexing_section() -> list[str]:
         f"ours / notebook = {r_nb} (floor < 1: {mark(r_nb is not None and r_nb < 1)}).",
         "",
     ]
-    return lines
 
 
-def latency_section() -> list[str]:
-    data = load("latency-python")
-    lines = ["## Latency on the Python docs index (issues 2 and 3)", ""]
-    if not data:
-        return [*lines, "Not run yet: `bench/latency.py`.", ""]
+def latency_section(data: dict) -> list[str]:
     r, b, rr = data["retrieval_ms"], data["before_llm_ms"], data["rerun_ms"]
     return [
-        *lines,
         ran_on(data) + f" {data['chunks']} chunks; BM25 built in {data['bm25_build_s']} s.",
         "",
         "| what | p50 ms | p95 ms | n | floor |",
@@ -139,14 +132,9 @@ def latency_section() -> list[str]:
     ]
 
 
-def side_by_side_section() -> list[str]:
-    data = load("side-by-side")
-    lines = ["## Side by side (issue 3)", ""]
-    if not data:
-        return [*lines, "Not run yet: `bench/side_by_side.py`.", ""]
+def side_by_side_section(data: dict) -> list[str]:
     p, e = data["parallel_server"], data["embedded"]
     return [
-        *lines,
         ran_on(data) + " Medians over the questions × rounds; each question asked RAG alone, "
         "raw alone, then both at once as the Chat page does.",
         "",
@@ -164,10 +152,7 @@ def side_by_side_section() -> list[str]:
     ]
 
 
-def prompt_threads_section() -> list[str]:
-    data = load("prompt-threads")
-    if not data:
-        return ["Not run yet: `bench/prompt_threads.py`.", ""]
+def prompt_threads_section(data: dict) -> list[str]:
     lines = [
         "How many threads read the prompt (`bench/prompt_threads.py`; two contexts, one decoding "
         "thread each, 40 tokens, greedy):",
@@ -186,13 +171,8 @@ def prompt_threads_section() -> list[str]:
     return [*lines, ""]
 
 
-def first_answer_section() -> list[str]:
-    data = load("first-answer")
-    lines = ["## From `streamlit run` to the first side-by-side answer (issue 3)", ""]
-    if not data:
-        return [*lines, "Not run yet: `bench/first_answer.py`.", ""]
+def first_answer_section(data: dict) -> list[str]:
     return [
-        *lines,
         ran_on(data) + " A real Chromium, the embedded defaults, one locally served page indexed in the UI.",
         "",
         f"Server up {data['server_up']} s; page indexed {data['indexed']} s; both answers complete "
@@ -201,12 +181,8 @@ def first_answer_section() -> list[str]:
     ]
 
 
-def compare_section() -> list[str]:
-    data = load("compare")
-    lines = ["## What RAG adds: the comparison (issue 5)", ""]
-    if not data:
-        return [*lines, "Not run yet: `bench/compare.py`.", ""]
-    lines += [ran_on(data), ""]
+def compare_section(data: dict) -> list[str]:
+    lines = [ran_on(data), ""]
     for name, run in data.items():
         if name == "machine":
             continue
@@ -262,16 +238,48 @@ def main() -> None:
         "(`vector`, `hybrid`), with the last exchange (`+history`), rewritten by the embedded model",
         "(`+rewrite`).",
         "",
-        *retrieval_section("python", "Python 3.11 docs (the tuning set, ../shared/eval/python-qa.jsonl)"),
-        *retrieval_section("sqlite", "SQLite docs (held out: bench/data/heldout-qa.jsonl)"),
-        *retrieval_section("git", "Git manual (held out: bench/data/heldout2-qa.jsonl)"),
-        *variants_section(),
-        *indexing_section(),
-        *latency_section(),
-        *side_by_side_section(),
-        *prompt_threads_section(),
-        *first_answer_section(),
-        *compare_section(),
+        *section(
+            "### Python 3.11 docs (the tuning set, ../shared/eval/python-qa.jsonl)",
+            "retrieval-python",
+            "bench/retrieval.py --corpus python",
+            retrieval_section,
+        ),
+        *section(
+            "### SQLite docs (held out: bench/data/heldout-qa.jsonl)",
+            "retrieval-sqlite",
+            "bench/retrieval.py --corpus sqlite",
+            retrieval_section,
+        ),
+        *section(
+            "### Git manual (held out until the extractor fix: bench/data/heldout2-qa.jsonl)",
+            "retrieval-git",
+            "bench/retrieval.py --corpus git",
+            retrieval_section,
+        ),
+        *section(
+            "### Ideas measured and not taken",
+            "retrieval-variants",
+            "bench/retrieval_variants.py",
+            variants_section,
+        ),
+        *section("## Indexing speed (issue 2)", "indexing-python", "bench/indexing.py", indexing_section),
+        *section(
+            "## Latency on the Python docs index (issues 2 and 3)",
+            "latency-python",
+            "bench/latency.py",
+            latency_section,
+        ),
+        *section("## Side by side (issue 3)", "side-by-side", "bench/side_by_side.py", side_by_side_section),
+        *section(None, "prompt-threads", "bench/prompt_threads.py", prompt_threads_section),
+        *section(
+            "## From `streamlit run` to the first side-by-side answer (issue 3)",
+            "first-answer",
+            "bench/first_answer.py",
+            first_answer_section,
+        ),
+        *section(
+            "## What RAG adds: the comparison (issue 5)", "compare", "bench/compare.py", compare_section
+        ),
     ]
     if notes:
         lines += [notes.rstrip(), ""]

@@ -3,8 +3,8 @@
     .venv/bin/python bench/retrieval_variants.py [--corpora python sqlite git]
 
 Each variant runs on the same saved index (bench/.cache/<corpus>-sections.ragidx,
-built by common.corpus_index) with the default hybrid retrieval and follow-ups
-searched with the last exchange; only the ranking step differs:
+built by common.corpus_index) through rag.retrieval.Retriever, the default hybrid
+with follow-ups searched with the last exchange; only what is fused differs:
 - `default`: rag.retrieval.Retriever as shipped;
 - `1 per page`: Retriever(per_page=1), at most one chunk of a page;
 - `sentences`: the question's sentences embedded one by one as extra vector
@@ -28,60 +28,44 @@ from rag.retrieval import Retriever, history_query
 from rag.store import SKLearnStore
 
 EMBEDDER = "local:all-MiniLM-L6-v2"
-RRF_K = 60
-DEPTH = 40
 
 
 def sentences(text: str) -> list[str]:
     return [p.strip() for p in re.split(r"(?<=[.?!])\s+|\n+", text) if len(p.strip()) > 12]
 
 
-class Fused:
-    """The default hybrid fusion, with extra vector queries for the variants."""
+def sentence_queries(retriever: Retriever, query: str) -> list[tuple[np.ndarray, float]]:
+    """Each sentence of a verbose question as its own vector query, sharing one weight."""
+    parts = sentences(query)
+    if len(parts) < 2:
+        return []
+    vectors = np.asarray(retriever.store.embeddings.embed_documents(parts), dtype=np.float32)
+    return [(v, 1.0 / len(parts)) for v in vectors]
 
-    def __init__(self, retriever: Retriever, embeddings: LocalEmbeddings) -> None:
-        self.r = retriever
-        self.embeddings = embeddings
 
-    def search(self, query: str, variant: str, k: int = 10) -> list[str]:
-        fused: dict[int, float] = {}
-
-        def add(rows, weight: float) -> None:
-            for rank, row in enumerate(rows):
-                fused[row] = fused.get(row, 0.0) + weight / (RRF_K + rank + 1)
-
-        store = self.r.store
-        qv = self.r.embed_query(query)
-        add([row for row, _ in store.search_vector(qv, DEPTH)], 1.0)
-        scores = self.r.bm25().scores(query)
-        add([int(i) for i in np.argsort(-scores)[:DEPTH] if scores[i] > 0], self.r.lexical_weight)
-        if variant == "sentences" and len(parts := sentences(query)) > 1:
-            for vector in np.asarray(self.embeddings.embed_documents(parts), dtype=np.float32):
-                add([row for row, _ in store.search_vector(vector, DEPTH)], 1.0 / len(parts))
-        elif variant == "rocchio":
-            top = [row for row, _ in store.search_vector(qv, 3)]
-            moved = qv + 0.5 * store.vectors[top].mean(axis=0)
-            add([row for row, _ in store.search_vector(moved / np.linalg.norm(moved), DEPTH)], 1.0)
-        ranked = sorted(fused, key=fused.__getitem__, reverse=True)[:k]
-        return [store.documents[row].metadata["source"] for row in ranked]
+def rocchio_query(retriever: Retriever, query: str) -> list[tuple[np.ndarray, float]]:
+    """The query moved toward its top 3 vector hits (pseudo-relevance feedback)."""
+    qv = retriever.embed_query(query)
+    top = [row for row, _ in retriever.store.search_vector(qv, 3)]
+    moved = qv + 0.5 * retriever.store.vectors[top].mean(axis=0)
+    return [(moved / np.linalg.norm(moved), 1.0)]
 
 
 def query(q) -> str:
     return history_query(q.question, q.history)
 
 
-def measure(store: SKLearnStore, embeddings: LocalEmbeddings, questions) -> dict[str, dict]:
+def measure(store: SKLearnStore, questions) -> dict[str, dict]:
     default, capped = Retriever(store), Retriever(store, per_page=1)
-    fused = Fused(default, embeddings)
 
-    def urls(retriever: Retriever, q) -> list[str]:
-        return [h.document.metadata["source"] for h in retriever.search(query(q), 10)]
+    def urls(retriever: Retriever, q, extra=()) -> list[str]:
+        return [h.document.metadata["source"] for h in retriever.search(query(q), 10, extra=extra)]
 
     searches = {
         "default": lambda q: urls(default, q),
         "1 per page": lambda q: urls(capped, q),
-        "sentences": lambda q: fused.search(query(q), "sentences"),
-        "rocchio": lambda q: fused.search(query(q), "rocchio"),
+        "sentences": lambda q: urls(default, q, sentence_queries(default, query(q))),
+        "rocchio": lambda q: urls(default, q, rocchio_query(default, query(q))),
     }
     out = {}
     for variant, search in searches.items():
@@ -104,7 +88,7 @@ def main() -> None:
     results: dict[str, dict] = {}
     for name in args.corpora:
         store = SKLearnStore.load(corpus_index(name), embeddings, EMBEDDER)
-        results[name] = measure(store, embeddings, load_questions(corpus(name).questions))
+        results[name] = measure(store, load_questions(corpus(name).questions))
         for variant, row in results[name].items():
             print(name, variant, row, flush=True)
     print(f"written to {write_result('retrieval-variants', {'results': results})}")

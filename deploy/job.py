@@ -18,7 +18,7 @@ from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from deploy import artifactregistry, catalog, cloudbuild, cloudrun, iam, operations, serviceusage, warm
+from deploy import artifactregistry, catalog, cloudbuild, cloudrun, iam, operations, roles, serviceusage, warm
 from deploy.config import DEFAULT_STATE_DIR, DeployConfig
 from deploy.errors import AlreadyExistsError, BuildFailedError, DeployError, NotFoundError
 from deploy.events import (
@@ -346,8 +346,8 @@ class DeployJob:
         cfg = self.config
         members = list(cfg.invoker_members)
         if not members:
-            granted = self.http.send(cloudrun.test_permissions(cfg, ["run.routes.invoke"]))
-            if "run.routes.invoke" in granted.get("permissions", []):
+            granted = self.http.send(cloudrun.test_permissions(cfg, [roles.INVOKE]))
+            if roles.INVOKE in granted.get("permissions", []):
                 return "you can already invoke it"
             member = iam.caller_member(self.http.credentials, self.http.endpoints)
             if member is None:

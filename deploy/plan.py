@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import shlex
 
-from deploy import artifactregistry, catalog, cloudbuild, cloudrun, operations, serviceusage
+from deploy import artifactregistry, catalog, cloudbuild, cloudrun, operations, roles, serviceusage
 from deploy.api import ApiRequest
 from deploy.config import DeployConfig, Endpoints, model_slug
 
@@ -35,7 +35,7 @@ def plan_requests(cfg: DeployConfig, member: str = PLACEHOLDER_MEMBER) -> list[A
     reqs += [cloudrun.get_service(cfg), cloudrun.create_service(cfg, cfg.image),
              cloudrun.update_service(cfg, cfg.image),
              operations.get("run", "v2", f"{parent}/operations/OPERATION_ID"),
-             cloudrun.test_permissions(cfg, ["run.routes.invoke"]),
+             cloudrun.test_permissions(cfg, [roles.INVOKE]),
              cloudrun.get_iam_policy(cfg), cloudrun.set_iam_policy(cfg, policy)]
     return reqs
 

@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
-from deploy import catalog, iam, operations, roles, serviceusage
+from deploy import catalog, cloudrun, iam, operations, roles, serviceusage
 from deploy.config import DeployConfig, Endpoints
 from deploy.errors import ApiDisabledError, DeployError
 from deploy.events import Event, StepFinished
@@ -109,7 +109,7 @@ def _permission_checks(http: GoogleHttp, cfg: DeployConfig, member: str,
                        apis_off: bool) -> list[CheckResult]:
     try:
         resp = http.send(iam.test_project_permissions(cfg.project,
-                                                      [*roles.all_permissions(), INVOKE]))
+                                                      [*roles.all_permissions(), roles.INVOKE]))
     except DeployError as err:
         return [_permissions_unchecked(err, cfg)]
     granted = set(resp.get("permissions", []))
@@ -133,9 +133,6 @@ def _permission_checks(http: GoogleHttp, cfg: DeployConfig, member: str,
     return out
 
 
-INVOKE = "run.routes.invoke"
-
-
 def _optional_gap(cfg: DeployConfig, perm: str, role: str, why: str,
                   granted: set[str]) -> CheckResult:
     """A missing optional permission: a warning, or a failure when this deploy will need it.
@@ -144,11 +141,10 @@ def _optional_gap(cfg: DeployConfig, perm: str, role: str, why: str,
     invoke the service and nobody else is to be granted; otherwise the deploy would
     build for ten minutes and then fail at the grant.
     """
-    if perm == "run.services.setIamPolicy" and (cfg.invoker_members or INVOKE not in granted):
+    if perm == "run.services.setIamPolicy" and (cfg.invoker_members or roles.INVOKE not in granted):
         who = ", ".join(cfg.invoker_members) or "you (you cannot invoke Cloud Run services yet)"
         return CheckResult(f"optional:{perm}", "fail",
-                           f"Missing {perm}: the deploy must grant {role.replace('admin', 'invoker')} "
-                           f"to {who}.",
+                           f"Missing {perm}: the deploy must grant {cloudrun.INVOKER} to {who}.",
                            f"Grant {role} (or have an owner grant roles/run.invoker after the deploy).")
     return CheckResult(f"optional:{perm}", "warn", f"Missing {perm}, needed {why}.",
                        f"Grant {role}, or have an owner do that step.")

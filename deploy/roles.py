@@ -42,9 +42,12 @@ OPTIONAL_PERMISSIONS: dict[str, tuple[str, str]] = {
     ),
 }
 
+# Calling a Cloud Run service; who holds it need not be granted roles/run.invoker.
+INVOKE = "run.routes.invoke"
+
 # Roles that can do what a permission needs, for error messages.
 _EXTRA_ROLES = {
-    "run.routes.invoke": "roles/run.invoker",
+    INVOKE: "roles/run.invoker",
     "iam.serviceAccounts.create": "roles/iam.serviceAccountAdmin",
 }
 

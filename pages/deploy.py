@@ -208,11 +208,15 @@ def deploy(config: DeployConfig) -> None:
         except Exception as error:
             show_error(error)
             return
-        with st.status("Deploying…", expanded=True) as status:
-            follow(job.run())
-            status.update(
-                label=f"Deploy {job.status}", state="complete" if job.status == "succeeded" else "error"
-            )
+        run_job(job, "Deploying…")
+
+
+def run_job(job: DeployJob, label: str) -> None:
+    """Run (or resume) the job, its progress live in a status box that ends with the outcome."""
+    with st.status(label, expanded=True) as status:
+        follow(job.run())
+        state = "complete" if job.status == "succeeded" else "error"
+        status.update(label=f"Deploy {job.status}", state=state)
 
 
 def current_job() -> None:
@@ -240,11 +244,7 @@ def resume(job: DeployJob) -> None:
     done = ", ".join(job.state.completed) or "none"
     st.caption(f"Finished steps, kept on a retry: {done}.")
     if st.button("Resume this deploy", icon=":material/replay:", key="resume"):
-        with st.status("Resuming…", expanded=True) as status:
-            follow(job.run())
-            status.update(
-                label=f"Deploy {job.status}", state="complete" if job.status == "succeeded" else "error"
-            )
+        run_job(job, "Resuming…")
 
 
 def results(job: DeployJob) -> None:

@@ -13,6 +13,7 @@ recent user turns (`history`) or with the model's rewrite (see chains.py).
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -69,28 +70,38 @@ class Retriever:
     def embed_query(self, query: str) -> np.ndarray:
         return np.asarray(self.store.embeddings.embed_query(query), dtype=np.float32)
 
-    def search(self, query: str, k: int = 4) -> list[Hit]:
+    def search(
+        self, query: str, k: int = 4, *, extra: Sequence[tuple[np.ndarray, float]] = ()
+    ) -> list[Hit]:
+        """The k best chunks for `query`. `extra` adds vector queries to the fusion, each
+        with its weight (bench/retrieval_variants.py measures such ideas)."""
         if not len(self.store) or not query.strip():
             return []
         depth = max(self.fetch_k, k * 4)
         fused: dict[int, float] = {}
         similarity: dict[int, float] = {}
+
+        def add(rows: Sequence[int], weight: float) -> None:
+            for rank, row in enumerate(rows):
+                fused[row] = fused.get(row, 0.0) + weight / (self.rrf_k + rank + 1)
+
         if self.mode in ("hybrid", "vector"):
-            for rank, (row, sim) in enumerate(self.store.search_vector(self.embed_query(query), depth)):
-                fused[row] = fused.get(row, 0.0) + 1.0 / (self.rrf_k + rank + 1)
-                similarity[row] = sim
+            nearest = self.store.search_vector(self.embed_query(query), depth)
+            similarity.update(nearest)
+            add([row for row, _ in nearest], 1.0)
+            for vector, weight in extra:
+                add([row for row, _ in self.store.search_vector(vector, depth)], weight)
         if self.mode in ("hybrid", "bm25"):
             scores = self.bm25().scores(query)
-            top = np.argsort(-scores)[:depth]
-            for rank, row in enumerate(top):
-                if scores[row] <= 0:
-                    break
-                fused[int(row)] = fused.get(int(row), 0.0) + self.lexical_weight / (self.rrf_k + rank + 1)
-        ranked = sorted(fused, key=fused.__getitem__, reverse=True)
+            add([int(row) for row in np.argsort(-scores)[:depth] if scores[row] > 0], self.lexical_weight)
+        return self._pick(fused, similarity, k)
+
+    def _pick(self, fused: dict[int, float], similarity: dict[int, float], k: int) -> list[Hit]:
+        """The k best fused rows, without duplicate chunks and within the per-page cap."""
         hits: list[Hit] = []
         seen_text: set[str] = set()
         per_page: dict[str, int] = {}
-        for row in ranked:
+        for row in sorted(fused, key=fused.__getitem__, reverse=True):
             doc = self.store.documents[row]
             key = _body(doc)
             if self.dedupe and key in seen_text:

@@ -88,23 +88,24 @@ def test_a_reloaded_page_resumes_the_running_deploy(google_env, fake, credential
     assert "is ready at" in markdown(at)
 
 
-def test_a_failed_build_shows_the_log_tail_and_a_fix(google_env, fake):
+def deploy_with_a_failing_build(fake) -> AppTest:
     fake.enabled |= {"run.googleapis.com", "cloudbuild.googleapis.com", "artifactregistry.googleapis.com"}
     fake.build_outcome = "FAILURE"
     at = deploy_page()
     at.text_input(key="d_project").set_value(fake.project).run()
     at.button(key="deploy").click().run()
+    return at
+
+
+def test_a_failed_build_shows_the_log_tail_and_a_fix(google_env, fake):
+    at = deploy_with_a_failing_build(fake)
     assert not at.exception
     assert any("build" in e.value.lower() for e in at.error)
     assert at.code  # the log tail
 
 
 def test_a_failed_deploy_resumes_from_the_page_keeping_finished_steps(google_env, fake):
-    fake.enabled |= {"run.googleapis.com", "cloudbuild.googleapis.com", "artifactregistry.googleapis.com"}
-    fake.build_outcome = "FAILURE"
-    at = deploy_page()
-    at.text_input(key="d_project").set_value(fake.project).run()
-    at.button(key="deploy").click().run()
+    at = deploy_with_a_failing_build(fake)
     failed = DeployJob.latest(google_env)
     assert failed.status == "failed" and "repository" in failed.state.completed
     at.run()  # the reloaded page offers to resume the failed job, not only to clean up
