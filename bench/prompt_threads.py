@@ -8,11 +8,13 @@ the prompt-reading threads (`n_threads_batch`: 1, or every core) it times a
 RAG-sized prompt (about 700 tokens, as 4 chunks of 600 characters make) alone,
 a short raw prompt alone, and both at once from two threads, 40 tokens each,
 greedy. The third setting is what rag/llms/embedded.py does: every core, behind
-its PromptGate (a prompt is read alone; decoding waits meanwhile).
+its CoreGate (a prompt is read alone; decoding waits meanwhile; two generations
+decode on one core each).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -41,10 +43,17 @@ def context(batch_threads: int, gate=None):
     )
     if gate is not None:
         llm.gate = gate
+        llm.threads_now = 1
     return llm
 
 
 def timed(llm, prompt: str, out: dict) -> None:
+    gate = getattr(llm, "gate", None)
+    with gate.generation() if gate else contextlib.nullcontext():
+        generate(llm, prompt, out)
+
+
+def generate(llm, prompt: str, out: dict) -> None:
     llm.reset()
     started, first = time.perf_counter(), None
     for _ in llm.create_completion(prompt, max_tokens=TOKENS, temperature=0.0, stream=True, stop=[]):
@@ -54,9 +63,10 @@ def timed(llm, prompt: str, out: dict) -> None:
 
 
 def measure(batch_threads: int, gated: bool = False) -> dict:
-    from rag.llms.embedded import PromptGate
+    from rag.llms.embedded import CoreGate
 
-    gate = PromptGate() if gated else None
+    # adaptive=False: one decoding core per context even alone, as the ungated rows.
+    gate = CoreGate(os.cpu_count() or 1, 2, adaptive=False) if gated else None
     rag_llm, raw_llm = context(batch_threads, gate), context(batch_threads, gate)
     try:
         prompt_tokens = len(rag_llm.tokenize(RAG_PROMPT.encode()))

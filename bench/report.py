@@ -26,6 +26,10 @@ def mark(ok: bool) -> str:
     return "**met**" if ok else "**missed**"
 
 
+def ratio(new: float, old: float) -> str:
+    return f"{new / old:.2f}" if old else "—"
+
+
 def ran_on(data: dict) -> str:
     m = data["machine"]
     return f"_Run {m['date']} on {m['cpus']} cores ({m['machine']}, Python {m['python']})._"
@@ -134,20 +138,77 @@ def latency_section(data: dict) -> list[str]:
 
 def side_by_side_section(data: dict) -> list[str]:
     p, e = data["parallel_server"], data["embedded"]
-    return [
+    rows = [
+        ("protocol-faithful Ollama server, parallel decoding", p),
+        ("embedded Gemma 3 270M, 2 cores: the app (one decoding core per context)", e),
+    ]
+    alt = data.get("embedded_adaptive")
+    if alt:
+        rows.append(("embedded, a lone answer decodes on every core (adaptive)", alt))
+    lines = [
         ran_on(data) + " Medians over the questions × rounds; each question asked RAG alone, "
         "raw alone, then both at once as the Chat page does.",
         "",
         "| model | n | RAG s | raw s | both s | both / max | both / sum | both streaming at once |",
         "|---|---|---|---|---|---|---|---|",
-        f"| protocol-faithful Ollama server, parallel decoding | {p['n']} | {p['rag_s']} | {p['raw_s']} | "
-        f"{p['both_s']} | {p['both_over_max']} | {p['both_over_sum']} | {p['streamed_together']:.0%} |",
-        f"| embedded Gemma 3 270M, 2 cores | {e['n']} | {e['rag_s']} | {e['raw_s']} | {e['both_s']} | "
-        f"{e['both_over_max']} | {e['both_over_sum']} | {e['streamed_together']:.0%} |",
+        *(
+            f"| {name} | {r['n']} | {r['rag_s']} | {r['raw_s']} | {r['both_s']} | {r['both_over_max']} "
+            f"| {r['both_over_sum']} | {r['streamed_together']:.0%} |"
+            for name, r in rows
+        ),
         "",
         f"Parallel server: both ≤ 1.15 × max — {mark(p['both_over_max'] <= 1.15)}. "
         f"Embedded: both ≤ 0.85 × sum — {mark(e['both_over_sum'] <= 0.85)}, "
         f"both columns streaming at once in {e['streamed_together']:.0%} of the questions.",
+    ]
+    if alt:
+        lines.append(
+            f"Adaptive against the app in the same run: RAG alone {ratio(alt['rag_s'], e['rag_s'])}× "
+            f"the time, raw alone {ratio(alt['raw_s'], e['raw_s'])}×, "
+            f"both at once {ratio(alt['both_s'], e['both_s'])}×."
+        )
+    return [*lines, ""]
+
+
+def chat_session_section(data: dict) -> list[str]:
+    names = {
+        "app": "the app",
+        "adaptive": "a lone answer decodes on every core",
+        "no-affinity": "a follow-up gets the least recently used context",
+    }
+    lines = [
+        ran_on(data) + " One conversation of the sample guide's questions on the Chat page, in "
+        "Chromium, with the embedded defaults (sampled, temperature 0.2); medians over turns 2 onwards.",
+        "",
+        "| pool policy | turns | turn s (Enter → both done) | RAG first token s | raw first token s |",
+        "|---|---|---|---|---|",
+    ]
+    for key, r in data.items():
+        if key == "machine":
+            continue
+        lines.append(
+            f"| {names.get(key, key)} | {r['turns']} | {r['turn_s']} | {r['rag_first_token_s']} "
+            f"| {r['raw_first_token_s']} |"
+        )
+    return [*lines, ""]
+
+
+def decode_batching_section(data: dict) -> list[str]:
+    r = data["prompt_600_tokens"]
+    lines = [
+        "One decoding step of Gemma 3 270M (`bench/decode_batching.py`, llama.cpp's low-level API):",
+        "",
+        "| how | ms per step | ms per token |",
+        "|---|---|---|",
+    ]
+    for name, ms in data["step_ms"].items():
+        lines.append(f"| {name} | {ms} | {data['ms_per_token'].get(name, '—')} |")
+    return [
+        *lines,
+        "",
+        f"A 600-token prompt read in chunks of 64: {r['chunks_of_64_s']} s alone, "
+        f"{r['with_a_riding_token_s']} s with the other sequence's token riding in each chunk "
+        f"({r['riding_tokens']} tokens, {r['ms_per_riding_token']} ms each).",
         "",
     ]
 
@@ -271,6 +332,13 @@ def main() -> None:
         ),
         *section("## Side by side (issue 3)", "side-by-side", "bench/side_by_side.py", side_by_side_section),
         *section(None, "prompt-threads", "bench/prompt_threads.py", prompt_threads_section),
+        *section(None, "decode-batching", "bench/decode_batching.py", decode_batching_section),
+        *section(
+            "## A conversation in the browser (issue 3)",
+            "chat-session",
+            "bench/chat_session.py",
+            chat_session_section,
+        ),
         *section(
             "## From `streamlit run` to the first side-by-side answer (issue 3)",
             "first-answer",

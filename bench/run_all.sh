@@ -11,7 +11,9 @@ $PY bench/retrieval_variants.py
 $PY bench/latency.py
 $PY bench/side_by_side.py
 $PY bench/prompt_threads.py
+$PY bench/decode_batching.py
 $PY bench/first_answer.py
+$PY bench/chat_session.py
 $PY bench/compare.py
 # The first 200 pages (alphabetical) keep the three pipelines to ~15 minutes on 2 cores.
 $PY bench/indexing.py --pages 200

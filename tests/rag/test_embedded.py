@@ -69,37 +69,153 @@ def test_the_base_model_prompt_layout_puts_context_before_the_question():
     assert render_completion([SystemMessage("Be brief."), HumanMessage("Hi")])[0].startswith("Be brief.")
 
 
-def test_the_prompt_gate_reads_prompts_alone_and_lets_decoding_share():
-    from rag.llms.embedded import PromptGate
+class _Held:
+    """Records the cores held by the gate's calls in flight."""
 
-    gate = PromptGate()
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.now = 0
+        self.most = 0
+
+    def enter(self, n: int) -> None:
+        with self.lock:
+            self.now += n
+            self.most = max(self.most, self.now)
+
+    def leave(self, n: int) -> None:
+        with self.lock:
+            self.now -= n
+
+
+def test_the_core_gate_reads_prompts_alone_and_lets_decoding_share():
+    from rag.llms.embedded import CoreGate
+
+    gate = CoreGate(cores=2)
     log: list[str] = []
+    held = _Held()
     in_step = threading.Event()
+    shares: dict[str, set[int]] = {"a": set(), "b": set()}
 
     def decoder(name: str, steps: int) -> None:
-        for _ in range(steps):
-            with gate.decode_step():
-                log.append(f"{name}+")
-                in_step.set()
-                time.sleep(0.01)
-                log.append(f"{name}-")
+        with gate.generation():
+            for _ in range(steps):
+                with gate.decode_step() as threads:
+                    held.enter(threads)
+                    shares[name].add(threads)
+                    log.append(f"{name}+")
+                    in_step.set()
+                    time.sleep(0.01)
+                    log.append(f"{name}-")
+                    held.leave(threads)
 
     def reader() -> None:
         in_step.wait()
-        with gate.prompt():
+        with gate.prompt() as threads:
+            held.enter(threads)
             log.append("P+")
             time.sleep(0.05)
             log.append("P-")
+            held.leave(threads)
 
-    threads = [threading.Thread(target=decoder, args=(n, 8)) for n in "ab"]
-    threads.append(threading.Thread(target=reader))
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    with gate.generation():  # the reader's generation, counted from the start
+        threads = [threading.Thread(target=decoder, args=(n, 8)) for n in "ab"]
+        threads.append(threading.Thread(target=reader))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
     start, end = log.index("P+"), log.index("P-")
     assert end == start + 1  # nothing decoded while the prompt was read
     open_steps = sum(1 if e.endswith("+") else -1 for e in log[:start])
     assert open_steps == 0  # the prompt waited for the steps in flight
-    # Decoding steps of the two contexts overlapped (shared the cores) outside the prompt.
+    # Decoding steps of the two contexts overlapped (shared the cores) outside the prompt,
+    # on one core each, and the cores were never oversubscribed.
     assert any(x.endswith("+") and y.endswith("+") for x, y in itertools.pairwise(log))
+    assert shares == {"a": {1}, "b": {1}} and held.most == 2
+
+
+def test_adaptive_a_lone_generation_decodes_on_every_core_and_a_pair_splits_them():
+    from rag.llms.embedded import CoreGate
+
+    gate = CoreGate(cores=4, adaptive=True)
+    with gate.generation():
+        with gate.decode_step() as alone:
+            pass
+        with gate.generation(), gate.decode_step() as first, gate.decode_step() as second:
+            pass
+        with gate.decode_step() as left_alone:
+            pass
+    assert (alone, first, second, left_alone) == (4, 2, 2, 4)
+    with gate.generation(), gate.prompt() as prompt:
+        assert prompt == 4
+
+
+def test_by_default_a_context_decodes_on_its_share_and_a_count_can_be_pinned():
+    from rag.llms.embedded import CoreGate
+
+    fixed_share = CoreGate(cores=2, contexts=2)
+    pinned = CoreGate(cores=6, contexts=2, fixed=3)
+    with fixed_share.generation(), fixed_share.decode_step() as share:
+        assert share == 1  # alone, yet one core: the other is the app's server and browser
+    with pinned.generation(), pinned.decode_step() as a, pinned.decode_step() as b, pinned.generation():
+        assert a == b == 3
+    with pinned.prompt() as p:
+        assert p == 3
+
+
+def test_adaptive_a_lone_answer_runs_on_every_core():
+    from rag.llms.embedded import EmbeddedTarget, LlamaPool, model_path
+
+    pool = LlamaPool(model_path(), size=2, adaptive=True)
+    target = EmbeddedTarget(pool=pool)
+    try:
+        list(target.stream([HumanMessage("Name a fruit.")], options=GenerationOptions(max_tokens=6)))
+        with pool.context() as llm:
+            assert llm.threads_now == pool.gate.cores
+    finally:
+        pool.close()
+
+
+def test_greedy_answers_repeat_whatever_the_context_held_before(embedded_target):
+    options = GenerationOptions(max_tokens=24, temperature=0.0)
+
+    def answer(question: str) -> str:
+        items = embedded_target.stream([HumanMessage(question)], options=options)
+        return "".join(i.text for i in items if isinstance(i, Delta))
+
+    first = answer("What is a Cloud Run service?")
+    answer("What is a Cloud Run service with a GPU and how is it billed?")  # shares a prefix
+    assert answer("What is a Cloud Run service?") == first
+
+
+def test_a_sampled_follow_up_finds_its_conversation_and_reads_only_the_new_part(monkeypatch):
+    from langchain_core.messages import AIMessage
+
+    from rag.llms.embedded import EmbeddedTarget, LlamaPool, _gated_llama_class, model_path
+
+    pool = LlamaPool(model_path(), size=2)
+    pool.warm()
+    target = EmbeddedTarget(pool=pool)
+    options = GenerationOptions(max_tokens=12, temperature=0.5)
+    read: list[int] = []
+    cls = _gated_llama_class()
+    original = cls.eval
+    monkeypatch.setattr(
+        cls, "eval", lambda self, tokens: (read.append(len(tokens)), original(self, tokens))[1]
+    )
+
+    def answer(messages) -> str:
+        return "".join(i.text for i in target.stream(messages, options=options) if isinstance(i, Delta))
+
+    try:
+        first = [HumanMessage("What does a Cloud Run service with a GPU cost per hour in detail?")]
+        reply = answer(first)
+        answer([HumanMessage("Which port does Ollama listen on?")])  # the other conversation
+        follow_up = [*first, AIMessage(reply), HumanMessage("And per minute?")]
+        prompt, _ = render_completion(follow_up)
+        read.clear()
+        answer(follow_up)
+        full = len(pool._free[0].tokenize(prompt.encode("utf-8"), add_bos=True))
+        assert read and read[0] < full / 2  # the conversation so far was already in the cache
+    finally:
+        pool.close()
