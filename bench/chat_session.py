@@ -20,16 +20,14 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import statistics
 import time
 
 from common import ROOT, write_result
 
 from rag.evaluation import load_questions
-from tests.servers.streamlit_app import running_app
+from tests.servers.streamlit_app import CHROMIUM, running_app
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 QUESTIONS = [
     q.question for q in load_questions(ROOT / "rag" / "data" / "sample-guide-qa.jsonl") if not q.history
 ]

@@ -12,15 +12,12 @@ except the operating system's file cache.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 
 from common import ROOT, write_result
 
 from tests.servers.site import SiteServer
-from tests.servers.streamlit_app import running_app
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+from tests.servers.streamlit_app import CHROMIUM, running_app
 
 
 def main() -> None:

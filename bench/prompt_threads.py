@@ -14,7 +14,6 @@ decode on one core each).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
@@ -48,12 +47,6 @@ def context(batch_threads: int, gate=None):
 
 
 def timed(llm, prompt: str, out: dict) -> None:
-    gate = getattr(llm, "gate", None)
-    with gate.generation() if gate else contextlib.nullcontext():
-        generate(llm, prompt, out)
-
-
-def generate(llm, prompt: str, out: dict) -> None:
     llm.reset()
     started, first = time.perf_counter(), None
     for _ in llm.create_completion(prompt, max_tokens=TOKENS, temperature=0.0, stream=True, stop=[]):
@@ -65,8 +58,7 @@ def generate(llm, prompt: str, out: dict) -> None:
 def measure(batch_threads: int, gated: bool = False) -> dict:
     from rag.llms.embedded import CoreGate
 
-    # adaptive=False: one decoding core per context even alone, as the ungated rows.
-    gate = CoreGate(os.cpu_count() or 1, 2, adaptive=False) if gated else None
+    gate = CoreGate(os.cpu_count() or 1, 2) if gated else None  # one decoding core per context
     rag_llm, raw_llm = context(batch_threads, gate), context(batch_threads, gate)
     try:
         prompt_tokens = len(rag_llm.tokenize(RAG_PROMPT.encode()))

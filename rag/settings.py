@@ -94,8 +94,8 @@ class Settings:
     embedded_threads: int = _setting(
         0,
         "RAG_EMBEDDED_THREADS",
-        "CPU threads for each llama.cpp call; 0 shares the cores: a prompt or a lone answer gets all, "
-        "two answers decoding together split them.",
+        "CPU threads for each llama.cpp call; 0 shares the cores: a prompt is read on all of them, "
+        "each answer decodes on cores ÷ contexts.",
     )
     cache_dir: str = _setting(
         "",

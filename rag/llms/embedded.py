@@ -120,9 +120,8 @@ class LlamaPool:
         with self._available:
             while True:
                 if self._free:
+                    # max() keeps the first of equals: with nothing to reuse, the least recently used.
                     best = max(self._free, key=lambda llm: _reusable(llm.holds, prompt))
-                    if not _reusable(best.holds, prompt):
-                        best = self._free[0]
                     self._free.remove(best)
                     return best
                 if self._created < self.size:
@@ -172,8 +171,7 @@ class LlamaPool:
 def _reusable(holds: str, prompt: str) -> int:
     """How much of `prompt` a context holding `holds` has read already, if that is
     most of what it holds (else 0: its cache would be thrown away)."""
-    pairs = zip(holds, prompt, strict=False)
-    common = next((i for i, (a, b) in enumerate(pairs) if a != b), min(len(holds), len(prompt)))
+    common = len(os.path.commonprefix([holds, prompt]))  # noqa: RUF071 (text, not paths)
     return common if holds and common * 2 >= len(holds) else 0
 
 

@@ -10,7 +10,6 @@ bench/first_answer.py).
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +19,8 @@ import pytest
 from tests.conftest import ROOT, SAMPLE_DOCS
 from tests.servers.ollama import FakeOllama, OllamaState
 from tests.servers.site import SiteServer
-from tests.servers.streamlit_app import running_app
+from tests.servers.streamlit_app import CHROMIUM, running_app
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = ROOT / "artifacts"
 pytestmark = [
     pytest.mark.browser,

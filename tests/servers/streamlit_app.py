@@ -7,6 +7,7 @@ the way a person starts it, with the environment the caller gives.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
 import subprocess
 import sys
@@ -17,6 +18,8 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent.parent
+# Debian's chromium (./setup.sh): `playwright install` cannot download a browser here.
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def free_port() -> int:
