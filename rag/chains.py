@@ -26,7 +26,7 @@ from typing import Literal
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from .errors import InputError
-from .llms.base import Delta, Finish, GenerationOptions, Target
+from .llms.base import Delta, Finish, GenerationOptions, Target, Waiting
 from .prompts import ANSWER_PROMPT, QUERY_REWRITE_PROMPT, RAW_PROMPT, format_context
 from .retrieval import Hit, Retriever, history_query
 
@@ -40,6 +40,7 @@ class Source:
     url: str
     content: str
     score: float
+    heading: str = ""  # the chunk's section path ("Page › Section"): sources of one page differ by it
 
 
 @dataclass
@@ -84,7 +85,14 @@ class AnswerEvent:
     answer: Answer
 
 
-ChainEvent = QueryEvent | SourcesEvent | TokenEvent | AnswerEvent
+@dataclass
+class WaitingEvent:
+    """The model is busy with other questions: `ahead` of them wait before this one."""
+
+    ahead: int
+
+
+ChainEvent = QueryEvent | SourcesEvent | TokenEvent | AnswerEvent | WaitingEvent
 
 
 def to_messages(history: Sequence[Message]) -> list[BaseMessage]:
@@ -107,6 +115,7 @@ def to_source(hit: Hit) -> Source:
         url=meta.get("source", meta.get("url", "")),
         content=hit.document.page_content,
         score=round(hit.score, 6),
+        heading=meta.get("heading", ""),
     )
 
 
@@ -120,14 +129,21 @@ class _Generation:
         self.finish: Finish | None = None
         self.cancelled = False
 
-    def run(self, messages: list[BaseMessage], cancel: threading.Event | None) -> Iterator[TokenEvent]:
+    def run(
+        self, messages: list[BaseMessage], cancel: threading.Event | None
+    ) -> Iterator[TokenEvent | WaitingEvent]:
         stream = self.target.stream(messages, self.model, self.options)
+        ahead: int | None = None
         try:
             for item in stream:
                 if cancel is not None and cancel.is_set():
                     self.cancelled = True
                     break
-                if isinstance(item, Delta):
+                if isinstance(item, Waiting):
+                    if item.ahead != ahead:  # say it when it changes, not every poll
+                        ahead = item.ahead
+                        yield WaitingEvent(item.ahead)
+                elif isinstance(item, Delta):
                     if self.first_token is None:
                         self.first_token = time.perf_counter() - self.started
                     self.text += item.text

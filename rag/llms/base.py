@@ -36,7 +36,14 @@ class Finish:
     eval_seconds: float | None = None  # time spent decoding, when the server says
 
 
-StreamItem = Delta | Finish
+@dataclass
+class Waiting:
+    """The model is busy: `ahead` generations wait before this one (sent while it waits)."""
+
+    ahead: int
+
+
+StreamItem = Delta | Finish | Waiting
 
 
 @dataclass

@@ -11,6 +11,7 @@ llama.cpp call its cores.
 from __future__ import annotations
 
 import atexit
+import collections
 import functools
 import os
 import threading
@@ -28,7 +29,7 @@ from pydantic import ConfigDict, Field
 
 from ..errors import ModelError, RagError
 from ..prompts import COMPLETION_STOPS, render_completion
-from .base import Delta, Finish, GenerationOptions, StreamItem, Target, TargetStatus
+from .base import Delta, Finish, GenerationOptions, StreamItem, Target, TargetStatus, Waiting
 
 MODEL_NAME = "gemma-3-270m"
 CHUNK_CHARS = 600
@@ -56,26 +57,33 @@ def model_path(cache_dir: str = "") -> Path:
 
 
 _log_callback: Any = None
+_log_lock = threading.Lock()
 
 
 def _quiet_llama_cpp() -> None:
-    """Send llama.cpp's C-level log lines to Python logging instead of stderr."""
+    """Send llama.cpp's C-level log lines to Python logging instead of stderr.
+
+    Installed once per process, under a lock, and never replaced: llama.cpp holds a
+    raw pointer to the callback, so a second installation racing a model load would
+    free the first callback while the load still calls it (a SIGSEGV when two
+    sessions asked their first question at once)."""
     global _log_callback
-    if _log_callback is not None:
-        return
-    import ctypes
-    import logging
+    with _log_lock:
+        if _log_callback is not None:
+            return
+        import ctypes
+        import logging
 
-    import llama_cpp
+        import llama_cpp
 
-    logger = logging.getLogger("llama_cpp")
+        logger = logging.getLogger("llama_cpp")
 
-    @llama_cpp.llama_log_callback
-    def forward(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-        logger.debug(text.decode("utf-8", "replace").rstrip())
+        @llama_cpp.llama_log_callback
+        def forward(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+            logger.debug(text.decode("utf-8", "replace").rstrip())
 
-    _log_callback = forward  # kept alive: llama.cpp holds a raw pointer to it
-    llama_cpp.llama_log_set(forward, ctypes.c_void_p(0))
+        _log_callback = forward  # kept alive for the life of the process
+        llama_cpp.llama_log_set(forward, ctypes.c_void_p(0))
 
 
 class LlamaPool:
@@ -94,6 +102,7 @@ class LlamaPool:
         self._free: list[Any] = []
         self._available = threading.Condition()
         self._created = 0
+        self._queue: collections.deque[Turn] = collections.deque()
 
     def _new(self) -> Any:
         _quiet_llama_cpp()
@@ -113,44 +122,60 @@ class LlamaPool:
         llm.holds = ""  # the text its KV cache holds (prompt and answer)
         return llm
 
-    def _take(self, prompt: str) -> Any | None:
-        """A free context for `prompt` (None: create one). A follow-up gets the context
-        that holds its conversation so far; any other prompt gets the least recently
-        used one, so it does not evict a conversation that merely starts the same way."""
+    def queue(self, prompt: str = "") -> Turn:
+        """Join the queue for a context (first come, first served)."""
+        turn = Turn(self, prompt)
         with self._available:
-            while True:
-                if self._free:
-                    # max() keeps the first of equals: with nothing to reuse, the least recently used.
-                    best = max(self._free, key=lambda llm: _reusable(llm.holds, prompt))
-                    self._free.remove(best)
-                    return best
-                if self._created < self.size:
-                    self._created += 1
-                    return None
-                self._available.wait()
+            self._queue.append(turn)
+        return turn
+
+    def _grant(self, turn: Turn) -> bool:
+        """Under the lock: give the head of the queue a free context, or the right to
+        create one. A follow-up gets the context that holds its conversation so far;
+        any other prompt gets the least recently used one, so it does not evict a
+        conversation that merely starts the same way."""
+        if not self._queue or self._queue[0] is not turn:
+            return False
+        if self._free:
+            # max() keeps the first of equals: with nothing to reuse, the least recently used.
+            turn.llm = max(self._free, key=lambda llm: _reusable(llm.holds, turn.prompt))
+            self._free.remove(turn.llm)
+        elif self._created < self.size:
+            self._created += 1  # the turn creates its context
+        else:
+            return False
+        self._queue.popleft()
+        turn.granted = True
+        self._available.notify_all()  # the next in line is now the head
+        return True
 
     def _give_back(self, llm: Any) -> None:
         with self._available:
             self._free.append(llm)
-            self._available.notify()
+            self._available.notify_all()
+
+    def _leave(self, turn: Turn) -> None:
+        with self._available:
+            if turn in self._queue:
+                self._queue.remove(turn)
+                self._available.notify_all()
+
+    def waiting(self) -> int:
+        """Generations waiting for a context now."""
+        with self._available:
+            return len(self._queue)
 
     @contextmanager
     def context(self, prompt: str = "") -> Iterator[Any]:
-        """Borrow a context for one generation (the gate counts it while it is out)."""
-        llm = self._take(prompt)
-        if llm is None:
-            try:
-                llm = self._new()
-            except BaseException:
-                with self._available:
-                    self._created -= 1
-                    self._available.notify()
-                raise
+        """Borrow a context for one generation, waiting for one as long as it takes."""
+        turn = self.queue(prompt)
         try:
-            with self.gate.generation():
+            for _ahead in turn.wait(every=None):
+                pass
+            with turn.hold() as llm:
                 yield llm
         finally:
-            self._give_back(llm)
+            turn.close()
 
     def close(self) -> None:
         """Free the contexts that are not in use (llama.cpp must not be freed at interpreter exit)."""
@@ -173,6 +198,66 @@ def _reusable(holds: str, prompt: str) -> int:
     most of what it holds (else 0: its cache would be thrown away)."""
     common = len(os.path.commonprefix([holds, prompt]))  # noqa: RUF071 (text, not paths)
     return common if holds and common * 2 >= len(holds) else 0
+
+
+class Turn:
+    """One generation's place in a LlamaPool's queue.
+
+    `wait()` yields how many generations are ahead while it waits (so a page can
+    say so, and a Stop between yields leaves the queue), `hold()` lends the
+    context, `close()` leaves the queue or returns an unused grant."""
+
+    def __init__(self, pool: LlamaPool, prompt: str) -> None:
+        self.pool = pool
+        self.prompt = prompt
+        self.granted = False
+        self.llm: Any = None  # set when granted a free context; None means create one
+        self._held = False
+
+    def wait(self, every: float | None = 0.5) -> Iterator[int]:
+        """Until granted, every `every` seconds (or each change): the number ahead."""
+        pool = self.pool
+        while True:
+            with pool._available:
+                if self.granted or pool._grant(self):
+                    return
+                pool._available.wait(every)
+                if pool._grant(self):
+                    return
+                ahead = pool._queue.index(self)
+            yield ahead
+
+    @contextmanager
+    def hold(self) -> Iterator[Any]:
+        if not self.granted:
+            for _ahead in self.wait(every=None):
+                pass
+        self._held = True
+        if self.llm is None:
+            try:
+                self.llm = self.pool._new()
+            except BaseException:
+                with self.pool._available:
+                    self.pool._created -= 1
+                    self.pool._available.notify_all()
+                raise
+        try:
+            with self.pool.gate.generation():
+                yield self.llm
+        finally:
+            self.pool._give_back(self.llm)
+
+    def close(self) -> None:
+        if not self.granted:
+            self.pool._leave(self)
+        elif not self._held:  # granted but never used: pass it on
+            self._held = True
+            if self.llm is not None:
+                self.pool._give_back(self.llm)
+            else:
+                with self.pool._available:
+                    self.pool._created -= 1
+                    self.pool._available.notify_all()
 
 
 class CoreGate:
@@ -326,48 +411,62 @@ class EmbeddedGemma(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         prompt, extra_stops = render_completion(messages)
         stops = list(dict.fromkeys([*self.stop, *extra_stops, *(stop or [])]))
-        with self.pool.context(prompt) as llm:
-            if self.temperature == 0:
-                # Greedy answers must repeat: reusing the prefix a context holds changes
-                # the batch split, and greedy answers then differed between runs of the
-                # same question (7 of the sample guide's 12). Sampled answers reuse it,
-                # so a follow-up does not reread its whole conversation.
-                llm.reset()
-            llm.holds = prompt
-            prompt_tokens = len(llm.tokenize(prompt.encode("utf-8"), add_bos=True))
-            budget = max(16, min(self.max_tokens, llm.n_ctx() - prompt_tokens - 8))
-            produced, reason = 0, None
-            started = time.perf_counter()
-            for part in llm.create_completion(
-                prompt,
-                max_tokens=budget,
-                temperature=self.temperature,
-                repeat_penalty=self.repeat_penalty,
-                stop=stops,
-                stream=True,
-            ):
-                choice = part["choices"][0]
-                reason = choice.get("finish_reason") or reason
-                if choice["text"]:
-                    produced += 1
-                    llm.holds += choice["text"]
-                    chunk = ChatGenerationChunk(message=AIMessageChunk(content=choice["text"]))
-                    if run_manager:
-                        run_manager.on_llm_new_token(choice["text"], chunk=chunk)
-                    yield chunk
-            usage = {
-                "input_tokens": prompt_tokens,
-                "output_tokens": produced,
-                "total_tokens": prompt_tokens + produced,
-            }
-            meta = {
-                "model_name": MODEL_NAME,
-                "done_reason": reason or "stop",
-                "eval_seconds": time.perf_counter() - started,
-            }
-            yield ChatGenerationChunk(
-                message=AIMessageChunk(content="", usage_metadata=usage, response_metadata=meta)
-            )
+        turn = self.pool.queue(prompt)
+        try:
+            for ahead in turn.wait():
+                # Nothing to say yet but how many are ahead; it also lets a Stop leave the queue.
+                yield ChatGenerationChunk(
+                    message=AIMessageChunk(content="", response_metadata={"waiting": ahead})
+                )
+            with turn.hold() as llm:
+                yield from self._complete(llm, prompt, stops, run_manager)
+        finally:
+            turn.close()
+
+    def _complete(
+        self, llm: Any, prompt: str, stops: list[str], run_manager: CallbackManagerForLLMRun | None
+    ) -> Iterator[ChatGenerationChunk]:
+        if self.temperature == 0:
+            # Greedy answers must repeat: reusing the prefix a context holds changes
+            # the batch split, and greedy answers then differed between runs of the
+            # same question (7 of the sample guide's 12). Sampled answers reuse it,
+            # so a follow-up does not reread its whole conversation.
+            llm.reset()
+        llm.holds = prompt
+        prompt_tokens = len(llm.tokenize(prompt.encode("utf-8"), add_bos=True))
+        budget = max(16, min(self.max_tokens, llm.n_ctx() - prompt_tokens - 8))
+        produced, reason = 0, None
+        started = time.perf_counter()
+        for part in llm.create_completion(
+            prompt,
+            max_tokens=budget,
+            temperature=self.temperature,
+            repeat_penalty=self.repeat_penalty,
+            stop=stops,
+            stream=True,
+        ):
+            choice = part["choices"][0]
+            reason = choice.get("finish_reason") or reason
+            if choice["text"]:
+                produced += 1
+                llm.holds += choice["text"]
+                chunk = ChatGenerationChunk(message=AIMessageChunk(content=choice["text"]))
+                if run_manager:
+                    run_manager.on_llm_new_token(choice["text"], chunk=chunk)
+                yield chunk
+        usage = {
+            "input_tokens": prompt_tokens,
+            "output_tokens": produced,
+            "total_tokens": prompt_tokens + produced,
+        }
+        meta = {
+            "model_name": MODEL_NAME,
+            "done_reason": reason or "stop",
+            "eval_seconds": time.perf_counter() - started,
+        }
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(content="", usage_metadata=usage, response_metadata=meta)
+        )
 
 
 class EmbeddedTarget(Target):
@@ -415,6 +514,8 @@ class EmbeddedTarget(Target):
         chat = self.chat_model(model, options)
         try:
             for chunk in chat.stream(list(messages)):
+                if "waiting" in chunk.response_metadata:
+                    yield Waiting(ahead=int(chunk.response_metadata["waiting"]))
                 if chunk.content:
                     yield Delta(str(chunk.content))
                 if chunk.usage_metadata:

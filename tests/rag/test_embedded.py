@@ -1,6 +1,7 @@
 """The packaged Gemma 3 270M through llama.cpp, for real."""
 
 import itertools
+import os
 import threading
 import time
 
@@ -217,5 +218,133 @@ def test_a_sampled_follow_up_finds_its_conversation_and_reads_only_the_new_part(
         answer(follow_up)
         full = len(pool._free[0].tokenize(prompt.encode("utf-8"), add_bos=True))
         assert read and read[0] < full / 2  # the conversation so far was already in the cache
+    finally:
+        pool.close()
+
+
+def test_the_log_callback_is_installed_once_when_first_loads_race(monkeypatch):
+    """Issue 10: two sessions' first questions loaded contexts at once; the second
+    installation replaced (and freed) the callback llama.cpp was still calling."""
+    import llama_cpp
+
+    from rag.llms import embedded
+
+    installed: list[object] = []
+
+    make_callback = llama_cpp.llama_log_callback
+
+    def slow_callback(function):
+        time.sleep(0.01)  # as slow as a first `import llama_cpp`: the window the race needs
+        return make_callback(function)
+
+    monkeypatch.setattr(embedded, "_log_callback", None)  # restored (and kept alive) after the test
+    monkeypatch.setattr(llama_cpp, "llama_log_callback", slow_callback)
+    monkeypatch.setattr(llama_cpp, "llama_log_set", lambda callback, user_data: installed.append(callback))
+    start = threading.Barrier(8)
+
+    def first_use() -> None:
+        start.wait()
+        embedded._quiet_llama_cpp()
+
+    threads = [threading.Thread(target=first_use) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert installed == [embedded._log_callback]
+
+
+def test_cold_processes_load_two_contexts_at_once_without_crashing(tmp_path):
+    """The real thing: fresh processes whose two first generations start together."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "cold.py"
+    script.write_text(
+        "import threading\n"
+        "from langchain_core.messages import HumanMessage\n"
+        "from rag.llms.base import GenerationOptions\n"
+        "from rag.llms.embedded import EmbeddedTarget, LlamaPool, model_path\n"
+        "target = EmbeddedTarget(pool=LlamaPool(model_path(), size=2))\n"
+        "start = threading.Barrier(2)\n"
+        "def go():\n"
+        "    start.wait()\n"
+        "    list(target.stream([HumanMessage('Hi')], options=GenerationOptions(max_tokens=2)))\n"
+        "threads = [threading.Thread(target=go) for _ in range(2)]\n"
+        "[t.start() for t in threads]\n"
+        "[t.join() for t in threads]\n"
+        "print('ok')\n"
+    )
+    from tests.conftest import ROOT
+
+    for _ in range(4):
+        done = subprocess.run(
+            [sys.executable, str(script)],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_a_question_waiting_for_the_model_says_how_many_are_ahead():
+    """A room on 2 cores queues: each waiting generation is told its place, first come first served."""
+    from rag.llms.base import Waiting
+    from rag.llms.embedded import EmbeddedTarget, LlamaPool, model_path
+
+    pool = LlamaPool(model_path(), size=1)
+    pool.warm()
+    target = EmbeddedTarget(pool=pool)
+    seen: dict[int, list[int]] = {1: [], 2: []}
+    finished: list[int] = []
+    options = GenerationOptions(max_tokens=6, temperature=0.0)
+    try:
+        with pool.context():  # the model is busy
+
+            def ask(i: int) -> None:
+                for item in target.stream([HumanMessage("Name a colour.")], options=options):
+                    if isinstance(item, Waiting):
+                        seen[i].append(item.ahead)
+                finished.append(i)
+
+            first = threading.Thread(target=ask, args=(1,))
+            first.start()
+            time.sleep(0.3)
+            second = threading.Thread(target=ask, args=(2,))
+            second.start()
+            time.sleep(1.2)
+            assert pool.waiting() == 2 and seen[1][-1] == 0 and seen[2][-1] == 1
+        first.join(60)
+        second.join(60)
+        assert finished == [1, 2]  # first come, first served
+        assert 0 in seen[2]  # it moved up when the first one got the model
+    finally:
+        pool.close()
+
+
+def test_stop_while_waiting_leaves_the_queue():
+    from rag.chains import AnswerEvent, RawChain, WaitingEvent
+    from rag.llms.embedded import EmbeddedTarget, LlamaPool, model_path
+
+    pool = LlamaPool(model_path(), size=1)
+    pool.warm()
+    chain = RawChain(EmbeddedTarget(pool=pool), options=GenerationOptions(max_tokens=4))
+    cancel = threading.Event()
+    events: list[object] = []
+    try:
+        with pool.context():
+            worker = threading.Thread(target=lambda: events.extend(chain.stream("Hi", cancel=cancel)))
+            worker.start()
+            time.sleep(0.8)
+            assert any(isinstance(e, WaitingEvent) for e in events) and pool.waiting() == 1
+            cancel.set()
+            worker.join(2)  # a Stop ends the wait within a poll
+            assert not worker.is_alive() and pool.waiting() == 0
+        answer = next(e for e in events if isinstance(e, AnswerEvent)).answer
+        assert answer.done_reason == "cancelled"
+        with pool.context() as llm:  # the context was not lost
+            assert llm is not None
     finally:
         pool.close()
