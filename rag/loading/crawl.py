@@ -10,6 +10,7 @@ the start URL is the user's own request.
 
 from __future__ import annotations
 
+import re
 import threading
 import xml.etree.ElementTree as ET
 from pathlib import PurePosixPath
@@ -35,6 +36,17 @@ def normalize(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
 
 
+_INDEX_FILE = re.compile(r"/(?:index|default)\.(?:html?|xhtml|php|aspx?|jsp|shtml)$")
+
+
+def page_key(url: str) -> str:
+    """What makes two URLs the same page: `normalize`, and `dir/index.html` is `dir/`."""
+    key = normalize(url)
+    parts = urlsplit(key)
+    path = _INDEX_FILE.sub("/", parts.path)
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
 class Scope:
     """The start URL's origin and folder: what a crawl may visit."""
 
@@ -54,9 +66,10 @@ class Scope:
 class Robots:
     """robots.txt per origin, fetched once; a missing or broken file allows everything."""
 
-    def __init__(self, fetcher: Fetcher, user_agent: str) -> None:
+    def __init__(self, fetcher: Fetcher, user_agent: str, cancel: threading.Event | None = None) -> None:
         self.fetcher = fetcher
         self.user_agent = user_agent
+        self.cancel = cancel
         self._parsers: dict[str, RobotFileParser | None] = {}
         self._lock = threading.Lock()
 
@@ -68,7 +81,7 @@ class Robots:
         with self._lock:
             if origin in self._parsers:
                 return self._parsers[origin]
-        text = self.fetcher.get_text(origin + "/robots.txt")
+        text = self.fetcher.get_text(origin + "/robots.txt", self.cancel)
         parser = None
         if text is not None:
             parser = RobotFileParser()
@@ -86,7 +99,9 @@ class Robots:
         return list(parser.site_maps() or []) if parser else []
 
 
-def sitemap_urls(fetcher: Fetcher, robots: Robots, start: str, limit: int) -> list[str]:
+def sitemap_urls(
+    fetcher: Fetcher, robots: Robots, start: str, limit: int, cancel: threading.Event | None = None
+) -> list[str]:
     """Page URLs from the site's sitemaps (nested sitemap indexes followed), in scope only."""
     parts = urlsplit(start)
     if parts.scheme not in {"http", "https"}:
@@ -94,13 +109,13 @@ def sitemap_urls(fetcher: Fetcher, robots: Robots, start: str, limit: int) -> li
     scope = Scope(start)
     queue = robots.sitemaps(start) or [f"{parts.scheme}://{parts.netloc}/sitemap.xml"]
     seen_maps: set[str] = set()
-    pages: dict[str, None] = {}
+    pages: dict[str, str] = {}  # page_key → URL
     while queue and len(seen_maps) < MAX_SITEMAPS and len(pages) < limit:
         sitemap = queue.pop(0)
         if sitemap in seen_maps:
             continue
         seen_maps.add(sitemap)
-        text = fetcher.get_text(sitemap)
+        text = fetcher.get_text(sitemap, cancel)
         if not text:
             continue
         try:
@@ -114,5 +129,5 @@ def sitemap_urls(fetcher: Fetcher, robots: Robots, start: str, limit: int) -> li
             if root.tag.endswith("sitemapindex"):
                 queue.append(url)
             elif url in scope and robots.allowed(url):
-                pages.setdefault(url, None)
-    return list(pages)[:limit]
+                pages.setdefault(page_key(url), url)
+    return list(pages.values())[:limit]

@@ -14,7 +14,10 @@ import warnings
 from dataclasses import dataclass, field
 from urllib.parse import urldefrag, urljoin
 
-from bs4 import BeautifulSoup, Comment, NavigableString, Tag, XMLParsedAsHTMLWarning
+from bs4 import BeautifulSoup, CData, Comment, NavigableString, Tag, XMLParsedAsHTMLWarning
+from lxml import etree
+
+from ..errors import FetchError
 
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 # Never content, wherever they appear.
@@ -51,6 +54,9 @@ LINK_BLOCKS = {"ul", "ol", "dl", "table", "div", "nav", "p"}
 LINK_DENSITY = 0.45
 MIN_LINKS = 5
 MIN_TEXT = 200  # below this much text besides link lists, a page is an index
+# Real pages nest a few dozen levels; a page nested deeper is refused, which keeps the
+# recursive walk far from Python's recursion limit.
+MAX_DEPTH = 512
 BLOCK_TAGS = {
     "p",
     "div",
@@ -252,11 +258,41 @@ def _walk(node: Tag, out: _Builder) -> None:
 
 
 def _main_content(soup: BeautifulSoup) -> Tag:
-    for selector in MAIN_SELECTORS:
-        found = soup.select(selector)
+    """The first of MAIN_SELECTORS that matches; of several matches, the one with the most text."""
+    matches: list[list[Tag]] = [[] for _ in MAIN_SELECTORS]
+    for tag in _tags(soup):  # one pass (soupsieve would take one per selector, and is slow)
+        for i in _main_kinds(tag):
+            matches[i].append(tag)
+    for found in matches:
+        if len(found) > 1:  # text lengths from one pass, not one get_text per match
+            stats = _stats(soup)
+            return _with_page_heading(max(found, key=lambda t: stats[id(t)][RAW]))
         if found:
-            return _with_page_heading(max(found, key=lambda t: len(t.get_text())))
+            return _with_page_heading(found[0])
     return soup.body or soup
+
+
+def _main_kinds(tag: Tag) -> list[int]:
+    """Which MAIN_SELECTORS (by position) the tag matches."""
+    attrs = tag.attrs or {}
+    kinds = []
+    if tag.name == "main":
+        kinds.append(0)
+    if attrs.get("role") == "main":
+        kinds.append(1)
+    if tag.name == "article":
+        kinds.append(2)
+    if attrs.get("id") == "main-content":
+        kinds.append(3)
+    if attrs.get("id") == "content":
+        kinds.append(4)
+    if "content" in (attrs.get("class") or ()):
+        kinds.append(5)
+    return kinds
+
+
+def _tags(root: Tag) -> list[Tag]:
+    return [node for node in root.descendants if isinstance(node, Tag)]
 
 
 def _with_page_heading(main: Tag) -> Tag:
@@ -276,7 +312,9 @@ def _with_page_heading(main: Tag) -> Tag:
 
 def _links(soup: BeautifulSoup, base: str) -> list[str]:
     seen: dict[str, None] = {}
-    for a in soup.find_all("a", href=True):
+    for a in _tags(soup):
+        if a.name != "a" or a.get("href") is None:
+            continue
         href = str(a["href"]).strip()
         if not href or href.startswith(("#", "mailto:", "javascript:", "tel:")):
             continue
@@ -296,7 +334,14 @@ def _title(soup: BeautifulSoup, sections: list[Section]) -> str:
 
 
 def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Page:
-    """Parse one HTML page into titled sections and the links it holds."""
+    """Parse one HTML page into titled sections and the links it holds (FetchError if too deep)."""
+    if _too_deep(html):
+        raise FetchError(
+            url,
+            "too-deep",
+            f"The page nests its elements more than {MAX_DEPTH} levels deep.",
+            "This is not a page written for people; index another one.",
+        )
     with warnings.catch_warnings():
         # XHTML pages (AsciiDoc, DocBook) start with an XML declaration; the HTML parser
         # reads them correctly, and a warning per page would drown the progress output.
@@ -306,10 +351,10 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
     base = urljoin(url, str(base_tag["href"])) if isinstance(base_tag, Tag) else url
     links = _links(soup, base)
     main = _main_content(soup)
-    for tag in main.find_all(_is_chrome):
+    for tag in [t for t in _tags(main) if _is_chrome(t)]:
         if not tag.decomposed:
             tag.decompose()
-    lists = [t for t in main.find_all(_is_link_list)]
+    lists = _link_lists(main)
     full = _sections(main) if lists else []
     for tag in lists:
         if not tag.decomposed:
@@ -337,15 +382,93 @@ def _length(sections: list[Section]) -> int:
     return sum(len(s.text) for s in sections)
 
 
-def _is_link_list(tag: Tag) -> bool:
-    if tag.name not in LINK_BLOCKS:
+class _TooDeep(Exception):
+    pass
+
+
+class _DepthProbe:
+    """An lxml parser target that only counts nesting, and stops past MAX_DEPTH.
+
+    lxml parses in C; BeautifulSoup builds its tree in Python, which takes seconds for
+    100k nested elements, so the depth is measured before BeautifulSoup sees the page.
+    It sees the same elements: BeautifulSoup's lxml builder is fed by these events.
+    """
+
+    def __init__(self) -> None:
+        self.depth = 0
+
+    def start(self, tag: str, attrs: object) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _TooDeep
+
+    def end(self, tag: str) -> None:
+        self.depth -= 1
+
+    def data(self, data: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _too_deep(html: bytes | str) -> bool:
+    parser = etree.HTMLParser(target=_DepthProbe(), recover=True)
+    try:
+        parser.feed(html)
+        parser.close()
+    except _TooDeep:
+        return True
+    except etree.Error:  # what lxml cannot parse, BeautifulSoup reads its own way
         return False
-    links = tag.find_all("a", href=True)
-    if len(links) < MIN_LINKS:
-        return False
-    text = len(tag.get_text(" ", strip=True)) or 1
-    linked = sum(len(a.get_text(" ", strip=True)) for a in links)
-    return linked / text > LINK_DENSITY
+    return False
+
+
+# _stats fields, per element: text as get_text(" ", strip=True) sees it (characters of
+# the stripped strings, and how many), links (a[href]) inside, their text, raw text length.
+CHARS, STRINGS, LINKS, LINKED, RAW = range(5)
+
+
+def _stats(root: Tag) -> dict[int, list[int]]:
+    """Text and link measures of every element under `root`, in one pass (children first)."""
+    stats: dict[int, list[int]] = {}
+    for node in reversed([root, *root.descendants]):  # document order reversed: children first
+        parent = node.parent
+        if isinstance(node, Tag):
+            own = stats.setdefault(id(node), [0, 0, 0, 0, 0])
+            if node.name == "a" and node.get("href") is not None:
+                own[LINKS] += 1
+                own[LINKED] += _spaced(own)
+            if node is not root and parent is not None:
+                up = stats.setdefault(id(parent), [0, 0, 0, 0, 0])
+                for i in range(5):
+                    up[i] += own[i]
+        elif type(node) in (NavigableString, CData) and parent is not None:
+            up = stats.setdefault(id(parent), [0, 0, 0, 0, 0])
+            stripped = node.strip()
+            up[RAW] += len(node)
+            if stripped:
+                up[CHARS] += len(stripped)
+                up[STRINGS] += 1
+    return stats
+
+
+def _spaced(stat: list[int]) -> int:
+    """len(get_text(" ", strip=True)): the stripped strings and one space between each two."""
+    return stat[CHARS] + max(stat[STRINGS] - 1, 0)
+
+
+def _link_lists(main: Tag) -> list[Tag]:
+    """Blocks whose text is mostly link text (a table of contents, an index, a link farm)."""
+    stats = _stats(main)
+    lists = []
+    for tag in _tags(main):
+        if tag.name not in LINK_BLOCKS:
+            continue
+        stat = stats[id(tag)]
+        if stat[LINKS] >= MIN_LINKS and stat[LINKED] / (_spaced(stat) or 1) > LINK_DENSITY:
+            lists.append(tag)
+    return lists
 
 
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")

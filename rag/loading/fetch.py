@@ -1,28 +1,40 @@
 """Fetching one URL over HTTP, within bounds.
 
-One request path for every page, robots.txt and sitemap: a timeout for the whole
-fetch, a size cap, redirects followed by hand (so each hop is re-checked against
-the URL policy and loops are caught), and a content-type check. Every failure is
-a `FetchError` with a short reason code and a sentence; nothing else escapes.
+One request path for every page, robots.txt and sitemap: a deadline for the
+whole fetch (connect, headers and body; see deadline.py) that a cancel event
+also ends, a size cap, redirects followed by hand (so each hop is parsed and
+checked again by the URL policy, and loops are caught), a content-type check,
+and a decode that refuses binary or undecodable bodies. Each hop connects to
+the addresses the URL policy resolved and checked, never to a second DNS
+answer; the Host header and the TLS name stay the URL's own. Every failure is a
+`FetchError` with a short reason code and a sentence; nothing else escapes.
 """
 
 from __future__ import annotations
 
-import time
+import codecs
+import http.client
+import re
+import threading
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 from urllib.request import url2pathname
 
-import requests
-from requests.adapters import HTTPAdapter
+import certifi
+import urllib3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.response import HTTPResponse
 
 from ..errors import FetchError
-from .urlpolicy import check_url
+from . import urlpolicy
+from .deadline import Watch, watched
+from .urlpolicy import Target, check_url
 
 HTML_TYPES = {"text/html", "application/xhtml+xml"}
 TEXT_TYPES = {"text/markdown", "text/x-markdown", "text/plain"}
+XML_TYPES = {"text/xml", "application/xml"}
 REDIRECTS = {301, 302, 303, 307, 308}
 FILE_TYPES = {
     ".html": "text/html",
@@ -35,17 +47,21 @@ FILE_TYPES = {
     ".png": "image/png",
     ".jpg": "image/jpeg",
 }
+CHUNK = 16 * 1024
+CONNECT_S = 10.0  # per address, within the fetch's deadline
+ACCEPT_ENCODING = urllib3.util.make_headers(accept_encoding=True)["accept-encoding"]
 
 
 @dataclass(frozen=True)
 class FetchConfig:
-    timeout: float = 20.0
+    timeout: float = 20.0  # the whole fetch: connect, headers, body, every redirect
     max_bytes: int = 5_000_000
     max_redirects: int = 10
     concurrency: int = 8
     user_agent: str = "workshop-rag/1.0"
     allow_private: bool = True  # loopback/private hosts (off when hosted)
     allow_files: bool = True  # file:// URLs (off when hosted)
+    ca_certs: str | None = None  # trusted CAs for https; None: certifi's bundle
 
 
 @dataclass(frozen=True)
@@ -54,44 +70,101 @@ class Fetched:
     content_type: str  # lower-case media type without parameters
     encoding: str | None
     body: bytes
+    text: str = ""  # the body decoded (HTML, Markdown, plain text, XML)
 
     @property
     def is_html(self) -> bool:
         return self.content_type in HTML_TYPES
 
 
+class _Watched:
+    """Connections that hand every socket they open to the fetch's watch."""
+
+    watch: Watch
+
+    def _new_conn(self):  # type: ignore[no-untyped-def]
+        sock = super()._new_conn()  # type: ignore[misc]
+        self.watch.attach(sock)
+        return sock
+
+
+class _HTTP(_Watched, HTTPConnection):
+    pass
+
+
+class _HTTPS(_Watched, HTTPSConnection):
+    pass
+
+
 class Fetcher:
-    """Thread-safe: one pooled `requests.Session` shared by the loader's workers."""
+    """Thread-safe and stateless between fetches: each hop opens its own connection."""
 
     def __init__(self, config: FetchConfig | None = None) -> None:
         self.config = config or FetchConfig()
-        self.session = requests.Session()
-        adapter = HTTPAdapter(pool_maxsize=max(self.config.concurrency, 4), max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.session.headers["User-Agent"] = self.config.user_agent
 
     def close(self) -> None:
-        self.session.close()
+        """Nothing is pooled (each connection goes to the address checked for it)."""
 
-    def get(self, url: str, *, accept: frozenset[str] | None = None) -> Fetched:
+    def get(
+        self, url: str, *, accept: frozenset[str] | None = None, cancel: threading.Event | None = None
+    ) -> Fetched:
         """Fetch a page; `accept` narrows the media types (default: HTML and text)."""
         accept = accept or frozenset(HTML_TYPES | TEXT_TYPES)
         if url.startswith("file://"):
             return self._file(url, accept)
-        deadline = time.monotonic() + self.config.timeout
+        if cancel is not None and cancel.is_set():
+            raise _cancelled(url)
+        with watched(self.config.timeout, cancel) as watch:
+            try:
+                return self._get(url, accept, watch)
+            except FetchError:
+                if watch.fired:  # the error is what the watchdog's shutdown looked like
+                    raise _fired(url, watch, self.config.timeout) from None
+                raise
+            except (OSError, ValueError, http.client.HTTPException, urllib3.exceptions.HTTPError) as exc:
+                if watch.fired:
+                    raise _fired(url, watch, self.config.timeout) from None
+                raise _broken(url, exc, self.config.timeout) from None  # nothing else escapes
+
+    def get_text(self, url: str, cancel: threading.Event | None = None) -> str | None:
+        """robots.txt and sitemaps: the body as text, or None when it is absent or unusable."""
+        try:
+            return self.get(url, accept=frozenset({"text/plain", *XML_TYPES}), cancel=cancel).text
+        except FetchError:
+            return None
+
+    def _get(self, url: str, accept: frozenset[str], watch: Watch) -> Fetched:
+        target, conn, response = self._follow(url, watch)
+        try:
+            _raise_for_status(url, response)
+            media, encoding = _content_type(response)
+            if media:
+                _check_type(url, media, accept)  # before downloading a large PDF
+            body = self._read(url, response)
+        finally:
+            conn.close()
+        if watch.fired:  # a close-delimited body cut by the watchdog looks complete
+            raise _fired(url, watch, self.config.timeout)
+        if not media:
+            media = sniff(body)
+            _check_type(url, media, accept)
+        text = decode(url, body, encoding, media)
+        return Fetched(url=target.url, content_type=media, encoding=encoding, body=body, text=text)
+
+    def _follow(self, url: str, watch: Watch) -> tuple[Target, HTTPConnection, HTTPResponse]:
+        """Request `url`, following redirects; every hop is parsed, checked and pinned afresh."""
         seen = [url]
         current = url
         while True:
-            check_url(current, allow_private=self.config.allow_private)
-            response = self._request(url, current, deadline)
-            if response.status_code not in REDIRECTS:
-                break
-            response.close()
+            target = check_url(current, allow_private=self.config.allow_private)
+            conn, response = self._request(url, target, watch)
+            if response.status not in REDIRECTS:
+                return target, conn, response
+            conn.close()
             location = response.headers.get("Location")
             if not location:
                 raise FetchError(url, "bad-response", "The server sent a redirect with no target.")
-            current = urljoin(current, location)
+            current = urljoin(target.url, location)
             if current in seen:
                 raise FetchError(
                     url,
@@ -104,24 +177,79 @@ class Fetcher:
                 raise FetchError(
                     url, "too-many-redirects", f"More than {self.config.max_redirects} redirects."
                 )
-        with response:
-            _raise_for_status(url, response)
-            media, encoding = _content_type(response)
-            if media:
-                _check_type(url, media, accept)  # before downloading a large PDF
-            body = self._read(url, response, deadline)
-        if not media:
-            media = sniff(body)
-            _check_type(url, media, accept)
-        return Fetched(url=current, content_type=media, encoding=encoding, body=body)
 
-    def get_text(self, url: str) -> str | None:
-        """robots.txt and sitemaps: the body as text, or None when it is absent or unusable."""
+    def _request(self, url: str, target: Target, watch: Watch) -> tuple[HTTPConnection, HTTPResponse]:
+        conn = self._connect(url, target, watch)
+        headers = {
+            "Host": target.netloc,
+            "User-Agent": self.config.user_agent,
+            "Accept": "*/*",
+            "Accept-Encoding": ACCEPT_ENCODING,
+        }
         try:
-            fetched = self.get(url, accept=frozenset({"text/plain", "text/xml", "application/xml"}))
-        except FetchError:
-            return None
-        return fetched.body.decode(fetched.encoding or "utf-8", errors="replace")
+            conn.request("GET", target.path, headers=headers, preload_content=False)
+            return conn, conn.getresponse()
+        except (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError) as exc:
+            conn.close()
+            raise _broken(url, exc, self.config.timeout) from None
+
+    def _connect(self, url: str, target: Target, watch: Watch) -> HTTPConnection:
+        """A connection to the first checked address that answers (never to a fresh DNS answer)."""
+        addresses = target.addresses or tuple(urlpolicy.resolve(url, target.host, target.port))
+        error: BaseException | None = None
+        for address in addresses:
+            remaining = watch.remaining()
+            if remaining <= 0 or watch.fired:
+                break
+            conn: HTTPConnection
+            if target.scheme == "https":
+                conn = _HTTPS(
+                    str(address),
+                    target.port,
+                    timeout=min(remaining, CONNECT_S),
+                    server_hostname=target.host,  # SNI and the certificate's name: the URL's host
+                    cert_reqs="CERT_REQUIRED",
+                    ca_certs=self.config.ca_certs or certifi.where(),
+                )
+            else:
+                conn = _HTTP(str(address), target.port, timeout=min(remaining, CONNECT_S))
+            conn.watch = watch  # type: ignore[attr-defined]
+            try:
+                conn.connect()
+            except (OSError, urllib3.exceptions.HTTPError) as exc:
+                conn.close()
+                error = exc
+                continue
+            conn.timeout = self.config.timeout  # per read; the watch bounds the whole fetch
+            return conn
+        if error is None:
+            raise _timeout(url, self.config.timeout)
+        refused = isinstance(error, urllib3.exceptions.NewConnectionError)  # (a ConnectTimeoutError too)
+        if not refused and isinstance(error, (TimeoutError, urllib3.exceptions.TimeoutError)):
+            raise _timeout(url, self.config.timeout)
+        raise FetchError(
+            url,
+            "unreachable",
+            f"Could not connect to {target.netloc} ({_short(error)}).",
+            "Check the URL, and that the site is up and reachable from this machine.",
+        )
+
+    def _read(self, url: str, response: HTTPResponse) -> bytes:
+        cap = self.config.max_bytes
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise _too_large(url, int(declared), cap)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.stream(CHUNK, decode_content=True):
+                size += len(chunk)
+                if size > cap:
+                    raise _too_large(url, size, cap)
+                chunks.append(chunk)
+        except (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError) as exc:
+            raise _broken(url, exc, self.config.timeout, "The download broke off") from None
+        return b"".join(chunks)
 
     def _file(self, url: str, accept: frozenset[str]) -> Fetched:
         if not self.config.allow_files:
@@ -136,53 +264,78 @@ class Fetcher:
             raise FetchError(url, "unreachable", f"Cannot read {path} ({exc.strerror}).") from None
         media = FILE_TYPES.get(path.suffix.lower()) or sniff(body)
         _check_type(url, media, accept)
-        return Fetched(url=url, content_type=media, encoding=None, body=body)
-
-    def _request(self, url: str, current: str, deadline: float) -> requests.Response:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise _timeout(url, self.config.timeout)
-        try:
-            return self.session.get(
-                current, stream=True, allow_redirects=False, timeout=(min(remaining, 10.0), remaining)
-            )
-        except requests.Timeout:
-            raise _timeout(url, self.config.timeout) from None
-        except requests.TooManyRedirects:  # pragma: no cover - redirects are followed by hand
-            raise FetchError(url, "too-many-redirects", "Too many redirects.") from None
-        except (requests.ConnectionError, requests.exceptions.InvalidURL) as exc:
-            host = urlsplit(current).netloc
-            raise FetchError(
-                url,
-                "unreachable",
-                f"Could not connect to {host} ({_short(exc)}).",
-                "Check the URL, and that the site is up and reachable from this machine.",
-            ) from None
-
-    def _read(self, url: str, response: requests.Response, deadline: float) -> bytes:
-        cap = self.config.max_bytes
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > cap:
-            raise _too_large(url, int(declared), cap)
-        chunks: list[bytes] = []
-        size = 0
-        try:
-            for chunk in response.iter_content(64 * 1024):
-                size += len(chunk)
-                if size > cap:
-                    raise _too_large(url, size, cap)
-                if time.monotonic() > deadline:
-                    raise _timeout(url, self.config.timeout)
-                chunks.append(chunk)
-        except requests.Timeout:
-            raise _timeout(url, self.config.timeout) from None
-        except requests.RequestException as exc:
-            raise FetchError(url, "bad-response", f"The download broke off ({_short(exc)}).") from None
-        return b"".join(chunks)
+        text = decode(url, body, None, media)
+        return Fetched(url=url, content_type=media, encoding=None, body=body, text=text)
 
 
-def _raise_for_status(url: str, response: requests.Response) -> None:
-    code = response.status_code
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]{1,40})""", re.I)
+_XML_ENCODING = re.compile(rb"""^\s*<\?xml[^>]{0,200}?encoding\s*=\s*["']([A-Za-z0-9_.:-]{1,40})""")
+# C0 and C1 controls (tab, newlines and form feed aside) and U+FFFD: what undecodable bytes become.
+_GARBLED = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\ufffd]")
+
+
+def decode(url: str, body: bytes, declared: str | None, media: str) -> str:
+    """The body as text; binary data, and text in an encoding it does not name, are refused."""
+    text = _decode(body, declared, media)
+    if text is None or _garbled(text):
+        raise FetchError(
+            url,
+            "binary",
+            "The page is not readable text (binary data, or an encoding it does not declare).",
+            "Only HTML, Markdown and plain-text pages are indexed; UTF-16 text needs a charset or a BOM.",
+        )
+    return text
+
+
+def _decode(body: bytes, declared: str | None, media: str) -> str | None:
+    for bom, codec in _BOMS:
+        if body.startswith(bom):
+            return body.decode(codec, errors="replace")
+    codec = _codec(declared) or _codec(_inline_charset(body, media))
+    if codec and codec.startswith(("utf-16", "utf-32")):  # declared wide text: NULs are expected
+        return body.decode(codec, errors="replace")
+    if b"\x00" in body:  # binary, or UTF-16/32 that names no encoding
+        return None
+    if codec:
+        return body.decode(codec, errors="replace")
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode("cp1252", errors="replace")  # what browsers assume for unlabelled pages
+
+
+def _inline_charset(body: bytes, media: str) -> str | None:
+    head = body[:4096]
+    match = _XML_ENCODING.match(head)
+    if match is None and media in HTML_TYPES:
+        match = _META_CHARSET.search(head)
+    return match.group(1).decode("ascii") if match else None
+
+
+def _codec(name: str | None) -> str | None:
+    if not name:
+        return None
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        return None
+    return info.name if getattr(info, "_is_text_encoding", True) else None
+
+
+def _garbled(text: str) -> bool:
+    bad = sum(1 for _ in _GARBLED.finditer(text))
+    return bad > 8 and bad * 100 > len(text)
+
+
+def _raise_for_status(url: str, response: HTTPResponse) -> None:
+    code = response.status
     if code < 400:
         return
     try:
@@ -217,7 +370,7 @@ def sniff(body: bytes) -> str:
     return "text/plain"
 
 
-def _content_type(response: requests.Response) -> tuple[str, str | None]:
+def _content_type(response: HTTPResponse) -> tuple[str, str | None]:
     header = response.headers.get("Content-Type", "")
     media, _, params = header.partition(";")
     encoding = None
@@ -234,6 +387,22 @@ def _timeout(url: str, seconds: float) -> FetchError:
     )
 
 
+def _cancelled(url: str) -> FetchError:
+    return FetchError(url, "cancelled", "The fetch was stopped.")
+
+
+def _fired(url: str, watch: Watch, seconds: float) -> FetchError:
+    return _cancelled(url) if watch.fired == "cancelled" else _timeout(url, seconds)
+
+
+def _broken(url: str, exc: BaseException, seconds: float, what: str = "The answer broke off") -> FetchError:
+    if isinstance(exc, (TimeoutError, urllib3.exceptions.TimeoutError)):
+        return _timeout(url, seconds)
+    if isinstance(exc, http.client.HTTPException):
+        return FetchError(url, "bad-response", f"The server's answer is not valid HTTP ({_short(exc)}).")
+    return FetchError(url, "bad-response", f"{what} ({_short(exc)}).")
+
+
 def _too_large(url: str, size: int, cap: int) -> FetchError:
     return FetchError(
         url,
@@ -243,16 +412,22 @@ def _too_large(url: str, size: int, cap: int) -> FetchError:
     )
 
 
+_SHORT = {
+    "Connection refused": "connection refused",
+    "Name or service not known": "name or service not known",
+    "No route to host": "no route to host",
+    "timed out": "timed out",
+    "Connection reset": "connection reset",
+    "Remote end closed": "remote end closed",
+    "Network is unreachable": "network is unreachable",
+    "CERTIFICATE_VERIFY_FAILED": "its TLS certificate is not valid for this name",
+    "SSL": "the TLS handshake failed",
+}
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc).split("(Caused by", 1)[-1].strip(" )")
-    for marker in (
-        "Connection refused",
-        "Name or service not known",
-        "No route to host",
-        "timed out",
-        "Connection reset",
-        "Remote end closed",
-    ):
+    for marker, phrase in _SHORT.items():
         if marker in text:
-            return marker.lower()
+            return phrase
     return type(exc).__name__

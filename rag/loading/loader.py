@@ -19,9 +19,9 @@ from pathlib import Path
 from langchain_core.documents import Document
 
 from ..errors import Cancelled, FetchError, InputError
-from .crawl import Robots, Scope, normalize, sitemap_urls
+from .crawl import Robots, Scope, normalize, page_key, sitemap_urls
 from .extract import Page, extract_html, extract_markdown
-from .fetch import FetchConfig, Fetcher
+from .fetch import HTML_TYPES, FetchConfig, Fetched, Fetcher
 
 Transform = Callable[[list[Document]], list[Document]]
 
@@ -34,6 +34,7 @@ class PageResult:
     error: FetchError | None = None
     seconds: float = 0.0
     links: list[str] = field(default_factory=list)
+    final_url: str = ""  # after redirects
 
     @property
     def ok(self) -> bool:
@@ -80,25 +81,29 @@ def page_documents(page: Page) -> list[Document]:
     return docs
 
 
-def parse(url: str, content_type: str, body: bytes, encoding: str | None) -> Page:
-    if content_type in {"text/html", "application/xhtml+xml"}:
-        return extract_html(body, url, encoding)
-    return extract_markdown(body.decode(encoding or "utf-8", errors="replace"), url)
+def parse(fetched: Fetched) -> Page:
+    """The fetched page's sections; the fetcher already decoded (and vetted) its text."""
+    if fetched.content_type in HTML_TYPES:
+        return extract_html(fetched.text, fetched.url)
+    return extract_markdown(fetched.text, fetched.url)
 
 
 class WebLoader:
     def __init__(self, config: FetchConfig | None = None, fetcher: Fetcher | None = None) -> None:
         self.config = config or FetchConfig()
         self.fetcher = fetcher or Fetcher(self.config)
-        self.robots = Robots(self.fetcher, self.config.user_agent)
 
-    def load_one(self, url: str, transform: Transform | None = None) -> PageResult:
+    def load_one(
+        self, url: str, transform: Transform | None = None, cancel: threading.Event | None = None
+    ) -> PageResult:
         """Fetch, extract and (optionally) split one page; never raises FetchError."""
         started = time.perf_counter()
         links: list[str] = []
+        final = ""
         try:
-            fetched = self.fetcher.get(url)
-            page = parse(fetched.url, fetched.content_type, fetched.body, fetched.encoding)
+            fetched = self.fetcher.get(url, cancel=cancel)
+            final = fetched.url
+            page = parse(fetched)
             links = page.links  # a crawl follows them even when the page itself is not indexed
             if page.links_only:
                 raise FetchError(
@@ -112,9 +117,11 @@ class WebLoader:
                 raise FetchError(url, "empty", "The page has no readable text.", "Check it in a browser.")
             if transform:
                 docs = transform(docs)
-            return PageResult(url, docs, page.title, None, time.perf_counter() - started, links)
+            return PageResult(url, docs, page.title, None, time.perf_counter() - started, links, final)
         except FetchError as exc:
-            return PageResult(url, error=exc, seconds=time.perf_counter() - started, links=links)
+            return PageResult(
+                url, error=exc, seconds=time.perf_counter() - started, links=links, final_url=final
+            )
         except Exception as exc:  # a parser bug must cost one page, not the whole index
             error = FetchError(url, "parse-error", f"The page could not be read ({type(exc).__name__}).")
             return PageResult(url, error=error, seconds=time.perf_counter() - started)
@@ -128,12 +135,18 @@ class WebLoader:
         transform: Transform | None = None,
         cancel: threading.Event | None = None,
     ) -> Iterator[PageResult]:
-        """Yield a PageResult per URL as each finishes; a crawl adds pages as links are found."""
+        """Yield a PageResult per URL as each finishes; a crawl adds pages as links are found.
+
+        One page is indexed once: URLs are told apart by `page_key` (`dir/` and
+        `dir/index.html` are one page), and a page reached again through a redirect is
+        reported as a duplicate. `cancel` stops the fetches in flight within a second.
+        """
         queue: list[str] = []
         seen: set[str] = set()
+        indexed: dict[str, str] = {}  # page_key of each final URL → the URL that got it
 
         def add(url: str) -> None:
-            key = normalize(url)
+            key = page_key(url)
             if key not in seen:
                 seen.add(key)
                 queue.append(url)
@@ -142,39 +155,53 @@ class WebLoader:
             add(url)
         scope = Scope(crawl) if crawl else None
         budget = len(queue) + (max_pages if crawl else 0)
+        robots = Robots(self.fetcher, self.config.user_agent, cancel)
         if crawl:
             add(crawl)
-            for url in sitemap_urls(self.fetcher, self.robots, crawl, max_pages):
+            for url in sitemap_urls(self.fetcher, robots, crawl, max_pages, cancel):
                 add(url)
-        with ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="fetch") as pool:
-            running: dict[Future[PageResult], str] = {}
-            submitted = 0
+        pool = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="fetch")
+        running: dict[Future[PageResult], str] = {}
+        submitted = 0
+        try:
             while queue or running:
                 while queue and len(running) < self.config.concurrency * 2 and submitted < budget:
                     url = queue.pop(0)
                     # The start URL is the user's own request, like a listed URL: robots.txt
                     # governs what the crawl finds. A disallowed page is reported, and does
                     # not use up the page limit.
-                    if scope is not None and url != crawl and url in scope and not self.robots.allowed(url):
+                    if scope is not None and url != crawl and url in scope and not robots.allowed(url):
                         yield PageResult(url, error=_robots_error(url))
                         continue
                     submitted += 1
-                    running[pool.submit(self.load_one, url, transform)] = url
+                    running[pool.submit(self.load_one, url, transform, cancel)] = url
                 if not running:
                     break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                done, _ = wait(running, timeout=0.2, return_when=FIRST_COMPLETED)
                 for future in done:
                     running.pop(future)
-                    result = future.result()
-                    if scope is not None:
-                        for link in result.links:
-                            if normalize(link) in scope:
-                                add(normalize(link))
+                    result = _once(future.result(), indexed)
+                    for link in result.links if scope is not None else ():
+                        if normalize(link) in scope:
+                            add(normalize(link))
                     yield result
                 if cancel is not None and cancel.is_set():
-                    for future in running:
-                        future.cancel()
                     raise Cancelled("Indexing stopped; nothing was saved.")
+        finally:
+            # On a stop the fetches in flight end by themselves (they watch `cancel`).
+            pool.shutdown(wait=not (cancel is not None and cancel.is_set()), cancel_futures=True)
+
+
+def _once(result: PageResult, indexed: dict[str, str]) -> PageResult:
+    """The result, or a `duplicate` failure when its final URL was already indexed."""
+    if not result.ok or not result.final_url:
+        return result
+    key = page_key(result.final_url)
+    first = indexed.setdefault(key, result.url)
+    if first == result.url:
+        return result
+    error = FetchError(result.url, "duplicate", f"The same page as {first}, indexed once.")
+    return PageResult(result.url, error=error, seconds=result.seconds, final_url=result.final_url)
 
 
 def _robots_error(url: str) -> FetchError:

@@ -75,7 +75,6 @@ def test_markdown_sections_with_slug_anchors():
     assert "# not a heading" in page.sections[1].text
 
 
-
 def test_a_page_heading_beside_the_content_block_is_kept():
     """AsciiDoc man pages: h1 and the NAME line in #header, the rest in #content."""
     html = b"""<html><head><title>gitmailmap(5)</title></head><body>
@@ -89,3 +88,37 @@ def test_a_page_heading_beside_the_content_block_is_kept():
     assert "Map author/committer names" in text  # the NAME line, outside #content
     assert page.sections[-1].heading == "gitmailmap(5) Manual Page › DESCRIPTION"
     assert "Last updated" not in text  # the footer is still chrome
+
+
+def test_a_page_nested_100k_deep_is_refused_in_well_under_5_s():
+    import time
+
+    import pytest
+
+    from rag.errors import FetchError
+    from rag.loading.extract import MAX_DEPTH
+
+    deep = b"<html><body>" + b"<div>" * 100_000 + b"<p>deep</p>" + b"</div>" * 100_000 + b"</body></html>"
+    unclosed = b"<html><body>" + b"<div><span><b><i><em>text " * 50_000 + b"</body></html>"
+    for html in (deep, unclosed, deep.decode()):
+        started = time.monotonic()
+        with pytest.raises(FetchError) as caught:
+            extract_html(html, "http://x/deep.html")
+        assert time.monotonic() - started < 5.0
+        assert caught.value.reason == "too-deep" and str(MAX_DEPTH) in caught.value.message
+    # Just inside the limit the page is read: no RecursionError.
+    ok = "<html><body>" + "<div>" * 500 + "<p>still here</p>" + "</div>" * 500 + "</body></html>"
+    assert "still here" in extract_html(ok, "http://x/").sections[0].text
+
+
+def test_link_lists_are_measured_in_one_pass_not_one_per_element():
+    """Nested blocks full of links: the old per-element find_all was quadratic in the nesting."""
+    import time
+
+    group = "<div>" * 400 + "".join(f'<a href="/p{i}">link {i}</a> ' for i in range(6)) + "</div>" * 400
+    html = "<html><body><h1>Links</h1>" + group * 25 + "<p>" + "Some prose. " * 30 + "</p></body></html>"
+    started = time.monotonic()
+    page = extract_html(html, "http://x/")
+    assert time.monotonic() - started < 10.0
+    assert "Some prose." in "\n".join(s.text for s in page.sections)
+    assert "link 3" not in "\n".join(s.text for s in page.sections)  # the link blocks are dropped

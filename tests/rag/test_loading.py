@@ -5,6 +5,7 @@ import threading
 import pytest
 
 from rag.errors import Cancelled, FetchError, InputError
+from rag.loading.crawl import page_key
 from rag.loading.fetch import FetchConfig, Fetcher
 from rag.loading.loader import WebLoader, read_urls_file, to_url
 from rag.loading.urlpolicy import check_url
@@ -142,22 +143,17 @@ def test_hosted_mode_rechecks_every_redirect_hop(site, monkeypatch):
     """A public page that redirects into the private network is refused at the redirect."""
     import ipaddress
 
-    from rag.loading import urlpolicy
-    from tests.servers.site import reply
+    from tests.servers.hostile import HostileServer
 
-    real = urlpolicy._addresses
-    public = ipaddress.ip_address("93.184.216.34")
-    monkeypatch.setattr(  # pretend "localhost" is a public host; 127.0.0.1 stays private
-        urlpolicy,
-        "_addresses",
-        lambda url, host, port: [public] if host == "localhost" else real(url, host, port),
+    real = ipaddress.IPv4Address.__dict__["is_global"].fget
+    monkeypatch.setattr(  # 127.0.0.2 plays a public host; 127.0.0.1 stays private
+        ipaddress.IPv4Address, "is_global", property(lambda self: str(self) == "127.0.0.2" or real(self))
     )
-    site.handler.extra["/to-private.html"] = reply(302, location=f"{site.url}/gemma.html")
     fetcher = Fetcher(FetchConfig(allow_private=False))
-    start = site.url.replace("127.0.0.1", "localhost")
-    assert fetcher.get(f"{start}/index.html").is_html  # the "public" host itself is fine
-    with pytest.raises(FetchError) as caught:
-        fetcher.get(f"{start}/to-private.html")
+    with HostileServer("127.0.0.2") as public:
+        assert fetcher.get(f"{public.url}/page").is_html  # the "public" host itself is fine
+        with pytest.raises(FetchError) as caught:
+            fetcher.get(f"{public.url}/redirect?to={site.url}/gemma.html")
     assert caught.value.reason == "private-address"
     assert "/gemma.html" not in site.hits  # never fetched
 
@@ -201,3 +197,26 @@ def test_a_page_of_links_is_reported_but_its_links_are_still_crawled(site):
     toc = next(r for r in results if r.url.endswith("toc.html"))
     assert toc.error.reason == "links-only" and "list of links" in str(toc.error)
     assert sorted(r.url.rsplit("/", 1)[-1] for r in results if r.ok) == sorted(PAGES)  # found through it
+
+
+def test_a_folder_and_its_index_file_are_one_page(site):
+    """Issue 10: a crawl indexed /tutorial/ and /tutorial/index.html as two pages."""
+    from tests.servers.site import reply
+
+    site.handler.extra["/start.html"] = reply(
+        200,
+        b'<html><body><h1>Start</h1><p><a href="/">Home</a> <a href="/index.html">Home again</a> '
+        b'<a href="/index.html#top">and again</a></p><p>' + b"Words. " * 40 + b"</p></body></html>",
+    )
+    results = list(WebLoader(FetchConfig()).load(crawl=f"{site.url}/start.html", max_pages=50))
+    homes = [r.url for r in results if page_key(r.url) == page_key(f"{site.url}/")]
+    assert len(homes) == 1, homes
+    listed = list(WebLoader(FetchConfig()).load([f"{site.url}/", f"{site.url}/index.html"]))
+    assert len(listed) == 1
+
+
+def test_a_page_reached_again_through_a_redirect_is_a_duplicate(site):
+    results = load(site, ["gemma.html", "moved.html"])  # moved.html redirects to gemma.html
+    assert sorted(r.ok for r in results.values()) == [False, True]
+    duplicate = next(r for r in results.values() if not r.ok)
+    assert duplicate.error.reason == "duplicate" and "same page" in str(duplicate.error)
