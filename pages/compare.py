@@ -12,7 +12,7 @@ import streamlit as st
 from pages.common.connection import sidebar
 from pages.common.errors import show_error
 from pages.common.state import index, settings, target
-from rag.compare import JUDGE_PROMPT, run_comparison, summarise, to_csv, to_json, to_rows
+from rag.compare import JUDGE_PROMPT, nothing_measured, run_comparison, summarise, to_csv, to_json, to_rows
 from rag.evaluation import Question, evaluate, load_questions
 from rag.pipeline import make_chains
 
@@ -32,8 +32,7 @@ def question_set() -> list[Question]:
         upload = st.file_uploader("Question set (.jsonl)", type=["jsonl", "json"], key="c_upload")
         if upload is None:
             return []
-        lines = upload.getvalue().decode("utf-8", "replace").splitlines()
-        return _parse(lines)
+        return load_questions(upload.getvalue(), name=upload.name)
     st.caption(
         "One question per row, and the facts a right answer must state, separated by semicolons. "
         "Leave the facts empty for a question the documents cannot answer."
@@ -54,15 +53,6 @@ def question_set() -> list[Question]:
         )
         for i, r in enumerate(rows, 1)
     ]
-
-
-def _parse(lines: list[str]) -> list[Question]:
-    import tempfile
-
-    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=True, encoding="utf-8") as handle:
-        handle.write("\n".join(lines))
-        handle.flush()
-        return load_questions(handle.name)
 
 
 def run(questions: list[Question], limit: int, use_judge: bool) -> None:
@@ -92,7 +82,9 @@ def run(questions: list[Question], limit: int, use_judge: bool) -> None:
             results.append(result)
             progress.progress(i / len(chosen), text=f"{i} of {len(chosen)} questions")
             live.dataframe(
-                pd.DataFrame(to_rows(results))[["id", "kind", "rag_coverage", "raw_coverage"]],
+                pd.DataFrame(to_rows(results))[
+                    ["id", "kind", "rag_coverage", "raw_coverage", "rag_error", "raw_error"]
+                ],
                 hide_index=True,
             )
         stop.empty()
@@ -105,6 +97,16 @@ def report() -> None:
     if not results:
         return
     st.subheader(f"Results ({len(results)} questions)")
+    failure = nothing_measured(results)
+    errors = sum(bool(r.rag.error) + bool(r.raw.error) for r in results)
+    if failure:  # say so instead of showing empty rates
+        st.error(failure, icon=":material/error:")
+    elif errors:
+        st.warning(
+            f"{errors} answers failed. They are counted as errors (the error columns) and left out of "
+            "every rate.",
+            icon=":material/warning:",
+        )
     summary = pd.DataFrame(summarise(results)).T
     left, right = st.columns([3, 2])
     left.dataframe(summary, use_container_width=True)

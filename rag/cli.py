@@ -28,8 +28,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _model_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--llm", help="embedded | ollama:URL | cloudrun:URL (default: RAG_LLM or embedded)")
-    parser.add_argument("--model", help="model name on an Ollama target, e.g. gemma2:9b")
+    parser.add_argument(
+        "--llm", help="embedded | ollama:URL | openai:URL | cloudrun:URL (default: RAG_LLM or embedded)"
+    )
+    parser.add_argument(
+        "--model", help="model on a remote target, e.g. gemma2:9b (openai: the server's first if omitted)"
+    )
     parser.add_argument(
         "--history-mode", choices=["auto", "rewrite", "history"], help="how follow-ups are searched"
     )
@@ -324,13 +328,13 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluation import KS, evaluate, load_questions
+    from .evaluation import KS, evaluate
 
     settings = settings_from(args)
+    questions = _questions(args.questions)  # a bad file is refused before the index is opened
     rag, _ = _open(args, settings)
     ks = sorted({*KS, args.k})  # recall@1/4/10, and @k when -k asks for another depth
     rag.k = max(ks)
-    questions = load_questions(args.questions)
 
     def search(q: Any) -> list[str]:
         _, _, hits = rag.retrieve(q.question, q.history)
@@ -355,14 +359,35 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import run_comparison
+def _questions(path: str) -> list:
     from .evaluation import load_questions
+
+    questions = load_questions(path)
+    if not questions:
+        raise InputError(f"{path} holds no questions.", 'Write one JSON object with a "question" per line.')
+    return questions
+
+
+def _progress_line(result: Any) -> str:
+    def cov(scores: Any) -> str:
+        return "error" if scores.error else "-" if result.unanswerable else f"{scores.coverage:.2f}"
+
+    def secs(scores: Any) -> str:
+        return "error" if scores.error else f"{scores.total_s or 0:.1f} s"
+
+    return (
+        f"{result.id} ({result.kind}) coverage RAG vs raw: {cov(result.rag)} vs {cov(result.raw)} "
+        f"({secs(result.rag)} / {secs(result.raw)})"
+    )
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import nothing_measured, run_comparison
     from .llms import make_target
 
     settings = settings_from(args)
+    questions = _questions(args.questions)[: args.limit]  # checked before any model is asked
     rag, raw = _open(args, settings)
-    questions = load_questions(args.questions)[: args.limit]
     judge = make_target(args.judge, settings) if args.judge else None
     results = []
     cancel = threading.Event()
@@ -371,19 +396,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
             run_comparison(rag, raw, questions, judge=judge, judge_model=args.judge_model, cancel=cancel), 1
         ):
             results.append(result)
-            cov = (
-                "  -  " if result.unanswerable else f"{result.rag.coverage:.2f} vs {result.raw.coverage:.2f}"
-            )
-            print(
-                f"[{i}/{len(questions)}] {result.id} ({result.kind}) coverage RAG vs raw: {cov} "
-                f"({result.rag.total_s or 0:.1f} s / {result.raw.total_s or 0:.1f} s)",
-                file=sys.stderr,
-                flush=True,
-            )
+            print(f"[{i}/{len(questions)}] {_progress_line(result)}", file=sys.stderr, flush=True)
     if cancel.is_set():
         print(f"stopped: {len(results)} of {len(questions)} questions scored.", file=sys.stderr)
     _compare_output(args, results)
-    return 130 if cancel.is_set() else 0
+    if cancel.is_set():
+        return 130
+    failure = nothing_measured(results)
+    if failure:
+        raise RagError(failure)
+    return 0
 
 
 @contextlib.contextmanager
@@ -411,6 +433,8 @@ def _compare_output(args: argparse.Namespace, results: list) -> None:
         print(json.dumps(to_json(results), indent=1, ensure_ascii=False))
         return
     columns = {
+        "RAG errors": "rag_errors",
+        "raw errors": "raw_errors",
         "RAG cov": "rag_coverage",
         "raw cov": "raw_coverage",
         "RAG all": "rag_all_keys",
@@ -423,8 +447,13 @@ def _compare_output(args: argparse.Namespace, results: list) -> None:
     }
     print(f"{'kind':<13} {'n':>3} " + " ".join(f"{h:>11}" for h in columns))
     for kind, row in summarise(results).items():
-        cells = ("-" if row[key] is None else f"{row[key]:.2f}" for key in columns.values())
+        cells = (
+            "-" if row[key] is None else f"{row[key]}" if key.endswith("errors") else f"{row[key]:.2f}"
+            for key in columns.values()
+        )
         print(f"{kind:<13} {row['n']:>3} " + " ".join(f"{c:>11}" for c in cells))
+    if any(r.rag.error or r.raw.error for r in results):
+        print("Failed answers count as errors and are left out of every rate.")
 
 
 def cmd_info(args: argparse.Namespace) -> int:

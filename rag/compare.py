@@ -11,6 +11,10 @@ same `side_by_side` the chat uses) and both answers get deterministic scores:
   does not know (and so, for raw, whether it invented an answer);
 - latency (first token, total).
 
+An answer that failed (the server unreachable, an error mid-stream) is an
+error, never a score: its scores are empty, it is counted apart, and it is left
+out of every rate.
+
 An optional LLM judge grades each answer as well; its verdict sits beside the
 deterministic scores and never replaces them. `run_comparison()` yields one
 result per question as it finishes, so a page or a script can show progress,
@@ -74,10 +78,10 @@ def says_dont_know(answer: str) -> bool:
 class Scores:
     coverage: float | None  # None for unanswerable questions
     all_keys: bool | None
-    abstained: bool  # said it does not know
+    abstained: bool | None  # said it does not know; None when the answer failed
     first_token_s: float | None
     total_s: float | None
-    error: str = ""
+    error: str = ""  # why the answer failed; its scores are then None
     judge: str = ""  # CORRECT | PARTIAL | WRONG | "" when not judged
 
 
@@ -90,24 +94,14 @@ class Result:
     raw_answer: str
     rag: Scores
     raw: Scores
-    cited_gold: bool | None  # None when the question has no gold pages
+    cited_gold: bool | None  # None when the question has no gold pages or the RAG answer failed
     sources: list[str] = field(default_factory=list)
-
-    @property
-    def unanswerable(self) -> bool:
-        return self.rag.coverage is None
+    unanswerable: bool = False  # no answer keys: the right answer is "I don't know"
 
 
 def score(answer: Answer | RagError, question: Question) -> tuple[str, Scores]:
     if isinstance(answer, RagError):
-        return "", Scores(
-            None if not question.answer_keys else 0.0,
-            None if not question.answer_keys else False,
-            False,
-            None,
-            None,
-            error=str(answer),
-        )
+        return "", Scores(None, None, None, None, None, error=str(answer) or type(answer).__name__)
     t = answer.timings
     if question.answer_keys:
         stated = keys_stated(answer.text, question.answer_keys)
@@ -126,7 +120,8 @@ def evaluate_question(
     rag_text, rag_scores = score(answers["rag"], question)
     raw_text, raw_scores = score(answers["raw"], question)
     sources = [s.url for s in answers["rag"].sources] if isinstance(answers["rag"], Answer) else []
-    cited = any(is_gold(url, question.gold) for url in sources) if question.gold else None
+    answered = isinstance(answers["rag"], Answer)
+    cited = any(is_gold(url, question.gold) for url in sources) if question.gold and answered else None
     return Result(
         question.id,
         question.kind or group_of(question),
@@ -137,6 +132,7 @@ def evaluate_question(
         raw_scores,
         cited,
         sources,
+        unanswerable=not question.answer_keys,
     )
 
 
@@ -160,9 +156,9 @@ def run_comparison(
         result = evaluate_question(rag, raw, question, cancel)
         if cancel is not None and cancel.is_set():
             return
-        if judge is not None:
-            result.rag.judge = grade(judge, judge_model, question, result.rag_answer)
-            result.raw.judge = grade(judge, judge_model, question, result.raw_answer)
+        for side, answer in ((result.rag, result.rag_answer), (result.raw, result.raw_answer)):
+            if judge is not None and not side.error:  # a failed answer is not graded
+                side.judge = grade(judge, judge_model, question, answer)
         yield result
 
 
@@ -195,33 +191,50 @@ def _mean(values: Iterable[float | None]) -> float | None:
 
 
 def summarise(results: Sequence[Result]) -> dict[str, dict[str, float | int | None]]:
-    """Totals per kind and overall: coverage, all-keys rate, gold citations, abstentions, latency."""
+    """Totals per kind and overall: errors, coverage, all-keys rate, gold citations, abstentions,
+    latency. Every rate is over the answers that did not fail; None when there are none."""
     groups: dict[str, list[Result]] = {"all": list(results)}
     for r in results:
         groups.setdefault(r.kind, []).append(r)
     table = {}
     for name, rows in groups.items():
-        answerable = [r for r in rows if not r.unanswerable]
-        unanswerable = [r for r in rows if r.unanswerable]
+        rag = [r for r in rows if not r.rag.error]
+        raw = [r for r in rows if not r.raw.error]
         table[name] = {
             "n": len(rows),
-            "rag_coverage": _mean(r.rag.coverage for r in answerable),
-            "raw_coverage": _mean(r.raw.coverage for r in answerable),
-            "rag_all_keys": _mean(float(bool(r.rag.all_keys)) for r in answerable),
-            "raw_all_keys": _mean(float(bool(r.raw.all_keys)) for r in answerable),
+            "rag_errors": len(rows) - len(rag),
+            "raw_errors": len(rows) - len(raw),
+            "rag_coverage": _mean(r.rag.coverage for r in rag if not r.unanswerable),
+            "raw_coverage": _mean(r.raw.coverage for r in raw if not r.unanswerable),
+            "rag_all_keys": _mean(float(bool(r.rag.all_keys)) for r in rag if not r.unanswerable),
+            "raw_all_keys": _mean(float(bool(r.raw.all_keys)) for r in raw if not r.unanswerable),
             "rag_cited_gold": _mean(
-                float(bool(r.cited_gold)) for r in answerable if r.cited_gold is not None
+                float(bool(r.cited_gold)) for r in rag if not r.unanswerable and r.cited_gold is not None
             ),
-            "rag_abstained_unanswerable": _mean(float(r.rag.abstained) for r in unanswerable),
-            "raw_invented_unanswerable": _mean(float(not r.raw.abstained) for r in unanswerable),
-            "rag_total_s": _mean(r.rag.total_s for r in rows),
-            "raw_total_s": _mean(r.raw.total_s for r in rows),
+            "rag_abstained_unanswerable": _mean(float(bool(r.rag.abstained)) for r in rag if r.unanswerable),
+            "raw_invented_unanswerable": _mean(float(not r.raw.abstained) for r in raw if r.unanswerable),
+            "rag_total_s": _mean(r.rag.total_s for r in rag),
+            "raw_total_s": _mean(r.raw.total_s for r in raw),
         }
     return table
 
 
+def nothing_measured(results: Sequence[Result]) -> str:
+    """A sentence when every answer on a side failed, else "": nothing was measured there, so
+    a run like that is a failure, not a result."""
+    failed = [side for side in ("rag", "raw") if results and all(getattr(r, side).error for r in results)]
+    if not failed:
+        return ""
+    who = (
+        "Every answer"
+        if len(failed) == 2
+        else f"Every {'RAG' if failed[0] == 'rag' else 'model-only'} answer"
+    )
+    return f"{who} failed, so nothing was measured. The first error: {getattr(results[0], failed[0]).error}"
+
+
 def to_rows(results: Sequence[Result]) -> list[dict[str, object]]:
-    """One flat row per question, for a table or a CSV."""
+    """One flat row per question, for a table or a CSV; a failed answer's scores are empty."""
     rows = []
     for r in results:
         rows.append(
@@ -231,6 +244,8 @@ def to_rows(results: Sequence[Result]) -> list[dict[str, object]]:
                 "question": r.question,
                 "rag_answer": r.rag_answer,
                 "raw_answer": r.raw_answer,
+                "rag_error": r.rag.error,  # beside the answers: a failed answer has no scores
+                "raw_error": r.raw.error,
                 "rag_coverage": r.rag.coverage,
                 "raw_coverage": r.raw.coverage,
                 "rag_all_keys": r.rag.all_keys,
@@ -244,8 +259,6 @@ def to_rows(results: Sequence[Result]) -> list[dict[str, object]]:
                 "raw_total_s": r.raw.total_s,
                 "rag_judge": r.rag.judge,
                 "raw_judge": r.raw.judge,
-                "rag_error": r.rag.error,
-                "raw_error": r.raw.error,
             }
         )
     return rows

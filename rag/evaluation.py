@@ -11,6 +11,7 @@ Questions without gold pages (unanswerable) are left out of retrieval scores.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,12 @@ from urllib.parse import unquote, urlsplit
 from .errors import InputError
 
 KS = (1, 4, 10)
+
+FORMAT_FIX = (
+    'Each line must be a JSON object with a "question" string, and optionally "id", "kind" (a string), '
+    '"gold" and "answer_keys" (lists of strings) and "history" ([{"role": "user", "content": "..."}, ...]).'
+)
+JSON_TYPES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
 
 
 @dataclass
@@ -31,33 +38,82 @@ class Question:
     history: list[dict[str, str]] = field(default_factory=list)
 
 
-def load_questions(path: str | Path) -> list[Question]:
-    questions = []
+def load_questions(source: str | os.PathLike | bytes, *, name: str | None = None) -> list[Question]:
+    """Questions from a JSONL file: a path, or the file's bytes (an upload; `name` is its name).
+
+    Every line is checked here, so a bad file is refused with its line number before
+    any model is asked anything.
+    """
+    if isinstance(source, bytes | bytearray):
+        return parse_questions(bytes(source), name or "The question file")
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        data = Path(source).read_bytes()
     except OSError as exc:
-        raise InputError(f"Cannot read {path} ({exc.strerror}).") from None
-    for number, line in enumerate(lines, 1):
+        raise InputError(f"Cannot read {source} ({exc.strerror}).", "Check the path.") from None
+    return parse_questions(data, name or str(source))
+
+
+def parse_questions(text: str | bytes, name: str = "The question file") -> list[Question]:
+    """Questions from the text of a JSONL file; `name` is what errors call the file."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = text[: exc.start].count(b"\n") + 1
+            raise InputError(
+                f"{name}, line {line}: not UTF-8 text.", "Save the file as UTF-8 (JSON Lines)."
+            ) from None
+    questions = []
+    for number, line in enumerate(text.split("\n"), 1):  # not splitlines: JSON strings may hold U+2028
         if not line.strip():
             continue
         try:
             raw = json.loads(line)
-            questions.append(
-                Question(
-                    id=str(raw.get("id", number)),
-                    question=raw["question"],
-                    gold=list(raw.get("gold") or []),
-                    answer_keys=list(raw.get("answer_keys") or []),
-                    kind=raw.get("kind", ""),
-                    history=list(raw.get("history") or []),
-                )
+        except ValueError as exc:
+            raise InputError(f"{name}, line {number}: not JSON ({exc}).", FORMAT_FIX) from None
+        problem = _question_problem(raw)
+        if problem:
+            raise InputError(f"{name}, line {number}: {problem}.", FORMAT_FIX)
+        questions.append(
+            Question(
+                id=str(raw.get("id", number)),
+                question=raw["question"],
+                gold=list(raw.get("gold") or []),
+                answer_keys=list(raw.get("answer_keys") or []),
+                kind=raw.get("kind") or "",
+                history=list(raw.get("history") or []),
             )
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InputError(
-                f"{path}, line {number}: not a question ({type(exc).__name__}: {exc}).",
-                'Each line must be a JSON object with at least "question".',
-            ) from None
+        )
     return questions
+
+
+def _question_problem(raw: object) -> str:
+    """What is wrong with one parsed line, or ""."""
+    if not isinstance(raw, dict):
+        return f"{json.dumps(raw)[:40]} is a JSON {JSON_TYPES.get(type(raw), 'value')}, not an object"
+    question = raw.get("question")
+    if not isinstance(question, str) or not question.strip():
+        return f'"question" is {question!r:.60}, not a question'
+    if "id" in raw and (not isinstance(raw["id"], str | int) or isinstance(raw["id"], bool)):
+        return f'"id" is {raw["id"]!r:.60}, not a string or number'
+    if not isinstance(raw.get("kind") or "", str):
+        return f'"kind" is {raw["kind"]!r:.60}, not a string'
+    for key in ("gold", "answer_keys"):
+        value = raw.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            return f'"{key}" is {value!r:.60}, not a list of non-empty strings'
+    history = raw.get("history") or []
+    if not isinstance(history, list) or not all(_is_turn(t) for t in history):
+        return f'"history" is {history!r:.60}, not a list of {{"role", "content"}} turns'
+    return ""
+
+
+def _is_turn(turn: object) -> bool:
+    return (
+        isinstance(turn, dict)
+        and turn.get("role") in ("user", "assistant", "human", "ai")
+        and isinstance(turn.get("content"), str)
+    )
 
 
 def is_gold(url: str, gold: Sequence[str]) -> bool:

@@ -5,7 +5,10 @@ neighbours with `sklearn.neighbors.NearestNeighbors`, cosine similarity) on top 
 `langchain-core` interface, and adds what a workshop needs: one index file with
 its metadata (which embedder built it, splitter, sources, counts), written
 atomically so a failed save never leaves a corrupt file, and a refusal to query
-with an embedder other than the one that built it.
+with an embedder other than the one that built it. Reading takes a file from
+anyone (an upload on a shared instance): its declared sizes are checked against
+limits derived from the file before anything is inflated, and every part is
+checked, so a bad file is one sentence naming it, never a traceback or a bomb.
 """
 
 from __future__ import annotations
@@ -18,19 +21,22 @@ import threading
 import time
 import uuid
 import zipfile
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 import numpy as np
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
-from sklearn.neighbors import NearestNeighbors
 
 from .embeddings.cache import embed_array
 from .errors import EmbedderMismatch, IndexFileError
+
+if TYPE_CHECKING:
+    from sklearn.neighbors import NearestNeighbors
 
 FORMAT = "workshop-rag-index"
 VERSION = 1
@@ -135,6 +141,10 @@ class SKLearnStore(VectorStore):
     # Searching --------------------------------------------------------------
 
     def _neighbors(self) -> NearestNeighbors:
+        # Imported on first search: reading an index (`rag info`, an upload) does not need
+        # scikit-learn's ~150 MB.
+        from sklearn.neighbors import NearestNeighbors
+
         with self._lock:
             if self._nn is None:
                 # Vectors are unit length, so Euclidean order is cosine order; sklearn's
@@ -199,12 +209,31 @@ class SKLearnStore(VectorStore):
         return target
 
     @classmethod
-    def load(cls, path: str | os.PathLike, embedding: Embeddings, embedder_id: str) -> SKLearnStore:
-        """Open an index file; refuse it if another embedder built it."""
-        info, docs, ids, vectors = read_index(path)
+    def load(
+        cls,
+        source: str | os.PathLike | bytes,
+        embedding: Embeddings,
+        embedder_id: str,
+        *,
+        name: str | None = None,
+    ) -> SKLearnStore:
+        """Open an index file (a path, or its bytes); refuse it if another embedder built it.
+
+        `name` is what messages call the file (an upload's own name); the path's name by default.
+        """
+        return cls.from_index(
+            read_index(source, name=name), embedding, embedder_id, name=name or _label(source)
+        )
+
+    @classmethod
+    def from_index(
+        cls, parts: IndexParts, embedding: Embeddings, embedder_id: str, *, name: str = "The index"
+    ) -> SKLearnStore:
+        """A store from what `read_index` returned, so a caller that read the info first reads once."""
+        info, docs, ids, vectors = parts
         if info.embedder != embedder_id:
             raise EmbedderMismatch(
-                f"{Path(path).name} was built with {info.embedder}, not {embedder_id}.",
+                f"{name} was built with {info.embedder}, not {embedder_id}.",
                 f"Query it with the same embedder (--embeddings {info.embedder.split(':')[0]}), "
                 "or rebuild the index.",
             )
@@ -215,38 +244,284 @@ class SKLearnStore(VectorStore):
         return store
 
 
-def read_index(path: str | os.PathLike) -> tuple[IndexInfo, list[Document], list[str], np.ndarray]:
-    """Read and check an index file without needing its embedder (for `info` and the UI)."""
-    target = Path(path)
+# Reading index files ------------------------------------------------------------
+#
+# An index file can come from anyone (the Index page takes uploads on a shared
+# instance), so every size it declares is checked against limits derived from
+# the file itself before anything is inflated, and every read is capped in case
+# a declared size lies.
+
+IndexParts = tuple[IndexInfo, list[Document], list[str], np.ndarray]
+MEMBERS = ("index.json", "documents.json", "vectors.npy")
+MAX_ENTRIES = 16  # entries in the archive; ours has 3
+MAX_INFLATED = 2**30  # the three members inflated, together
+MAX_RATIO = 50  # inflated ÷ compressed, for a member above SMALL_MEMBER (JSON deflates ~4x, vectors ~1.1x)
+SMALL_MEMBER = 16 * 2**20
+MAX_DIMS = 16_384
+JSON_BASE = 2**20  # index.json and documents.json may hold this much, plus per chunk:
+INFO_PER_CHUNK = 4 * 2**10  # the page list
+DOC_PER_CHUNK = 64 * 2**10  # a chunk's text and metadata (chunks are a few KB)
+NPY_HEAD = 64 * 2**10
+BLOCK = 2**20
+REBUILD = "Rebuild it with `python -m rag index ... --save PATH`, or use the Save button."
+INFO_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "embedder": str,
+    "splitter": str,
+    "dims": int,
+    "chunks": int,
+    "pages": list,
+    "created": (int, float),
+}
+
+
+def _label(source: str | os.PathLike | bytes) -> str:
+    return "The uploaded index file" if isinstance(source, bytes | bytearray) else Path(source).name
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:,.1f} MB"
+
+
+def read_index(source: str | os.PathLike | bytes, *, name: str | None = None) -> IndexParts:
+    """Read and check an index file (a path, or its bytes) without needing its embedder.
+
+    `name` is what messages call the file (an upload's own name); the path's name by default.
+    """
+    label = name or _label(source)
     try:
-        with zipfile.ZipFile(target) as zf:
-            payload = json.loads(zf.read("index.json"))
-            if payload.get("format") != FORMAT:
-                raise IndexFileError(f"{target.name} is not an index file.")
-            if payload.get("version") != VERSION:
-                raise IndexFileError(
-                    f"{target.name} is index format {payload.get('version')}; this app reads {VERSION}.",
-                    "Rebuild it with `python -m rag index`.",
-                )
-            raw_docs = json.loads(zf.read("documents.json"))
-            vectors = np.load(io.BytesIO(zf.read("vectors.npy")), allow_pickle=False)
+        handle = io.BytesIO(source) if isinstance(source, bytes | bytearray) else open(source, "rb")  # noqa: SIM115
     except FileNotFoundError:
         raise IndexFileError(
-            f"No index at {target}.", "Build one with `python -m rag index ... --save PATH`."
+            f"No index at {source}.", "Build one with `python -m rag index ... --save PATH`."
         ) from None
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+    except OSError as exc:
+        raise IndexFileError(f"Cannot read {label} ({exc.strerror}).", "Check the path.") from None
+    try:
+        with handle:
+            size = _check_entries(handle, label)
+            with zipfile.ZipFile(handle) as zf:
+                return _read_members(zf, label, size)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
         raise IndexFileError(
-            f"{target.name} is damaged or not an index file ({type(exc).__name__}).",
-            "Rebuild it with `python -m rag index`.",
+            f"{label} is damaged or not an index file ({type(exc).__name__}).", REBUILD
         ) from None
-    info = IndexInfo(**payload["info"])
-    docs = [Document(page_content=d["text"], metadata=d["metadata"]) for d in raw_docs]
-    if len(docs) != len(vectors):
-        raise IndexFileError(f"{target.name} is inconsistent ({len(docs)} chunks, {len(vectors)} vectors).")
-    return info, docs, [d["id"] for d in raw_docs], vectors.astype(np.float32, copy=False)
+
+
+def _check_entries(handle: BinaryIO, label: str) -> int:
+    """The archive's size; refuses one with many entries before zipfile parses them all."""
+    size = handle.seek(0, os.SEEK_END)
+    handle.seek(max(0, size - 65_557))  # the end record (22 bytes) and its longest comment
+    tail = handle.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) < at + 22:
+        raise zipfile.BadZipFile("no end of central directory")
+    entries = int.from_bytes(tail[at + 10 : at + 12], "little")
+    if entries > MAX_ENTRIES:  # 0xFFFF (zip64) included: an index never needs it
+        many = f"{entries:,}" if entries < 0xFFFF else "65,535 or more"
+        raise IndexFileError(f"{label} holds {many} entries; an index file holds 3.", REBUILD)
+    handle.seek(0)
+    return size
+
+
+def _read_members(zf: zipfile.ZipFile, label: str, archive_size: int) -> IndexParts:
+    """The small parts first (the vectors' header, index.json), so a foreign file is named as
+    such before its vectors are read."""
+    members = _check_directory(zf, label, archive_size)
+    head = _npy_header(zf, members["vectors.npy"], label)
+    rows = head.shape[0]
+    info = _parse_info(_read_json(zf, members["index.json"], JSON_BASE + INFO_PER_CHUNK * rows, label), label)
+    raw_docs = _read_json(zf, members["documents.json"], JSON_BASE + DOC_PER_CHUNK * rows, label)
+    docs, ids = _parse_documents(raw_docs, label)
+    if not (len(docs) == rows == info.chunks):
+        raise IndexFileError(
+            f"{label} is inconsistent ({len(docs)} chunks, {rows} vectors, {info.chunks} in its info).",
+            REBUILD,
+        )
+    if rows and head.shape[1] != info.dims:
+        raise IndexFileError(
+            f"{label} has {head.shape[1]}-dimensional vectors but says {info.dims}.", REBUILD
+        )
+    return info, docs, ids, _read_vectors(zf, members["vectors.npy"], head, label)
+
+
+def _check_directory(zf: zipfile.ZipFile, label: str, archive_size: int) -> dict[str, zipfile.ZipInfo]:
+    """The members' declared sizes, checked before any is inflated."""
+    members = {i.filename: i for i in zf.infolist() if i.filename in MEMBERS}
+    for member in MEMBERS:
+        if member not in members:
+            raise IndexFileError(f"{label} is not an index file (it has no {member}).", REBUILD)
+    for info in members.values():
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or info.flag_bits & 1:
+            raise IndexFileError(
+                f"{label} encrypts or compresses {info.filename} in a way this app does not read.", REBUILD
+            )
+        if info.compress_size > archive_size or (
+            info.file_size > SMALL_MEMBER and info.file_size > MAX_RATIO * info.compress_size
+        ):
+            raise IndexFileError(
+                f"{label} was refused: its {info.filename} would inflate from "
+                f"{_mb(info.compress_size)} to {_mb(info.file_size)}.",
+                REBUILD,
+            )
+    total = sum(i.file_size for i in members.values())
+    if total > MAX_INFLATED:
+        raise IndexFileError(
+            f"{label} would inflate to {_mb(total)}; the limit is {_mb(MAX_INFLATED)}.", REBUILD
+        )
+    return members
+
+
+class _NpyHeader(NamedTuple):
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    fortran: bool
+    offset: int  # where the data starts
+    nbytes: int
+
+
+def _npy_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str) -> _NpyHeader:
+    """vectors.npy's header, checked: a float table whose size is exactly what the zip declares."""
+    with zf.open(info) as stream:
+        head = io.BytesIO(stream.read(min(info.file_size, NPY_HEAD)))
+    version = np.lib.format.read_magic(head)
+    if version not in ((1, 0), (2, 0)):
+        raise ValueError(f"npy format {version}")
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran, dtype = read(head)
+    if dtype.kind != "f" or dtype.itemsize > 8:
+        raise IndexFileError(
+            f"{label} is damaged: its vectors are {dtype}, not floating-point numbers.", REBUILD
+        )
+    if len(shape) != 2:
+        raise IndexFileError(
+            f"{label} is damaged: its vectors are a {len(shape)}-D array, not one row per chunk.", REBUILD
+        )
+    if shape[0] and not 0 < shape[1] <= MAX_DIMS:
+        raise IndexFileError(f"{label} is damaged: its vectors have {shape[1]} dimensions.", REBUILD)
+    nbytes = shape[0] * shape[1] * dtype.itemsize
+    if info.file_size != head.tell() + nbytes:
+        raise IndexFileError(
+            f"{label} is damaged: vectors.npy holds {_mb(info.file_size)}, its header says "
+            f"{_mb(head.tell() + nbytes)}.",
+            REBUILD,
+        )
+    return _NpyHeader(shape, dtype, fortran, head.tell(), nbytes)
+
+
+def _read_vectors(zf: zipfile.ZipFile, info: zipfile.ZipInfo, head: _NpyHeader, label: str) -> np.ndarray:
+    """Exactly the bytes the header promises, straight into one array, a block at a time."""
+    array = np.empty(head.shape[::-1] if head.fortran else head.shape, dtype=head.dtype)
+    buffer = memoryview(array.reshape(-1).view(np.uint8))
+    with zf.open(info) as stream:
+        stream.read(head.offset)
+        done = 0
+        while done < head.nbytes:
+            got = stream.readinto(buffer[done : done + BLOCK])
+            if not got:
+                raise IndexFileError(f"{label} is damaged: vectors.npy ends early.", REBUILD)
+            done += got
+        if stream.read(1):
+            raise IndexFileError(f"{label} is damaged: vectors.npy is longer than it says.", REBUILD)
+    vectors = np.ascontiguousarray(array.T if head.fortran else array, dtype=np.float32)
+    if not np.isfinite(vectors).all():
+        raise IndexFileError(f"{label} is damaged: some vectors are not numbers (NaN or infinity).", REBUILD)
+    return vectors
+
+
+def _read_json(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, label: str) -> Any:
+    """A JSON member no larger than `cap` bytes, however large it says it is."""
+    if info.file_size > cap:
+        raise IndexFileError(
+            f"{label} was refused: its {info.filename} would inflate to {_mb(info.file_size)}, "
+            f"more than the {_mb(cap)} an index of this size needs.",
+            REBUILD,
+        )
+    with zf.open(info) as stream:
+        data = stream.read(cap + 1)
+    if len(data) > cap:
+        raise IndexFileError(f"{label} is damaged: {info.filename} is longer than it says.", REBUILD)
+    try:
+        return json.loads(data)
+    except ValueError:  # UnicodeDecodeError included
+        raise IndexFileError(f"{label} is damaged: {info.filename} is not valid JSON.", REBUILD) from None
+
+
+def _parse_info(payload: Any, label: str) -> IndexInfo:
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise IndexFileError(f"{label} is not an index file.", REBUILD)
+    if payload.get("version") != VERSION:
+        raise IndexFileError(
+            f"{label} is index format {payload.get('version')}; this app reads {VERSION}.", REBUILD
+        )
+    info = payload.get("info")
+    if not isinstance(info, dict):
+        raise IndexFileError(f"{label} is damaged: index.json has no info object.", REBUILD)
+    for key, kind in INFO_FIELDS.items():
+        if key not in info:
+            raise IndexFileError(f"{label} is damaged: index.json's info has no {key!r}.", REBUILD)
+        if not isinstance(info[key], kind) or isinstance(info[key], bool):
+            raise IndexFileError(f"{label} is damaged: index.json's {key!r} is {info[key]!r}.", REBUILD)
+    extra = sorted(set(info) - set(INFO_FIELDS))
+    if extra:
+        raise IndexFileError(
+            f"{label} is damaged: index.json's info has an unknown key {extra[0]!r}.", REBUILD
+        )
+    for page in info["pages"]:
+        if not (
+            isinstance(page, dict) and isinstance(page.get("url"), str) and isinstance(page.get("title"), str)
+        ):
+            raise IndexFileError(f"{label} is damaged: a page in index.json is {page!r:.80}.", REBUILD)
+    return IndexInfo(**info)
+
+
+def _parse_documents(raw: Any, label: str) -> tuple[list[Document], list[str]]:
+    if not isinstance(raw, list):
+        raise IndexFileError(f"{label} is damaged: documents.json is not a list of chunks.", REBUILD)
+    docs, ids = [], []
+    for number, item in enumerate(raw, 1):
+        problem = _chunk_problem(item)
+        if problem:
+            raise IndexFileError(f"{label} is damaged: chunk {number} in documents.json {problem}.", REBUILD)
+        docs.append(Document(page_content=item["text"], metadata=item["metadata"]))
+        ids.append(item["id"])
+    return docs, ids
+
+
+def _chunk_problem(item: Any) -> str:
+    if not isinstance(item, dict):
+        return "is not an object"
+    for key, kind in (("id", str), ("text", str), ("metadata", dict)):
+        if key not in item:
+            return f"has no {key!r}"
+        if not isinstance(item[key], kind):
+            return f"has {key!r} {item[key]!r:.40}, not {'an object' if kind is dict else 'a string'}"
+    extra = sorted(set(item) - {"id", "text", "metadata"})
+    return f"has an unknown key {extra[0]!r}" if extra else ""
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return vectors / norms
+
+
+def merge_stores(base: SKLearnStore, extra: SKLearnStore) -> SKLearnStore:
+    """A new store with `base`'s chunks and `extra`'s; neither is changed (a shared index
+    stays read-only). A page in both keeps `extra`'s fresh chunks, not two copies."""
+    if extra.info.embedder != base.info.embedder:
+        raise EmbedderMismatch(
+            f"These pages were embedded with {extra.info.embedder}; the index uses {base.info.embedder}.",
+            "Add pages with the index's own embedder, or start a new index.",
+        )
+    fresh = {p["url"] for p in extra.info.pages}
+    keep = [i for i, d in enumerate(base.documents) if d.metadata.get("url") not in fresh]
+    store = SKLearnStore(base.embeddings, base.info.embedder, base.info.splitter)
+    store.documents = [base.documents[i] for i in keep] + list(extra.documents)
+    store.ids = [base.ids[i] for i in keep] + list(extra.ids)
+    parts = [v for v in (base.vectors[keep], extra.vectors) if len(v)]
+    store._vectors = np.vstack(parts) if parts else np.zeros((0, 0), dtype=np.float32)
+    store.info.dims = int(store._vectors.shape[1]) if len(store._vectors) else base.info.dims
+    store.info.chunks = len(store.documents)
+    store.add_pages((p["url"], p["title"]) for p in base.info.pages if p["url"] not in fresh)
+    store.add_pages((p["url"], p["title"]) for p in extra.info.pages)
+    return store

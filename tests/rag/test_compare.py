@@ -3,13 +3,27 @@
 import csv
 import io
 import json
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
 from rag.chains import RagChain, RawChain
-from rag.compare import keys_stated, normalise, run_comparison, says_dont_know, summarise, to_csv, to_json
+from rag.cli import main
+from rag.compare import (
+    keys_stated,
+    normalise,
+    nothing_measured,
+    run_comparison,
+    says_dont_know,
+    summarise,
+    to_csv,
+    to_json,
+)
 from rag.evaluation import load_questions
 from rag.llms import make_target
 from tests.conftest import ROOT
@@ -121,7 +135,9 @@ def test_a_failing_side_is_scored_as_an_error(ollama, retriever):
     [result] = run_comparison(
         RagChain(good, retriever, model="gemma2:9b"), RawChain(down), load_questions(QUESTIONS)[:1]
     )
-    assert "Cannot reach" in result.raw.error and result.raw.coverage == 0.0 and not result.rag.error
+    assert "Cannot reach" in result.raw.error and not result.rag.error
+    assert result.raw.coverage is None and result.raw.all_keys is None and result.raw.abstained is None
+    assert nothing_measured([result]).startswith("Every model-only answer failed")
 
 
 def test_the_judge_grades_beside_the_deterministic_scores(ollama, retriever):
@@ -138,3 +154,91 @@ def test_the_judge_grades_beside_the_deterministic_scores(ollama, retriever):
     )
     assert result.rag.judge == result.raw.judge == "CORRECT"
     assert result.rag.coverage == 1.0  # the judge never replaces the deterministic score
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+RATES = [
+    "rag_coverage",
+    "raw_coverage",
+    "rag_all_keys",
+    "raw_all_keys",
+    "rag_cited_gold",
+    "rag_abstained_unanswerable",
+    "raw_invented_unanswerable",
+]
+
+
+def test_an_unreachable_model_is_an_error_never_a_score(retriever):
+    down = make_target(f"ollama:http://127.0.0.1:{closed_port()}")
+    questions = load_questions(QUESTIONS)
+    results = list(run_comparison(RagChain(down, retriever), RawChain(down), questions))
+    summary = summarise(results)["all"]
+    assert summary["rag_errors"] == summary["raw_errors"] == len(questions)
+    assert all(summary[rate] is None for rate in RATES), summary  # not "RAG idk 0.00, raw made up 1.00"
+    assert all(r.cited_gold is None and r.rag.abstained is None for r in results)
+    assert nothing_measured(results).startswith("Every answer failed, so nothing was measured")
+    rows = list(csv.DictReader(io.StringIO(to_csv(results))))
+    assert all("Cannot reach" in row["rag_error"] and row["rag_coverage"] == "" for row in rows)
+    assert all(row["raw_abstained"] == "" and row["raw_error"] for row in rows)
+
+
+def test_answers_failing_mid_stream_are_left_out_of_every_rate(ollama, retriever):
+    ollama.state.answer = echo_context
+    target = make_target(f"ollama:{ollama.url}")
+    questions = load_questions(QUESTIONS)
+    answerable = [q for q in questions if q.answer_keys]
+    unanswerable = [q for q in questions if not q.answer_keys]
+    chosen = [answerable[0], unanswerable[0], *answerable[1:3], unanswerable[1]]
+    results = []
+    for result in run_comparison(
+        RagChain(target, retriever, model="gemma2:9b"), RawChain(target, model="gemma2:9b"), chosen
+    ):
+        results.append(result)
+        if len(results) == 2:  # the next answers break after their first token
+            ollama.state.error_after_tokens = 1
+    failed = results[2:]
+    assert all("unexpected EOF" in r.rag.error and r.rag_answer == "" for r in failed)
+    everything, finished = summarise(results)["all"], summarise(results[:2])["all"]
+    assert everything["rag_errors"] == everything["raw_errors"] == 3 and everything["n"] == 5
+    assert {rate: everything[rate] for rate in RATES} == {rate: finished[rate] for rate in RATES}
+    assert everything["rag_coverage"] is not None and nothing_measured(results) == ""
+
+
+def test_cli_compare_against_a_closed_port_exits_1_with_errors_in_the_table_and_csv(retriever, tmp_path):
+    index = retriever.store.save(tmp_path / "guide.ragidx")
+    out = tmp_path / "out.csv"
+    port = closed_port()
+    args = ["compare", str(QUESTIONS), "--index", str(index), "--llm", f"ollama:http://127.0.0.1:{port}"]
+    result = subprocess.run(
+        [sys.executable, "-m", "rag", *args, "--limit", "3", "--csv", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "RAG_LLM": "embedded"},
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "error: Every answer failed, so nothing was measured" in result.stderr
+    assert f"127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
+    table = result.stdout.splitlines()
+    assert "RAG errors" in table[0] and table[1].split()[:4] == ["all", "3", "3", "3"]
+    assert "raw made up" in table[0] and " 1.00" not in result.stdout  # no rate from failed answers
+    with open(out, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 3 and all(r["rag_error"] and r["raw_error"] and not r["raw_coverage"] for r in rows)
+
+
+def test_a_bad_question_file_is_refused_before_any_model_call(ollama, retriever, tmp_path, capsys):
+    index = retriever.store.save(tmp_path / "guide.ragidx")
+    questions = tmp_path / "qa.jsonl"
+    good = QUESTIONS.read_text(encoding="utf-8").splitlines()[:3]
+    questions.write_text("\n".join([*good, '{"question": "q", "answer_keys": [16, null]}']), encoding="utf-8")
+    status = main(["compare", str(questions), "--index", str(index), "--llm", f"ollama:{ollama.url}"])
+    assert status == 2 and "line 4" in capsys.readouterr().err
+    assert not [r for r in ollama.state.requests if r.path.startswith("/api/chat")]
