@@ -1,4 +1,4 @@
-"""Facts about Cloud Run GPUs, kept as data in one place.
+"""Facts about Cloud Run GPUs and the models the Deploy page offers, kept as data.
 
 Sources (read when this was written; the region lists change, see docs/deploy.md):
 - https://cloud.google.com/run/docs/configuring/services/gpu (types, minimums, regions)
@@ -6,17 +6,26 @@ Sources (read when this was written; the region lists change, see docs/deploy.md
 - https://cloud.google.com/run/docs/tutorials/gpu-gemma-with-ollama (8 CPU / 32Gi, concurrency)
 - google-gemini/gemma-cookbook Demos/Gemma-on-Cloudrun (prebuilt images)
 The run.v2 discovery document types the accelerator as a free string (no enum),
-so it cannot tell us which GPU types exist; this table does.
+so it cannot tell us which GPU types exist; this table does. The models are data
+in models.json (sources and dates in docs/deploy.md); the Ollama server version
+is the `FROM` line of ollama_container/Dockerfile, its one place.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
-DEFAULT_MODEL = "gemma2:9b"  # the notebook's model
 DEFAULT_GPU = "nvidia-l4"
 DEFAULT_CONCURRENCY = 4  # the notebook's --concurrency 4 / OLLAMA_NUM_PARALLEL=4
+DEFAULT_CONTEXT = 8192  # tokens per parallel slot (OLLAMA_CONTEXT_LENGTH)
+NOTEBOOK_MODEL = "gemma2:9b"  # the notebook's model, kept selectable
+EMBED_MODEL = "embeddinggemma"  # baked next to the chat model (RAG_EMBEDDINGS=ollama)
+MODELS_FILE = Path(__file__).with_name("models.json")
+OLLAMA_DOCKERFILE = Path(__file__).resolve().parent.parent / "ollama_container" / "Dockerfile"
 BUILD_MACHINE = "E2_HIGHCPU_32"  # the notebook's Cloud Build machine: pulls fast
 BUILD_TIMEOUT_S = 3600
 GPU_DOCS = "https://cloud.google.com/run/docs/configuring/services/gpu"
@@ -47,23 +56,38 @@ class GpuType:
     regions: tuple[str, ...]
     preview: bool = False  # Preview features need launchStage BETA on the service
     quota_words: tuple[str, ...] = ()  # how its quota metric is spelled
+    usable_gib: float = 0.0  # memory the driver reports (nvidia-smi total), for the fit check
 
 
 GPU_TYPES: dict[str, GpuType] = {
     "nvidia-l4": GpuType(
-        name="nvidia-l4", label="NVIDIA L4 (24 GB)", vram_gib=24,
-        min_cpu=4, min_memory_gib=16, default_cpu=8, default_memory_gib=32,
-        max_cpu=8, max_memory_gib=32,
-        regions=("us-central1", "us-east4", "europe-west1", "europe-west4",
-                 "asia-southeast1", "asia-south1"),
+        name="nvidia-l4",
+        label="NVIDIA L4 (24 GB)",
+        vram_gib=24,
+        min_cpu=4,
+        min_memory_gib=16,
+        default_cpu=8,
+        default_memory_gib=32,
+        max_cpu=8,
+        max_memory_gib=32,
+        regions=("us-central1", "us-east4", "europe-west1", "europe-west4", "asia-southeast1", "asia-south1"),
         quota_words=("l4",),
+        usable_gib=22.5,
     ),
     "nvidia-rtx-pro-6000": GpuType(
-        name="nvidia-rtx-pro-6000", label="NVIDIA RTX PRO 6000 Blackwell (96 GB, Preview)",
-        vram_gib=96, min_cpu=20, min_memory_gib=80, default_cpu=20, default_memory_gib=80,
-        max_cpu=None, max_memory_gib=None,
+        name="nvidia-rtx-pro-6000",
+        label="NVIDIA RTX PRO 6000 Blackwell (96 GB, Preview)",
+        vram_gib=96,
+        min_cpu=20,
+        min_memory_gib=80,
+        default_cpu=20,
+        default_memory_gib=80,
+        max_cpu=None,
+        max_memory_gib=None,
         regions=("us-central1", "asia-southeast1"),
-        preview=True, quota_words=("rtx", "6000"),
+        preview=True,
+        quota_words=("rtx", "6000"),
+        usable_gib=95.0,
     ),
 }
 
@@ -76,6 +100,108 @@ PREBUILT_IMAGES = {
     "gemma3:27b": "us-docker.pkg.dev/cloudrun/container/gemma/gemma3-27b",
 }
 
+
+@dataclass(frozen=True)
+class KvShape:
+    """The attention layers that own a KV cache, and how wide a token's K (= V) is."""
+
+    sliding_layers: int
+    full_layers: int
+    window: int  # tokens a sliding layer keeps per slot
+    sliding_width: int  # KV heads x head dim
+    full_width: int
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    tag: str
+    family: str
+    label: str
+    kind: str  # chat | embedding
+    rank: int  # capability order within the family
+    min_ollama: str
+    weights_gb: float  # the Ollama download, GB = 1e9 bytes
+    context: int  # the longest context the model supports
+    licence: str  # gemma | apache-2.0
+    kv: KvShape | None
+    sources: tuple[str, ...]
+    weights_estimated: bool = False
+    params_b: float | None = None  # billions of parameters (vLLM's bf16 weights); None = derive
+
+    @property
+    def licence_label(self) -> str:
+        return LICENCES[self.licence]
+
+
+LICENCES = {"gemma": "Gemma Terms of Use", "apache-2.0": "Apache 2.0"}
+
+
+def _spec(row: dict) -> ModelSpec:
+    kv = KvShape(**row["kv"]) if row.get("kv") else None
+    return ModelSpec(**{**row, "kv": kv, "sources": tuple(row["sources"])})
+
+
+@cache
+def _table() -> dict:
+    return json.loads(MODELS_FILE.read_text())
+
+
+def models() -> dict[str, ModelSpec]:
+    """Every catalog model by Ollama tag, in the table's order."""
+    return {row["tag"]: _spec(row) for row in _table()["models"]}
+
+
+def model_sources() -> dict[str, dict]:
+    return dict(_table()["sources"])
+
+
+def chat_models() -> list[str]:
+    return [tag for tag, spec in models().items() if spec.kind == "chat"]
+
+
+def model_spec(tag: str) -> ModelSpec | None:
+    """The catalog entry; `gemma3` means `gemma3:latest`, which the catalog does not list."""
+    return models().get(tag.strip())
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """'0.30.5' -> (0, 30, 5); a leading 'v' and pre-release suffixes are ignored."""
+    match = re.match(r"v?(\d+(?:\.\d+)*)", text.strip())
+    if not match:
+        raise ValueError(f"'{text}' is not a version like 0.30.5")
+    return tuple(int(part) for part in match.group(1).split("."))
+
+
+@cache
+def ollama_version() -> str:
+    """The pinned server: the tag of ollama/ollama in the image's FROM line."""
+    match = re.search(r"^FROM\s+ollama/ollama:(\S+)", OLLAMA_DOCKERFILE.read_text(), re.M)
+    if not match:
+        raise ValueError(f"{OLLAMA_DOCKERFILE} has no 'FROM ollama/ollama:VERSION' line")
+    return match.group(1)
+
+
+def version_problems(tag: str, server: str | None = None) -> list[str]:
+    """A catalog model newer than the pinned server would fail the build's pull (HTTP 412)."""
+    spec = model_spec(tag)
+    server = server or ollama_version()
+    if spec is None or parse_version(spec.min_ollama) <= parse_version(server):
+        return []
+    return [
+        f"{tag} needs Ollama {spec.min_ollama} or later, but the image pins "
+        f"ollama/ollama:{server}; the build's pull would fail with HTTP 412."
+    ]
+
+
+def __getattr__(name: str) -> str:
+    """DEFAULT_MODEL is computed by the fit check (deploy/fit.py), once, on first use."""
+    if name == "DEFAULT_MODEL":
+        from deploy.fit import default_model
+
+        return default_model()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 BUILD_APIS = ("artifactregistry.googleapis.com", "cloudbuild.googleapis.com")
 RUN_API = "run.googleapis.com"
 # testIamPermissions on the project lives here: the preflight needs it, the deploy does not.
@@ -83,8 +209,14 @@ RESOURCE_MANAGER_API = "cloudresourcemanager.googleapis.com"
 SECRET_MANAGER_API = "secretmanager.googleapis.com"  # the hosted UI's secretKeyRef env vars
 # Regions where Cloud Build runs even for projects restricted to a few build regions
 # (https://cloud.google.com/build/docs/locations); the first is the job's fallback.
-BUILD_REGIONS = ("us-central1", "us-west2", "europe-west1", "asia-east1", "australia-southeast1",
-                 "southamerica-east1")
+BUILD_REGIONS = (
+    "us-central1",
+    "us-west2",
+    "europe-west1",
+    "asia-east1",
+    "australia-southeast1",
+    "southamerica-east1",
+)
 FALLBACK_BUILD_REGION = BUILD_REGIONS[0]
 
 
@@ -158,8 +290,10 @@ def resource_problems(gpu: str, cpu: str, memory: str) -> list[str]:
         return [f"CPU '{cpu}' / memory '{memory}': {err}."]
     out = []
     if cpus < spec.min_cpu or gib < spec.min_memory_gib:
-        out.append(f"{gpu} needs at least {spec.min_cpu} CPU and {spec.min_memory_gib}Gi "
-                   f"memory; got {cpu} CPU and {memory}.")
+        out.append(
+            f"{gpu} needs at least {spec.min_cpu} CPU and {spec.min_memory_gib}Gi "
+            f"memory; got {cpu} CPU and {memory}."
+        )
     if spec.max_cpu and cpus > spec.max_cpu:
         out.append(f"{gpu} allows at most {spec.max_cpu} CPU; got {cpu}.")
     if spec.max_memory_gib and gib > spec.max_memory_gib:
@@ -174,12 +308,16 @@ def concurrency_problems(concurrency: int, num_parallel: int) -> list[str]:
     if concurrency < 1 or num_parallel < 1:
         return ["Concurrency and OLLAMA_NUM_PARALLEL must both be at least 1."]
     if concurrency < num_parallel:
-        return [f"Concurrency {concurrency} is below OLLAMA_NUM_PARALLEL={num_parallel}: "
-                "Ollama's extra slots would sit idle while Cloud Run starts new GPUs."]
+        return [
+            f"Concurrency {concurrency} is below OLLAMA_NUM_PARALLEL={num_parallel}: "
+            "Ollama's extra slots would sit idle while Cloud Run starts new GPUs."
+        ]
     if concurrency > 2 * num_parallel:
-        return [f"Concurrency {concurrency} is more than twice OLLAMA_NUM_PARALLEL="
-                f"{num_parallel}: requests would queue inside Ollama, where Cloud Run "
-                "cannot see them to scale out."]
+        return [
+            f"Concurrency {concurrency} is more than twice OLLAMA_NUM_PARALLEL="
+            f"{num_parallel}: requests would queue inside Ollama, where Cloud Run "
+            "cannot see them to scale out."
+        ]
     return []
 
 

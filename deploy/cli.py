@@ -11,11 +11,15 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deploy import catalog
 from deploy.config import DEFAULT_STATE_DIR, DeployConfig
 from deploy.errors import ConfigError, DeployError
 from deploy.events import Event
+
+if TYPE_CHECKING:
+    from deploy.vllm import VllmOptions
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
@@ -24,8 +28,20 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=catalog.DEFAULT_MODEL)
     p.add_argument("--gpu-type", default=catalog.DEFAULT_GPU, choices=list(catalog.GPU_TYPES))
     p.add_argument("--concurrency", type=int, default=catalog.DEFAULT_CONCURRENCY)
-    p.add_argument("--num-parallel", type=int, default=None,
-                   help="OLLAMA_NUM_PARALLEL (default: same as --concurrency)")
+    p.add_argument(
+        "--num-parallel", type=int, default=None, help="OLLAMA_NUM_PARALLEL (default: same as --concurrency)"
+    )
+    p.add_argument(
+        "--context-length",
+        type=int,
+        default=catalog.DEFAULT_CONTEXT,
+        help="OLLAMA_CONTEXT_LENGTH, tokens per parallel request (default: %(default)s)",
+    )
+    p.add_argument(
+        "--embed-model",
+        default=catalog.EMBED_MODEL,
+        help="embedding model baked next to the chat model; '' for none (default: %(default)s)",
+    )
     p.add_argument("--max-instances", type=int, default=1)
     p.add_argument("--min-instances", type=int, default=0)
     p.add_argument("--cpu", default=None)
@@ -34,21 +50,83 @@ def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repository", default="ollama-workshop")
     p.add_argument("--gpu-zonal-redundancy", action="store_true")
     p.add_argument("--prebuilt", action="store_true", help="Google's prebuilt Gemma image")
-    p.add_argument("--invoker", action="append", default=[],
-                   help="IAM member allowed to call the service (repeatable)")
-    p.add_argument("--build-location", default=None,
-                   help="Cloud Build region (default: --region; the deploy falls back to "
-                        f"{catalog.FALLBACK_BUILD_REGION} once if Cloud Build refuses it)")
+    p.add_argument(
+        "--invoker", action="append", default=[], help="IAM member allowed to call the service (repeatable)"
+    )
+    _engine_args(p)
+    p.add_argument(
+        "--build-location",
+        default=None,
+        help="Cloud Build region (default: --region; the deploy falls back to "
+        f"{catalog.FALLBACK_BUILD_REGION} once if Cloud Build refuses it)",
+    )
+
+
+def _engine_args(p: argparse.ArgumentParser) -> None:
+    from deploy import vllm
+
+    p.add_argument(
+        "--engine",
+        choices=vllm.ENGINES,
+        default="ollama",
+        help="ollama (an image built with the model baked in) or vllm (an OpenAI-compatible "
+        "server; --num-parallel is its --max-num-seqs, --context-length its "
+        "--max-model-len)",
+    )
+    g = p.add_argument_group("vllm engine")
+    g.add_argument("--weights-bucket", default="", help="Cloud Storage bucket holding the weights")
+    g.add_argument("--weights-dir", default="", help="folder in the bucket (default: the repository name)")
+    g.add_argument("--hf-model", default="", help="Hugging Face repository (default: the catalog's)")
+    g.add_argument(
+        "--hf-token-secret",
+        default="",
+        help="Secret Manager secret with a Hugging Face token (only without a bucket)",
+    )
+    g.add_argument("--gpu-memory-utilization", type=float, default=0.90)
+    g.add_argument(
+        "--vllm-image",
+        default="",
+        help="(default: Google's Gemma 4 vLLM image for Gemma 4, vllm/vllm-openai otherwise)",
+    )
+    g.add_argument("--vllm-arg", action="append", default=[], help="extra `vllm serve` flag (repeatable)")
+
+
+def _vllm(ns: argparse.Namespace) -> tuple[DeployConfig, VllmOptions]:
+    """The config (validated with its vLLM options) and those options."""
+    cfg = _config(ns)
+    return cfg, cfg.vllm_options()
 
 
 def _config(ns: argparse.Namespace) -> DeployConfig:
+    """Every setting, both engines', validated in one place (DeployConfig.problems)."""
     return DeployConfig(
-        project=ns.project, region=ns.region, model=ns.model, gpu_type=ns.gpu_type,
-        concurrency=ns.concurrency, num_parallel=ns.num_parallel,
-        max_instances=ns.max_instances, min_instances=ns.min_instances, cpu=ns.cpu,
-        memory=ns.memory, service=ns.service, repository=ns.repository,
-        gpu_zonal_redundancy=ns.gpu_zonal_redundancy, use_prebuilt=ns.prebuilt,
-        invoker_members=tuple(ns.invoker), build_location=ns.build_location).validate()
+        project=ns.project,
+        region=ns.region,
+        model=ns.model,
+        gpu_type=ns.gpu_type,
+        concurrency=ns.concurrency,
+        num_parallel=ns.num_parallel,
+        context_length=ns.context_length,
+        embed_model=ns.embed_model.strip(),
+        max_instances=ns.max_instances,
+        min_instances=ns.min_instances,
+        cpu=ns.cpu,
+        memory=ns.memory,
+        service=ns.service,
+        repository=ns.repository,
+        gpu_zonal_redundancy=ns.gpu_zonal_redundancy,
+        use_prebuilt=ns.prebuilt,
+        invoker_members=tuple(ns.invoker),
+        build_location=ns.build_location,
+        engine=ns.engine,
+        weights_bucket=ns.weights_bucket,
+        weights_dir=ns.weights_dir,
+        hf_model=ns.hf_model,
+        hf_token_secret=ns.hf_token_secret,
+        gpu_memory_utilization=ns.gpu_memory_utilization,
+        vllm_image=ns.vllm_image,
+        vllm_args=tuple(ns.vllm_arg),
+    ).validate()
 
 
 def _poll_seconds() -> float:
@@ -85,13 +163,30 @@ def _ui_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--region", required=True, help="the UI's region, also the Ollama service's")
     p.add_argument("--image", required=True, help="the UI image (built from the root Dockerfile)")
     p.add_argument("--ollama-url", required=True, help="the Ollama service's URL")
-    p.add_argument("--ollama-service", default=None,
-                   help="the Ollama service's name (default: ollama-<model>)")
+    p.add_argument(
+        "--ollama-service", default=None, help="the Ollama service's name (default: ollama-<model>)"
+    )
     p.add_argument("--model", default=catalog.DEFAULT_MODEL, help="(default: %(default)s)")
-    p.add_argument("--admin-secret-name", default=None,
-                   help="Secret Manager secret holding DEPLOY_ADMIN_SECRET (enables the Deploy page)")
-    p.add_argument("--cookie-secret-name", default=None,
-                   help="Secret Manager secret for Streamlit's cookie secret (default: generated)")
+    p.add_argument(
+        "--admin-secret-name",
+        default=None,
+        help="Secret Manager secret holding DEPLOY_ADMIN_SECRET (enables the Deploy page)",
+    )
+    p.add_argument(
+        "--cookie-secret-name",
+        default=None,
+        help="Secret Manager secret for Streamlit's cookie secret (default: generated)",
+    )
+    p.add_argument(
+        "--index-bucket",
+        default=None,
+        help="a Cloud Storage bucket holding the leader's index, mounted read-only (sets RAG_INDEX)",
+    )
+    p.add_argument(
+        "--index-file",
+        default="index.ragidx",
+        help="the index's object name in that bucket (default: %(default)s)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -110,29 +205,71 @@ def _positive(kind: type) -> Callable[[str], float]:
 
 def _tune_args(p: argparse.ArgumentParser) -> None:
     # Defaults of None mean SweepSettings' own (named in the help), so building the parser stays cheap.
-    p.add_argument("url", help="Ollama base URL (a Cloud Run service URL, or e.g. http://localhost:11434)")
-    p.add_argument("--model", default=catalog.DEFAULT_MODEL, help="(default: %(default)s)")
-    p.add_argument("--levels", type=_positive(int), nargs="+", default=None,
-                   help="concurrent requests to try (default: 1 2 4 8 16)")
-    p.add_argument("--requests", type=_positive(int), default=None,
-                   help="requests per level (default: max(8, 2 x level))")
-    p.add_argument("--max-tokens", type=_positive(int), default=None,
-                   help="num_predict per answer (default: 256)")
-    p.add_argument("--time-cap", type=_positive(float), default=None,
-                   help="seconds for the whole sweep (default: 600)")
-    p.add_argument("--level-cap", type=_positive(float), default=None,
-                   help="seconds per level (default: 180)")
+    p.add_argument(
+        "url",
+        help="base URL of an Ollama or OpenAI-compatible server (vLLM), e.g. a Cloud "
+        "Run service URL or http://localhost:11434; the API is detected",
+    )
+    p.add_argument(
+        "--model",
+        default="",
+        help="(default: the catalog's default on Ollama, the first served model on an "
+        "OpenAI-compatible server)",
+    )
+    p.add_argument(
+        "--levels",
+        type=_positive(int),
+        nargs="+",
+        default=None,
+        help="concurrent requests to try (default: 1 2 4 8 16)",
+    )
+    p.add_argument(
+        "--requests",
+        type=_positive(int),
+        default=None,
+        help="requests per level (default: max(8, 2 x level))",
+    )
+    p.add_argument(
+        "--max-tokens", type=_positive(int), default=None, help="num_predict per answer (default: 256)"
+    )
+    p.add_argument(
+        "--time-cap", type=_positive(float), default=None, help="seconds for the whole sweep (default: 600)"
+    )
+    p.add_argument(
+        "--level-cap", type=_positive(float), default=None, help="seconds per level (default: 180)"
+    )
+    _tune_target_args(p)
+
+
+def _tune_target_args(p: argparse.ArgumentParser) -> None:
+    """How to call the server, and what the recommendation aims at."""
     auth = p.add_mutually_exclusive_group()
-    auth.add_argument("--cloudrun", action="store_true",
-                      help="send a Google ID token (default for *.run.app URLs)")
-    auth.add_argument("--token", default=os.environ.get("OLLAMA_BEARER_TOKEN", ""),
-                      help="bearer token for an Ollama behind a proxy (default: $OLLAMA_BEARER_TOKEN)")
-    p.add_argument("--latency-target", type=_positive(float), default=20.0,
-                   help="p95 seconds per whole answer (default: %(default)s)")
-    p.add_argument("--participants", type=_positive(int), default=20,
-                   help="workshop participants, for --max-instances (default: %(default)s)")
-    p.add_argument("--served-parallel", type=_positive(int), default=None,
-                   help="OLLAMA_NUM_PARALLEL the service runs with now, if known")
+    auth.add_argument(
+        "--cloudrun", action="store_true", help="send a Google ID token (default for *.run.app URLs)"
+    )
+    auth.add_argument(
+        "--token",
+        default=os.environ.get("OLLAMA_BEARER_TOKEN", ""),
+        help="bearer token for a server behind a proxy or vLLM's --api-key (default: $OLLAMA_BEARER_TOKEN)",
+    )
+    p.add_argument(
+        "--latency-target",
+        type=_positive(float),
+        default=20.0,
+        help="p95 seconds per whole answer (default: %(default)s)",
+    )
+    p.add_argument(
+        "--participants",
+        type=_positive(int),
+        default=20,
+        help="workshop participants, for --max-instances (default: %(default)s)",
+    )
+    p.add_argument(
+        "--served-parallel",
+        type=_positive(int),
+        default=None,
+        help="OLLAMA_NUM_PARALLEL the service runs with now, if known",
+    )
     p.add_argument("--json", action="store_true", help="report and recommendation as JSON")
 
 
@@ -148,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
 def _plan(ns: argparse.Namespace) -> int:
     from deploy import plan
 
+    if ns.engine == "vllm":
+        return _plan_vllm(ns)
     cfg = _config(ns)
     member = ns.invoker[0] if ns.invoker else plan.PLACEHOLDER_MEMBER
     if ns.json:
@@ -155,15 +294,23 @@ def _plan(ns: argparse.Namespace) -> int:
     elif ns.gcloud:
         print("\n\n".join(plan.gcloud_commands(cfg, member)))
     else:
-        from deploy.config import Endpoints
+        print(plan.plan_text(cfg, member))
+    for warning in cfg.warnings():  # e.g. a model outside the catalog: allowed, unchecked
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
 
-        reqs = plan.plan_requests(cfg, member)
-        for i, req in enumerate(reqs, 1):
-            when = f"  [{req.when}]" if req.when else ""
-            print(f"# {i}. {req.purpose}{when}\n{req.describe(Endpoints())}\n")
-        call = plan.warm_up_call(cfg)
-        print(f"# {len(reqs) + 1}. {call['purpose']}  [{call['when']}]\n"
-              f"{call['method']} {call['url']} ({call['auth']})\n{json.dumps(call['body'])}")
+
+def _plan_vllm(ns: argparse.Namespace) -> int:
+    from deploy import plan, vllm
+
+    cfg, opts = _vllm(ns)
+    member = ns.invoker[0] if ns.invoker else plan.PLACEHOLDER_MEMBER
+    if ns.json:
+        print(json.dumps(vllm.plan_json(cfg, opts, member), indent=2))
+    elif ns.gcloud:
+        print("\n\n".join(vllm.gcloud_commands(cfg, opts, member)))
+    else:
+        print(vllm.plan_text(cfg, opts, member))
     return 0
 
 
@@ -205,7 +352,12 @@ def _load(ns: argparse.Namespace):
     from deploy.job import DeployJob
 
     kwargs = {"poll_interval": _poll_seconds()}
-    job = DeployJob.load(ns.state, **kwargs) if ns.state else DeployJob.latest(ns.state_dir, **kwargs)
+    # A damaged state file raises StateFileError naming it (strict: also when it is the latest).
+    job = (
+        DeployJob.load(ns.state, **kwargs)
+        if ns.state
+        else DeployJob.latest(ns.state_dir, strict=True, **kwargs)
+    )
     if job is None:
         raise DeployError(f"No deploy state in {ns.state_dir}.", "Run `deploy` first.")
     return job
@@ -217,8 +369,7 @@ def _resume(ns: argparse.Namespace) -> int:
 
 def _cleanup(ns: argparse.Namespace) -> int:
     job = _load(ns)
-    return _print_events(job.cleanup(delete_image=ns.delete_image,
-                                     delete_repository=ns.delete_repository))
+    return _print_events(job.cleanup(delete_image=ns.delete_image, delete_repository=ns.delete_repository))
 
 
 def _ui(ns: argparse.Namespace) -> int:
@@ -226,18 +377,32 @@ def _ui(ns: argparse.Namespace) -> int:
     from deploy.hosting import UiConfig, deploy_ui
     from deploy.http import GoogleHttp
 
-    ollama = DeployConfig(project=ns.project, region=ns.region, model=ns.model,
-                          service=ns.ollama_service).validate()
-    ui = UiConfig(ns.project, ns.region, ns.image, ollama, ollama_url=ns.ollama_url.rstrip("/"),
-                  cookie_secret_name=ns.cookie_secret_name, admin_secret_name=ns.admin_secret_name)
+    ollama = DeployConfig(
+        project=ns.project, region=ns.region, model=ns.model, service=ns.ollama_service
+    ).validate()
+    ui = UiConfig(
+        ns.project,
+        ns.region,
+        ns.image,
+        ollama,
+        ollama_url=ns.ollama_url.rstrip("/"),
+        cookie_secret_name=ns.cookie_secret_name,
+        admin_secret_name=ns.admin_secret_name,
+        index_bucket=ns.index_bucket,
+        index_file=ns.index_file,
+    )
     last = None
     for event in deploy_ui(ui, GoogleHttp(), poll_interval=_poll_seconds()):
         print(_render(event), file=sys.stderr, flush=True)
         last = event
     failed = last is None or last.type == "failed"
     if ns.json:
-        print(json.dumps({"status": "failed" if failed else "succeeded",
-                          "result": last.to_dict() if last else None}, indent=2))
+        print(
+            json.dumps(
+                {"status": "failed" if failed else "succeeded", "result": last.to_dict() if last else None},
+                indent=2,
+            )
+        )
     elif failed and last is not None:
         print(f"error: {last.message}\nfix: {last.fix}", file=sys.stderr)
     else:
@@ -248,16 +413,26 @@ def _ui(ns: argparse.Namespace) -> int:
 def _catalog(ns: argparse.Namespace) -> int:
     for gpu in catalog.GPU_TYPES.values():
         regions = ", ".join(r.name for r in catalog.regions_for(gpu.name))
-        print(f"{gpu.name}: {gpu.label}; min {gpu.min_cpu} CPU / {gpu.min_memory_gib}Gi; "
-              f"regions: {regions}")
+        print(f"{gpu.name}: {gpu.label}; min {gpu.min_cpu} CPU / {gpu.min_memory_gib}Gi; regions: {regions}")
+    print(f"\nModels (image: ollama/ollama:{catalog.ollama_version()}; default: {catalog.DEFAULT_MODEL}):")
+    for spec in catalog.models().values():
+        print(
+            f"{spec.tag}: {spec.label}; {spec.weights_gb:g} GB; context {spec.context:,}; "
+            f"Ollama >= {spec.min_ollama}; {spec.licence_label}"
+        )
     return 0
 
 
 def _tune(ns: argparse.Namespace) -> int:
     from deploy import tune
 
-    given = {"levels": tuple(sorted(ns.levels or ())), "requests": ns.requests,
-             "max_tokens": ns.max_tokens, "time_cap_s": ns.time_cap, "level_cap_s": ns.level_cap}
+    given = {
+        "levels": tuple(sorted(ns.levels or ())),
+        "requests": ns.requests,
+        "max_tokens": ns.max_tokens,
+        "time_cap_s": ns.time_cap,
+        "level_cap_s": ns.level_cap,
+    }
     settings = tune.SweepSettings(**{k: v for k, v in given.items() if v})
     if problems := settings.problems():
         raise ConfigError(" ".join(problems), "Change the arguments and try again.")  # exit 2
@@ -265,8 +440,13 @@ def _tune(ns: argparse.Namespace) -> int:
     cancel = threading.Event()
     try:
         with _cancel_on_ctrl_c(cancel):
-            report = tune.sweep(target, ns.model, settings, cancel=cancel,
-                                on_progress=lambda p: print(p.line(), file=sys.stderr, flush=True))
+            report = tune.sweep(
+                target,
+                ns.model,
+                settings,
+                cancel=cancel,
+                on_progress=lambda p: print(p.line(), file=sys.stderr, flush=True),
+            )
     except tune.TuneError as err:
         print(f"error: {err.message}\nfix: {err.fix}", file=sys.stderr)
         return 1
@@ -294,5 +474,13 @@ def _cancel_on_ctrl_c(cancel: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-_COMMANDS = {"plan": _plan, "preflight": _preflight, "deploy": _deploy, "resume": _resume,
-             "cleanup": _cleanup, "ui": _ui, "catalog": _catalog, "tune": _tune}
+_COMMANDS = {
+    "plan": _plan,
+    "preflight": _preflight,
+    "deploy": _deploy,
+    "resume": _resume,
+    "cleanup": _cleanup,
+    "ui": _ui,
+    "catalog": _catalog,
+    "tune": _tune,
+}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shlex
 from urllib.parse import quote
 
@@ -21,6 +22,9 @@ from deploy.errors import DeployError
 CONTEXT_FILES = ("Dockerfile", "start.sh")
 TERMINAL = {"SUCCESS", "FAILURE", "INTERNAL_ERROR", "TIMEOUT", "CANCELLED", "EXPIRED"}
 BUILDER = "gcr.io/cloud-builders/docker"
+# The cloudbuild v1 discovery document types Build.tags as free strings; Cloud Build itself
+# refuses a tag outside this format (INVALID_ARGUMENT "invalid tag"), so it is checked here.
+TAG_FORMAT = re.compile(r"[\w][\w.-]{0,127}", re.ASCII)
 
 
 def build_definition() -> dict:
@@ -29,7 +33,8 @@ def build_definition() -> dict:
 
 def substitutions(cfg: DeployConfig) -> dict[str, str]:
     return {"_MODEL": cfg.model, "_NUM_PARALLEL": str(cfg.ollama_num_parallel),
-            "_IMAGE": cfg.image}
+            "_IMAGE": cfg.image, "_EMBED_MODEL": cfg.embed_model,
+            "_CONTEXT_LENGTH": str(cfg.context_length)}
 
 
 def _write_context_step() -> dict:
@@ -43,12 +48,22 @@ def _write_context_step() -> dict:
             "args": ["-c", " && ".join(commands)]}
 
 
-def build_body(cfg: DeployConfig) -> dict:
+def job_tag(job_id: str) -> str:
+    """The tag that finds a job's build again (builds.list) when a create reply was lost."""
+    tag = f"deploy-{job_id}"
+    if not TAG_FORMAT.fullmatch(tag):
+        raise ValueError(f"{tag!r} is not a valid Cloud Build tag")
+    return tag
+
+
+def build_body(cfg: DeployConfig, tag: str = "") -> dict:
     body = build_definition()
     body["steps"] = [_write_context_step(), *body["steps"]]
     body["substitutions"] = {**body.get("substitutions", {}), **substitutions(cfg)}
     body["options"] = {**body.get("options", {}), "machineType": cfg.build_machine}
     body["timeout"] = f"{cfg.build_timeout_s}s"
+    if tag:
+        body["tags"] = [*body.get("tags", []), tag]
     return body
 
 
@@ -56,11 +71,33 @@ def _ctx(cfg: DeployConfig) -> dict:
     return {"project": cfg.project, "region": cfg.build_region}
 
 
-def create_build(cfg: DeployConfig) -> ApiRequest:
+def create_build(cfg: DeployConfig, tag: str = "") -> ApiRequest:
+    """tag: the job's (job_tag), so a build whose create reply was lost can be found."""
     parent = f"projects/{cfg.project}/locations/{cfg.build_region}"
-    return ApiRequest("cloudbuild", "v1", "POST", f"v1/{parent}/builds", body=build_body(cfg),
+    return ApiRequest("cloudbuild", "v1", "POST", f"v1/{parent}/builds",
+                      body=build_body(cfg, tag),
                       purpose=f"Build {cfg.image} on {cfg.build_machine} (~10-45 min)",
                       context=_ctx(cfg))
+
+
+def find_builds(cfg: DeployConfig, tag: str) -> ApiRequest:
+    """The builds carrying `tag`, newest first (one job makes a handful at most)."""
+    parent = f"projects/{cfg.project}/locations/{cfg.build_region}"
+    return ApiRequest("cloudbuild", "v1", "GET", f"v1/{parent}/builds",
+                      params=(("projectId", cfg.project), ("filter", f'tags="{tag}"'),
+                              ("pageSize", "50")),
+                      purpose="Find the job's build by its tag",
+                      when="on resume, when a create was sent but its reply never saved",
+                      context=_ctx(cfg))
+
+
+def reusable(builds: list[dict]) -> dict | None:
+    """The newest build still running or succeeded; a failed one is built again."""
+    for build in sorted(builds, key=lambda b: b.get("createTime", ""), reverse=True):
+        status = build.get("status", "STATUS_UNKNOWN")
+        if build.get("id") and (status == "SUCCESS" or status not in TERMINAL):
+            return build
+    return None
 
 
 def get_build(cfg: DeployConfig, build_id: str) -> ApiRequest:

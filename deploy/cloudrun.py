@@ -30,7 +30,9 @@ def container(cfg: DeployConfig, image: str) -> dict:
         "name": "ollama",
         "image": image,
         "ports": [{"name": "http1", "containerPort": PORT}],
-        "env": [{"name": "OLLAMA_NUM_PARALLEL", "value": str(cfg.ollama_num_parallel)}],
+        "env": [{"name": "OLLAMA_NUM_PARALLEL", "value": str(cfg.ollama_num_parallel)},
+                # set, not left to Ollama (which picks 32k on a 24 GB GPU): the fit check's number
+                {"name": "OLLAMA_CONTEXT_LENGTH", "value": str(cfg.context_length)}],
         # cpuIdle False = no CPU throttling: GPU services must keep CPU allocated.
         "resources": {"limits": limits, "cpuIdle": False, "startupCpuBoost": True},
         "startupProbe": copy.deepcopy(STARTUP_PROBE),

@@ -10,9 +10,16 @@ import os
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from deploy import catalog
+from deploy import catalog, fit
 from deploy.errors import ConfigError
+from deploy.fit import FitEstimate
+
+if TYPE_CHECKING:
+    from deploy.vllm import VllmOptions
+
+ENGINES = ("ollama", "vllm")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONTAINER_DIR = REPO_ROOT / "ollama_container"
@@ -79,6 +86,8 @@ class DeployConfig:
     gpu_type: str = catalog.DEFAULT_GPU
     concurrency: int = catalog.DEFAULT_CONCURRENCY
     num_parallel: int | None = None  # OLLAMA_NUM_PARALLEL; None -> same as concurrency
+    context_length: int = catalog.DEFAULT_CONTEXT  # OLLAMA_CONTEXT_LENGTH, tokens per slot
+    embed_model: str = catalog.EMBED_MODEL  # baked next to the chat model; "" = none
     max_instances: int = 1
     min_instances: int = 0
     cpu: str | None = None  # None -> the GPU type's recommended value
@@ -94,6 +103,23 @@ class DeployConfig:
     build_location: str | None = None  # None -> region
     build_machine: str = catalog.BUILD_MACHINE
     build_timeout_s: int = catalog.BUILD_TIMEOUT_S
+    # The engine, and what only vLLM reads (deploy/vllm.py; --num-parallel is its
+    # --max-num-seqs, --context-length its --max-model-len).
+    engine: str = "ollama"
+    weights_bucket: str = ""  # Cloud Storage bucket with the weights; "" = from Hugging Face
+    weights_dir: str = ""  # folder in the bucket; "" = the repository's name
+    hf_model: str = ""  # Hugging Face repository; "" = the catalog's
+    hf_token_secret: str = ""  # Secret Manager secret with a Hugging Face token (no bucket only)
+    gpu_memory_utilization: float = fit.VLLM_MEMORY_FRACTION
+    vllm_image: str = ""  # "" = Google's Gemma 4 vLLM image, or the upstream release
+    vllm_args: tuple[str, ...] = ()  # extra `vllm serve` flags
+
+    def __post_init__(self) -> None:
+        if self.engine == "vllm":  # the vLLM service serves the chat model only
+            object.__setattr__(self, "embed_model", "")
+            object.__setattr__(
+                self, "weights_bucket", self.weights_bucket.strip().removeprefix("gs://").strip("/")
+            )
 
     # Derived values ---------------------------------------------------------
     @property
@@ -102,7 +128,8 @@ class DeployConfig:
 
     @property
     def service_name(self) -> str:
-        return self.service or f"ollama-{model_slug(self.model)}"[:49].rstrip("-")
+        prefix = "vllm" if self.engine == "vllm" else "ollama"
+        return self.service or f"{prefix}-{model_slug(self.model)}"[:49].rstrip("-")
 
     @property
     def ollama_num_parallel(self) -> int:
@@ -126,11 +153,57 @@ class DeployConfig:
 
     @property
     def image(self) -> str:
-        """The image the service runs: prebuilt, or the one the build pushes."""
+        """The image the service runs: vLLM's, prebuilt, or the one the build pushes."""
+        if self.engine == "vllm":
+            return self.vllm_options().image_for(self)
         if self.use_prebuilt:
             return catalog.prebuilt_image(self.model)
         host = f"{self.region}-docker.pkg.dev"
         return f"{host}/{self.project}/{self.repository}/{self.image_name}:{self.image_tag}"
+
+    @property
+    def builds_image(self) -> bool:
+        return self.engine == "ollama" and not self.use_prebuilt
+
+    def vllm_options(self) -> VllmOptions:
+        from deploy.vllm import VllmOptions
+
+        return VllmOptions(
+            bucket=self.weights_bucket,
+            weights_dir=self.weights_dir,
+            hf_model=self.hf_model,
+            hf_token_secret=self.hf_token_secret,
+            max_model_len=self.context_length,
+            gpu_memory_utilization=self.gpu_memory_utilization,
+            image=self.vllm_image,
+            extra_args=tuple(self.vllm_args),
+        )
+
+    def fit_estimate(self) -> FitEstimate:
+        """GPU memory of this deploy: the model, its parallel slots, the embedder."""
+        embed = "" if self.use_prebuilt else self.embed_model
+        return fit.estimate(
+            self.model,
+            self.gpu_type,
+            self.ollama_num_parallel,
+            self.context_length,
+            embed,
+            engine=self.engine,
+            gpu_memory_utilization=self.gpu_memory_utilization,
+        )
+
+    def warnings(self) -> list[str]:
+        """What is allowed but unchecked (a model outside the catalog)."""
+        return fit.warnings(self.model, self.engine) if _MODEL_RE.match(self.model or "") else []
+
+    def model_problems(self) -> list[str]:
+        """Before any request: the server version, the context, the GPU memory."""
+        out = [] if not self.builds_image else catalog.version_problems(self.model)
+        if self.embed_model and not self.use_prebuilt:
+            out += catalog.version_problems(self.embed_model)
+        if not 1024 <= self.context_length <= 1_048_576:
+            return [*out, "The context length must be between 1,024 and 1,048,576 tokens."]
+        return out + fit.problems(self.fit_estimate())
 
     # Validation -------------------------------------------------------------
     def problems(self) -> list[str]:
@@ -149,8 +222,10 @@ class DeployConfig:
             return out
         out += catalog.region_problems(self.gpu_type, self.region)
         out += catalog.resource_problems(self.gpu_type, self.cpu_limit, self.memory_limit)
-        out += catalog.concurrency_problems(self.concurrency, self.ollama_num_parallel)
+        out += _engine_problems(self)
         out += _scaling_problems(self)
+        if _MODEL_RE.match(self.model or ""):
+            out += self.model_problems()
         if self.build_location and not _LOCATION_RE.match(self.build_location):
             out.append(f"'{self.build_location}' is not a region like us-central1 (Cloud Build region).")
         if self.use_prebuilt and self.model not in catalog.PREBUILT_IMAGES:
@@ -158,14 +233,24 @@ class DeployConfig:
                 f"No prebuilt image for '{self.model}'; prebuilt models: "
                 f"{', '.join(catalog.PREBUILT_IMAGES)}."
             )
-        out += [f"'{m}' is not an IAM member like user:you@example.com."
-                for m in self.invoker_members if not _MEMBER_RE.match(m)]
+        out += [
+            f"'{m}' is not an IAM member like user:you@example.com."
+            for m in self.invoker_members
+            if not _MEMBER_RE.match(m)
+        ]
         return out
 
     def validate(self) -> DeployConfig:
         problems = self.problems()
         if problems:
-            raise ConfigError(" ".join(problems), "Change the highlighted settings and retry.")
+            unfit = any(p.startswith("Will not fit") for p in problems)
+            found = fit.fixes(self.fit_estimate()) if unfit else []
+            fix = (
+                ("Nearest fixes: " + "; ".join(found) + ".")
+                if found
+                else "Change the highlighted settings and retry."
+            )
+            raise ConfigError(" ".join(problems), fix)
         return self
 
     # Persistence --------------------------------------------------------------
@@ -179,10 +264,26 @@ class DeployConfig:
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in known}
         kwargs["invoker_members"] = tuple(kwargs.get("invoker_members") or ())
+        kwargs["vllm_args"] = tuple(kwargs.get("vllm_args") or ())  # a job saved before vLLM: ollama
+        kwargs.setdefault("embed_model", "")  # a job saved before images carried an embedder
         return cls(**kwargs)
 
     def with_changes(self, **changes) -> DeployConfig:
         return replace(self, **changes)
+
+
+def _engine_problems(cfg: DeployConfig) -> list[str]:
+    """The slots and Cloud Run's concurrency; for vLLM also its weights, image and limits."""
+    if cfg.engine not in ENGINES:
+        return [f"Unknown engine '{cfg.engine}'; choose {' or '.join(ENGINES)}."]
+    out = catalog.concurrency_problems(cfg.concurrency, cfg.ollama_num_parallel)
+    if cfg.engine != "vllm":
+        return out
+    if cfg.use_prebuilt:
+        out.append("The prebuilt images run Ollama: drop --prebuilt for vLLM.")
+    # told once: catalog says concurrency is below the slots, model_problems the context range
+    told = ("--max-model-len", "--max-num-seqs") if out else ("--max-model-len",)
+    return out + [p for p in cfg.vllm_options().problems(cfg) if not any(k in p for k in told)]
 
 
 def _scaling_problems(cfg: DeployConfig) -> list[str]:

@@ -25,6 +25,7 @@ class DeployError(Exception):
     """Base class: a sentence for the user and what to do about it."""
 
     kind = "error"
+    operation = ""  # set when a long-running operation itself finished with this error
 
     def __init__(self, message: str, fix: str = "", *, status: str = "",
                  http_status: int = 0, link: str = "", details: tuple = ()):
@@ -77,6 +78,17 @@ class PermissionDeniedError(DeployError):
 
 class QuotaError(DeployError):
     kind = "quota"
+
+
+class RateLimitError(DeployError):
+    """Too many API calls per minute: it clears by itself, unlike a missing GPU quota."""
+
+    kind = "rate_limit"
+    retry_after = 0.0  # seconds, from the Retry-After header (set by deploy/http.py)
+
+
+class StateFileError(DeployError):
+    kind = "state_file"
 
 
 class InvalidArgumentError(DeployError):
@@ -140,6 +152,8 @@ def from_status(err: dict, context: dict | None = None, *, http_status: int = 0)
         return CredentialsError(f"Google rejected the credentials: {message}", ADC_FIX, **common)
     if status == "RESOURCE_EXHAUSTED" or ("quota" in message.lower() and status in (
             "FAILED_PRECONDITION", "INVALID_ARGUMENT")):
+        if is_rate_limit(info, message):
+            return _rate_limit(info, message, common)
         return _quota(message, ctx, common)
     if status == "PERMISSION_DENIED":
         return _permission(info, message, ctx, common)
@@ -206,16 +220,43 @@ def _permission(info: dict, message: str, ctx: dict, common: dict) -> Permission
     return PermissionDeniedError(text, fix, permission=perm, role=role or "", **common)
 
 
+# Google's rate limits are per-minute "requests" quotas (ErrorInfo RATE_LIMIT_EXCEEDED,
+# metric e.g. run.googleapis.com/read_requests); GPU quota metrics name the GPU
+# (run.googleapis.com/nvidia_l4_gpu_allocation[_no_zonal_redundancy]).
+_GPU_WORDS = re.compile(r"gpu|nvidia|accelerator", re.IGNORECASE)
+_RATE_WORDS = re.compile(r"requests|per minute|per second|rate limit|too many", re.IGNORECASE)
+
+
+def is_rate_limit(info: dict, message: str) -> bool:
+    """A RESOURCE_EXHAUSTED that is an API rate limit (retry later), not a GPU quota."""
+    if info.get("reason") == "RATE_LIMIT_EXCEEDED":
+        return True
+    meta = info.get("metadata") or {}
+    text = f"{meta.get('quota_metric', '')} {meta.get('quota_limit', '')} {message}"
+    return not _GPU_WORDS.search(text) and bool(_RATE_WORDS.search(text))
+
+
+def _rate_limit(info: dict, message: str, common: dict) -> RateLimitError:
+    service = (info.get("metadata") or {}).get("service", "")
+    api = f"the {service} API" if service else "a Google Cloud API"
+    return RateLimitError(
+        f"Google Cloud limited how often this project may call {api}: {message}",
+        "This is a per-minute rate limit, not missing quota: wait a minute, then resume the "
+        "deploy (`python -m deploy resume`, or Resume on the Deploy page). Other tools calling "
+        "the same API in this project share the limit.", **common)
+
+
 def _quota(message: str, ctx: dict, common: dict) -> QuotaError:
     gpu, region = ctx.get("gpu"), ctx.get("region", "")
     if gpu:
         text = (f"No {gpu} GPU quota left for Cloud Run in {region}: {message} New projects "
                 "often start with zero GPU quota, and it is per region.")
-        fix = ("Request 'Total Nvidia GPU allocation' quota for Cloud Run in this region "
-               "(https://cloud.google.com/run/quotas#gpu ; approval can take a day), lower "
-               "max instances, or pick another region with quota.")
+        metric = f"run.googleapis.com/{gpu.replace('-', '_')}_gpu_allocation"
+        fix = (f"Request Cloud Run GPU quota ({metric}, or its _no_zonal_redundancy variant) "
+               "in this region (https://cloud.google.com/run/quotas#gpu ; approval can take a "
+               "day), lower max instances, or pick another region with quota.")
         return QuotaError(text, fix, link="https://cloud.google.com/run/quotas#gpu", **common)
-    return QuotaError(f"A Google Cloud quota or rate limit was hit: {message}",
+    return QuotaError(f"A Google Cloud quota was exhausted: {message}",
                       "Wait a minute and retry, or request more quota in the console.",
                       **common)
 

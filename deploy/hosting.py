@@ -9,6 +9,10 @@
   gets ID tokens from the metadata server. Secrets referenced by the revision
   (cookie secret, admin secret) need Secret Manager on and secretAccessor for
   that account, or the revision fails to start.
+- The leader's index (optional): a Cloud Storage bucket mounted read-only and
+  RAG_INDEX pointing at the index file in it, so every session starts with it.
+  The UI's account needs roles/storage.objectViewer on that bucket
+  (`gcloud storage buckets add-iam-policy-binding`, docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from deploy.http import GoogleHttp
 ADMIN_SECRET = "DEPLOY_ADMIN_SECRET"
 HOSTED_FLAG = "WORKSHOP_HOSTED"
 UI_TIMEOUT_S = 3600  # Cloud Run's maximum; a websocket lives at most this long
+INDEX_VOLUME = "leader-index"
+INDEX_MOUNT = "/mnt/leader-index"
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,8 @@ class UiConfig:
     max_instances: int = 3
     public: bool = True  # attendees open it in a browser without Google sign-in
     env: dict = field(default_factory=dict)
+    index_bucket: str | None = None  # a bucket holding the leader's index, mounted read-only
+    index_file: str = "index.ragidx"  # the index's object name in that bucket
 
     @property
     def account_email(self) -> str:
@@ -113,6 +121,8 @@ def ui_env(ui: UiConfig) -> list[dict]:
                else {"name": cookie, "value": pysecrets.token_urlsafe(32)})
     if ui.admin_secret_name:
         env.append(_secret_env(ADMIN_SECRET, ui.admin_secret_name))
+    if ui.index_bucket:
+        env.append({"name": "RAG_INDEX", "value": f"{INDEX_MOUNT}/{ui.index_file.lstrip('/')}"})
     return env
 
 
@@ -125,6 +135,8 @@ def ui_service_body(ui: UiConfig, *, with_name: bool = False) -> dict:
         "startupProbe": {"httpGet": {"path": "/_stcore/health", "port": 8080},
                          "periodSeconds": 5, "timeoutSeconds": 3, "failureThreshold": 24},
     }
+    if ui.index_bucket:
+        container["volumeMounts"] = [{"name": INDEX_VOLUME, "mountPath": INDEX_MOUNT}]
     body = {
         "labels": {"managed-by": "workshop-deploy"},
         "ingress": "INGRESS_TRAFFIC_ALL",
@@ -138,6 +150,9 @@ def ui_service_body(ui: UiConfig, *, with_name: bool = False) -> dict:
             "scaling": {"minInstanceCount": 0, "maxInstanceCount": ui.max_instances},
         },
     }
+    if ui.index_bucket:
+        body["template"]["volumes"] = [
+            {"name": INDEX_VOLUME, "gcs": {"bucket": ui.index_bucket, "readOnly": True}}]
     return {"name": ui.name, **body} if with_name else body
 
 

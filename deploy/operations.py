@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Generator
 
 from deploy import errors
 from deploy.api import ApiRequest
 from deploy.events import Event, OperationProgress
 from deploy.http import GoogleHttp
+
+WAIT_LIMIT_S = 3600.0  # a deploy's operations take minutes; past this, stop following
+
+
+def still_running(name: str) -> errors.DeployError:
+    """Stopped following, not failed: the operation stays saved and a resume polls it again."""
+    return errors.DeployError(
+        f"Google has not finished {name} after {WAIT_LIMIT_S / 60:.0f} minutes.",
+        "It may still finish: resume the deploy later (`python -m deploy resume`, or Resume on "
+        "the Deploy page) to follow it again.")
 
 
 def get(api: str, version: str, name: str, context: dict | None = None) -> ApiRequest:
@@ -20,12 +31,17 @@ def wait(http: GoogleHttp, op: dict, *, api: str, version: str, sleep: Callable[
          interval: float, context: dict | None = None) -> Generator[Event, None, dict]:
     """Poll `op` until done; yields progress, returns the operation's response."""
     name = op.get("name", "")
+    deadline = time.monotonic() + WAIT_LIMIT_S
     while not op.get("done"):
+        if time.monotonic() > deadline:
+            raise still_running(name)
         sleep(interval)
         op = http.send(get(api, version, name, context))
         yield OperationProgress(name=name, done=bool(op.get("done")), detail=_detail(op))
     if op.get("error"):
-        raise errors.from_status(op["error"], context)
+        err = errors.from_status(op["error"], context)
+        err.operation = name  # it ended with this error; a failed poll sets nothing
+        raise err
     return op.get("response") or {}
 
 

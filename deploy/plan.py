@@ -48,6 +48,50 @@ def warm_up_call(cfg: DeployConfig) -> dict:
             "when": "after the invoker grant; retried on 403/429/503 for about a minute"}
 
 
+def model_report(cfg: DeployConfig) -> dict:
+    """The fit check and the model's catalog facts, as the plan and the page show them."""
+    est = cfg.fit_estimate()
+    spec = catalog.model_spec(cfg.model)
+    facts = None if spec is None else {
+        "label": spec.label, "min_ollama": spec.min_ollama, "weights_gb": spec.weights_gb,
+        "context": spec.context, "licence": spec.licence_label}
+    return {"engine": "ollama", "server": f"ollama/ollama:{catalog.ollama_version()}",
+            "model": cfg.model, "catalog": facts, "embed_model": cfg.embed_model or None,
+            "fit": est.to_dict(), "summary": est.summary(), "warnings": cfg.warnings()}
+
+
+def created(cfg: DeployConfig) -> list[str]:
+    """What a deploy creates (or changes) in the project, in order."""
+    out = [f"APIs turned on if off: {', '.join(catalog.required_apis(cfg.use_prebuilt))}"]
+    if not cfg.use_prebuilt:
+        embed = f" and {cfg.embed_model}" if cfg.embed_model else ""
+        out += [f"Artifact Registry repository {cfg.repository} in {cfg.region} (if missing)",
+                f"Cloud Build image {cfg.image} (ollama/ollama:{catalog.ollama_version()} "
+                f"with {cfg.model}{embed} baked in)"]
+    out += [f"Cloud Run service {cfg.service_name} in {cfg.region}: 1 x {cfg.gpu_type}, "
+            f"{cfg.cpu_limit} CPU, {cfg.memory_limit}, concurrency {cfg.concurrency}, "
+            f"{cfg.min_instances}-{cfg.max_instances} instances, no public access",
+            f"IAM binding {cloudrun.INVOKER} on the service for the caller (if needed)"]
+    return out
+
+
+def plan_text(cfg: DeployConfig, member: str = PLACEHOLDER_MEMBER,
+              endpoints: Endpoints | None = None) -> str:
+    """The dry run for people: the memory estimate, then each request in order."""
+    endpoints = endpoints or Endpoints()
+    report = model_report(cfg)
+    lines = [f"# GPU memory: {report['summary']}", *[f"# warning: {w}" for w in report["warnings"]],
+             ""]
+    reqs = plan_requests(cfg, member)
+    for i, req in enumerate(reqs, 1):
+        when = f"  [{req.when}]" if req.when else ""
+        lines.append(f"# {i}. {req.purpose}{when}\n{req.describe(endpoints)}\n")
+    call = warm_up_call(cfg)
+    lines.append(f"# {len(reqs) + 1}. {call['purpose']}  [{call['when']}]\n"
+                 f"{call['method']} {call['url']} ({call['auth']})\n{json.dumps(call['body'])}")
+    return "\n".join(lines)
+
+
 def plan_json(cfg: DeployConfig, endpoints: Endpoints | None = None,
               member: str = PLACEHOLDER_MEMBER) -> dict:
     from deploy.job import STEPS
@@ -56,6 +100,8 @@ def plan_json(cfg: DeployConfig, endpoints: Endpoints | None = None,
     return {
         "steps": [{"step": step, "title": title} for step, title in STEPS],
         "config": cfg.to_dict(),
+        "model": model_report(cfg),
+        "creates": created(cfg),
         "image": cfg.image,
         "concurrency_advice": catalog.concurrency_advice(cfg.concurrency,
                                                          cfg.ollama_num_parallel),
@@ -106,7 +152,8 @@ def _deploy_flags(cfg: DeployConfig) -> list[str]:
         f"--cpu={cfg.cpu_limit}", f"--memory={cfg.memory_limit}", "--no-cpu-throttling",
         "--cpu-boost", f"--port={cloudrun.PORT}",
         f"--concurrency={cfg.concurrency}",
-        f"--set-env-vars=OLLAMA_NUM_PARALLEL={cfg.ollama_num_parallel}",
+        f"--set-env-vars=OLLAMA_NUM_PARALLEL={cfg.ollama_num_parallel},"
+        f"OLLAMA_CONTEXT_LENGTH={cfg.context_length}",
         f"--max-instances={cfg.max_instances}", f"--min-instances={cfg.min_instances}",
         f"--timeout={cfg.timeout_s}",
         f"--startup-probe=tcpSocket.port={cloudrun.PORT},{probe}",

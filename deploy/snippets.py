@@ -1,4 +1,6 @@
-"""The test call: the notebook's curl and Python examples, as text and runnable."""
+"""The test call: the notebook's curl and Python examples, as text and runnable.
+
+api="openai" (a vLLM service) asks /v1/chat/completions instead of Ollama's /api/generate."""
 
 from __future__ import annotations
 
@@ -13,25 +15,31 @@ from google.oauth2 import service_account
 DEFAULT_PROMPT = "Why is the sky blue? Answer in one sentence."
 
 
-def _payload(model: str, prompt: str) -> dict:
+PATHS = {"ollama": "/api/generate", "openai": "/v1/chat/completions"}
+ANSWERS = {"ollama": '["response"]', "openai": '["choices"][0]["message"]["content"]'}
+
+
+def _payload(model: str, prompt: str, api: str = "ollama") -> dict:
+    if api == "openai":
+        return {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": 256}
     return {"model": model, "prompt": prompt, "stream": False}
 
 
-def curl_snippet(url: str, model: str, prompt: str = DEFAULT_PROMPT) -> str:
+def curl_snippet(url: str, model: str, prompt: str = DEFAULT_PROMPT, api: str = "ollama") -> str:
     """Works for people: gcloud prints an ID token Cloud Run accepts."""
-    body = json.dumps(_payload(model, prompt))
+    body = json.dumps(_payload(model, prompt, api))
     return (
         'TOKEN="$(gcloud auth print-identity-token)"\n'
-        f"curl -sS {shlex.quote(url + '/api/generate')} \\\n"
+        f"curl -sS {shlex.quote(url + PATHS[api])} \\\n"
         '  -H "Authorization: Bearer ${TOKEN}" \\\n'
         "  -H 'Content-Type: application/json' \\\n"
         f"  -d {shlex.quote(body)}\n"
     )
 
 
-def python_snippet(url: str, model: str, prompt: str = DEFAULT_PROMPT) -> str:
+def python_snippet(url: str, model: str, prompt: str = DEFAULT_PROMPT, api: str = "ollama") -> str:
     """Works for service accounts (GOOGLE_APPLICATION_CREDENTIALS, Cloud Run, Colab VMs)."""
-    return f'''import google.auth.transport.requests
+    return f"""import google.auth.transport.requests
 import google.oauth2.id_token
 import requests
 
@@ -39,14 +47,14 @@ url = {url!r}
 # An ID token whose audience is the service URL proves to Cloud Run who is calling.
 token = google.oauth2.id_token.fetch_id_token(google.auth.transport.requests.Request(), url)
 response = requests.post(
-    f"{{url}}/api/generate",
+    f"{{url}}{PATHS[api]}",
     headers={{"Authorization": f"Bearer {{token}}"}},
-    json={_payload(model, prompt)!r},
+    json={_payload(model, prompt, api)!r},
     timeout=300,
 )
 response.raise_for_status()
-print(response.json()["response"])
-'''
+print(response.json(){ANSWERS[api]})
+"""
 
 
 def id_token_for(audience: str, credentials=None) -> str:
@@ -63,8 +71,11 @@ def id_token_for(audience: str, credentials=None) -> str:
 
     if isinstance(credentials, service_account.Credentials):
         credentials = service_account.IDTokenCredentials(
-            credentials.signer, credentials.service_account_email,
-            credentials._token_uri, target_audience=audience)
+            credentials.signer,
+            credentials.service_account_email,
+            credentials._token_uri,
+            target_audience=audience,
+        )
     elif not isinstance(credentials, user_credentials.Credentials):
         credentials = None
     return IdTokenSource(audience, credentials).token()
@@ -77,16 +88,31 @@ class CallResult:
     seconds: float
 
 
-def run_test_call(url: str, model: str, prompt: str = DEFAULT_PROMPT, *, credentials=None,
-                  timeout: float = 300) -> CallResult:
+def run_test_call(
+    url: str,
+    model: str,
+    prompt: str = DEFAULT_PROMPT,
+    *,
+    credentials=None,
+    timeout: float = 300,
+    api: str = "ollama",
+) -> CallResult:
     """Do what the snippets show; the first call after a cold start is slow."""
     token = id_token_for(url, credentials)
     started = time.monotonic()
-    resp = requests.post(f"{url}/api/generate", json=_payload(model, prompt), timeout=timeout,
-                         headers={"Authorization": f"Bearer {token}"})
+    resp = requests.post(
+        f"{url}{PATHS[api]}",
+        json=_payload(model, prompt, api),
+        timeout=timeout,
+        headers={"Authorization": f"Bearer {token}"},
+    )
     elapsed = time.monotonic() - started
     try:
-        text = resp.json().get("response", resp.text) if resp.ok else resp.text
-    except ValueError:
+        text = _answer(resp.json(), api) if resp.ok else resp.text
+    except (ValueError, KeyError, IndexError, TypeError):
         text = resp.text
     return CallResult(resp.status_code, text, elapsed)
+
+
+def _answer(body: dict, api: str) -> str:
+    return body["choices"][0]["message"]["content"] if api == "openai" else body["response"]

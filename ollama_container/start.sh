@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Ollama's entrypoint for Cloud Run.
-#   start-ollama        check the baked model, listen on $OLLAMA_HOST (0.0.0.0:8080)
-#                       at once, then load the model into GPU memory (the warm-up).
-#   start-ollama pull   build time: download $MODEL with a temporary server.
+#   start-ollama        check the baked models, listen on $OLLAMA_HOST (0.0.0.0:8080)
+#                       at once, then load the chat model into GPU memory (the warm-up).
+#   start-ollama pull   build time: download $MODEL (and $EMBED_MODEL, if set) with a
+#                       temporary server.
 # Listening first matters: Cloud Run's startup probe fails a revision whose port
 # stays closed (ollama/ollama#9133); loading a model takes longer than opening a port.
 set -euo pipefail
 
 OLLAMA_BIN="${OLLAMA_BIN:-ollama}"
 MODEL="${MODEL:?MODEL must name the model baked into the image}"
+EMBED_MODEL="${EMBED_MODEL:-}"  # the embedding model baked next to it; empty = none
 READY_TIMEOUT="${READY_TIMEOUT:-60}"
 
 log() { echo "start-ollama: $*" >&2; }
@@ -48,24 +50,35 @@ pull() {
   "$OLLAMA_BIN" serve &
   local pid=$!
   wait_ready "$pid"
-  "$OLLAMA_BIN" pull "$MODEL"
+  local model
+  for model in "$MODEL" ${EMBED_MODEL:+"$EMBED_MODEL"}; do
+    "$OLLAMA_BIN" pull "$model"
+  done
   kill "$pid"
   wait "$pid" || true
-  if [[ ! -f "$(manifest_path "$MODEL")" ]]; then
-    log "FATAL: pulled $MODEL but $(manifest_path "$MODEL") is missing"
+  for model in "$MODEL" ${EMBED_MODEL:+"$EMBED_MODEL"}; do
+    if [[ ! -f "$(manifest_path "$model")" ]]; then
+      log "FATAL: pulled $model but $(manifest_path "$model") is missing"
+      exit 1
+    fi
+    log "baked $model into ${OLLAMA_MODELS:-the image}"
+  done
+}
+
+# Exit 1 naming the model and the build argument if a baked model is missing.
+check_baked() {
+  local model="$1" arg="$2" manifest
+  manifest="$(manifest_path "$model")"
+  if [[ ! -f "$manifest" ]]; then
+    log "FATAL: model '$model' is not in this image (no $manifest)."
+    log "Rebuild the image with --build-arg $arg=$model."
     exit 1
   fi
-  log "baked $MODEL into ${OLLAMA_MODELS:-the image}"
 }
 
 serve() {
-  local manifest
-  manifest="$(manifest_path "$MODEL")"
-  if [[ ! -f "$manifest" ]]; then
-    log "FATAL: model '$MODEL' is not in this image (no $manifest)."
-    log "Rebuild the image with --build-arg MODEL=$MODEL."
-    exit 1
-  fi
+  check_baked "$MODEL" MODEL
+  if [[ -n "$EMBED_MODEL" ]]; then check_baked "$EMBED_MODEL" EMBED_MODEL; fi
   "$OLLAMA_BIN" serve &
   local pid=$! status=0
   trap 'kill -TERM "$pid" 2>/dev/null || true' TERM INT

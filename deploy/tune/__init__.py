@@ -1,4 +1,5 @@
-"""Concurrency tuning: load-test an Ollama endpoint and recommend deploy settings.
+"""Concurrency tuning: load-test an Ollama or OpenAI-compatible (vLLM) endpoint and recommend
+deploy settings. The API is detected (`measure.resolve_api`).
 
 The page's entry points (no Streamlit here; see docs/tune.md):
     target_for(url, cloudrun=None, token="", source=None) -> OllamaTarget   the app's auth
@@ -28,7 +29,25 @@ from deploy.tune.report import (
 from deploy.tune.sweep import sweep
 
 __all__ = [
-    "CANCELLED", "COMPLETED", "LEVELS", "LEVEL_TIME_CAP", "NO_SUCCESS", "TIME_CAP", "LevelResult",
-    "Progress", "Recommendation", "Sample", "SweepSettings", "TuneError", "TuneReport", "chat_payload",
-    "format_table", "is_cloud_run_url", "percentile", "rag_messages", "recommend", "sweep", "target_for",
+    "CANCELLED",
+    "COMPLETED",
+    "LEVELS",
+    "LEVEL_TIME_CAP",
+    "NO_SUCCESS",
+    "TIME_CAP",
+    "LevelResult",
+    "Progress",
+    "Recommendation",
+    "Sample",
+    "SweepSettings",
+    "TuneError",
+    "TuneReport",
+    "chat_payload",
+    "format_table",
+    "is_cloud_run_url",
+    "percentile",
+    "rag_messages",
+    "recommend",
+    "sweep",
+    "target_for",
 ]

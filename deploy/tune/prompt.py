@@ -22,8 +22,12 @@ MAX_TOKENS = 256  # the app's RAG_MAX_TOKENS
 TEMPERATURE = 0.2  # the app's RAG_TEMPERATURE
 
 TITLES = (
-    "Cloud Run GPU support", "Running Ollama on Cloud Run", "Configuring concurrency",
-    "Autoscaling and cold starts", "Service identity and authentication", "Gemma model sizes",
+    "Cloud Run GPU support",
+    "Running Ollama on Cloud Run",
+    "Configuring concurrency",
+    "Autoscaling and cold starts",
+    "Service identity and authentication",
+    "Gemma model sizes",
 )
 
 SENTENCES = (
@@ -42,8 +46,7 @@ SENTENCES = (
     "When every instance is full and max instances is reached, Cloud Run holds requests briefly and "
     "then answers 429.",
     "Requests that wait inside Ollama's queue are invisible to Cloud Run's autoscaler.",
-    "A private service checks that each request carries a Google ID token whose audience is the "
-    "service URL.",
+    "A private service checks that each request carries a Google ID token whose audience is the service URL.",
     "Grant roles/run.invoker to the accounts that may call the service, and keep ingress restricted.",
     "Gemma 2 9B quantized to four bits needs about 6 GB of GPU memory, leaving room for several "
     "context slots on an L4.",
@@ -96,13 +99,28 @@ def rag_messages(
 
 
 def chat_payload(
-    model: str, seed: int = 0, *, max_tokens: int = MAX_TOKENS, chunks: int = CHUNKS,
+    model: str,
+    seed: int = 0,
+    *,
+    max_tokens: int = MAX_TOKENS,
+    chunks: int = CHUNKS,
     chunk_chars: int = CHUNK_CHARS,
+    api: str = "ollama",
 ) -> dict[str, Any]:
-    """A streaming `POST /api/chat` body."""
+    """A streaming chat body: Ollama's `POST /api/chat`, or (api="openai") `/v1/chat/completions`."""
+    messages = rag_messages(seed, chunks=chunks, chunk_chars=chunk_chars)
+    if api == "openai":
+        return {
+            "model": model,
+            "messages": messages,
+            "stream": True,
+            "max_tokens": max_tokens,
+            "temperature": TEMPERATURE,
+            "stream_options": {"include_usage": True},
+        }
     return {
         "model": model,
-        "messages": rag_messages(seed, chunks=chunks, chunk_chars=chunk_chars),
+        "messages": messages,
         "stream": True,
         "options": {"num_predict": max_tokens, "temperature": TEMPERATURE},
     }

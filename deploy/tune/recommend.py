@@ -40,12 +40,17 @@ class Recommendation:
 
     def as_form_values(self) -> dict[str, int]:
         """DeployConfig field names, for the Deploy form's one-click apply."""
-        return {"concurrency": self.concurrency, "num_parallel": self.num_parallel,
-                "max_instances": self.max_instances}
+        return {
+            "concurrency": self.concurrency,
+            "num_parallel": self.num_parallel,
+            "max_instances": self.max_instances,
+        }
 
     def as_cli_args(self) -> str:
-        return (f"--concurrency {self.concurrency} --num-parallel {self.num_parallel} "
-                f"--max-instances {self.max_instances}")
+        return (
+            f"--concurrency {self.concurrency} --num-parallel {self.num_parallel} "
+            f"--max-instances {self.max_instances}"
+        )
 
     def problems(self) -> list[str]:
         """What DeployConfig would object to; empty by construction."""
@@ -58,8 +63,10 @@ class Recommendation:
         return asdict(self)
 
     def text(self) -> str:
-        head = (f"OLLAMA_NUM_PARALLEL={self.num_parallel}  --concurrency {self.concurrency}  "
-                f"--max-instances {self.max_instances}")
+        head = (
+            f"OLLAMA_NUM_PARALLEL={self.num_parallel}  --concurrency {self.concurrency}  "
+            f"--max-instances {self.max_instances}"
+        )
         return "\n".join([head, *(f"- {r}" for r in self.reasons)])
 
 
@@ -79,17 +86,29 @@ def recommend(
     """
     qualifying = _qualifying(report.levels, latency_target_s)
     if qualifying:
-        num_parallel, concurrency, reasons = _choose(qualifying, latency_target_s, flat_within,
-                                                     served_parallel)
+        num_parallel, concurrency, reasons = _choose(
+            qualifying, latency_target_s, flat_within, served_parallel
+        )
     else:
         num_parallel, concurrency, reasons = _fallback(report, latency_target_s)
     peak = max(participants, 0) * in_flight_per_participant
     max_instances, scale_reasons = _instances(peak, participants, in_flight_per_participant, concurrency)
-    reasons += [*scale_reasons, catalog.concurrency_advice(concurrency, num_parallel),
-                "Measured against one endpoint: to size one GPU, tune a service deployed with "
-                "--max-instances 1 and OLLAMA_NUM_PARALLEL at least the highest level swept."]
-    return Recommendation(num_parallel, concurrency, max_instances, latency_target_s, participants,
-                          peak, bool(qualifying), reasons)
+    reasons += [
+        *scale_reasons,
+        catalog.concurrency_advice(concurrency, num_parallel),
+        "Measured against one endpoint: to size one GPU, tune a service deployed with "
+        "--max-instances 1 and OLLAMA_NUM_PARALLEL at least the highest level swept.",
+    ]
+    return Recommendation(
+        num_parallel,
+        concurrency,
+        max_instances,
+        latency_target_s,
+        participants,
+        peak,
+        bool(qualifying),
+        reasons,
+    )
 
 
 def throughput(result: LevelResult) -> float:
@@ -111,17 +130,22 @@ def _qualifying(levels: list[LevelResult], target: float) -> list[LevelResult]:
     return out
 
 
-def _choose(qualifying: list[LevelResult], target: float, flat_within: float,
-            served_parallel: int | None) -> tuple[int, int, list[str]]:
+def _choose(
+    qualifying: list[LevelResult], target: float, flat_within: float, served_parallel: int | None
+) -> tuple[int, int, list[str]]:
     highest = qualifying[-1]
     best = max(throughput(r) for r in qualifying)
     knee = next(r for r in qualifying if throughput(r) >= (1 - flat_within) * best)
     concurrency = min(highest.level, 2 * knee.level)
-    reasons = [f"Level {highest.level} is the highest with p95 total latency {highest.total(95):.1f} s "
-               f"within the {target:g} s target and no errors (every level up to it met the target too)."]
+    reasons = [
+        f"Level {highest.level} is the highest with p95 total latency {highest.total(95):.1f} s "
+        f"within the {target:g} s target and no errors (every level up to it met the target too)."
+    ]
     if knee is highest:
-        reasons.append(f"Throughput still rose up to level {knee.level} ({throughput(knee):.0f} tokens/s), "
-                       f"so OLLAMA_NUM_PARALLEL={knee.level} and --concurrency {concurrency}, equal.")
+        reasons.append(
+            f"Throughput still rose up to level {knee.level} ({throughput(knee):.0f} tokens/s), "
+            f"so OLLAMA_NUM_PARALLEL={knee.level} and --concurrency {concurrency}, equal."
+        )
         return knee.level, concurrency, reasons
     reasons.append(
         f"Throughput flattened at level {knee.level} ({throughput(knee):.0f} of at most {best:.0f} "
@@ -129,11 +153,14 @@ def _choose(qualifying: list[LevelResult], target: float, flat_within: float,
         f"more slots only make requests wait, so OLLAMA_NUM_PARALLEL={knee.level}. Waiting up to level "
         f"{highest.level} still met the target, so --concurrency {concurrency} "
         f"({'the 2x cap' if concurrency == 2 * knee.level else 'the highest level that met it'}) keeps the "
-        "next request queued at the instance, ready when a slot frees.")
+        "next request queued at the instance, ready when a slot frees."
+    )
     if served_parallel is not None and knee.level >= served_parallel:
-        reasons.append(f"The service ran with OLLAMA_NUM_PARALLEL={served_parallel}, which may be what "
-                       "capped throughput: redeploy with a higher value and tune again to see if the GPU "
-                       "does more.")
+        reasons.append(
+            f"The service ran with OLLAMA_NUM_PARALLEL={served_parallel}, which may be what "
+            "capped throughput: redeploy with a higher value and tune again to see if the GPU "
+            "does more."
+        )
     return knee.level, concurrency, reasons
 
 
@@ -143,19 +170,30 @@ def _fallback(report: TuneReport, target: float) -> tuple[int, int, list[str]]:
         n = catalog.DEFAULT_CONCURRENCY
         return n, n, [f"No level finished ({report.stop_reason}); keeping the notebook's {n}/{n}."]
     first = min(measured, key=lambda r: r.level)
-    why = (f"level {first.level} had {first.error_count} failed request(s)" if first.error_count
-           else f"level {first.level} took {first.total(95):.1f} s at p95")
-    return 1, 1, [f"No level met the {target:g} s target without errors ({why}); one request at a time "
-                  "is the safest setting. Lower the answer length (max tokens), pick a smaller model or "
-                  "a faster GPU, or relax the target."]
+    why = (
+        f"level {first.level} had {first.error_count} failed request(s)"
+        if first.error_count
+        else f"level {first.level} took {first.total(95):.1f} s at p95"
+    )
+    return (
+        1,
+        1,
+        [
+            f"No level met the {target:g} s target without errors ({why}); one request at a time "
+            "is the safest setting. Lower the answer length (max tokens), pick a smaller model or "
+            "a faster GPU, or relax the target."
+        ],
+    )
 
 
 def _instances(peak: int, participants: int, each: int, concurrency: int) -> tuple[int, list[str]]:
     needed = max(1, math.ceil(peak / concurrency))
     instances = min(needed, MAX_INSTANCES_LIMIT)
-    reasons = [f"{participants} participant(s) x {each} request(s) in flight each (the chat asks the RAG "
-               f"chain and the raw model at once) = {peak} at peak; {peak} / {concurrency} per instance "
-               f"= {instances} instance(s). Each is a GPU: check the region's GPU quota (preflight does)."]
+    reasons = [
+        f"{participants} participant(s) x {each} request(s) in flight each (the chat asks the RAG "
+        f"chain and the raw model at once) = {peak} at peak; {peak} / {concurrency} per instance "
+        f"= {instances} instance(s). Each is a GPU: check the region's GPU quota (preflight does)."
+    ]
     if needed > instances:
         reasons.append(f"{needed} instances would be needed; the form allows at most {MAX_INSTANCES_LIMIT}.")
     return instances, reasons

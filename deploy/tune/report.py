@@ -23,7 +23,11 @@ LEVELS = (1, 2, 4, 8, 16)
 
 # Why a sweep ended.
 COMPLETED, CANCELLED, TIME_CAP, LEVEL_TIME_CAP, NO_SUCCESS = (
-    "completed", "cancelled", "time cap", "level time cap", "no successful request",
+    "completed",
+    "cancelled",
+    "time cap",
+    "level time cap",
+    "no successful request",
 )
 
 
@@ -49,8 +53,10 @@ class SweepSettings:
         if len(set(self.levels)) != len(self.levels):
             out.append("Each concurrency level may appear only once.")
         if self.requests is not None and self.levels and self.requests < max(self.levels):
-            out.append(f"Requests per level ({self.requests}) must be at least the highest level "
-                       f"({max(self.levels)}), or that level never has that many requests in flight.")
+            out.append(
+                f"Requests per level ({self.requests}) must be at least the highest level "
+                f"({max(self.levels)}), or that level never has that many requests in flight."
+            )
         if self.max_tokens < 1:
             out.append("Max tokens must be at least 1.")
         if min(self.time_cap_s, self.level_cap_s, self.read_timeout_s) <= 0:
@@ -87,8 +93,10 @@ class Progress:
     def line(self) -> str:
         if self.phase != "level":
             return f"[{self.elapsed_s:6.1f} s] {self.phase}"
-        return (f"[{self.elapsed_s:6.1f} s] level {self.level} ({self.level_index + 1}/{self.levels}): "
-                f"{self.done}/{self.total} done, {self.errors} error(s)")
+        return (
+            f"[{self.elapsed_s:6.1f} s] level {self.level} ({self.level_index + 1}/{self.levels}): "
+            f"{self.done}/{self.total} done, {self.errors} error(s)"
+        )
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:
@@ -163,15 +171,23 @@ class LevelResult:
         prompt = [s.prompt_eval_count for s in self.ok]
         errors = self.errors
         return {
-            "level": self.level, "requests": self.planned, "ok": self.completed,
-            "requests_per_s": self.requests_per_s, "output_tokens_per_s": self.output_tokens_per_s,
+            "level": self.level,
+            "requests": self.planned,
+            "ok": self.completed,
+            "requests_per_s": self.requests_per_s,
+            "output_tokens_per_s": self.output_tokens_per_s,
             "decode_tokens_per_s": self.decode_tokens_per_s,
-            "ttft_p50_s": self.ttft(50), "ttft_p95_s": self.ttft(95),
-            "total_p50_s": self.total(50), "total_p95_s": self.total(95),
-            "errors_429": errors.get("429", 0), "errors_503": errors.get("503", 0),
-            "errors_other": self.error_count - self.busy, "unfinished": self.unfinished,
+            "ttft_p50_s": self.ttft(50),
+            "ttft_p95_s": self.ttft(95),
+            "total_p50_s": self.total(50),
+            "total_p95_s": self.total(95),
+            "errors_429": errors.get("429", 0),
+            "errors_503": errors.get("503", 0),
+            "errors_other": self.error_count - self.busy,
+            "unfinished": self.unfinished,
             "prompt_tokens": round(fmean(prompt)) if prompt else None,
-            "wall_s": self.wall_s, "stopped": self.stopped,
+            "wall_s": self.wall_s,
+            "stopped": self.stopped,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -186,6 +202,7 @@ class TuneReport:
     levels: list[LevelResult] = field(default_factory=list)
     stop_reason: str = COMPLETED
     elapsed_s: float = 0.0
+    api: str = "ollama"  # or "openai": which API the endpoint spoke
 
     def level(self, level: int) -> LevelResult | None:
         return next((r for r in self.levels if r.level == level), None)
@@ -195,8 +212,12 @@ class TuneReport:
 
     def to_dict(self, samples: bool = False) -> dict[str, Any]:
         return {
-            "url": self.url, "model": self.model, "settings": asdict(self.settings),
-            "stop_reason": self.stop_reason, "elapsed_s": self.elapsed_s,
+            "url": self.url,
+            "model": self.model,
+            "api": self.api,
+            "settings": asdict(self.settings),
+            "stop_reason": self.stop_reason,
+            "elapsed_s": self.elapsed_s,
             "levels": [r.to_dict() if samples else r.row() for r in self.levels],
         }
 
@@ -205,11 +226,18 @@ class TuneReport:
 
 
 COLUMNS = (  # header, row key, format
-    ("level", "level", "{}"), ("ok/req", None, ""), ("req/s", "requests_per_s", "{:.2f}"),
-    ("out tok/s", "output_tokens_per_s", "{:.1f}"), ("tok/s/req", "decode_tokens_per_s", "{:.1f}"),
-    ("TTFT p50", "ttft_p50_s", "{:.2f}s"), ("TTFT p95", "ttft_p95_s", "{:.2f}s"),
-    ("total p50", "total_p50_s", "{:.2f}s"), ("total p95", "total_p95_s", "{:.2f}s"),
-    ("429", "errors_429", "{}"), ("503", "errors_503", "{}"), ("other", "errors_other", "{}"),
+    ("level", "level", "{}"),
+    ("ok/req", None, ""),
+    ("req/s", "requests_per_s", "{:.2f}"),
+    ("out tok/s", "output_tokens_per_s", "{:.1f}"),
+    ("tok/s/req", "decode_tokens_per_s", "{:.1f}"),
+    ("TTFT p50", "ttft_p50_s", "{:.2f}s"),
+    ("TTFT p95", "ttft_p95_s", "{:.2f}s"),
+    ("total p50", "total_p50_s", "{:.2f}s"),
+    ("total p95", "total_p95_s", "{:.2f}s"),
+    ("429", "errors_429", "{}"),
+    ("503", "errors_503", "{}"),
+    ("other", "errors_other", "{}"),
     ("cut", "unfinished", "{}"),
 )
 
@@ -218,7 +246,15 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     """Fixed-width text, for the CLI and the docs."""
     cells = [[h for h, _, _ in COLUMNS]]
     for row in rows:
-        cells.append([f"{row['ok']}/{row['requests']}" if key is None
-                      else "-" if row[key] is None else fmt.format(row[key]) for _, key, fmt in COLUMNS])
+        cells.append(
+            [
+                f"{row['ok']}/{row['requests']}"
+                if key is None
+                else "-"
+                if row[key] is None
+                else fmt.format(row[key])
+                for _, key, fmt in COLUMNS
+            ]
+        )
     widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
     return "\n".join("  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)) for line in cells)

@@ -17,7 +17,16 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from deploy.tune.measure import CUT, Sample, TuneError, check_target, load_client, timed_chat
+from deploy import catalog
+from deploy.tune.measure import (
+    CUT,
+    Sample,
+    TuneError,
+    check_target,
+    load_client,
+    resolve_api,
+    timed_chat,
+)
 from deploy.tune.prompt import chat_payload
 from deploy.tune.report import (
     CANCELLED,
@@ -29,7 +38,9 @@ from deploy.tune.report import (
     SweepSettings,
     TuneReport,
 )
+from rag.llms.base import Target
 from rag.llms.ollama import OllamaTarget
+from rag.llms.openai import OLLAMA
 
 ProgressFn = Callable[[Progress], None]
 _POLL_S = 0.05  # how often the calling thread looks up from waiting for results
@@ -49,6 +60,7 @@ class _Level:
     deadline: float
     cancel: threading.Event
     results: queue.Queue[Sample]
+    api: str = OLLAMA
     claimed: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -61,10 +73,25 @@ class _Level:
 
     def work(self) -> None:
         while (index := self.claim()) is not None:
-            payload = chat_payload(self.model, self.seed + index, max_tokens=self.settings.max_tokens,
-                                   chunks=self.settings.chunks, chunk_chars=self.settings.chunk_chars)
-            self.results.put(timed_chat(self.client, payload, t0=self.t0, deadline=self.deadline,
-                                        cancel=self.cancel, read_s=self.settings.read_timeout_s))
+            payload = chat_payload(
+                self.model,
+                self.seed + index,
+                max_tokens=self.settings.max_tokens,
+                chunks=self.settings.chunks,
+                chunk_chars=self.settings.chunk_chars,
+                api=self.api,
+            )
+            self.results.put(
+                timed_chat(
+                    self.client,
+                    payload,
+                    t0=self.t0,
+                    deadline=self.deadline,
+                    cancel=self.cancel,
+                    read_s=self.settings.read_timeout_s,
+                    api=self.api,
+                )
+            )
 
 
 def sweep(
@@ -75,7 +102,9 @@ def sweep(
     cancel: threading.Event | None = None,
     on_progress: ProgressFn | None = None,
 ) -> TuneReport:
-    """Check the target, warm it up, then run every level; stops by itself (see module doc).
+    """Ask which API the target speaks, check it, warm it up, then run every level; stops by
+    itself (see module doc). An empty `model`: the catalog's default on Ollama, the server's
+    first model on an OpenAI-compatible server.
 
     Raises TuneError only before the first level (bad settings, unreachable, auth,
     missing model, failed warm-up); after that every failure is a counted result.
@@ -88,24 +117,35 @@ def sweep(
     cancel = cancel or threading.Event()
     started = time.monotonic()
     deadline = started + settings.time_cap_s
-    report = TuneReport(target.url, model, settings)
 
     def progress(phase: str, index: int = 0, result: LevelResult | None = None) -> None:
         if on_progress is None:
             return
         level = result.level if result else 0
         done = len(result.samples) if result else 0
-        on_progress(Progress(phase, level, index, len(settings.levels), done,
-                             result.planned if result else 0, result.error_count if result else 0,
-                             time.monotonic() - started))
+        on_progress(
+            Progress(
+                phase,
+                level,
+                index,
+                len(settings.levels),
+                done,
+                result.planned if result else 0,
+                result.error_count if result else 0,
+                time.monotonic() - started,
+            )
+        )
 
     progress("check")
-    check_target(target, model)
+    api, checked = resolve_api(target)
+    model = model or _default_model(api, checked)
+    check_target(checked, model)
+    report = TuneReport(target.url, model, settings, api=api)
     with load_client(target, max(settings.levels)) as client:
         try:
             if settings.warmup:
                 progress("warmup")
-                _warm_up(client, model, deadline, cancel)
+                _warm_up(client, model, deadline, cancel, api)
             _run_levels(client, report, deadline, cancel, progress)
         except BaseException:
             cancel.set()
@@ -115,8 +155,13 @@ def sweep(
     return report
 
 
-def _run_levels(client: httpx.Client, report: TuneReport, deadline: float, cancel: threading.Event,
-                progress: Callable[..., None]) -> None:
+def _run_levels(
+    client: httpx.Client,
+    report: TuneReport,
+    deadline: float,
+    cancel: threading.Event,
+    progress: Callable[..., None],
+) -> None:
     """Each level in turn, until one is cut short or fails entirely, or the caps say stop."""
     seed = 0
     for index, level in enumerate(sorted(report.settings.levels)):
@@ -125,8 +170,18 @@ def _run_levels(client: httpx.Client, report: TuneReport, deadline: float, cance
             return
         planned = report.settings.requests_for(level)
         level_deadline = min(deadline, time.monotonic() + report.settings.level_cap_s)
-        result = run_level(client, report.model, report.settings, level, planned, seed, level_deadline,
-                           cancel, lambda r, i=index: progress("level", i, r))
+        result = run_level(
+            client,
+            report.model,
+            report.settings,
+            level,
+            planned,
+            seed,
+            level_deadline,
+            cancel,
+            lambda r, i=index: progress("level", i, r),
+            report.api,
+        )
         seed += planned  # every request in the sweep gets its own context
         report.levels.append(result)
         if result.stopped == TIME_CAP and level_deadline < deadline:
@@ -140,15 +195,25 @@ def _run_levels(client: httpx.Client, report: TuneReport, deadline: float, cance
 
 
 def run_level(
-    client: httpx.Client, model: str, settings: SweepSettings, level: int, planned: int, seed: int,
-    deadline: float, cancel: threading.Event, on_sample: Callable[[LevelResult], None],
+    client: httpx.Client,
+    model: str,
+    settings: SweepSettings,
+    level: int,
+    planned: int,
+    seed: int,
+    deadline: float,
+    cancel: threading.Event,
+    on_sample: Callable[[LevelResult], None],
+    api: str = OLLAMA,
 ) -> LevelResult:
     """`planned` requests on `level` worker threads; returns when all are done or cut."""
     t0 = time.monotonic()
-    shared = _Level(client, model, settings, planned, seed, t0, deadline, cancel, queue.Queue())
+    shared = _Level(client, model, settings, planned, seed, t0, deadline, cancel, queue.Queue(), api)
     result = LevelResult(level, planned)
-    workers = [threading.Thread(target=shared.work, name=f"tune-{level}-{n}", daemon=True)
-               for n in range(min(level, planned))]
+    workers = [
+        threading.Thread(target=shared.work, name=f"tune-{level}-{n}", daemon=True)
+        for n in range(min(level, planned))
+    ]
     for worker in workers:
         worker.start()
     while any(w.is_alive() for w in workers) or not shared.results.empty():
@@ -163,10 +228,22 @@ def run_level(
     return result
 
 
-def _warm_up(client: httpx.Client, model: str, deadline: float, cancel: threading.Event) -> None:
+def _default_model(api: str, checked: Target) -> str:
+    if api == OLLAMA:
+        return catalog.DEFAULT_MODEL
+    try:
+        return checked.model_name()  # type: ignore[attr-defined]  # the OpenAI target's
+    except Exception as exc:
+        error = checked.translate(exc, "")
+        raise TuneError(error.message, error.fix) from None
+
+
+def _warm_up(
+    client: httpx.Client, model: str, deadline: float, cancel: threading.Event, api: str = OLLAMA
+) -> None:
     """One short, untimed chat: loads the model into GPU memory before level 1 is measured."""
-    payload = chat_payload(model, max_tokens=_WARMUP_TOKENS)
-    sample = timed_chat(client, payload, t0=time.monotonic(), deadline=deadline, cancel=cancel)
+    payload = chat_payload(model, max_tokens=_WARMUP_TOKENS, api=api)
+    sample = timed_chat(client, payload, t0=time.monotonic(), deadline=deadline, cancel=cancel, api=api)
     if sample.ok or sample.error == CUT:
         return
     raise TuneError(

@@ -7,6 +7,8 @@ the cold-start retries and the error translation.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from langchain_core.embeddings import Embeddings
 
 from ..errors import EmbeddingError, RagError
@@ -20,10 +22,18 @@ def embedding_target(settings: Settings) -> OllamaTarget:
     kind, _, url = settings.llm.partition(":")
     if kind == "cloudrun" and url.rstrip("/") == settings.ollama_url.rstrip("/"):
         target = make_target(settings.llm, settings)
+    elif _is_cloud_run(settings.ollama_url):  # the Deploy page's service, chat elsewhere
+        target = make_target(f"cloudrun:{settings.ollama_url}", settings)
     else:
         target = make_target(f"ollama:{settings.ollama_url}", settings)
     assert isinstance(target, OllamaTarget)
     return target
+
+
+def _is_cloud_run(url: str) -> bool:
+    """A private Cloud Run service wants a Google ID token, whatever the chat talks to."""
+    host = urlsplit(url.strip()).hostname or ""
+    return url.strip().startswith("https://") and host.endswith(".run.app")
 
 
 class OllamaEmbedder(Embeddings):

@@ -1,6 +1,6 @@
 """Model targets behind one interface (`Target` in base.py).
 
-`make_target("embedded" | "ollama:URL" | "cloudrun:URL", settings)` builds one;
+`make_target("embedded" | "ollama:URL" | "openai:URL" | "cloudrun:URL", settings)` builds one;
 `TARGETS` maps each kind to its factory, so adding a target touches one place.
 """
 
@@ -25,27 +25,41 @@ def _ollama(url: str, settings: Settings) -> Target:
     return bearer_target(url or settings.ollama_url, settings.ollama_token)
 
 
+def _openai(url: str, settings: Settings) -> Target:
+    from ..auth import BearerAuth
+    from .openai import OpenAITarget
+
+    if not url:
+        raise InputError(
+            "An OpenAI-compatible target needs the server's URL.", "Use openai:http://host:port."
+        )
+    return OpenAITarget(url, auth=BearerAuth(settings.openai_token) if settings.openai_token else None)
+
+
 def _cloudrun(url: str, settings: Settings) -> Target:
-    from .ollama import CloudRunTarget
+    from .openai import CloudRunService
 
     if not url:
         raise InputError("A Cloud Run target needs the service URL.", "Use cloudrun:https://SERVICE-URL.")
-    return CloudRunTarget(url)
+    return CloudRunService(url)  # Ollama or OpenAI-compatible: asked on first use
 
 
 TARGETS: dict[str, Callable[[str, Settings], Target]] = {
     "embedded": _embedded,
     "ollama": _ollama,
+    "openai": _openai,
     "cloudrun": _cloudrun,
 }
 
 
 def make_target(spec: str, settings: Settings | None = None) -> Target:
-    """`embedded`, `ollama`, `ollama:http://host:11434` or `cloudrun:https://...run.app`."""
+    """`embedded`, `ollama`, `ollama:http://host:11434`, `openai:http://host:8000` or `cloudrun:https://...`."""
     settings = settings or Settings()
     kind, _, url = spec.strip().partition(":")
     if kind not in TARGETS:
-        raise InputError(f"Unknown model target {spec!r}.", "Use embedded, ollama:URL or cloudrun:URL.")
+        raise InputError(
+            f"Unknown model target {spec!r}.", "Use embedded, ollama:URL, openai:URL or cloudrun:URL."
+        )
     if url and not url.startswith(("http://", "https://")):
         raise InputError(f"{url!r} is not an http(s) URL.", f"Use {kind}:https://host[:port].")
     return TARGETS[kind](url, settings)

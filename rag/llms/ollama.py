@@ -4,7 +4,8 @@ Chat goes through `langchain-ollama`'s ChatOllama (the maintained home of the
 notebook's ChatOllama). Its `client_kwargs` go to httpx, so authentication is an
 `httpx.Auth` (a Google ID token for Cloud Run, refreshed before expiry and once
 more on a 401; or a fixed bearer token), and cold-start retries are a transport.
-All Ollama and HTTP errors are translated here, in `translate()`, and nowhere else.
+Ollama's errors are unpacked here (`status_of`); the sentences are `HttpTarget.translate()`'s
+(http.py), shared with the OpenAI-compatible target.
 """
 
 from __future__ import annotations
@@ -12,52 +13,30 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import httpx
 from langchain_core.messages import BaseMessage
 
 from ..auth import BearerAuth, IdTokenAuth, IdTokenSource
-from ..errors import (
-    AuthError,
-    ModelError,
-    ModelNotFound,
-    RagError,
-    ServiceStarting,
-    TargetUnreachable,
-)
-from .base import Delta, Finish, GenerationOptions, StreamItem, Target, TargetStatus
-from .http import TIMEOUT, RetryTransport
-
-DEFAULT_MODEL = "gemma2:9b"
+from .base import Delta, Finish, GenerationOptions, StreamItem, TargetStatus
+from .http import HttpTarget, json_of
 
 
-class OllamaTarget(Target):
+def default_model() -> str:
+    """The one default: the Deploy page's model, which deploy/fit.py picks (docs/decisions.md)."""
+    from deploy.catalog import DEFAULT_MODEL
+
+    return DEFAULT_MODEL
+
+
+class OllamaTarget(HttpTarget):
     kind = "ollama"
-    default_model = DEFAULT_MODEL
 
-    def __init__(
-        self, url: str, *, auth: httpx.Auth | None = None, retries: int = 4, backoff: float = 1.0
-    ) -> None:
-        self.url = url.rstrip("/")
-        self.auth = auth
-        self.retries = retries
-        self.backoff = backoff
+    @property
+    def default_model(self) -> str:
+        return default_model()
 
     @property
     def label(self) -> str:
         return f"Ollama at {self.url}"
-
-    def client_kwargs(self) -> dict[str, Any]:
-        """httpx.Client arguments: auth, timeouts and the retrying transport."""
-        kwargs: dict[str, Any] = {
-            "timeout": TIMEOUT,
-            "transport": RetryTransport(retries=self.retries, backoff=self.backoff),
-        }
-        if self.auth is not None:
-            kwargs["auth"] = self.auth
-        return kwargs
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, **self.client_kwargs())
 
     def chat_model(self, model: str = "", options: GenerationOptions | None = None) -> Any:
         from langchain_ollama import ChatOllama
@@ -103,10 +82,8 @@ class OllamaTarget(Target):
         model = model or self.default_model
         try:
             with self.client() as client:
-                version = client.get("/api/version").json().get("version", "")
-                response = client.get("/api/tags")
-                response.raise_for_status()
-                models = [m.get("name", "") for m in response.json().get("models", [])]
+                version = json_of(client.get("/api/version")).get("version", "")
+                models = [m.get("name", "") for m in json_of(client.get("/api/tags")).get("models", [])]
         except Exception as exc:
             error = self.translate(exc, model)
             return TargetStatus(False, self.label, model, error.message, error.fix)
@@ -128,38 +105,12 @@ class OllamaTarget(Target):
     def missing_model_fix(self, model: str) -> str:
         return f"Pull it on that server: `ollama pull {model}` (or pick a model it has)."
 
-    def translate(self, exc: BaseException, model: str) -> RagError:
-        """The one place Ollama/HTTP failures become sentences with a fix."""
+    def status_of(self, exc: BaseException) -> tuple[int, str]:
         import ollama
 
-        if isinstance(exc, RagError):
-            return exc
-        if isinstance(exc, httpx.TimeoutException):
-            return TargetUnreachable(f"{self.where()} did not answer in time.", self.unreachable_fix())
-        if isinstance(exc, (httpx.TransportError, ConnectionError)):
-            return TargetUnreachable(f"Cannot reach {self.where()}.", self.unreachable_fix())
-        status, message = -1, str(exc)
         if isinstance(exc, ollama.ResponseError):
-            status, message = exc.status_code, str(exc.error)
-        elif isinstance(exc, httpx.HTTPStatusError):
-            status, message = exc.response.status_code, _error_text(exc.response)
-        if status == 404 and "not found" in message.lower():
-            return ModelNotFound(
-                f"{self.where()} does not have the model {model}.", self.missing_model_fix(model)
-            )
-        if status in (401, 403):
-            return AuthError(f"{self.where()} refused the request ({status}: {message}).", self.auth_fix())
-        if status in (429, 503):
-            return ServiceStarting(
-                f"{self.where()} is still starting or is busy ({status}), even after retrying.",
-                "Wait a minute and ask again; a cold GPU instance takes a while to load the model.",
-            )
-        if status == -1:
-            return ModelError(
-                f"The model stopped with an error: {message}",
-                "Ask again; check the server's logs if it repeats.",
-            )
-        return ModelError(f"{self.where()} answered {status}: {message}", "Check the server's logs.")
+            return exc.status_code, str(exc.error)
+        return super().status_of(exc)
 
     def auth_fix(self) -> str:
         return "Set OLLAMA_BEARER_TOKEN to the token your proxy expects."
@@ -207,10 +158,3 @@ def _not_found(model: str) -> Exception:
     import ollama
 
     return ollama.ResponseError(f'model "{model}" not found, try pulling it first', 404)
-
-
-def _error_text(response: httpx.Response) -> str:
-    try:
-        return str(response.json().get("error", response.text))
-    except ValueError:
-        return response.text[:200]

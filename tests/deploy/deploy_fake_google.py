@@ -10,9 +10,17 @@
   ALREADY_EXISTS, RESOURCE_EXHAUSTED (GPU quota), INVALID_ARGUMENT (region/GPU).
 - /svc/<name>/api/generate is the deployed service: it checks the caller's ID
   token and invoker binding, then answers like Ollama (or fails to load the
-  model, or is busy for a few calls).
+  model, or is busy for a few calls). A service labelled engine=vllm answers
+  the OpenAI API instead (/v1/models lists its --served-model-name,
+  /v1/chat/completions), and only if its revision can read what it mounts: a
+  secretKeyRef env var needs secretAccessor for the runtime account.
 - Secret Manager secrets with IAM policies; a new service account is unknown to
   other APIs for its first few uses (Google's propagation delay).
+- Faults: fail_next[method] (one Reply, or a list answered in turn: 429 with
+  Retry-After, 500s); lose_reply[method] = N carries out the next N successful
+  calls but closes the connection without answering (a timeout, or a client
+  killed after sending); hold_reply[method] makes the next call wait for
+  release() after carrying it out (a client can be killed meanwhile).
 """
 
 from __future__ import annotations
@@ -92,8 +100,16 @@ def etag() -> str:
 
 
 class Reply:
+    lost = False  # True: close the connection without answering
+
     def __init__(self, status: int, payload=None, raw: bytes | None = None, headers: dict | None = None):
         self.status, self.payload, self.raw, self.headers = status, payload, raw, headers or {}
+
+
+def lost_reply() -> Reply:
+    reply = Reply(0)
+    reply.lost = True
+    return reply
 
 
 class FakeGoogle:
@@ -129,15 +145,22 @@ class FakeGoogle:
         self.id_token_requests = 0
         self.calls: list[tuple[str, str]] = []  # (method id, path)
         self.problems: list[str] = []  # discovery validation failures (requests/responses)
-        self.fail_next: dict[str, Reply] = {}
+        self.fail_next: dict[str, Reply | list[Reply]] = {}
+        self.lose_reply: dict[str, int] = {}  # method id -> successful calls never answered
+        self.hold_reply: dict[str, threading.Event] = {}  # method id -> set once it was received
+        self.released = threading.Event()  # lets held replies go (bounded wait)
         self.repos: dict[str, dict] = {}
         self.packages: set[str] = set()
         self.builds: dict[str, dict] = {}
         self.ops: dict[str, dict] = {}
         self.services: dict[str, dict] = {}
+        self.service_ops: dict[str, str] = {}  # service -> its latest create/patch operation
         self.policies: dict[str, dict] = {}
         self.accounts: dict[str, dict] = {}
         self.generate_calls: list[dict] = []
+        self.embed_calls: list[dict] = []  # /api/embed on a deployed service
+        self.openai_calls: list[tuple[str, dict]] = []  # (path, body) on a vLLM service
+        self.project_number = "123456789012"
         self._ids = itertools.count(1)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
@@ -211,13 +234,29 @@ class FakeGoogle:
         with self.lock:
             self.calls.append((method_id, path))
             reply = self._guarded(method_id, api, email, req, h)
+            lose = self.lose_reply.get(method_id, 0) > 0 and reply.status < 300
+            if lose:
+                self.lose_reply[method_id] -= 1
+            held = self.hold_reply.pop(method_id, None)
         if reply.raw is None and reply.status < 300:
             self.problems += [f"response {p}" for p in validate_response(req, reply.payload)]
-        return reply
+        if held is not None:  # done; the answer waits (the client may be killed meanwhile)
+            held.set()
+            self.released.wait(30)
+        return lost_reply() if lose else reply
+
+    def release(self) -> None:
+        self.released.set()
 
     def _guarded(self, method_id: str, api: str, email: str, req: ApiRequest, h) -> Reply:
         if method_id in self.fail_next:
-            return self.fail_next.pop(method_id)
+            queued = self.fail_next[method_id]
+            if not isinstance(queued, list):
+                return self.fail_next.pop(method_id)
+            reply = queued.pop(0)
+            if not queued:
+                del self.fail_next[method_id]
+            return reply
         service = API_SERVICES.get(api)
         if service and service not in self.enabled:
             return self._service_disabled(service)
@@ -443,6 +482,19 @@ class FakeGoogle:
         return Reply(200, {"permissions": [p for p in asked if p not in self.denied]})
 
     # Artifact Registry ------------------------------------------------------------------
+    def h_cloudresourcemanager_projects_get(self, req, **_):
+        if req.path.rsplit("/", 1)[-1] != self.project:
+            return Reply(403, google_error(403, "PERMISSION_DENIED", "The caller does not have permission"))
+        return Reply(
+            200,
+            {
+                "projectId": self.project,
+                "projectNumber": self.project_number,
+                "name": self.project,
+                "lifecycleState": "ACTIVE",
+            },
+        )
+
     def h_artifactregistry_projects_locations_repositories_get(self, req, **_):
         name = req.path.removeprefix("v1/")
         repo = self.repos.get(name)
@@ -499,6 +551,12 @@ class FakeGoogle:
                     "region. Please contact support",
                 ),
             )
+        bad = [t for t in req.body.get("tags", []) if not re.fullmatch(r"[\w][\w.-]{0,127}", t, re.ASCII)]
+        if bad:  # Cloud Build's own rule (the discovery document only says "string")
+            return Reply(
+                400,
+                google_error(400, "INVALID_ARGUMENT", f'invalid build: invalid tag "{bad[0]}"'),
+            )
         build_id = str(uuid.uuid4())
         subs = req.body.get("substitutions", {})
         steps = [
@@ -516,6 +574,7 @@ class FakeGoogle:
             "substitutions": subs,
             "options": req.body.get("options", {}),
             "timeout": req.body.get("timeout", "600s"),
+            "tags": req.body.get("tags", []),
             "logsBucket": f"gs://{PROJECT_NUMBER}.cloudbuild-logs.googleusercontent.com",
             "logUrl": f"https://console.cloud.google.com/cloud-build/builds;region={region}/"
             f"{build_id}?project={PROJECT_NUMBER}",
@@ -527,6 +586,20 @@ class FakeGoogle:
         }
         op = self.new_op(f"{parent}/operations/{uuid.uuid4()}", lambda: {"response": build}, metadata=meta)
         return Reply(200, op)
+
+    def h_cloudbuild_projects_locations_builds_list(self, req, **_):
+        """Only the filter the deployer sends (tags="T"); Cloud Build returns newest first."""
+        parent = req.path.removeprefix("v1/").removesuffix("/builds")
+        params = dict(req.params)
+        match = re.fullmatch(r'tags="([^"]+)"', params.get("filter", ""))
+        if match is None or params.get("projectId") != self.project:
+            return Reply(400, google_error(400, "INVALID_ARGUMENT", "unsupported filter or project"))
+        found = [
+            r["build"]
+            for r in reversed(self.builds.values())
+            if r["build"]["name"].startswith(f"{parent}/") and match.group(1) in r["build"]["tags"]
+        ]
+        return Reply(200, {"builds": found[: int(params.get("pageSize") or 50)]})
 
     def h_cloudbuild_projects_locations_builds_get(self, req, **_):
         build_id = req.path.rsplit("/", 1)[-1]
@@ -608,6 +681,9 @@ class FakeGoogle:
             return Reply(
                 404, google_error(404, "NOT_FOUND", f"Resource '{name.rsplit('/', 1)[-1]}' not found.")
             )
+        op = self.service_ops.get(name)
+        if op is not None and service.get("reconciling"):  # time passes for a follower polling the service
+            self._poll(op)
         return Reply(200, service)
 
     def _gpu_problem(self, region: str, body: dict) -> Reply | None:
@@ -619,6 +695,14 @@ class FakeGoogle:
             return Reply(
                 400,
                 google_error(400, "INVALID_ARGUMENT", f"GPU type {gpu} is not supported in region {region}."),
+            )
+        probe = template["containers"][0].get("startupProbe", {})
+        if probe.get("failureThreshold", 1) * probe.get("periodSeconds", 10) > 1800:  # Cloud Run, with a GPU
+            return Reply(
+                400,
+                google_error(
+                    400, "INVALID_ARGUMENT", "startupProbe: failureThreshold x periodSeconds exceeds 1800s."
+                ),
             )
         limits = template["containers"][0]["resources"]["limits"]
         cpu, mem = int(limits["cpu"]), int(limits["memory"].removesuffix("Gi"))
@@ -679,32 +763,31 @@ class FakeGoogle:
             ],
         }
         self.services[name] = service
+        op_name = f"projects/{self.project}/locations/{region}/operations/{uuid.uuid4()}"
+        self.service_ops[name] = op_name
 
         def finish():
-            if not self.container_starts:
-                return {
-                    "error": {
-                        "code": 9,
-                        "message": (
-                            f"Revision '{service_id}-{generation:05d}' is not ready and cannot serve "
-                            "traffic. The user-provided container failed to start and listen on the "
-                            "port defined provided by the PORT=8080 environment variable within the "
-                            "allocated timeout."
-                        ),
-                    }
-                }
             service["reconciling"] = False
+            if not self.container_starts:
+                message = (
+                    f"Revision '{service_id}-{generation:05d}' is not ready and cannot serve "
+                    "traffic. The user-provided container failed to start and listen on the "
+                    "port defined provided by the PORT=8080 environment variable within the "
+                    "allocated timeout."
+                )
+                service["terminalCondition"] = {
+                    "type": "Ready",
+                    "state": "CONDITION_FAILED",
+                    "message": message,
+                }
+                return {"error": {"code": 9, "message": message}}
+            service["terminalCondition"] = {"type": "Ready", "state": "CONDITION_SUCCEEDED"}
             service["latestReadyRevision"] = service["latestCreatedRevision"]
             for condition in metadata["conditions"]:
                 condition["state"] = "CONDITION_SUCCEEDED"
             return {"response": {"@type": "type.googleapis.com/google.cloud.run.v2.Service", **service}}
 
-        return Reply(
-            200,
-            self.new_op(
-                f"projects/{self.project}/locations/{region}/operations/{uuid.uuid4()}", finish, metadata
-            ),
-        )
+        return Reply(200, self.new_op(op_name, finish, metadata))
 
     def h_run_projects_locations_services_create(self, req, **_):
         parent = req.path.removeprefix("v2/").removesuffix("/services")
@@ -820,6 +903,60 @@ class FakeGoogle:
         return {m for b in bindings if b["role"] == role for m in b["members"]}
 
     # The deployed service -----------------------------------------------------------------
+    def _embed(self, body: dict) -> Reply:
+        """Ollama's /api/embed for the image's embedding model: one vector per input."""
+        self.embed_calls.append(body)
+        if body.get("model", "").removesuffix(":latest") != "embeddinggemma":
+            return Reply(404, {"error": f"model '{body.get('model')}' not found"})
+        texts = body["input"] if isinstance(body.get("input"), list) else [body.get("input", "")]
+        vectors = [[float(len(t) % 7), 1.0, 0.5] for t in texts]
+        return Reply(200, {"model": body["model"], "embeddings": vectors, "prompt_eval_count": 1})
+
+    def _openai(self, name: str, sub: str, body: dict) -> Reply:
+        """vLLM's OpenAI-compatible server: it starts only if it could read its token."""
+        service = self.services[name]
+        self.openai_calls.append((sub, body))
+        if missing := _unreadable_secrets(self, service):
+            return Reply(503, {"error": f"container failed to start: secret {missing[0]} permission denied"})
+        with self.lock:
+            if self.service_busy_calls > 0:
+                self.service_busy_calls -= 1
+                return Reply(503, {"error": "The service is starting; no instance available."})
+        served = _served_model(service)
+        if sub == "v1/models":
+            return Reply(
+                200, {"object": "list", "data": [{"id": served, "object": "model", "owned_by": "vllm"}]}
+            )
+        if sub != "v1/chat/completions":
+            return Reply(404, {"detail": "Not Found"})
+        if body.get("model") != served:
+            return Reply(
+                404,
+                {
+                    "error": {
+                        "message": f"The model `{body.get('model')}` does not exist.",
+                        "type": "NotFoundError",
+                        "code": 404,
+                    }
+                },
+            )
+        return Reply(
+            200,
+            {
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "model": served,
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "length",
+                        "message": {"role": "assistant", "content": "Hello"},
+                    }
+                ],
+                "usage": {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10},
+            },
+        )
+
     def _service_call(self, h, rest: str, raw: bytes) -> Reply:
         service_id, _, sub = rest.partition("/")
         name = next((n for n in self.services if n.endswith(f"/services/{service_id}")), None)
@@ -835,6 +972,10 @@ class FakeGoogle:
         if not invoker and f"serviceAccount:{claims['email']}" not in self.invokers(name):
             return Reply(403, {"error": "Your client does not have permission to invoke it."})
         body = json.loads(raw or b"{}")
+        if self.services[name]["labels"].get("engine") == "vllm":
+            return self._openai(name, sub, body)
+        if sub == "api/embed":  # the embedding model baked next to the chat model
+            return self._embed(body)
         self.generate_calls.append(body)
         with self.lock:
             if self.service_busy_calls > 0:
@@ -861,6 +1002,29 @@ class FakeGoogle:
         )
 
 
+def _served_model(service: dict) -> str:
+    args = service["template"]["containers"][0].get("args", [])
+    return next((a.split("=", 1)[1] for a in args if a.startswith("--served-model-name=")), "")
+
+
+def _unreadable_secrets(fake: FakeGoogle, service: dict) -> list[str]:
+    """Secrets the revision's env reads that its runtime account may not access."""
+    account = (
+        service["template"].get("serviceAccount")
+        or f"{fake.project_number}-compute@developer.gserviceaccount.com"
+    )
+    refs = [
+        e["valueSource"]["secretKeyRef"]["secret"]
+        for e in service["template"]["containers"][0].get("env", [])
+        if e.get("valueSource")
+    ]
+    return [
+        s
+        for s in refs
+        if f"serviceAccount:{account}" not in fake.accessors(f"projects/{fake.project}/secrets/{s}")
+    ]
+
+
 def crypt_public(private_pem: str) -> str:
     from cryptography.hazmat.primitives import serialization
 
@@ -875,6 +1039,9 @@ def crypt_public(private_pem: str) -> str:
 class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         reply = self.server.fake.handle(self)
+        if reply.lost:  # the request was carried out; its answer never arrives
+            self.close_connection = True
+            return
         data = reply.raw if reply.raw is not None else json.dumps(reply.payload).encode()
         self.send_response(reply.status)
         ctype = "text/plain" if reply.raw is not None else "application/json; charset=UTF-8"

@@ -61,9 +61,13 @@ def test_ollama_image_settings():
     assert env["OLLAMA_KEEP_ALIVE"] == "-1"
     assert env["OLLAMA_MODELS"] == "/models"
     assert env["OLLAMA_NUM_PARALLEL"] == "${OLLAMA_NUM_PARALLEL}"
+    assert env["OLLAMA_CONTEXT_LENGTH"] == "${OLLAMA_CONTEXT_LENGTH}"
     args = dict(a.split("=", 1) for a in values(OLLAMA_DOCKERFILE, "ARG"))
-    assert args["MODEL"] == catalog.DEFAULT_MODEL == "gemma2:9b"
+    assert args["MODEL"] == catalog.DEFAULT_MODEL  # the fit check's choice, built by default
+    assert args["EMBED_MODEL"] == catalog.EMBED_MODEL == "embeddinggemma"  # on by default
     assert args["OLLAMA_NUM_PARALLEL"] == str(catalog.DEFAULT_CONCURRENCY)
+    assert args["OLLAMA_CONTEXT_LENGTH"] == str(catalog.DEFAULT_CONTEXT)
+    assert values(OLLAMA_DOCKERFILE, "FROM") == [f"ollama/ollama:{catalog.ollama_version()}"]
     assert values(OLLAMA_DOCKERFILE, "EXPOSE") == ["8080"]
     assert json.loads(values(OLLAMA_DOCKERFILE, "ENTRYPOINT")[0]) == ["/usr/local/bin/start-ollama"]
     assert any("start-ollama pull" in r for r in values(OLLAMA_DOCKERFILE, "RUN"))
@@ -93,8 +97,11 @@ def test_build_definition_matches_the_notebook_and_substitutions_line_up():
     body = cloudbuild.build_body(cfg)
     used = set(re.findall(r"\$\{(_[A-Z_]+)\}", json.dumps(body["steps"] + body["images"])))
     assert used == set(body["substitutions"])  # Cloud Build rejects unused substitutions
-    assert body["substitutions"]["_MODEL"] == "gemma2:9b"
+    assert body["substitutions"]["_MODEL"] == catalog.DEFAULT_MODEL
     assert body["substitutions"]["_NUM_PARALLEL"] == "4"
+    assert body["substitutions"]["_EMBED_MODEL"] == "embeddinggemma"
+    assert body["substitutions"]["_CONTEXT_LENGTH"] == "8192"
+    assert definition["substitutions"]["_MODEL"] == catalog.DEFAULT_MODEL  # gcloud builds submit
     assert "$" not in json.dumps(body["steps"][0])  # nothing for Cloud Build to substitute
 
 
@@ -135,8 +142,9 @@ case "$1" in
   list) kill -0 "$(cat "$STUB_DIR/serve.pid" 2>/dev/null)" 2>/dev/null ;;
   run) exit "${STUB_RUN_EXIT:-0}" ;;
   pull)
+    tag=latest; [[ "$2" == *:* ]] && tag="${2##*:}"
     mkdir -p "$OLLAMA_MODELS/manifests/registry.ollama.ai/library/${2%%:*}"
-    touch "$OLLAMA_MODELS/manifests/registry.ollama.ai/library/${2%%:*}/${2##*:}" ;;
+    touch "$OLLAMA_MODELS/manifests/registry.ollama.ai/library/${2%%:*}/$tag" ;;
 esac
 """
 
@@ -231,3 +239,24 @@ def test_pull_mode_bakes_the_model_with_a_private_server(stub):
     assert {"serve", "pull gemma3:4b"} <= set(_calls(stub))
     assert _calls(stub)[-1] == "stopped"
     assert (Path(stub["OLLAMA_MODELS"]) / "manifests/registry.ollama.ai/library/gemma3/4b").exists()
+
+
+def test_pull_mode_bakes_the_embedding_model_next_to_the_chat_model(stub):
+    env = {**stub, "MODEL": "gemma4:e4b", "EMBED_MODEL": "embeddinggemma"}
+    result = subprocess.run([str(START), "pull"], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    pulls = [c for c in _calls(stub) if c.startswith("pull ")]
+    assert pulls == ["pull gemma4:e4b", "pull embeddinggemma"]
+    manifests = Path(stub["OLLAMA_MODELS"]) / "manifests/registry.ollama.ai/library"
+    assert (manifests / "gemma4/e4b").exists() and (manifests / "embeddinggemma/latest").exists()
+    assert "baked embeddinggemma" in result.stderr
+
+
+def test_a_missing_embedding_model_fails_loudly_before_listening(stub):
+    _bake(stub, "registry.ollama.ai/library/gemma2/9b")
+    env = {**stub, "EMBED_MODEL": "embeddinggemma"}
+    result = subprocess.run([str(START)], env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "FATAL: model 'embeddinggemma' is not in this image" in result.stderr
+    assert "--build-arg EMBED_MODEL=embeddinggemma" in result.stderr
+    assert _calls(stub) == []

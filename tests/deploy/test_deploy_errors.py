@@ -95,6 +95,8 @@ def test_no_gpu_quota_in_the_region(fake, make_job, cfg):
     assert failed.step == "service" and failed.kind == "quota"
     assert "No nvidia-l4 GPU quota left for Cloud Run in us-central1" in failed.message
     assert "https://cloud.google.com/run/quotas#gpu" in failed.fix
+    assert "run.googleapis.com/nvidia_l4_gpu_allocation" in failed.fix  # the quota to ask for
+    assert fake.called("run.projects.locations.services.create") == 1  # not retried: it will not pass
 
 
 def test_quota_as_a_failed_operation_is_translated_too():

@@ -90,6 +90,25 @@ def test_ui_requests_match_the_discovery_documents(ui):
     assert "secretmanager" in apis and "secretmanager" not in {r.api for r in ui_requests(ui_no_secrets(ui))}
 
 
+def test_the_leaders_index_comes_from_a_mounted_bucket(ui):
+    """RAG_INDEX points into a bucket mounted read-only; the body still matches run.v2."""
+    with_index = UiConfig(
+        ui.project, ui.region, ui.image, ui.ollama, index_bucket="workshop-indexes", index_file="guide.ragidx"
+    )
+    template = ui_service_body(with_index)["template"]
+    assert template["volumes"] == [
+        {"name": "leader-index", "gcs": {"bucket": "workshop-indexes", "readOnly": True}}
+    ]
+    container = template["containers"][0]
+    assert container["volumeMounts"] == [{"name": "leader-index", "mountPath": "/mnt/leader-index"}]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["RAG_INDEX"] == "/mnt/leader-index/guide.ragidx"
+    for req in ui_requests(with_index):
+        assert validate_request(req) == [], req.purpose
+    plain = ui_service_body(ui)["template"]
+    assert "volumes" not in plain and "RAG_INDEX" not in {e["name"] for e in plain["containers"][0]["env"]}
+
+
 def ui_no_secrets(ui: UiConfig) -> UiConfig:
     return UiConfig(ui.project, ui.region, ui.image, ui.ollama)
 
@@ -173,6 +192,8 @@ def _ui_args(fake, ollama, *extra: str) -> list[str]:
         "us-central1-docker.pkg.dev/workshop-proj/ollama-workshop/workshop-ui:1",
         "--ollama-url",
         ollama.url,
+        "--model",
+        "gemma2:9b",  # the `ollama` fixture's service (the CLI's default is the fit check's pick)
         *extra,
     ]
 
@@ -209,3 +230,13 @@ def test_cli_ui_failure_exits_1_with_a_fix(fake, ollama, cli_env, capsys):
     assert cli.main(_ui_args(fake, ollama, "--cookie-secret-name", "nope")) == 1
     out, err = capsys.readouterr()
     assert out == "" and "error: The secret 'nope' does not exist" in err and "fix: Create it" in err
+
+
+def test_cli_ui_mounts_the_leaders_index(fake, ollama, cli_env, capsys):
+    fake.secrets.add(SECRET)
+    args = _ui_args(fake, ollama, "--cookie-secret-name", "ui-cookie", "--index-bucket", "room-idx", "--json")
+    assert cli.main(args) == 0
+    template = fake.services["projects/workshop-proj/locations/us-central1/services/workshop-ui"]["template"]
+    assert template["volumes"] == [{"name": "leader-index", "gcs": {"bucket": "room-idx", "readOnly": True}}]
+    env = {e["name"]: e.get("value") for e in template["containers"][0]["env"]}
+    assert env["RAG_INDEX"] == "/mnt/leader-index/index.ragidx"

@@ -5,8 +5,12 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from deploy import catalog
 from deploy.config import DeployConfig
 from deploy.job import DeployJob
+from rag.embeddings.ollama import embedding_target, ollama_embeddings
+from rag.llms import make_target
+from rag.llms.ollama import CloudRunTarget
 from tests.conftest import ROOT
 
 APP = str(ROOT / "streamlit_app.py")
@@ -62,8 +66,24 @@ def test_form_preflight_deploy_and_use_in_chat(google_env, fake):
     assert f"Service URL:** {job.url}" in body
     assert any(c.language == "bash" and "print-identity-token" in c.value for c in at.code)
     at.button(key="use_service").click().run()
-    assert at.session_state["settings"].llm == f"cloudrun:{job.url}"
-    assert at.session_state["settings"].model == "gemma2:9b"
+    settings = at.session_state["settings"]
+    assert settings.llm == f"cloudrun:{job.url}" and settings.model == catalog.DEFAULT_MODEL
+    assert (settings.embeddings, settings.embedding_model, settings.ollama_url) == (
+        "ollama",
+        "embeddinggemma",
+        job.url,
+    )
+    assert "and embeds with embeddinggemma" in markdown(at)
+    # Both the chat target and the embedder carry an ID token for the service.
+    assert isinstance(make_target(settings.llm, settings), CloudRunTarget)
+    embedder = ollama_embeddings(settings.embedding_model, settings)
+    assert isinstance(embedder.target, CloudRunTarget)
+    assert len(embedder.embed_query("What is Cloud Run?")) == 3  # the fake checked the ID token
+    assert fake.embed_calls and fake.embed_calls[-1]["model"] == "embeddinggemma"
+    # The chat moves elsewhere: a *.run.app embedding server still gets an ID token.
+    run_app = settings.merged({"llm": "embedded", "ollama_url": "https://ollama-gemma-1234.a.run.app"})
+    assert isinstance(embedding_target(run_app), CloudRunTarget)
+    assert not isinstance(embedding_target(run_app.merged({"ollama_url": job.url})), CloudRunTarget)
 
 
 def test_a_reloaded_page_resumes_the_running_deploy(google_env, fake, credentials):
@@ -136,6 +156,7 @@ def test_tuning_sweeps_a_service_and_applies_the_recommendation(google_env):
     with FakeOllama(OllamaState(token_delay=0.005, parallel=2)) as service:
         at = deploy_page()
         at.text_input(key="t_url").set_value(service.url).run()
+        at.text_input(key="t_model").set_value("gemma2:9b").run()  # what the fake Ollama serves
         at.multiselect(key="t_levels").set_value([1, 2, 4]).run()
         at.number_input(key="t_requests").set_value(4).run()
         at.number_input(key="t_tokens").set_value(16).run()
@@ -195,3 +216,79 @@ def test_the_build_region_is_an_advanced_field(google_env, fake):
     paths = [p for m, p in fake.calls if m == "cloudbuild.projects.locations.builds.create"]
     assert len(paths) == 1 and "/locations/us-west2/" in paths[0]
     assert DeployJob.latest(google_env).status == "succeeded"
+
+
+def test_fit_numbers_follow_model_and_gpu_and_an_unfit_choice_cannot_deploy(google_env, fake):
+    at = deploy_page()
+    at.text_input(key="d_project").set_value(fake.project).run()
+    assert at.selectbox(key="d_model_pick").value == catalog.DEFAULT_MODEL
+    assert any(
+        f"GPU memory: {catalog.DEFAULT_MODEL} on nvidia-l4" in p.proto.text for p in at.get("progress")
+    )
+    at.selectbox(key="d_model_pick").set_value("gemma4:31b").run()
+    error = next(e.value for e in at.error if "will not fit" in e.value)
+    assert "of 22.5 GiB" in error and "Nearest fixes:" in error and "a smaller model: gemma4:26b" in error
+    assert "deploy" not in [b.key for b in at.button]  # nothing to press until it fits
+    at.selectbox(key="d_gpu").set_value("nvidia-rtx-pro-6000").run()
+    assert not [e for e in at.error if "will not fit" in e.value]
+    assert "deploy" in [b.key for b in at.button]
+    at.number_input(key="d_conc").set_value(8).run()  # the numbers move with the concurrency
+    assert any("8 slot(s) x 8,192 tokens" in p.proto.text for p in at.get("progress"))
+
+
+def test_cost_ceiling_and_the_dry_run_are_on_the_page(google_env, fake):
+    at = deploy_page()
+    at.text_input(key="d_project").set_value(fake.project).run()
+    body = markdown(at)
+    assert "Cost ceiling:** At most $" in body and "Tier 1 prices read 2026-12-02" in body
+    assert "Min instances 0" in body and "scales to zero" in body
+    at.number_input(key="d_max").set_value(3).run()
+    at.number_input(key="d_hours").set_value(2.0).run()
+    assert "3 instance(s) x 2 h" in markdown(at)
+    at.number_input(key="d_min").set_value(1).run()
+    assert "around the clock" in markdown(at) and "a day" in markdown(at)
+    codes = [c.value for c in at.code]
+    assert any(c.startswith("# GPU memory: ") and "POST https://run.googleapis.com/" in c for c in codes)
+    assert any("gcloud run deploy ollama-" in c for c in codes)
+    assert any("Cloud Build image" in m.value and "embeddinggemma" in m.value for m in at.markdown)
+
+
+def test_deploy_stays_off_while_the_preflight_fails_and_says_why(google_env, fake):
+    fake.enabled |= {"run.googleapis.com", "cloudbuild.googleapis.com", "artifactregistry.googleapis.com"}
+    fake.denied |= {"cloudbuild.builds.create"}
+    at = deploy_page()
+    at.text_input(key="d_project").set_value(fake.project).run()
+    assert not at.button(key="deploy").disabled  # no checks run yet
+    at.button(key="preflight").click().run()
+    assert at.button(key="deploy").disabled
+    assert any(
+        "Deploy is off: the preflight checks failed (role:roles/cloudbuild.builds.editor" in w.value
+        for w in at.warning
+    )
+    at.number_input(key="d_max").set_value(2).run()  # other settings: the old checks do not apply
+    assert not at.button(key="deploy").disabled
+
+
+def test_a_deploy_that_created_nothing_offers_no_resume_or_clean_up(google_env, fake):
+    fake.denied |= {"serviceusage.services.enable"}  # the APIs are off and cannot be turned on
+    at = deploy_page()
+    at.text_input(key="d_project").set_value(fake.project).run()
+    at.button(key="deploy").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    job = DeployJob.latest(google_env)
+    assert job.status == "failed" and job.state.completed == []
+    reloaded = deploy_page()  # a reload: a fresh session, the failed job still shown
+    assert reloaded.text_input(key="d_project").value == fake.project  # the project is kept
+    keys = [b.key for b in reloaded.button]
+    assert "resume" not in keys and "cleanup" not in keys
+    assert "Nothing was created in workshop-proj" in markdown(reloaded)
+    box = next(e.value for e in reloaded.error if "serviceusage.services.enable" in e.value)
+    assert "**Fix:** " in box  # the red box carries its fix
+
+
+def test_a_failed_build_keeps_its_fix_in_the_red_box_and_offers_resume(google_env, fake):
+    at = deploy_with_a_failing_build(fake)
+    at.run()
+    keys = [b.key for b in at.button]
+    assert "resume" in keys and "cleanup" in keys  # a repository and a build exist
+    assert any("**Fix:** " in e.value for e in at.error)

@@ -8,13 +8,13 @@ import sys
 
 import pytest
 
-from deploy import catalog, plan
+from deploy import catalog, cloudbuild, plan
 from deploy.config import REPO_ROOT, DeployConfig, Endpoints
 from deploy.discovery import resolve, validate_request
 from deploy.errors import ConfigError
 
 CONFIGS = [
-    DeployConfig("workshop-proj", "us-central1"),
+    DeployConfig("workshop-proj", "us-central1", model=catalog.NOTEBOOK_MODEL),
     DeployConfig(
         "workshop-proj",
         "europe-west4",
@@ -32,6 +32,7 @@ CONFIGS = [
         gpu_type="nvidia-rtx-pro-6000",
         service_account="ollama@x.iam.gserviceaccount.com",
     ),
+    DeployConfig("workshop-proj", "us-central1"),  # the default: the fit check's choice
 ]
 
 
@@ -220,3 +221,47 @@ def test_cli_catalog_lists_gpus_and_regions():
     assert out.returncode == 0
     for gpu in catalog.GPU_TYPES:
         assert gpu in out.stdout
+
+
+@pytest.mark.parametrize("model", ["gemma4:e4b", catalog.DEFAULT_MODEL, "gemma4:12b"])
+def test_planned_image_runs_an_ollama_new_enough_for_the_model(model):
+    cfg = DeployConfig("workshop-proj", "us-central1", model=model)
+    data = plan.plan_json(cfg)
+    server = data["model"]["server"].split(":", 1)[1]
+    assert data["model"]["server"] == f"ollama/ollama:{catalog.ollama_version()}"
+    assert catalog.parse_version(server) >= catalog.parse_version(catalog.model_spec(model).min_ollama)
+    assert data["model"]["fit"]["fits"] and data["model"]["warnings"] == []
+    subs = cloudbuild.substitutions(cfg)  # the REST build and the gcloud plan send these
+    assert subs["_MODEL"] == model and subs["_EMBED_MODEL"] == catalog.EMBED_MODEL
+    env = {e["name"]: e["value"] for e in _create_service(cfg).body["template"]["containers"][0]["env"]}
+    assert env["OLLAMA_CONTEXT_LENGTH"] == "8192"  # set, never Ollama's own pick (32k on an L4)
+
+
+def test_a_model_newer_than_the_pinned_server_is_refused(monkeypatch):
+    catalog.ollama_version.cache_clear()
+    monkeypatch.setattr(catalog, "ollama_version", lambda: "0.12.6")  # the old pin
+    with pytest.raises(ConfigError, match=r"gemma4:e4b needs Ollama 0.20.0 or later.*HTTP 412"):
+        plan.plan_requests(DeployConfig("workshop-proj", "us-central1", model="gemma4:e4b"))
+    assert plan.plan_requests(DeployConfig("workshop-proj", "us-central1", model="gemma2:9b"))
+
+
+def test_plan_text_and_page_parts_lead_with_the_memory_estimate():
+    cfg = CONFIGS[1]
+    text = plan.plan_text(cfg)
+    assert text.startswith("# GPU memory: gemma3:12b on nvidia-l4: ") and "of 22.5 GiB" in text
+    assert text.rstrip().endswith('{"model": "gemma3:12b"}')
+    created = plan.created(cfg)
+    assert any(
+        line.startswith("Cloud Build image ") and "gemma3:12b and embeddinggemma" in line for line in created
+    )
+    assert any("Cloud Run service ollama-gemma3-12b in europe-west4" in line for line in created)
+    assert len(plan.created(CONFIGS[2])) == 3  # prebuilt: no repository, no build
+
+
+def test_an_unchecked_model_plans_with_a_warning():
+    cfg = DeployConfig("workshop-proj", "us-central1", model="qwen3:8b")
+    report = plan.plan_json(cfg)["model"]
+    assert report["catalog"] is None and not report["fit"]["fits"] and report["fit"]["total_gib"] is None
+    assert "not in the model catalog" in report["warnings"][0]
+    out = _cli("plan", "--project", "workshop-proj", "--region", "us-central1", "--model", "qwen3:8b")
+    assert out.returncode == 0 and "warning: qwen3:8b is not in the model catalog" in out.stderr

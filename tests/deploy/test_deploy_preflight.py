@@ -154,3 +154,13 @@ def test_granting_invoker_without_set_iam_policy_fails_only_when_the_deploy_need
     gap = _by_name(preflight(cfg, http=http))["optional:run.services.setIamPolicy"]
     assert gap.status == "fail" and "cannot invoke" in gap.message
     assert fake.problems == []
+
+
+def test_the_model_check_names_the_fit_and_its_fixes(cfg):
+    good = _by_name(settings_checks(cfg.with_changes(model="gemma4:e4b")))["model"]
+    assert good.status == "ok" and good.message.startswith("Fits: gemma4:e4b on nvidia-l4: ")
+    bad = _by_name(settings_checks(cfg.with_changes(model="gemma4:31b")))["model"]
+    assert bad.status == "fail" and "Will not fit: gemma4:31b on nvidia-l4" in bad.message
+    assert bad.fix.startswith("Nearest fixes: ") and "gemma4:26b" in bad.fix
+    unchecked = _by_name(settings_checks(cfg.with_changes(model="someone/tuned:q4")))["model"]
+    assert unchecked.status == "warn" and "unchecked" in unchecked.message

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from rag.llms.ollama import default_model
+
 from .base import LocalServer, QuietHandler
 
 
@@ -45,7 +47,10 @@ class Recorded:
 
 @dataclass
 class OllamaState:
-    models: list[str] = field(default_factory=lambda: ["gemma2:9b", "nomic-embed-text:latest"])
+    # the notebook's model, the app's default for Ollama targets (deploy/fit.py picks it), an embedder
+    models: list[str] = field(
+        default_factory=lambda: ["gemma2:9b", default_model(), "nomic-embed-text:latest"]
+    )
     answer: Callable[[list[dict[str, Any]]], str] = lambda messages: "Cloud Run runs containers."
     token_delay: float = 0.0
     first_token_delay: float = 0.0
@@ -360,6 +365,9 @@ class OllamaHandler(QuietHandler):
 
 
 class FakeOllama(LocalServer):
+    BACKLOG = 256  # a room's sessions connect at once; the default 5 drops SYNs (a 1 s retry each)
+
     def __init__(self, state: OllamaState | None = None) -> None:
         self.state = state or OllamaState()
         super().__init__(OllamaHandler)
+        self.httpd.socket.listen(self.BACKLOG)
