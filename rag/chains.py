@@ -26,8 +26,16 @@ from typing import Literal
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from .errors import InputError
+from .evidence import Policy, quote
 from .llms.base import Delta, Finish, GenerationOptions, Target, Waiting
-from .prompts import ANSWER_PROMPT, QUERY_REWRITE_PROMPT, RAW_PROMPT, format_context
+from .prompts import (
+    ANSWER_PROMPT,
+    NOT_FOUND,
+    QUERY_REWRITE_PROMPT,
+    RAW_PROMPT,
+    format_context,
+    format_evidence,
+)
 from .retrieval import Hit, Retriever, history_query
 
 HistoryMode = Literal["auto", "rewrite", "history"]
@@ -155,6 +163,13 @@ class _Generation:
             if close:
                 close()
 
+    def say(self, text: str, reason: str) -> Iterator[TokenEvent]:
+        """An answer the chain gives without the model (see RagChain.stream)."""
+        self.first_token = time.perf_counter() - self.started
+        self.text = text
+        self.finish = Finish(model=self.model or self.target.default_model, done_reason=reason)
+        yield TokenEvent(text)
+
     def timings(self, **stages: float | None) -> Timings:
         total = time.perf_counter() - self.started
         tokens = self.finish.output_tokens if self.finish else None
@@ -183,9 +198,17 @@ class RagChain:
         k: int = 4,
         options: GenerationOptions | None = None,
         history_mode: HistoryMode = "auto",
+        evidence: Policy | bool | None = None,
     ) -> None:
         if history_mode not in ("auto", "rewrite", "history"):
             raise InputError(f"Unknown history mode {history_mode!r}.", "Use auto, rewrite or history.")
+        # A small base model gets the best sentences of the chunks, not the chunks (evidence.py);
+        # evidence=False gives it the chunks, a Policy sets how the sentences are chosen.
+        if evidence is None or evidence is True:
+            evidence = target.is_small_base_model
+        self.evidence: Policy | None = (
+            evidence if isinstance(evidence, Policy) else (Policy() if evidence else None)
+        )
         self.target = target
         self.retriever = retriever
         self.model = model
@@ -233,12 +256,22 @@ class RagChain:
         retrieve_s = time.perf_counter() - t0
         sources = [to_source(h) for h in hits]
         yield SourcesEvent(sources)
-        messages = ANSWER_PROMPT.format_messages(
-            context=format_context([h.document for h in hits], self.target.chunk_chars),
-            messages=[*to_messages(history), HumanMessage(question)],
-        )
         generation = _Generation(self.target, self.model, self.options, started)
-        yield from generation.run(messages, cancel)
+        best = self.evidence.select(query, [h.document for h in hits]) if self.evidence else []
+        if self.evidence and (not best or self.evidence.quote):
+            # Nothing retrieved answers it (say so rather than let a small model invent),
+            # or the answer is the evidence itself, quoted.
+            yield from generation.say(quote(best) if best else NOT_FOUND, "quoted" if best else "not-found")
+        else:
+            context = (
+                format_evidence(best)
+                if best
+                else format_context([h.document for h in hits], self.target.chunk_chars)
+            )
+            messages = ANSWER_PROMPT.format_messages(
+                context=context, messages=[*to_messages(history), HumanMessage(question)]
+            )
+            yield from generation.run(messages, cancel)
         timings = generation.timings(rewrite=rewrite_s, retrieve=retrieve_s)
         yield AnswerEvent(
             generation.answer(sources=sources, query=query, rewritten=rewritten, timings=timings)

@@ -20,6 +20,8 @@ from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 
+from .evidence import Evidence
+
 ANSWER_SYSTEM = (
     "You are an assistant for question answering-tasks. "
     "Use the following pieces of retrieved context to answer the question. "
@@ -42,6 +44,10 @@ RAW_PROMPT = ChatPromptTemplate.from_messages(
     [("system", RAW_SYSTEM), MessagesPlaceholder(variable_name="messages")]
 )
 
+# What a RAG answer says when the retrieved pages do not answer the question
+# (says_dont_know() in compare.py recognises it).
+NOT_FOUND = "I don't know: the indexed pages do not say."
+
 COMPLETION_STOPS = ["\nQuestion:", "\nQ:", "\nContext:", "\n\n\n", "<end_of_turn>", "<start_of_turn>"]
 # With context, the base model is asked to copy its answer out of the context, as a
 # quotation: it copies far more reliably than it paraphrases (bench: docs/benchmarks.md),
@@ -62,6 +68,11 @@ def format_context(docs: Sequence[Document], max_chars: int | None = None) -> st
             text = text[:max_chars].rsplit(" ", 1)[0] + " …"
         parts.append(f"[{i}] {title}\n{text}")
     return "\n\n".join(parts)
+
+
+def format_evidence(evidence: Sequence[Evidence]) -> str:
+    """Sentences chosen from the retrieved chunks (evidence.py), numbered, best first."""
+    return "\n\n".join(f"[{i}] {e.title}\n{e.text}" for i, e in enumerate(evidence, 1))
 
 
 def render_completion(messages: Sequence[BaseMessage]) -> tuple[str, list[str]]:

@@ -27,17 +27,26 @@ class Settings:
     llm: str = _setting(
         "embedded",
         "RAG_LLM",
-        "Model target: `embedded` (in-process Gemma 3 270M), `ollama:URL` or `cloudrun:URL`.",
+        "Model target: `embedded` (in-process Gemma 3 270M), `ollama:URL`, `openai:URL` (any "
+        "OpenAI-compatible server, e.g. vLLM) or `cloudrun:URL` (Ollama or OpenAI-compatible, with "
+        "Google ID tokens).",
     )
     model: str = _setting(
         "",
         "RAG_MODEL",
-        "Model name for Ollama targets (e.g. `gemma2:9b`); empty means the target's default.",
+        "Model name on a remote target (e.g. `gemma2:9b`); empty means the target's default "
+        "(on an `openai:` server, the first model it lists).",
     )
     ollama_token: str = _setting(
         "",
         "OLLAMA_BEARER_TOKEN",
         "Bearer token sent to an `ollama:` target behind a proxy; never logged.",
+    )
+    openai_token: str = _setting(
+        "",
+        "OPENAI_BEARER_TOKEN",
+        "Bearer token sent to an `openai:` target (vLLM's `--api-key`, a proxy); never logged. "
+        "`OPENAI_API_KEY` is never read, so an OpenAI key is not sent to another server.",
     )
     embeddings: str = _setting(
         "local",
@@ -73,18 +82,29 @@ class Settings:
     max_tokens: int = _setting(256, "RAG_MAX_TOKENS", "Longest answer, in tokens.")
     temperature: float = _setting(0.2, "RAG_TEMPERATURE", "Sampling temperature.")
     fetch_concurrency: int = _setting(8, "RAG_FETCH_CONCURRENCY", "Pages fetched at once.")
-    fetch_timeout: float = _setting(20.0, "RAG_FETCH_TIMEOUT", "Seconds before a page fetch gives up.")
+    fetch_timeout: float = _setting(
+        20.0, "RAG_FETCH_TIMEOUT", "Seconds a whole page fetch may take (connect, headers, body, redirects)."
+    )
     max_page_bytes: int = _setting(
         5_000_000, "RAG_MAX_PAGE_BYTES", "Pages larger than this are skipped, with a reason."
     )
     max_pages: int = _setting(50, "RAG_MAX_PAGES", "Default page limit of a crawl.")
+    index: str = _setting(
+        "",
+        "RAG_INDEX",
+        "An index file every app session starts with (the leader's, from the Index page's Save button "
+        "or `python -m rag index --save`): a local path, e.g. in a Cloud Storage bucket mounted as a "
+        "volume. Loaded once per process and shared read-only; a participant may still build their own.",
+    )
     user_agent: str = _setting(
         "workshop-rag/1.0 (+https://github.com/)", "RAG_USER_AGENT", "User-Agent for fetching."
     )
     allow_private_urls: bool = _setting(
         True,
         "RAG_ALLOW_PRIVATE_URLS",
-        "Index loopback/private/link-local URLs. Hosted mode sets this to false.",
+        "Fetch loopback/private/link-local URLs and local files. Hosted mode (`WORKSHOP_HOSTED=1`, "
+        "or Cloud Run's `K_SERVICE`) forces false, in the app and the CLI, and also checks model URLs "
+        "typed into the sidebar.",
     )
     embedded_contexts: int = _setting(
         2,
@@ -107,6 +127,8 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         values = {f.name: env[f.metadata["env"]] for f in fields() if f.metadata["env"] in env}
+        if is_hosted(env):  # one policy wherever a URL is fetched: the pages and the CLI alike
+            values["allow_private_urls"] = False
         return cls().merged(values)
 
     def merged(self, values: Mapping[str, Any]) -> Settings:
@@ -120,6 +142,15 @@ class Settings:
                 continue
             changes[name] = _convert(known[name], raw)
         return dataclasses.replace(self, **changes)
+
+
+HOSTED_FLAG = "WORKSHOP_HOSTED"
+
+
+def is_hosted(env: Mapping[str, str] | None = None) -> bool:
+    """Hosted mode: on Cloud Run (which sets K_SERVICE), or forced with WORKSHOP_HOSTED=1."""
+    env = os.environ if env is None else env
+    return bool(env.get("K_SERVICE")) or env.get(HOSTED_FLAG, "").lower() in ("1", "true", "yes")
 
 
 def fields() -> tuple[dataclasses.Field, ...]:

@@ -14,12 +14,20 @@ from __future__ import annotations
 import streamlit as st
 
 from rag.embeddings import PROVIDERS
-from rag.llms.ollama import DEFAULT_MODEL
+from rag.errors import FetchError
+from rag.llms.ollama import default_model
+from rag.loading.urlpolicy import check_url
 
 from .errors import show_error
-from .state import index, is_hosted, settings, target, update_settings
+from .state import base_settings, index, is_hosted, settings, target, update_settings
 
-KINDS = {"embedded": "Embedded (offline)", "ollama": "Ollama", "cloudrun": "Cloud Run (Google auth)"}
+KINDS = {
+    "embedded": "Embedded (offline)",
+    "ollama": "Ollama",
+    "openai": "OpenAI-compatible (vLLM, llama.cpp)",
+    "cloudrun": "Cloud Run (Google auth)",
+}
+URL_LABELS = {"ollama": "Ollama URL", "openai": "Server URL", "cloudrun": "Cloud Run service URL"}
 
 
 def through_navigation() -> None:
@@ -69,15 +77,21 @@ def sidebar() -> None:
                 "not very knowledgeable. Gemma terms apply."
             )
         else:
-            default_url = url0 if kind == kind0 else ("" if kind == "cloudrun" else s.ollama_url)
-            label = "Ollama URL" if kind == "ollama" else "Cloud Run service URL"
+            # A bare `ollama` means OLLAMA_URL (docs/settings.md), here as everywhere else.
+            default_url = (url0 if kind == kind0 else "") or (s.ollama_url if kind == "ollama" else "")
+            label = URL_LABELS[kind]
             url = st.text_input(
                 label,
                 value=default_url,
                 key=f"conn_url_{kind}",
                 placeholder="https://ollama-gemma-123456.us-central1.run.app",
             )
-            model = st.text_input("Model", value=s.model or DEFAULT_MODEL, key="conn_model")
+            model = st.text_input(
+                "Model",
+                value=s.model or ("" if kind == "openai" else default_model()),
+                key="conn_model",
+                help="On an OpenAI-compatible server, empty means the first model it lists.",
+            )
             values.update(model=model.strip())
             if kind == "ollama":
                 token = st.text_input(
@@ -88,9 +102,21 @@ def sidebar() -> None:
                     help="Sent as Authorization: Bearer … to an Ollama behind a proxy.",
                 )
                 values.update(ollama_token=token)
+            elif kind == "openai":
+                token = st.text_input(
+                    "Bearer token (optional)",
+                    value=s.openai_token,
+                    type="password",
+                    key="conn_openai_token",
+                    help="Sent as Authorization: Bearer … (vLLM's --api-key, or a proxy's token).",
+                )
+                values.update(openai_token=token)
             url = url.strip().rstrip("/")
+            refused = _refused(kind, url) if url else None
             if url and not url.startswith(("http://", "https://")):
                 st.error("The URL must start with http:// or https://.")
+            elif refused:
+                st.error(refused, icon=":material/block:")
             elif url:
                 values.update(llm=f"{kind}:{url}")
             else:
@@ -100,6 +126,29 @@ def sidebar() -> None:
         if st.button("Check connection", icon=":material/network_check:", use_container_width=True):
             _check()
         _last_check()
+
+
+def _refused(kind: str, url: str) -> str | None:
+    """Hosted, a model URL typed here obeys the policy of the pages to index: public hosts only.
+
+    The operator's own setting (RAG_LLM, st.secrets) is trusted: an Ollama beside the
+    app on localhost is a deployment choice, not a participant's probe.
+    """
+    if not is_hosted() or f"{kind}:{url}" == base_settings().llm:
+        return None
+    checked = st.session_state.get("conn_url_checked")
+    if checked is not None and checked[0] == url:  # one DNS look-up per typed URL, not per rerun
+        return checked[1]
+    refusal = None
+    try:
+        check_url(url, allow_private=False)
+    except FetchError as error:
+        refusal = (
+            f"{error.message} This hosted app only connects to public model servers: "
+            "give the https:// URL of a Cloud Run service or of a public Ollama."
+        )
+    st.session_state["conn_url_checked"] = (url, refusal)
+    return refusal
 
 
 def _embedding_controls(values: dict[str, object]) -> None:

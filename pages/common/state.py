@@ -2,15 +2,17 @@
 
 Session state (one browser tab): the effective settings, the index, the chat.
 Process resources (`st.cache_resource`, shared by every tab): the embedding
-model and model targets that hold no per-user secret. A target with a bearer
-token typed into the sidebar lives in that session only, so tabs never see each
-other's index, history or credentials.
+model, model targets that hold no per-user secret, and the leader's index
+(`RAG_INDEX`, read-only). A target with a bearer token typed into the sidebar
+lives in that session only, so tabs never see each other's own index, history
+or credentials.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,18 +26,9 @@ from rag.errors import RagError
 from rag.llms import make_target
 from rag.llms.base import Target
 from rag.retrieval import Retriever
-from rag.settings import Settings, fields
-from rag.store import SKLearnStore
-
-HOSTED_FLAG = "WORKSHOP_HOSTED"
-
-
-def is_hosted() -> bool:
-    return bool(os.environ.get("K_SERVICE")) or os.environ.get(HOSTED_FLAG, "").lower() in (
-        "1",
-        "true",
-        "yes",
-    )
+from rag.settings import HOSTED_FLAG, Settings, fields, is_hosted  # noqa: F401 (pages import them here)
+from rag.side_by_side import SideBySide
+from rag.store import SKLearnStore, read_index
 
 
 def _secrets() -> Mapping[str, Any]:
@@ -94,21 +87,36 @@ def embeddings() -> tuple[Embeddings, EmbedderSpec]:
     return CachedEmbeddings(inner, spec.id), spec
 
 
+def embeddings_for(embedder_id: str) -> tuple[Embeddings, EmbedderSpec]:
+    """The embedder that built an index (`local:all-MiniLM-L6-v2`), whatever the sidebar says."""
+    s = settings()
+    provider, _, model = embedder_id.partition(":")
+    spec = resolve_spec(s.merged({"embeddings": provider, "embedding_model": model}))
+    inner = _embedder(spec.provider, spec.model, s.project, s.region, s.ollama_url)
+    return CachedEmbeddings(inner, spec.id), spec
+
+
 @st.cache_resource
-def _shared_target(spec: str, cache_dir: str, contexts: int, threads: int) -> Target:
-    return make_target(
-        spec, Settings(cache_dir=cache_dir, embedded_contexts=contexts, embedded_threads=threads)
+def _shared_target(spec: str, ollama_url: str, cache_dir: str, contexts: int, threads: int) -> Target:
+    # Every setting make_target() reads for a target without a secret is in the key
+    # (a bare `ollama` lost OLLAMA_URL when it was not).
+    settings = Settings(
+        ollama_url=ollama_url, cache_dir=cache_dir, embedded_contexts=contexts, embedded_threads=threads
     )
+    return make_target(spec, settings)
 
 
 def target() -> Target:
     """The model target: shared when it carries no secret, per session when it does."""
     s = settings()
-    if s.ollama_token and s.llm.startswith("ollama"):
+    secret = (s.ollama_token and s.llm.startswith("ollama")) or (
+        s.openai_token and s.llm.startswith("openai")
+    )
+    if secret:
         if "target" not in st.session_state:
             st.session_state.target = make_target(s.llm, s)
         return st.session_state.target
-    return _shared_target(s.llm, s.cache_dir, s.embedded_contexts, s.embedded_threads)
+    return _shared_target(s.llm, s.ollama_url, s.cache_dir, s.embedded_contexts, s.embedded_threads)
 
 
 @dataclass
@@ -117,6 +125,8 @@ class Turn:
     rag: Answer | RagError | None = None
     raw: Answer | RagError | None = None
     stopped: bool = False
+    asked_rag: bool = False  # False: there was no index, only the model was asked
+    run: SideBySide | None = None  # while the answers stream; the chat page settles it
 
 
 @dataclass
@@ -125,6 +135,7 @@ class IndexState:
     retriever: Retriever
     report: Any = None  # IndexReport when built here, None when loaded from a file
     name: str = ""
+    shared: bool = False  # the leader's index (RAG_INDEX): every session reads it, none changes it
 
 
 @dataclass
@@ -145,13 +156,72 @@ class Chat:
 
 
 def index() -> IndexState | None:
-    return st.session_state.get("index")
+    """The index that answers: the session's own, else the leader's shared one (if set)."""
+    own = st.session_state.get("index")
+    if own is not None:
+        return own
+    try:
+        return shared_index(settings().index)
+    except RagError as error:  # shown by the pages (shared_index_error); the chat goes on without it
+        st.session_state["shared_index_error"] = error
+        return None
 
 
 def set_index(store: SKLearnStore, report: Any = None, name: str = "") -> IndexState:
     state = IndexState(store, Retriever(store), report, name)
     state.retriever.bm25()  # build the lexical index now, not at the first question
     st.session_state.index = state
+    return state
+
+
+# The leader's index ------------------------------------------------------------
+#
+# Loaded once per process however many sessions ask at once (a room opens the app
+# within seconds), and shared: sessions hold a reference, never a copy. A failed
+# load is kept too, so thirty sessions do not each re-read a bad file; a new file
+# needs a restart (a new revision on Cloud Run).
+
+
+class _Once:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.done = False
+        self.value: IndexState | None = None
+        self.error: RagError | None = None
+
+
+_SHARED: dict[str, _Once] = {}
+_SHARED_LOCK = threading.Lock()
+Opener = Callable[[str], tuple[Embeddings, EmbedderSpec]]
+
+
+def shared_index(path: str, opener: Opener | None = None) -> IndexState | None:
+    """The index file at `path` (RAG_INDEX), opened once per process; None when no path is set.
+
+    `opener` gives the embedder for an embedder id (default: the process's cached embedders).
+    """
+    if not path:
+        return None
+    with _SHARED_LOCK:
+        once = _SHARED.setdefault(path, _Once())
+    with once.lock:  # the first session loads; the others wait for it, then share it
+        if not once.done:
+            try:
+                once.value = _open_shared(path, opener or embeddings_for)
+            except RagError as error:
+                once.error = error
+            once.done = True
+    if once.error is not None:
+        raise once.error
+    return once.value
+
+
+def _open_shared(path: str, opener: Opener) -> IndexState:
+    parts = read_index(path, name=f"The shared index (RAG_INDEX={path})")
+    embedder, spec = opener(parts[0].embedder)
+    store = SKLearnStore.from_index(parts, embedder, spec.id, name=os.path.basename(path))
+    state = IndexState(store, Retriever(store), None, os.path.basename(path), shared=True)
+    state.retriever.bm25()
     return state
 
 

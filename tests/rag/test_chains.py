@@ -7,6 +7,7 @@ import pytest
 
 from rag.chains import AnswerEvent, QueryEvent, RagChain, RawChain, SourcesEvent, TokenEvent
 from rag.errors import ModelNotFound, TargetUnreachable
+from rag.evidence import Policy
 from rag.indexing import build_index
 from rag.llms import make_target
 from rag.loading.fetch import FetchConfig
@@ -153,7 +154,10 @@ def test_stop_ends_the_stream_early(ollama, retriever):
 
 @pytest.mark.slow
 def test_embedded_model_answers_from_context(embedded_target, retriever):
-    chain = RagChain(embedded_target, retriever)
-    answer = chain.invoke("How many CPUs and how much memory does a Cloud Run service with an L4 GPU need?")
-    assert answer.text and answer.timings.output_tokens > 0 and answer.done_reason in ("stop", "length")
+    question = "How many CPUs and how much memory does a Cloud Run service with an L4 GPU need?"
+    answer = RagChain(embedded_target, retriever).invoke(question)  # quoted from the sources
+    assert "at least 4 CPUs and 16 GiB of memory" in answer.text and answer.done_reason == "quoted"
     assert any("16 GiB" in s.content for s in answer.sources)
+    generated = RagChain(embedded_target, retriever, evidence=Policy(quote=False)).invoke(question)
+    assert generated.text and generated.timings.output_tokens > 0
+    assert generated.done_reason in ("stop", "length")
