@@ -1,6 +1,7 @@
 """What every benchmark shares: the corpora, serving them over HTTP, a disk cache of vectors.
 
-The documentation comes from Debian packages (python3.11-doc, sqlite3-doc) and is
+The documentation comes from Debian packages (python3.11-doc, sqlite3-doc, git-doc,
+python-flask-doc, python-django-doc) and is
 served by a real HTTP server on loopback, optionally adding latency to every
 response the way a remote site would, so it is indexed as web pages.
 """
@@ -8,8 +9,11 @@ response the way a remote site would, so it is indexed as web pages.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import json
+import os
 import platform
+import random
 import sys
 import time
 from collections.abc import Iterator
@@ -34,20 +38,67 @@ class Corpus:
     root: Path
     questions: Path
     package: str
+    include: tuple[str, ...] = ()  # fnmatch patterns of the pages served; empty: every *.html
+    sample: int | None = None  # every gold page and hub, and this many other pages at random
+    hubs: tuple[str, ...] = ()  # always served: release notes, changelogs, glossaries (near every query)
 
 
+# Django's manual without its source-code pages and old release notes (355 pages; see
+# bench/data/django-README.md): embedding is CPU-bound.
+DJANGO_PAGES = (
+    *(f"{folder}/*" for folder in ("intro", "topics", "howto", "faq", "ref", "misc")),
+    "glossary.html",
+    "index.html",
+    "releases/index.html",
+    "releases/security.html",
+    "releases/2.*",
+    "releases/3.*",
+)
 CORPORA = {
     "python": Corpus(
         "python",
         Path("/usr/share/doc/python3.11/html"),
         ROOT.parent / "shared" / "eval" / "python-qa.jsonl",
         "python3.11-doc",
+        sample=0,
+        hubs=("whatsnew/3.11.html", "glossary.html"),
     ),
     "sqlite": Corpus(
-        "sqlite", Path("/usr/share/doc/sqlite3"), ROOT / "bench" / "data" / "heldout-qa.jsonl", "sqlite3-doc"
+        "sqlite",
+        Path("/usr/share/doc/sqlite3"),
+        ROOT / "bench" / "data" / "heldout-qa.jsonl",
+        "sqlite3-doc",
+        sample=0,
+        hubs=("changes.html", "releaselog/3_40_0.html", "releaselog/3_40_1.html"),
     ),
     "git": Corpus(
-        "git", Path("/usr/share/doc/git-doc"), ROOT / "bench" / "data" / "heldout2-qa.jsonl", "git-doc"
+        "git",
+        Path("/usr/share/doc/git-doc"),
+        ROOT / "bench" / "data" / "heldout2-qa.jsonl",
+        "git-doc",
+        sample=0,
+        hubs=("gitglossary.html",),
+    ),
+    "flask": Corpus(
+        "flask",
+        Path("/usr/share/doc/python-flask-doc/html"),
+        ROOT / "bench" / "data" / "flask-qa.jsonl",
+        "python-flask-doc",
+    ),
+    "django": Corpus(
+        "django",
+        Path("/usr/share/doc/python-django-doc/html"),
+        ROOT / "bench" / "data" / "django-qa.jsonl",
+        "python-django-doc",
+        DJANGO_PAGES,
+        sample=0,
+        hubs=(
+            "releases/3.2.html",
+            "releases/3.1.html",
+            "releases/3.0.html",
+            "releases/index.html",
+            "glossary.html",
+        ),
     ),
 }
 
@@ -65,33 +116,68 @@ def serve(c: Corpus, delay: float = 0.0) -> Iterator[SiteServer]:
         yield server
 
 
-def page_urls(base: str, c: Corpus) -> list[str]:
-    return [f"{base}/{p.relative_to(c.root).as_posix()}" for p in sorted(c.root.rglob("*.html"))]
+def page_paths(c: Corpus) -> list[str]:
+    """The corpus's pages, relative to its root, sorted. With `sample`, every gold page and
+    hub and a fixed (seeded) random sample of the others: the 2 shared cores embed about 20
+    chunks a second when they are free (2 when 8 agents share them), so five whole
+    manuals twice over would take hours."""
+    paths = [p.relative_to(c.root).as_posix() for p in sorted(c.root.rglob("*.html"))]
+    if c.include:
+        paths = [p for p in paths if any(fnmatch.fnmatch(p, pattern) for pattern in c.include)]
+    if c.sample is None:
+        return paths
+    gold = {
+        g for line in c.questions.read_text().splitlines() if line.strip() for g in json.loads(line)["gold"]
+    }
+    keep = [p for p in paths if p in gold or p in c.hubs]
+    others = [p for p in paths if p not in gold]
+    rng = random.Random(f"{c.name}-pages")
+    keep += rng.sample(others, min(c.sample, len(others)))
+    return sorted(keep)
+
+
+def page_urls(base: str, c: Corpus, whole: bool = False) -> list[str]:
+    """URLs of the corpus's benchmark page set, or of every page of the manual (`whole`)."""
+    if whole:
+        c = Corpus(c.name, c.root, c.questions, c.package, c.include)  # no sample: every page
+    return [f"{base}/{p}" for p in page_paths(c)]
 
 
 def load_cache(embedder_id: str) -> VectorCache:
-    """A VectorCache filled from bench/.cache, so a rerun embeds only new chunks."""
+    """A VectorCache filled from bench/.cache (the vector file and every saved index built
+    with this embedder), so a rerun embeds only new chunks."""
+    from rag.embeddings.cache import digest
+    from rag.store import read_index
+
     cache = VectorCache(max_entries=2_000_000)
     path = CACHE / f"{embedder_id.replace(':', '_')}.npz"
     if path.exists():
         data = np.load(path)
         cache.put_many(embedder_id, [bytes.fromhex(k) for k in data["keys"]], data["vectors"])
+    for index in sorted(CACHE.glob("*.ragidx")):
+        info, docs, _, vectors = read_index(index)
+        if info.embedder == embedder_id and len(docs):
+            cache.put_many(embedder_id, [digest(d.page_content) for d in docs], vectors)
     return cache
 
 
 def save_cache(cache: VectorCache, embedder_id: str) -> None:
+    """Write the cache, keeping what another benchmark saved meanwhile (the file is merged
+    and replaced atomically, so two benchmarks at once lose nothing)."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    items = [(k[1], v) for k, v in cache._data.items() if k[0] == embedder_id]
+    path = CACHE / f"{embedder_id.replace(':', '_')}.npz"
+    items = {k[1].hex(): v for k, v in cache._data.items() if k[0] == embedder_id}
+    if path.exists():
+        data = np.load(path)
+        for key, vector in zip(data["keys"], data["vectors"], strict=True):
+            items.setdefault(str(key), vector)
     if items:
-        keys = np.array([k.hex() for k, _ in items])
-        np.savez(
-            CACHE / f"{embedder_id.replace(':', '_')}.npz", keys=keys, vectors=np.stack([v for _, v in items])
-        )
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.npz")
+        np.savez(tmp, keys=np.array(list(items)), vectors=np.stack(list(items.values())))
+        os.replace(tmp, path)
 
 
 def machine() -> dict[str, object]:
-    import os
-
     return {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
@@ -111,8 +197,9 @@ def percentile(values: list[float], p: float) -> float:
     return float(np.percentile(np.asarray(values), p)) if values else float("nan")
 
 
-def corpus_index(name: str = "python", splitter: str = "sections") -> Path:
-    """A saved index of a whole manual (bench/.cache/<corpus>-<splitter>.ragidx), built once.
+def corpus_index(name: str = "python", splitter: str = "sections", whole: bool = True) -> Path:
+    """A saved index of a whole manual (bench/.cache/<corpus>-<splitter>.ragidx), or of its
+    benchmark page set (`whole=False`: <corpus>-<splitter>-sample.ragidx), built once.
 
     Built over HTTP like any site; vectors come from the disk cache when an
     earlier benchmark already embedded the same chunks.
@@ -124,7 +211,7 @@ def corpus_index(name: str = "python", splitter: str = "sections") -> Path:
     from rag.loading.loader import WebLoader
     from rag.splitting import get_splitter
 
-    path = CACHE / f"{name}-{splitter}.ragidx"
+    path = CACHE / f"{name}-{splitter}{'' if whole else '-sample'}.ragidx"
     if path.exists():
         return path
     c = corpus(name)
@@ -135,7 +222,7 @@ def corpus_index(name: str = "python", splitter: str = "sections") -> Path:
             WebLoader(FetchConfig()),
             CachedEmbeddings(LocalEmbeddings(), embedder_id, cache),
             embedder_id,
-            urls=page_urls(site.url, c),
+            urls=page_urls(site.url, c, whole),
             splitter=(splitter, get_splitter(splitter)),
         )
     save_cache(cache, embedder_id)

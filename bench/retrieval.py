@@ -1,62 +1,83 @@
-"""Retrieval quality: our pipeline against the notebook's, on real documentation.
+"""Retrieval quality on every manual: ours against two baselines, in the same run.
 
-    .venv/bin/python bench/retrieval.py --corpus python     # the tuning set
-    .venv/bin/python bench/retrieval.py --corpus sqlite     # held out: never tuned on
+    .venv/bin/python bench/retrieval.py                          # all five manuals
+    .venv/bin/python bench/retrieval.py --corpus flask django    # some of them
 
-Serves the whole manual on loopback and indexes every page as a web page, twice
-in the same run:
-- baseline: the notebook's exact pipeline — WebBaseLoader, CharacterTextSplitter
-  (800/100), SKLearnVectorStore (langchain-community), same embedder, top-k by
-  vector similarity, the question searched as it is;
-- ours: rag/'s loader and splitter configurations, each retrieved by vector
-  search and by the hybrid (vector + BM25) retriever, and follow-ups searched
-  three ways (question only, with the history, rewritten by the embedded model);
-  and the hybrid with at most one chunk per page (`Retriever(per_page=1)`).
-Scores: recall@1/4/10 and MRR by gold page (evaluation.py). Vectors are cached
-on disk (bench/.cache) so reruns only embed new chunks.
+Each manual is served on loopback and indexed as web pages. Three pipelines, always
+together, each searched with the same text (a follow-up: the last exchange, then the
+question, as the CLI's `search --queries-file` does with the embedded model):
+- `notebook`: the notebook's exact pipeline — WebBaseLoader, CharacterTextSplitter
+  (800/100), SKLearnVectorStore (langchain-community), the same MiniLM, top-k by
+  vector similarity;
+- `notebook+RRF`: the notebook's own chunks, vector and plain BM25 fused by reciprocal
+  rank (k = 60, equal weights), nothing else;
+- `ours`: the default pipeline as `python -m rag index --urls-file` builds it
+  (`rag.pipeline.index_pages(Settings())`) and `python -m rag search` ranks it
+  (`Retriever(store)` with its defaults).
+Scores: recall@1/4/10 and MRR of single-turn questions, recall@4 of follow-ups, by gold
+page (rag/evaluation.py); one result file per manual, bench/report.py adds the
+minimum across manuals. Both indexes are saved to bench/.cache/<manual>-{notebook,ours}.ragidx
+for bench/retrieval_variants.py, and vectors are cached on disk so reruns embed only
+new chunks; `--reuse` ranks those saved indexes again without fetching (the chunks are
+the same as long as the default splitter is).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
-from common import corpus, load_cache, page_urls, save_cache, serve, write_result
+from common import CACHE, CORPORA, corpus, load_cache, page_urls, save_cache, serve, write_result
+from langchain_core.documents import Document
 
-from rag.chains import RagChain
-from rag.embeddings.cache import CachedEmbeddings
+from rag.embeddings.base import EmbedderSpec
+from rag.embeddings.cache import CachedEmbeddings, embed_array
 from rag.embeddings.local import LocalEmbeddings
 from rag.evaluation import KS, evaluate, group_of, load_questions
-from rag.indexing import build_index
-from rag.loading.fetch import FetchConfig
-from rag.loading.loader import WebLoader
+from rag.pipeline import index_pages
 from rag.retrieval import Retriever, history_query
-from rag.splitting import get_splitter
+from rag.settings import Settings
+from rag.store import SKLearnStore
 
 EMBEDDER = "local:all-MiniLM-L6-v2"
-CONFIGS = {
-    "sections-900": ("sections", {"chunk_size": 900, "chunk_overlap": 150}),
-    "sections-600": ("sections", {"chunk_size": 600, "chunk_overlap": 100}),
-    "sections-1200": ("sections", {"chunk_size": 1200, "chunk_overlap": 150}),
-    "recursive-900": ("recursive", {"chunk_size": 900, "chunk_overlap": 150}),
-    "notebook-splitter": ("notebook", {}),
-}
+PIPELINES = ("notebook", "notebook+RRF", "ours")
 
 
-def baseline(urls: list[str], embeddings: CachedEmbeddings):
-    """The notebook: WebBaseLoader → CharacterTextSplitter(800, 100) → SKLearnVectorStore."""
-    import os
-
+def notebook_chunks(urls: list[str]) -> list[Document]:
+    """The notebook: WebBaseLoader → CharacterTextSplitter(800, 100)."""
     os.environ.setdefault("USER_AGENT", "workshop-rag-bench")
     from langchain_community.document_loaders import WebBaseLoader
-    from langchain_community.vectorstores import SKLearnVectorStore
     from langchain_text_splitters import CharacterTextSplitter
 
-    started = time.perf_counter()
     docs = WebBaseLoader(urls).load()
     chunks = CharacterTextSplitter(chunk_size=800, chunk_overlap=100).split_documents(docs)
-    store = SKLearnVectorStore.from_documents(chunks, embeddings)
-    return store, len(chunks), time.perf_counter() - started
+    for chunk in chunks:
+        chunk.metadata["url"] = chunk.metadata["source"]
+    return chunks
+
+
+def notebook_stores(urls: list[str], embeddings: CachedEmbeddings, saved: SKLearnStore | None = None):
+    """The notebook's SKLearnVectorStore, and the same chunks and vectors in our store
+    (`saved`: the chunks of an earlier run, instead of fetching and splitting again)."""
+    from langchain_community.vectorstores import SKLearnVectorStore
+
+    chunks = saved.documents if saved is not None else notebook_chunks(urls)
+    theirs = SKLearnVectorStore.from_documents(chunks, embeddings)
+    ours = SKLearnStore(embeddings, EMBEDDER, "notebook-webbase")
+    ours.add_vectors(chunks, embed_array(embeddings, [c.page_content for c in chunks]))  # cached
+    return theirs, ours
+
+
+def plain_rrf(store: SKLearnStore) -> Retriever:
+    """The notebook's chunks, vector + BM25 fused by RRF k=60 with equal weights, nothing else."""
+    return Retriever(
+        store, mode="hybrid", rrf_k=60, lexical_weight=1.0, dedupe=False, per_page=None, plain=True
+    )
+
+
+def query_of(q) -> str:
+    return history_query(q.question, q.history)
 
 
 def scores(questions, search) -> dict:
@@ -64,105 +85,112 @@ def scores(questions, search) -> dict:
     return {"groups": report["groups"], "overall": report["overall"], "questions": report["questions"]}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--corpus", default="python", choices=["python", "sqlite", "git"])
-    parser.add_argument("--configs", nargs="*", default=["sections-900", "sections-600"])
-    parser.add_argument(
-        "--rewrite", action="store_true", help="also measure follow-ups rewritten by the embedded model"
-    )
-    parser.add_argument("--no-baseline", action="store_true")
-    args = parser.parse_args()
-    c = corpus(args.corpus)
-    questions = load_questions(c.questions)
-    local = LocalEmbeddings()
-    cache = load_cache(EMBEDDER)
-    results: dict[str, dict] = {}
-    k = max(KS)
-    with serve(c) as site:
-        urls = page_urls(site.url, c)
-        print(f"{c.name}: {len(urls)} pages, {len(questions)} questions")
-        if not args.no_baseline:
-            store, n_chunks, seconds = baseline(urls, CachedEmbeddings(local, EMBEDDER, cache))
-            save_cache(cache, EMBEDDER)
-            results["baseline (notebook)"] = {
-                "chunks": n_chunks,
-                "vector": scores(
-                    questions,
-                    lambda q: [d.metadata["source"] for d in store.similarity_search(q.question, k=k)],
-                ),
-            }
-            print(f"baseline: {n_chunks} chunks, {seconds:.0f} s")
-        for name in args.configs:
-            splitter, overrides = CONFIGS[name]
-            embeddings = CachedEmbeddings(local, EMBEDDER, cache)
-            store, report = build_index(
-                WebLoader(FetchConfig(concurrency=8)),
-                embeddings,
-                EMBEDDER,
-                urls=urls,
-                splitter=(splitter, get_splitter(splitter, **overrides)),
-            )
-            save_cache(cache, EMBEDDER)
-            print(f"{name}: {report.summary()}")
-            entry: dict = {"chunks": report.chunks, "failures": len(report.failures)}
-            for mode in ("vector", "hybrid"):
-                retriever = Retriever(store, mode=mode)  # type: ignore[arg-type]
-                entry[mode] = scores(questions, lambda q, r=retriever: _urls(r.search(q.question, k)))
-                entry[f"{mode}+history"] = scores(
-                    questions, lambda q, r=retriever: _urls(r.search(history_query(q.question, q.history), k))
-                )
-            capped = Retriever(store, per_page=1)
-            entry["hybrid+history, 1 per page"] = scores(
-                questions, lambda q, r=capped: _urls(r.search(history_query(q.question, q.history), k))
-            )
-            if args.rewrite:
-                from rag.llms.embedded import EmbeddedTarget
-
-                chain = RagChain(EmbeddedTarget(), Retriever(store), k=k, history_mode="rewrite")
-                entry["hybrid+rewrite"] = scores(
-                    [q for q in questions if group_of(q) == "followup"],
-                    lambda q, c=chain: _urls(c.retrieve(q.question, q.history)[2]),
-                )
-            results[name] = entry
-    path = write_result(f"retrieval-{c.name}", {"corpus": c.name, "pages": len(urls), "results": results})
-    print_table(results)
-    print(f"\nwritten to {path}")
-
-
-def _urls(hits) -> list[str]:
+def urls_of(hits) -> list[str]:
     return [h.document.metadata["source"] for h in hits]
 
 
-def print_table(results: dict[str, dict]) -> None:
-    heads = [
-        "pipeline",
-        "retrieval",
-        "chunks",
-        "single R@1",
-        "single R@4",
-        "single R@10",
-        "single MRR",
-        "follow-up R@4",
-    ]
-    print("\n| " + " | ".join(heads) + " |")
-    print("|---|---|---|---|---|---|---|---|")
-    base_miss = None
-    for name, entry in results.items():
-        for mode, s in entry.items():
-            if not isinstance(s, dict) or "groups" not in s:
-                continue
-            single = s["groups"].get("single", {})
-            follow = s["groups"].get("followup", {})
-            if name.startswith("baseline"):
-                base_miss = 1 - single.get("recall@4", 0)
-            print(
-                f"| {name} | {mode} | {entry['chunks']} | {single.get('recall@1', '-')} | "
-                f"{single.get('recall@4', '-')} | {single.get('recall@10', '-')} | "
-                f"{single.get('mrr', '-')} | {follow.get('recall@4', '-')} |"
+def saved_index(name: str, kind: str, embeddings: CachedEmbeddings, splitter: str | None = None):
+    """The index an earlier run saved, if it was built the way this run would build it."""
+    path = CACHE / f"{name}-{kind}.ragidx"
+    if not path.exists():
+        return None
+    store = SKLearnStore.load(path, embeddings, EMBEDDER)
+    return store if splitter is None or store.info.splitter == splitter else None
+
+
+def run_corpus(name: str, local: LocalEmbeddings, rewrite: bool, reuse: bool) -> dict:
+    c = corpus(name)
+    questions = load_questions(c.questions)
+    cache = load_cache(EMBEDDER)
+    embeddings = CachedEmbeddings(local, EMBEDDER, cache)
+    k = max(KS)
+    results: dict[str, dict] = {}
+    with serve(c) as site:
+        urls = page_urls(site.url, c)
+        print(f"{c.name}: {len(urls)} pages, {len(questions)} questions", flush=True)
+        started = time.perf_counter()
+        theirs, nb_store = notebook_stores(
+            urls, embeddings, saved_index(name, "notebook", embeddings) if reuse else None
+        )
+        save_cache(cache, EMBEDDER)
+        nb_store.save(CACHE / f"{name}-notebook.ragidx")
+        print(f"notebook: {len(nb_store)} chunks, {time.perf_counter() - started:.0f} s", flush=True)
+        results["notebook"] = {
+            "chunks": len(nb_store),
+            **scores(
+                questions,
+                lambda q: [d.metadata["source"] for d in theirs.similarity_search(query_of(q), k=k)],
+            ),
+        }
+        rrf = plain_rrf(nb_store)
+        results["notebook+RRF"] = {
+            "chunks": len(nb_store),
+            **scores(questions, lambda q: urls_of(rrf.search(query_of(q), k))),
+        }
+        settings = Settings()
+        fresh = CachedEmbeddings(local, EMBEDDER, cache)  # counts only its own embedding calls
+        store = saved_index(name, "ours", fresh, settings.splitter) if reuse else None
+        if store is None:
+            store, report = index_pages(
+                settings, urls=urls, embeddings=(fresh, EmbedderSpec("local", "all-MiniLM-L6-v2"))
             )
-    if base_miss is not None:
-        print(f"\nbaseline single-turn miss rate (1 - R@4): {base_miss:.3f}")
+            save_cache(cache, EMBEDDER)
+            store.save(CACHE / f"{name}-ours.ragidx")
+            print(f"ours ({settings.splitter}): {report.summary()}", flush=True)
+        retriever = Retriever(store)
+        results["ours"] = {
+            "chunks": len(store),
+            "splitter": settings.splitter,
+            **scores(questions, lambda q: urls_of(retriever.search(query_of(q), k))),
+        }
+        if rewrite:
+            results["ours+rewrite"] = rewrite_scores(store, questions, k)
+    return {"corpus": c.name, "pages": len(urls), "questions": len(questions), "results": results}
+
+
+def rewrite_scores(store: SKLearnStore, questions, k: int) -> dict:
+    """Follow-ups rewritten by the embedded model (the notebook's rewrite prompt)."""
+    from rag.chains import RagChain
+    from rag.llms.embedded import EmbeddedTarget
+
+    chain = RagChain(EmbeddedTarget(), Retriever(store), k=k, history_mode="rewrite")
+    followups = [q for q in questions if group_of(q) == "followup"]
+    return {
+        "chunks": len(store),
+        **scores(followups, lambda q: urls_of(chain.retrieve(q.question, q.history)[2])),
+    }
+
+
+def print_table(data: dict) -> None:
+    print(f"\n{data['corpus']}: | pipeline | chunks | R@1 | R@4 | R@10 | MRR | follow-up R@4 |")
+    for name, entry in data["results"].items():
+        single = entry["groups"].get("single", {})
+        follow = entry["groups"].get("followup", {})
+        print(
+            f"| {name} | {entry['chunks']} | {single.get('recall@1', '-')} | {single.get('recall@4', '-')} | "
+            f"{single.get('recall@10', '-')} | {single.get('mrr', '-')} | {follow.get('recall@4', '-')} |"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--corpus", nargs="+", default=list(CORPORA), choices=list(CORPORA))
+    parser.add_argument("--configs", nargs="*", default=[], help="(ignored; kept for bench/run_all.sh)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="rank the indexes an earlier run saved (same chunks, no fetching)",
+    )
+    parser.add_argument(
+        "--rewrite", action="store_true", help="also follow-ups rewritten by the embedded model"
+    )
+    args = parser.parse_args()
+    local = LocalEmbeddings()
+    for name in args.corpus:
+        data = run_corpus(name, local, args.rewrite, args.reuse)
+        path = write_result(f"retrieval-{name}", data)
+        print_table(data)
+        print(f"written to {path}", flush=True)
 
 
 if __name__ == "__main__":

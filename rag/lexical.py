@@ -3,12 +3,15 @@
 Built with scikit-learn's CountVectorizer; a query scores every chunk in about a
 millisecond, fast enough to sit beside the vector search on every question.
 Identifiers stay whole (`lru_cache`, `__slots__`) and are also split into their
-parts, so both "lru_cache" and "lru cache" match.
+parts, so both "lru_cache" and "lru cache" match. With `stem=True` words are
+reduced to their Snowball stems (PyStemmer), so "uploads" matches "uploading".
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from functools import lru_cache
 
 import numpy as np
 from scipy import sparse
@@ -28,9 +31,22 @@ def tokenize(text: str) -> list[str]:
     return tokens
 
 
+@lru_cache(maxsize=1)
+def _stemmer() -> Callable[[str], str]:
+    import Stemmer  # PyStemmer: Snowball in C
+
+    return lru_cache(maxsize=200_000)(Stemmer.Stemmer("english").stemWord)
+
+
+def tokenize_stemmed(text: str) -> list[str]:
+    stem = _stemmer()
+    return [stem(token) for token in tokenize(text)]
+
+
 class BM25:
-    def __init__(self, texts: list[str], k1: float = 1.2, b: float = 0.75) -> None:
-        self.vectorizer = CountVectorizer(tokenizer=tokenize, lowercase=False, token_pattern=None)
+    def __init__(self, texts: list[str], k1: float = 1.2, b: float = 0.75, *, stem: bool = False) -> None:
+        self.tokenize = tokenize_stemmed if stem else tokenize
+        self.vectorizer = CountVectorizer(tokenizer=self.tokenize, lowercase=False, token_pattern=None)
         self.vocabulary: dict[str, int] = {}
         try:
             counts = sparse.csr_matrix(self.vectorizer.fit_transform(texts), dtype=np.float32)
@@ -53,7 +69,7 @@ class BM25:
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every chunk for `query` (zeros when no term is known)."""
         vocab = self.vocabulary
-        terms = [vocab[t] for t in set(tokenize(query)) if t in vocab]
+        terms = [vocab[t] for t in set(self.tokenize(query)) if t in vocab]
         if not terms:
             return np.zeros(self.weights.shape[0], dtype=np.float32)
         return np.asarray(self.weights[:, terms].sum(axis=1)).ravel()

@@ -24,10 +24,20 @@ from .lexical import BM25
 from .store import SKLearnStore
 
 Mode = Literal["hybrid", "vector", "bm25"]
-# `per_page` caps the chunks of one page in a result. One page per hit finds one more
-# gold page per question set on the big manuals, but on a small site it pushes out the
-# chunk that holds the answer (docs/benchmarks.md), so the default is no cap.
-PER_PAGE: int | None = None
+# `per_page` caps the chunks of one page in a result: the best chunk of each page, so a
+# page that matches everywhere (release notes, a long reference page) takes one of the k
+# places, not all of them (chosen leave-one-manual-out: docs/decisions.md). A small site
+# (fewer than SMALL_SITE pages) is not capped: there the second chunk of the right page
+# holds the answer more often than another page does.
+PER_PAGE: int | None = 1
+SMALL_SITE = 20
+# Vector and BM25 lists weigh the same in the fusion, and BM25 matches word stems
+# ("uploads" finds "uploading"); both chosen leave-one-manual-out.
+LEXICAL_WEIGHT = 1.0
+STEM = True
+# Chunks near the corpus's mean direction (release notes, changelogs, overviews: near every
+# question) step back in the vector list by this much similarity per unit of hubness.
+HUB_PENALTY = 0.1
 
 
 @dataclass
@@ -45,9 +55,14 @@ class Retriever:
         mode: Mode = "hybrid",
         fetch_k: int = 40,
         rrf_k: int = 60,
-        lexical_weight: float = 0.5,
+        lexical_weight: float = LEXICAL_WEIGHT,
         dedupe: bool = True,
         per_page: int | None = PER_PAGE,
+        plain: bool = False,
+        stem: bool = STEM,
+        hub_penalty: float = HUB_PENALTY,
+        page_rrf: bool = False,
+        title_terms: bool = False,
     ) -> None:
         self.store = store
         self.mode = mode
@@ -56,58 +71,113 @@ class Retriever:
         self.lexical_weight = lexical_weight
         self.dedupe = dedupe
         self.per_page = per_page
+        # plain: BM25 and RRF with nothing added (the benchmark's notebook+RRF baseline)
+        self.stem = stem and not plain
+        self.hub_penalty = 0.0 if plain else hub_penalty
+        self.page_rrf = page_rrf and not plain
+        self.title_terms = title_terms and not plain  # BM25 also matches the page title
         self._bm25: BM25 | None = None
-        self._bm25_size = -1
+        self._hubness: np.ndarray | None = None
+        self._pages = 0
+        self._size = -1
         self._lock = threading.Lock()
+
+    def _fresh(self) -> None:
+        """Drop what was derived from the store when chunks were added since."""
+        if self._size != len(self.store):
+            self._bm25, self._hubness, self._size = None, None, len(self.store)
+            self._pages = len({d.metadata.get("url", "") for d in self.store.documents})
 
     def bm25(self) -> BM25:
         with self._lock:
-            if self._bm25 is None or self._bm25_size != len(self.store):
-                self._bm25 = BM25([d.page_content for d in self.store.documents])
-                self._bm25_size = len(self.store)
+            self._fresh()
+            if self._bm25 is None:
+                self._bm25 = BM25(bm25_texts(self.store.documents, self.title_terms), stem=self.stem)
             return self._bm25
+
+    def hubness(self) -> np.ndarray:
+        with self._lock:
+            self._fresh()
+            if self._hubness is None:
+                self._hubness = hubness(self.store.vectors)
+            return self._hubness
 
     def embed_query(self, query: str) -> np.ndarray:
         return np.asarray(self.store.embeddings.embed_query(query), dtype=np.float32)
 
-    def search(
-        self, query: str, k: int = 4, *, extra: Sequence[tuple[np.ndarray, float]] = ()
-    ) -> list[Hit]:
+    def search(self, query: str, k: int = 4, *, extra: Sequence[tuple[np.ndarray, float]] = ()) -> list[Hit]:
         """The k best chunks for `query`. `extra` adds vector queries to the fusion, each
         with its weight (bench/retrieval_variants.py measures such ideas)."""
         if not len(self.store) or not query.strip():
             return []
         depth = max(self.fetch_k, k * 4)
-        fused: dict[int, float] = {}
+        lists: list[tuple[list[int], float]] = []
         similarity: dict[int, float] = {}
-
-        def add(rows: Sequence[int], weight: float) -> None:
-            for rank, row in enumerate(rows):
-                fused[row] = fused.get(row, 0.0) + weight / (self.rrf_k + rank + 1)
-
         if self.mode in ("hybrid", "vector"):
-            nearest = self.store.search_vector(self.embed_query(query), depth)
+            nearest = self._nearest(self.embed_query(query), depth)
             similarity.update(nearest)
-            add([row for row, _ in nearest], 1.0)
+            lists.append(([row for row, _ in nearest], 1.0))
             for vector, weight in extra:
-                add([row for row, _ in self.store.search_vector(vector, depth)], weight)
+                lists.append(([row for row, _ in self._nearest(vector, depth)], weight))
         if self.mode in ("hybrid", "bm25"):
             scores = self.bm25().scores(query)
-            add([int(row) for row in np.argsort(-scores)[:depth] if scores[row] > 0], self.lexical_weight)
+            top = [int(row) for row in np.argsort(-scores)[:depth] if scores[row] > 0]
+            lists.append((top, self.lexical_weight))
+        fused = self._fuse_pages(lists) if self.page_rrf else self._fuse(lists)
         return self._pick(fused, similarity, k)
+
+    def _nearest(self, vector: np.ndarray, depth: int) -> list[tuple[int, float]]:
+        """(row, similarity) nearest first; with a hub penalty, chunks close to the whole
+        corpus (release notes, changelogs, indexes) step back."""
+        if not self.hub_penalty:
+            return self.store.search_vector(vector, depth)
+        hub = self.hubness()
+        wider = self.store.search_vector(vector, depth * 2)
+        wider.sort(key=lambda rs: rs[1] - self.hub_penalty * float(hub[rs[0]]), reverse=True)
+        return wider[:depth]
+
+    def _fuse(self, lists: Sequence[tuple[list[int], float]]) -> dict[int, float]:
+        fused: dict[int, float] = {}
+        for rows, weight in lists:
+            for rank, row in enumerate(rows):
+                fused[row] = fused.get(row, 0.0) + weight / (self.rrf_k + rank + 1)
+        return fused
+
+    def _fuse_pages(self, lists: Sequence[tuple[list[int], float]]) -> dict[int, float]:
+        """RRF over pages (a page ranks where its best chunk does in each list), so a page
+        with many chunks does not crowd the lists; each chunk gets its page's score plus a
+        tie-break by its own chunk-level score."""
+        docs = self.store.documents
+        page_score: dict[str, float] = {}
+        for rows, weight in lists:
+            seen: set[str] = set()
+            for row in rows:
+                page = docs[row].metadata.get("url", "")
+                if page not in seen:
+                    seen.add(page)
+                    page_score[page] = page_score.get(page, 0.0) + weight / (self.rrf_k + len(seen))
+        chunk = self._fuse(lists)
+        return {row: page_score[docs[row].metadata.get("url", "")] + 1e-3 * s for row, s in chunk.items()}
+
+    def page_cap(self) -> int | None:
+        """The per-page cap in force: none on a small site."""
+        with self._lock:
+            self._fresh()
+            return None if self._pages < SMALL_SITE else self.per_page
 
     def _pick(self, fused: dict[int, float], similarity: dict[int, float], k: int) -> list[Hit]:
         """The k best fused rows, without duplicate chunks and within the per-page cap."""
         hits: list[Hit] = []
         seen_text: set[str] = set()
         per_page: dict[str, int] = {}
+        cap = self.page_cap()
         for row in sorted(fused, key=fused.__getitem__, reverse=True):
             doc = self.store.documents[row]
             key = _body(doc)
             if self.dedupe and key in seen_text:
                 continue
             page = doc.metadata.get("url", "")
-            if self.per_page is not None and per_page.get(page, 0) >= self.per_page:
+            if cap is not None and per_page.get(page, 0) >= cap:
                 continue
             per_page[page] = per_page.get(page, 0) + 1
             seen_text.add(key)
@@ -117,6 +187,12 @@ class Retriever:
         return hits
 
 
+def bm25_texts(documents: Sequence[Document], title_terms: bool) -> list[str]:
+    if not title_terms:
+        return [d.page_content for d in documents]
+    return [f"{d.metadata.get('title', '')}\n{d.page_content}" for d in documents]
+
+
 def _body(doc: Document) -> str:
     """The chunk's text without its heading line, whitespace-folded: equal bodies are duplicates."""
     text = doc.page_content
@@ -124,6 +200,17 @@ def _body(doc: Document) -> str:
     if heading and text.startswith(heading):
         text = text[len(heading) :]
     return " ".join(text.split()).lower()
+
+
+def hubness(vectors: np.ndarray) -> np.ndarray:
+    """How close each chunk sits to the whole corpus: its cosine similarity to the mean
+    direction of all chunks. Pages that touch every topic (release notes, changelogs,
+    indexes, overviews) are near it, and so near every question without answering it."""
+    if not len(vectors):
+        return np.zeros(0, dtype=np.float32)
+    centre = vectors.mean(axis=0)
+    norm = float(np.linalg.norm(centre))
+    return (vectors @ (centre / norm)).astype(np.float32) if norm else np.zeros(len(vectors), np.float32)
 
 
 def history_query(question: str, history: list[dict[str, str]], turns: int = 1) -> str:

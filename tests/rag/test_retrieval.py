@@ -1,8 +1,8 @@
 import numpy as np
 from langchain_core.documents import Document
 
-from rag.lexical import BM25, tokenize
-from rag.retrieval import Retriever, history_query
+from rag.lexical import BM25, tokenize, tokenize_stemmed
+from rag.retrieval import SMALL_SITE, Retriever, history_query, hubness
 from rag.store import SKLearnStore
 
 
@@ -57,8 +57,7 @@ def test_duplicates_are_dropped(local_embeddings):
     assert len(Retriever(store, dedupe=False).search("Gemma open model", k=2)) == 2
 
 
-def test_per_page_caps_the_chunks_of_one_page(local_embeddings):
-    store = SKLearnStore(local_embeddings, "local:all-MiniLM-L6-v2")
+def test_per_page_caps_the_chunks_of_one_page_except_on_a_small_site(local_embeddings):
     pages = ["a", "a", "a", "b"]
     texts = [
         "Gemma runs on a Cloud Run GPU.",
@@ -66,16 +65,18 @@ def test_per_page_caps_the_chunks_of_one_page(local_embeddings):
         "Gemma on the GPU of Cloud Run.",
         "Cloud Run GPUs bill per instance.",
     ]
-    meta = [{"url": f"http://d/{p}", "source": f"http://d/{p}"} for p in pages]
-    store.add_documents([Document(t, metadata=m) for t, m in zip(texts, meta, strict=True)])
+    small = _pages_store(local_embeddings, list(zip(pages, texts, strict=True)))
 
     def urls(retriever: Retriever) -> list[str]:
         return [h.document.metadata["url"] for h in retriever.search("Gemma Cloud Run GPU", k=3)]
 
-    uncapped = urls(Retriever(store))
-    assert uncapped == ["http://d/a"] * 3
-    capped = urls(Retriever(store, per_page=1))
-    assert capped == ["http://d/a", "http://d/b"]  # one chunk a page, then no more pages
+    assert urls(Retriever(small)) == ["http://d/a"] * 3  # 2 pages: a small site, no cap
+    assert urls(Retriever(small, per_page=None)) == ["http://d/a"] * 3
+    filler = [(f"other{i}", f"Unrelated page {i} about cooking pasta.") for i in range(SMALL_SITE)]
+    big = _pages_store(local_embeddings, [*zip(pages, texts, strict=True), *filler])
+    capped = urls(Retriever(big))  # the default: the best chunk of each page
+    assert capped[:2] == ["http://d/a", "http://d/b"] and len(set(capped)) == 3
+    assert urls(Retriever(big, per_page=None)) == ["http://d/a"] * 3
 
 
 def test_history_query_puts_the_last_exchange_before_the_question():
@@ -95,3 +96,60 @@ def test_empty_store_and_empty_query_return_nothing(local_embeddings):
     assert Retriever(empty).search("anything") == []
     assert Retriever(_store(local_embeddings, ["x"])).search("   ") == []
     assert np.isfinite(Retriever(_store(local_embeddings, ["only one"])).search("one", k=4)[0].score)
+
+
+def test_stemmed_bm25_matches_other_forms_of_a_word():
+    texts = ["Uploading large files", "Caching pages", "Running tests"]
+    assert not BM25(texts).scores("uploads").any()
+    scores = BM25(texts, stem=True).scores("uploads")
+    assert scores[0] > 0 and not scores[1:].any()
+    assert tokenize_stemmed("cached lru_cache") == ["cach", "lru_cach", "lru", "cach"]
+
+
+def test_hubness_is_highest_for_the_chunk_near_everything():
+    rng = np.random.default_rng(1)
+    topics = rng.normal(size=(8, 32))
+    vectors = np.vstack([t + 0.1 * rng.normal(size=(5, 32)) for t in topics])  # 8 topics, 5 chunks each
+    hub = topics.mean(axis=0, keepdims=True)  # a page that mentions every topic a little
+    vectors = np.vstack([vectors, hub]).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    scores = hubness(vectors)
+    assert scores.argmax() == len(vectors) - 1
+
+
+def _pages_store(local_embeddings, pages: list[tuple[str, str]]) -> SKLearnStore:
+    store = SKLearnStore(local_embeddings, "local:all-MiniLM-L6-v2")
+    docs = [Document(t, metadata={"url": f"http://d/{p}", "source": f"http://d/{p}"}) for p, t in pages]
+    store.add_vectors(docs, local_embeddings.encode([t for _, t in pages]))
+    return store
+
+
+def test_hub_penalty_puts_the_specific_page_before_the_one_that_mentions_everything(local_embeddings):
+    topics = [
+        "Set MAX_CONTENT_LENGTH to limit the size of uploaded files.",
+        "Use the cache_page decorator to cache a whole view.",
+        "Run the tests with a test client instead of a real server.",
+        "Flash a message to show it once on the next page.",
+        "Blueprints split an application into modules.",
+        "Sessions keep a user logged in between requests.",
+    ]
+    changelog = "Changes: " + " ".join(topics)  # near every question, the answer to none in full
+    store = _pages_store(
+        local_embeddings, [("changes", changelog), *[(f"p{i}", t) for i, t in enumerate(topics)]]
+    )
+    query = "How do I limit uploaded file size?"
+    hub = Retriever(store, mode="vector", hub_penalty=1.0).search(query, k=2)
+    assert hub[0].document.metadata["url"] == "http://d/p0"
+    assert Retriever(store, hub_penalty=1.0, plain=True).hub_penalty == 0.0  # the baseline stays plain
+
+
+def test_page_rrf_ranks_pages_not_their_chunk_counts(local_embeddings):
+    long_page = [("long", f"Cloud Run GPU instances, part {i}: billing and quotas.") for i in range(6)]
+    filler = [(f"other{i}", f"Unrelated page {i} about cooking pasta.") for i in range(SMALL_SITE)]
+    store = _pages_store(
+        local_embeddings, [*long_page, ("short", "Cloud Run GPU billing per second."), *filler]
+    )
+    hits = Retriever(store, page_rrf=True).search("Cloud Run GPU billing", k=4)
+    pages = [h.document.metadata["url"] for h in hits]
+    assert sorted(pages[:2]) == ["http://d/long", "http://d/short"] and len(set(pages)) == 4
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
