@@ -22,7 +22,9 @@ from rag.chains import AnswerEvent, QueryEvent, TokenEvent, WaitingEvent
 from rag.pipeline import make_chains
 from rag.side_by_side import SideBySide
 
-REFRESH_S = 0.05  # redraw a streaming column at most this often
+# Redraw a streaming column at most this often: each redraw is a websocket message,
+# and 30 sessions at 20 redraws a second lost websockets under load (bench/load_room.py).
+REFRESH_S = 0.15
 TITLES = {"rag": ":material/travel_explore: RAG", "raw": ":material/psychology: Model only"}
 
 

@@ -42,6 +42,7 @@ SPLITTER_LABELS = {
     "notebook": "The notebook's CharacterTextSplitter (800/100)",
 }
 TICK_S = 1.0  # the progress line is redrawn at least this often
+LOCAL_FETCH_TIMEOUT = 120.0  # seconds, for the pages this app serves itself
 MAX_REASONS = 12  # failed pages listed in full under a failed build
 
 
@@ -254,7 +255,9 @@ def run_build(s, urls, crawl, max_pages, embedder, bar, log) -> tuple[SKLearnSto
 def build(kind: str, urls: list[str], crawl: str | None, max_pages: int, splitter: str, mode: str) -> None:
     s = settings().merged({"splitter": splitter})
     if kind == "local":  # the bundled guide and uploads: files this app wrote or ships, also when hosted
-        s = s.merged({"allow_private_urls": True})
+        # Served by this process to itself: only slow when a room keeps it busy, so wait
+        # rather than fail (20 sessions at once timed out at 20 s in bench/load_room.py).
+        s = s.merged({"allow_private_urls": True, "fetch_timeout": max(s.fetch_timeout, LOCAL_FETCH_TIMEOUT)})
     elif is_hosted():  # typed URLs: never into the private network, never local files
         s = s.merged({"allow_private_urls": False})
     current = index() if mode == "add" else None

@@ -31,6 +31,16 @@ def free_port() -> int:
 @contextlib.contextmanager
 def running_app(env: Mapping[str, str], log_path: Path | None = None, timeout: float = 90) -> Iterator[str]:
     """Yield the app's base URL once /_stcore/health answers; stop the server afterwards."""
+    with app_process(env, log_path, timeout) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def app_process(
+    env: Mapping[str, str], log_path: Path | None = None, timeout: float = 90, cwd: Path = ROOT
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`running_app`, with the server's process too (bench/load_room.py reads its memory);
+    `cwd` may be a copy of the tree, so that a long run is not changed by edits under way."""
     port = free_port()
     log = open(log_path, "w") if log_path else subprocess.DEVNULL  # noqa: SIM115
     process = subprocess.Popen(
@@ -49,7 +59,7 @@ def running_app(env: Mapping[str, str], log_path: Path | None = None, timeout: f
             "--browser.gatherUsageStats",
             "false",
         ],
-        cwd=ROOT,
+        cwd=cwd,
         env=dict(env),
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -66,9 +76,13 @@ def running_app(env: Mapping[str, str], log_path: Path | None = None, timeout: f
             if time.time() > deadline or process.poll() is not None:
                 raise RuntimeError(f"streamlit did not start (see {log_path or 'its output'})")
             time.sleep(0.2)
-        yield url
+        yield url, process
     finally:
         process.terminate()
-        process.wait(timeout=20)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # a loaded machine: a stuck shutdown must not fail the test
+            process.kill()
+            process.wait(timeout=20)
         if log_path:
             log.close()  # type: ignore[union-attr]
