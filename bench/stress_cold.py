@@ -75,6 +75,7 @@ def session(browser, url: str, start: threading.Barrier, results: list, i: int) 
     try:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{url}/index")
+        page.get_by_role("tab", name="Sample guide (offline)").click(timeout=120_000)
         page.get_by_role("button", name="Index the sample guide").click(timeout=120_000)
         page.get_by_text("pages ok").first.wait_for(timeout=240_000)
         page.get_by_role("link", name="Chat").first.click()
