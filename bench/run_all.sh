@@ -4,9 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
-$PY bench/retrieval.py --corpus python --configs sections-900 --rewrite
-$PY bench/retrieval.py --corpus sqlite --configs sections-900 --rewrite
-$PY bench/retrieval.py --corpus git --configs sections-900 --rewrite
+$PY bench/retrieval.py --corpus python sqlite git flask django
 $PY bench/retrieval_variants.py
 $PY bench/latency.py
 $PY bench/side_by_side.py
@@ -15,6 +13,12 @@ $PY bench/decode_batching.py
 $PY bench/first_answer.py
 $PY bench/chat_session.py
 $PY bench/compare.py
+$PY bench/answers.py
+$PY bench/stress_cold.py
+$PY bench/load_room.py --target both
+$PY bench/shared_index.py
+$PY bench/hostile_fetch.py
+$PY bench/hostile_files.py
 # The first 200 pages (alphabetical) keep the three pipelines to ~15 minutes on 2 cores.
 $PY bench/indexing.py --pages 200
 $PY bench/report.py
