@@ -106,8 +106,8 @@ class LlamaPool:
 
     def _new(self) -> Any:
         _quiet_llama_cpp()
-        # Loading two contexts at the same moment from two threads can kill the
-        # process inside llama.cpp; loads are serialised (generation is not).
+        # Loads are serialised (generation is not): two at once only double the peak
+        # memory. The crash once blamed on them was the log callback (_quiet_llama_cpp).
         threads = self.gate.fixed or self.gate.cores
         with _load_lock:
             llm = _gated_llama_class()(

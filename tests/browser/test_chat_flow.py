@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.helpers import app_on_ollama, column_texts
 from tests.conftest import ROOT, SAMPLE_DOCS
 from tests.servers.ollama import FakeOllama, OllamaState
 from tests.servers.site import SiteServer
@@ -52,27 +53,13 @@ def docs() -> Iterator[SiteServer]:
 
 @pytest.fixture(scope="module")
 def app_url(ollama, tmp_path_factory) -> Iterator[str]:
-    env = {
-        **os.environ,
-        "RAG_LLM": f"ollama:{ollama.url}",
-        "RAG_MODEL": "gemma2:9b",
-        "RAG_HISTORY_MODE": "rewrite",
-        "DEPLOY_STATE_DIR": str(tmp_path_factory.mktemp("deploy")),
-    }
-    with running_app(env, tmp_path_factory.mktemp("log") / "streamlit.log") as url:
+    with app_on_ollama(ollama.url, tmp_path_factory, RAG_HISTORY_MODE="rewrite") as url:
         yield url
 
 
 def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def column_texts(page) -> list[str]:
-    """The text of the two answer columns of the last turn."""
-    columns = page.locator('[data-testid="stColumn"]')
-    count = columns.count()
-    return [columns.nth(i).inner_text() for i in range(max(0, count - 2), count)]
 
 
 def test_index_ask_stream_follow_source_and_follow_up(app_url, docs, browser, ollama):

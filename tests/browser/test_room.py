@@ -8,17 +8,17 @@ projector's width. Screenshots go to artifacts/room-*.png.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.browser.helpers import app_on_ollama, column_texts
 from tests.conftest import ROOT, SAMPLE_DOCS
 from tests.servers.ollama import FakeOllama, OllamaState
 from tests.servers.site import SiteServer
-from tests.servers.streamlit_app import CHROMIUM, running_app
+from tests.servers.streamlit_app import CHROMIUM
 
 ARTIFACTS = ROOT / "artifacts"
 pytestmark = [
@@ -61,26 +61,13 @@ def leader_index(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def app_url(ollama, leader_index, tmp_path_factory) -> Iterator[str]:
-    env = {
-        **os.environ,
-        "RAG_LLM": f"ollama:{ollama.url}",
-        "RAG_MODEL": "gemma2:9b",
-        "RAG_INDEX": str(leader_index),
-        "DEPLOY_STATE_DIR": str(tmp_path_factory.mktemp("deploy")),
-    }
-    with running_app(env, tmp_path_factory.mktemp("log") / "streamlit.log") as url:
+    with app_on_ollama(ollama.url, tmp_path_factory, RAG_INDEX=str(leader_index)) as url:
         yield url
 
 
 def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"room-{name}.png"), full_page=True)
-
-
-def answer_columns(page) -> list[str]:
-    columns = page.locator('[data-testid="stColumn"]')
-    count = columns.count()
-    return [columns.nth(i).inner_text() for i in range(max(0, count - 2), count)]
 
 
 def ask(page, question: str) -> None:
@@ -105,7 +92,7 @@ def test_stop_keeps_the_partial_answers_on_screen_at_once(app_url, browser):
     ask(page, "How much memory does an L4 GPU service need?")
     deadline = time.time() + 60
     while time.time() < deadline:
-        texts = answer_columns(page)
+        texts = column_texts(page)
         if len(texts) == 2 and all("▌" in t and "4 CPUs" in t for t in texts):
             break
         time.sleep(0.05)
@@ -121,7 +108,7 @@ def test_stop_keeps_the_partial_answers_on_screen_at_once(app_url, browser):
         time.sleep(0.2)
     else:
         pytest.fail(f"the stopped turn was not redrawn: {main.inner_text()!r}")
-    left, right = answer_columns(page)
+    left, right = column_texts(page)
     shot(page, "stopped")
     for column in (left, right):
         assert "Cloud Run services with an NVIDIA L4 GPU" in column, column

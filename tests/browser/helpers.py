@@ -1,0 +1,30 @@
+"""What the browser tests share: the app on a protocol-faithful Ollama, and reading its columns."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+from tests.servers.streamlit_app import running_app
+
+
+@contextlib.contextmanager
+def app_on_ollama(ollama_url: str, tmp_path_factory, **env: str) -> Iterator[str]:
+    """`streamlit run` answering with the Ollama server at `ollama_url` (gemma2:9b)."""
+    full = {
+        **os.environ,
+        "RAG_LLM": f"ollama:{ollama_url}",
+        "RAG_MODEL": "gemma2:9b",
+        "DEPLOY_STATE_DIR": str(tmp_path_factory.mktemp("deploy")),
+        **env,
+    }
+    with running_app(full, tmp_path_factory.mktemp("log") / "streamlit.log") as url:
+        yield url
+
+
+def column_texts(page) -> list[str]:
+    """The text of the two answer columns of the last turn."""
+    columns = page.locator('[data-testid="stColumn"]')
+    count = columns.count()
+    return [columns.nth(i).inner_text() for i in range(max(0, count - 2), count)]
