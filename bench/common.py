@@ -1,7 +1,7 @@
 """What every benchmark shares: the corpora, serving them over HTTP, a disk cache of vectors.
 
 The documentation comes from Debian packages (python3.11-doc, sqlite3-doc, git-doc,
-python-flask-doc, python-django-doc) and is
+python-flask-doc, python-django-doc, apache2-doc) and is
 served by a real HTTP server on loopback, optionally adding latency to every
 response the way a remote site would, so it is indexed as web pages.
 """
@@ -99,6 +99,14 @@ CORPORA = {
             "releases/index.html",
             "glossary.html",
         ),
+    ),
+    # Apache's English manual, whole: written and scored after the ranking of issue 12's
+    # first round was fixed (bench/data/apache-README.md).
+    "apache": Corpus(
+        "apache",
+        Path("/usr/share/doc/apache2-doc/manual/en"),
+        ROOT / "bench" / "data" / "apache-qa.jsonl",
+        "apache2-doc",
     ),
 }
 

@@ -98,9 +98,9 @@ def saved_index(name: str, kind: str, embeddings: CachedEmbeddings, splitter: st
     return store if splitter is None or store.info.splitter == splitter else None
 
 
-def run_corpus(name: str, local: LocalEmbeddings, rewrite: bool, reuse: bool) -> dict:
+def run_corpus(name: str, local: LocalEmbeddings, rewrite: bool, reuse: bool, index_only: bool = False) -> dict:
     c = corpus(name)
-    questions = load_questions(c.questions)
+    questions = [] if index_only else load_questions(c.questions)
     cache = load_cache(EMBEDDER)
     embeddings = CachedEmbeddings(local, EMBEDDER, cache)
     k = max(KS)
@@ -115,6 +115,9 @@ def run_corpus(name: str, local: LocalEmbeddings, rewrite: bool, reuse: bool) ->
         save_cache(cache, EMBEDDER)
         nb_store.save(CACHE / f"{name}-notebook.ragidx")
         print(f"notebook: {len(nb_store)} chunks, {time.perf_counter() - started:.0f} s", flush=True)
+        if index_only:
+            ours_store(name, urls, local, cache, reuse)
+            return {}
         results["notebook"] = {
             "chunks": len(nb_store),
             **scores(
@@ -127,25 +130,31 @@ def run_corpus(name: str, local: LocalEmbeddings, rewrite: bool, reuse: bool) ->
             "chunks": len(nb_store),
             **scores(questions, lambda q: urls_of(rrf.search(query_of(q), k))),
         }
-        settings = Settings()
-        fresh = CachedEmbeddings(local, EMBEDDER, cache)  # counts only its own embedding calls
-        store = saved_index(name, "ours", fresh, settings.splitter) if reuse else None
-        if store is None:
-            store, report = index_pages(
-                settings, urls=urls, embeddings=(fresh, EmbedderSpec("local", "all-MiniLM-L6-v2"))
-            )
-            save_cache(cache, EMBEDDER)
-            store.save(CACHE / f"{name}-ours.ragidx")
-            print(f"ours ({settings.splitter}): {report.summary()}", flush=True)
+        store = ours_store(name, urls, local, cache, reuse)
         retriever = Retriever(store)
         results["ours"] = {
             "chunks": len(store),
-            "splitter": settings.splitter,
+            "splitter": store.info.splitter,
             **scores(questions, lambda q: urls_of(retriever.search(query_of(q), k))),
         }
         if rewrite:
             results["ours+rewrite"] = rewrite_scores(store, questions, k)
     return {"corpus": c.name, "pages": len(urls), "questions": len(questions), "results": results}
+
+
+def ours_store(name: str, urls: list[str], local: LocalEmbeddings, cache, reuse: bool) -> SKLearnStore:
+    """The default index as `python -m rag index --urls-file` builds it (or the saved one)."""
+    settings = Settings()
+    fresh = CachedEmbeddings(local, EMBEDDER, cache)  # counts only its own embedding calls
+    store = saved_index(name, "ours", fresh, settings.splitter) if reuse else None
+    if store is None:
+        store, report = index_pages(
+            settings, urls=urls, embeddings=(fresh, EmbedderSpec("local", "all-MiniLM-L6-v2"))
+        )
+        save_cache(cache, EMBEDDER)
+        store.save(CACHE / f"{name}-ours.ragidx")
+        print(f"ours ({settings.splitter}): {report.summary()}", flush=True)
+    return store
 
 
 def rewrite_scores(store: SKLearnStore, questions, k: int) -> dict:
@@ -184,10 +193,17 @@ def main() -> None:
     parser.add_argument(
         "--rewrite", action="store_true", help="also follow-ups rewritten by the embedded model"
     )
+    parser.add_argument(
+        "--index-only",
+        action="store_true",
+        help="build and save the indexes, score nothing (before a manual's questions are written)",
+    )
     args = parser.parse_args()
     local = LocalEmbeddings()
     for name in args.corpus:
-        data = run_corpus(name, local, args.rewrite, args.reuse)
+        data = run_corpus(name, local, args.rewrite, args.reuse, args.index_only)
+        if not data:
+            continue
         path = write_result(f"retrieval-{name}", data)
         print_table(data)
         print(f"written to {path}", flush=True)

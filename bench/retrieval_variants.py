@@ -37,6 +37,7 @@ GRID = {
     "per_page": (None, 1),
     "page_rrf": (False, True),
     "hub_penalty": (0.0, 0.1, 0.25, 0.5, 1.0),
+    "rrf_k": (20, 60),
 }
 
 
@@ -68,6 +69,7 @@ def label(chunking: str, s: dict) -> str:
     parts += ["title terms"] if s["title_terms"] else []
     parts += ["page RRF"] if s["page_rrf"] else (["1 per page"] if s["per_page"] == 1 else [])
     parts += [f"hub {s['hub_penalty']}"] if s["hub_penalty"] else []
+    parts += [f"rrf k {s['rrf_k']}"] if s["rrf_k"] != 60 else []
     return ", ".join(parts)
 
 

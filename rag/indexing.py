@@ -106,23 +106,9 @@ def build_index(
 
     thread = threading.Thread(target=produce, name="index-loader", daemon=True)
     thread.start()
-    buffer: list[Document] = []
     pages: list[tuple[str, str]] = []
-    done = False
     try:
-        while not done or buffer:
-            done = _drain(results, buffer, pages, report, on_event, block=not buffer and not done) or done
-            if stop.is_set():
-                raise Cancelled("Indexing stopped; nothing was saved.")
-            if buffer and (len(buffer) >= EMBED_BATCH or done):
-                batch, buffer[:] = buffer[:EMBED_BATCH], buffer[EMBED_BATCH:]
-                t0 = time.perf_counter()
-                vectors = embed_array(cached, [d.page_content for d in batch])
-                report.embed_seconds += time.perf_counter() - t0
-                store.add_vectors(batch, vectors)
-                report.chunks += len(batch)
-                if on_event:
-                    on_event(EmbedEvent(report.chunks, report.chunks + len(buffer)))
+        _consume(results, store, cached, pages, report, on_event, stop)
     except BaseException:
         stop.set()
         raise
@@ -132,6 +118,33 @@ def build_index(
     report.embedded = cached.embedded
     report.seconds = time.perf_counter() - started
     return store, report
+
+
+def _consume(
+    results: queue.Queue,
+    store: SKLearnStore,
+    cached: CachedEmbeddings,
+    pages: list[tuple[str, str]],
+    report: IndexReport,
+    on_event: Callable[[Event], None] | None,
+    stop: threading.Event,
+) -> None:
+    """Embed the loader's chunks in batches as they arrive, until the loader is done."""
+    buffer: list[Document] = []
+    done = False
+    while not done or buffer:
+        done = _drain(results, buffer, pages, report, on_event, block=not buffer and not done) or done
+        if stop.is_set():
+            raise Cancelled("Indexing stopped; nothing was saved.")
+        if buffer and (len(buffer) >= EMBED_BATCH or done):
+            batch, buffer[:] = buffer[:EMBED_BATCH], buffer[EMBED_BATCH:]
+            t0 = time.perf_counter()
+            vectors = embed_array(cached, [d.page_content for d in batch])
+            report.embed_seconds += time.perf_counter() - t0
+            store.add_vectors(batch, vectors)
+            report.chunks += len(batch)
+            if on_event:
+                on_event(EmbedEvent(report.chunks, report.chunks + len(buffer)))
 
 
 def _drain(
