@@ -1,13 +1,20 @@
-"""A room at once: N concurrent sessions in one Chromium against `streamlit run`.
+"""A room at once: N concurrent sessions on Streamlit's websocket against `streamlit run`.
 
     nice -n 10 .venv/bin/python bench/load_room.py [--sessions 30] [--questions 3]
-        [--target ollama|embedded|both] [--time-limit 3000] [--stall 600]
+        [--target ollama|embedded|both] [--client protocol|browser] [--time-limit 3000]
+        [--stall 600] [--out bench/results/load-room.json]
 
-One headless Chromium (Debian's, through Playwright), one browser context per
-session, each on the real websocket protocol. A session opens the app, builds the
-sample-guide index on the Index page (the shared embedding cache makes every build
-after the first cheap), then asks its questions on the Chat page, one of them a
-follow-up, and waits for both columns (RAG and the model alone) to finish.
+Each session is a participant: it opens the app, builds the sample-guide index on
+the Index page (the shared embedding cache makes every build after the first
+cheap), then asks its questions on the Chat page, one of them a follow-up, and
+waits for both columns (RAG and the model alone) to finish. `--client protocol`
+(the default) speaks Streamlit's websocket protocol from this process, one
+connection per session, as the frontend does (bench/streamlit_client.py): the
+sessions cost the 2 cores little, so the numbers are the server's.
+`--client browser` drives one headless Chromium (Debian's, through Playwright),
+one browser context per session, whose pages take much of the CPU themselves
+(bench/room_browser.py). The server's side and the summing up are in
+bench/room_server.py and bench/room_results.py.
 
 Per target, in one run of one server:
 1. a single session alone: the single-session figures;
@@ -16,9 +23,10 @@ Per target, in one run of one server:
    children, from /proc);
 3. all of them ask their first question within two seconds of each other, and
    their next ones after a few seconds of reading.
-Times are taken in the browser: a MutationObserver stamps, with the page's clock,
-the Enter key, the first streamed text in each column and the column's finished
-answer (its timings caption), or an error box.
+Times are taken by the client: from submitting the question to the first streamed
+text in each column and to the column's finished answer (its timings caption), or
+an error box; in the browser a MutationObserver stamps them with the page's clock,
+over the protocol they are stamped as the deltas arrive.
 
 Targets: `ollama`, the protocol-faithful Ollama server (tests/servers/ollama.py)
 decoding every request in parallel, the app pointed at it with RAG_LLM=ollama:URL;
@@ -26,9 +34,10 @@ decoding every request in parallel, the app pointed at it with RAG_LLM=ollama:UR
 where questions queue for a context: a column that waits should say so ("waiting
 for the model"), and is recorded as an error only when nothing on its page has
 changed for `--stall` seconds. Sessions still running at `--time-limit` are
-recorded as cut, never as completed. Results: bench/results/load-room.json (a run
-of one target keeps the other's entry); evidence of failures (screenshots, the
-server's log) under artifacts/load-room/.
+recorded as cut, never as completed. Results: bench/results/load-room.json, or
+`--out` (a run of one target keeps the other's entry); evidence of failures
+(screenshots, or the page's text over the protocol; the server's log) under
+artifacts/load-room/, or beside `--out`.
 """
 
 from __future__ import annotations
@@ -51,113 +60,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import RESULTS, ROOT, machine, percentile
+from bench import room_browser, streamlit_client
+from bench.common import RESULTS, ROOT, machine
+from bench.room_results import floors, summarise
+from bench.room_server import OLLAMA_ANSWER as OLLAMA_ANSWER  # the tests read them here
+from bench.room_server import OLLAMA_TIMING, app_env, ollama_state, sample_memory, snapshot, tree_rss_mb
 from rag.evaluation import load_questions
-from tests.servers.ollama import FakeOllama, OllamaState
+from tests.servers.ollama import FakeOllama
 from tests.servers.streamlit_app import CHROMIUM, app_process
 
 ARTIFACTS = ROOT / "artifacts" / "load-room"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-renderer-backgrounding",
-    "--disable-background-timer-throttling",
-]
-# The Ollama server's answers: a GPU serving gemma2:9b streams about 30 tokens/s per request.
-OLLAMA_ANSWER = (
-    "A Cloud Run service with an NVIDIA L4 GPU needs at least 4 CPUs and 16 GiB of memory; "
-    "8 CPUs and 32 GiB are recommended for Gemma 2 9B, and the instance is billed for its whole "
-    "lifetime while it runs, so set a maximum number of instances."
-)
-OLLAMA_TIMING = {"first_token_delay": 0.2, "token_delay": 0.03}
 SCREENSHOTS = 6  # at most this many per target
 APP_FIRST_TOKEN = re.compile(r"first token ([\d.]+) s")  # the column's own timings caption
 START_S, THINK_S = 2.0, (1.0, 4.0)  # a room's first questions come within START_S; then it reads
-
-# Installed in every page before the app's scripts. The Enter key in the chat box arms it;
-# each DOM mutation then checks the two newest columns. performance.now() is in ms.
-PROBE = r"""
-(() => {
-  const COLS = '[data-testid="stColumn"]';
-  const TOTAL = /total \d+(\.\d+)? s/;
-  const WAITING = /waiting for the model/i;
-  const ERRORS = '[data-testid="stAlertContentError"], [data-testid="stException"]';
-  const room = { armed: false, question: '', seen: 0, t0: 0, lastChange: performance.now() };
-  const reset = () => Object.assign(room, { first: [null, null], done: [null, null],
-    error: [null, null], waiting: [false, false], text: [null, null], caption: [null, null],
-    pageError: null });
-  reset();
-  const streaming = (col) => [...col.querySelectorAll('[data-testid="stMarkdownContainer"]')]
-    .some((el) => el.textContent.includes('\u258c') && !WAITING.test(el.textContent));
-  const norm = (t) => (t || '').replace(/\s+/g, ' ').trim();
-  const asked = () => [...document.querySelectorAll('[data-testid="stChatMessage"]')]
-    .filter((m) => norm(m.textContent).includes(room.question));
-  // This turn's columns: the first two after the chat message of its question (the question's
-  // earlier asks come before it). The previous turn's finished columns linger at their old
-  // place while a run redraws the page, so counting columns would find them.
-  function turnColumns() {
-    const msg = asked()[room.seen];
-    if (!msg) return [];
-    return [...document.querySelectorAll(COLS)]
-      .filter((c) => msg.compareDocumentPosition(c) & Node.DOCUMENT_POSITION_FOLLOWING).slice(0, 2);
-  }
-  function check() {
-    const now = performance.now();
-    room.lastChange = now;
-    if (!room.armed) return;
-    const cols = turnColumns();
-    for (let j = 0; j < 2; j++) {
-      const col = cols[j];
-      if (!col || room.done[j] !== null) continue;
-      const text = col.textContent || '';
-      if (WAITING.test(text)) room.waiting[j] = true;
-      const bad = col.querySelector(ERRORS);
-      if (bad) { room.error[j] = bad.textContent.slice(0, 400); room.done[j] = now; }
-      else if (TOTAL.test(text)) room.done[j] = now;
-      if (room.done[j] !== null) {
-        room.text[j] = text.slice(0, 240);
-        const boxes = '[data-testid="stMarkdownContainer"], [data-testid="stCaptionContainer"]';
-        const timed = [...col.querySelectorAll(boxes)]
-          .filter((el) => TOTAL.test(el.textContent));
-        room.caption[j] = timed.length ? timed[timed.length - 1].textContent : null;
-      }
-      if (room.first[j] === null && (room.done[j] !== null || streaming(col))) room.first[j] = now;
-    }
-    const bad = document.querySelector(ERRORS);
-    if (bad && !room.pageError && room.done.some((d) => d === null)) {
-      const inColumn = cols.some((c) => c.contains(bad));
-      if (!inColumn) room.pageError = bad.textContent.slice(0, 400);
-    }
-  }
-  new MutationObserver(check).observe(document, { childList: true, subtree: true, characterData: true });
-  document.addEventListener('keydown', (e) => {
-    const box = e.target && e.target.getAttribute && e.target.getAttribute('data-testid');
-    if (e.key !== 'Enter' || e.shiftKey || box !== 'stChatInputTextArea') return;
-    reset();
-    room.question = norm(e.target.value).slice(0, 40);
-    Object.assign(room, { armed: true, t0: performance.now(), seen: asked().length });
-  }, true);
-  room.settled = () => room.pageError !== null || room.done.every((d) => d !== null);
-  room.result = () => {
-    const s = (t) => (t === null ? null : (t - room.t0) / 1000);
-    return { first: room.first.map(s), done: room.done.map(s), error: room.error,
-             waiting: room.waiting, text: room.text, caption: room.caption, pageError: room.pageError };
-  };
-  window.__room = room;
-})();
-"""
-INDEXED = """() => {
-  const t = document.body ? document.body.textContent : '';
-  if (t.includes('pages ok')) return 'ok';
-  if (t.includes('Indexing failed') || t.includes('No page could be indexed')) return 'failed';
-  return document.querySelector('[data-testid="stException"]') ? 'failed' : false;
-}"""
 
 
 class Crash(Exception):
@@ -174,47 +89,22 @@ class Limits:
     stall_s: float
     deadline: float  # time.monotonic()
     target: str = ""  # names the sessions and their screenshots
+    client: str = "browser"  # or "protocol": bench/streamlit_client.py
 
 
 @dataclass
 class Live:
-    """One session: its browser context and what happened to it."""
+    """One session: its browser context and page, or its protocol session, and what happened to it."""
 
     name: str
     context: Any = None
-    page: Any = None
+    page: Any = None  # a Playwright page, or a streamlit_client.Session
     index_s: float | None = None
     turns: list[dict] = field(default_factory=list)
     error: str | None = None
     cut: bool = False
     ws_lost: int = 0
     closing: bool = False
-
-
-def tree_rss_mb(pid: int, kind: str = "VmRSS") -> float:
-    """Resident memory of a process and all its descendants, in MB (from /proc); `RssAnon` leaves
-    out file-backed pages (libraries, the model file), which the kernel may drop and reload."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    total_kb, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        todo += children.get(p, [])
-        try:
-            status = Path(f"/proc/{p}/status").read_text()
-        except OSError:
-            continue
-        found = re.search(rf"{kind}:\s+(\d+) kB", status)
-        total_kb += int(found.group(1)) if found else 0
-    return round(total_kb / 1024, 1)
 
 
 def question_plan(session: int, count: int) -> list[str]:
@@ -228,42 +118,36 @@ def question_plan(session: int, count: int) -> list[str]:
     return plan[:count]
 
 
-async def wait_js(page: Any, predicate: str, limits: Limits, what: str) -> Any:
-    """Wait for a JS predicate; fail on a dead server or a page quiet for `stall_s`, cut at the deadline."""
-    from playwright.async_api import TimeoutError as PlaywrightTimeout
+def guard(limits: Limits, what: str) -> streamlit_client.Check:
+    """When a wait gives up: a dead server, a page quiet for `stall_s`, the deadline (cut, not failed)."""
 
-    while True:
+    def check(quiet: float) -> None:
         if limits.process.poll() is not None:
             raise Crash(f"the streamlit process exited ({limits.process.returncode}) while {what}")
-        try:
-            handle = await page.wait_for_function(predicate, polling=250, timeout=15_000)
-            return await handle.json_value()
-        except PlaywrightTimeout:
-            quiet = await page.evaluate("(performance.now() - window.__room.lastChange) / 1000")
-            if quiet > limits.stall_s:
-                raise RuntimeError(f"no progress for {quiet:.0f} s while {what}") from None
-            if time.monotonic() > limits.deadline:
-                raise TimeLimit(what) from None
+        if quiet > limits.stall_s:
+            raise RuntimeError(f"no progress for {quiet:.0f} s while {what}")
+        if time.monotonic() > limits.deadline:
+            raise TimeLimit(what)
+
+    return check
 
 
 async def open_and_index(browser: Any, url: str, name: str, limits: Limits) -> Live:
-    live = Live(name)
+    """Open /index, press Index the sample guide, go to Chat: in the browser or over the protocol."""
+    live, indexing = Live(name), "indexing the sample guide"
     try:
-        live.context = await browser.new_context(viewport={"width": 1280, "height": 900})
-        live.context.set_default_timeout(180_000)
-        await live.context.add_init_script(PROBE)
-        live.page = page = await live.context.new_page()
-        page.on("websocket", lambda ws: ws.on("close", lambda _: _lost(live)))
-        await page.goto(f"{url}/index")
-        await page.get_by_role("tab", name="Sample guide (offline)").click()
-        started = time.monotonic()
-        await page.get_by_role("button", name="Index the sample guide").click()
-        outcome = await wait_js(page, INDEXED, limits, "indexing the sample guide")
-        if outcome != "ok":
-            raise RuntimeError("indexing the sample guide failed on the page")
-        live.index_s = round(time.monotonic() - started, 2)
-        await page.get_by_role("link", name="Chat").first.click()
-        await page.get_by_test_id("stChatInputTextArea").wait_for()
+        if limits.client == "protocol":
+            live.page = session = streamlit_client.Session(url, on_lost=lambda: _lost(live))
+            await session.connect("index")
+            took = await streamlit_client.index_sample_guide(session, guard(limits, indexing))
+            live.index_s = round(took, 2)
+            await streamlit_client.open_chat(session, guard(limits, "opening the Chat page"))
+        else:
+            live.context = await room_browser.new_context(browser)
+            live.page = await room_browser.new_page(live.context, on_lost=lambda: _lost(live))
+            took = await room_browser.index_sample_guide(live.page, url, guard(limits, indexing))
+            live.index_s = round(took, 2)
+            await room_browser.open_chat(live.page)
     except Exception as error:
         await _failed(live, error, "index")
     return live
@@ -287,19 +171,27 @@ async def _failed(live: Live, error: BaseException, step: str) -> None:
         return
     live.error = f"{step}: {type(error).__name__}: {str(error).splitlines()[0][:300] if str(error) else ''}"
     say(f"{live.name} failed: {live.error}")
-    shots = sorted(ARTIFACTS.glob(f"{live.name.split('-')[0]}-*.png"))
+    shots = [p for p in ARTIFACTS.glob(f"{live.name.split('-')[0]}-*") if p.suffix in (".png", ".txt")]
     if live.page is not None and len(shots) < SCREENSHOTS:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(Exception):  # a dead page has no picture: the error text stands
-            await live.page.screenshot(path=str(ARTIFACTS / f"{live.name}-{step}.png"), full_page=True)
+            await evidence(live, f"{live.name}-{step}")
+
+
+async def evidence(live: Live, stem: str) -> None:
+    """What the session's page shows: a screenshot, or over the protocol its text."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    if isinstance(live.page, streamlit_client.Session):
+        (ARTIFACTS / f"{stem}.txt").write_text(live.page.text())
+    else:
+        await live.page.screenshot(path=str(ARTIFACTS / f"{stem}.png"), full_page=True)
 
 
 async def ask(live: Live, question: str, limits: Limits) -> dict:
-    box = live.page.get_by_test_id("stChatInputTextArea")
-    await box.fill(question)
-    await box.press("Enter")
-    await wait_js(live.page, "() => window.__room.settled()", limits, f"answering {question!r}")
-    turn = await live.page.evaluate("window.__room.result()")
+    what = f"answering {question!r}"
+    if isinstance(live.page, streamlit_client.Session):
+        turn = await streamlit_client.ask(live.page, question, len(live.turns), guard(limits, what))
+    else:
+        turn = await room_browser.ask(live.page, question, guard(limits, what))
     turn["question"] = question
     found = [APP_FIRST_TOKEN.search(c or "") for c in turn["caption"]]
     turn["app_first"] = [float(f.group(1)) if f else None for f in found]  # as the app timed it
@@ -323,48 +215,19 @@ async def converse(live: Live, questions: list[str], limits: Limits, rng: random
             if problem:
                 raise RuntimeError(f"error shown on the page: {problem}")
         if live.name.endswith(("-single", "-s01")):  # what a finished session looks like, for the record
-            await live.page.screenshot(path=str(ARTIFACTS / f"{live.name}-done.png"), full_page=True)
+            await evidence(live, f"{live.name}-done")
     except Exception as error:
         await _failed(live, error, f"turn{len(live.turns) + 1}")
-
-
-def stats(turns: list[dict]) -> dict:
-    """p50/p95 of time to first token and to the finished answer, per column and over both."""
-    out: dict[str, dict] = {}
-    keys = (("first", "first_token_s"), ("done", "answer_s"), ("app_first", "app_first_token_s"))
-    for key, label in keys:
-        per = {"rag": [], "raw": []}
-        for turn in turns:
-            for side, value in zip(("rag", "raw"), turn.get(key, [None, None]), strict=True):
-                if value is not None and not turn["error"][0 if side == "rag" else 1]:
-                    per[side].append(value)
-        per["all"] = per["rag"] + per["raw"]
-        out[label] = {
-            side: {
-                "p50": round(percentile(v, 50), 3),
-                "p95": round(percentile(v, 95), 3),
-                "n": len(v),
-            }
-            for side, v in per.items()
-            if v
-        }
-    return out
 
 
 async def close(lives: list[Live]) -> None:
     for live in lives:
         live.closing = True
+        if isinstance(live.page, streamlit_client.Session):
+            await live.page.close()
         if live.context is not None:
             with contextlib.suppress(Exception):  # a browser that went away closed it already
                 await live.context.close()
-
-
-async def sample_memory(pid: int, peak: dict, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        peak["mb"] = max(peak["mb"], tree_rss_mb(pid))
-        peak["load"] = max(peak["load"], os.getloadavg()[0])
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 1.0)
 
 
 async def single_session(browser: Any, url: str, questions: int, limits: Limits) -> Live:
@@ -409,58 +272,6 @@ async def room(browser: Any, url: str, sessions: int, questions: int, limits: Li
     }
 
 
-def summarise(single: Live, lives: list[Live], questions: int, crashed: bool) -> dict:
-    done = [lv for lv in lives if not lv.error and not lv.cut and len(lv.turns) == questions]
-    turns = [t for lv in lives for t in lv.turns]
-    columns = [(t, j) for t in turns for j in (0, 1) if t["first"][j] is not None]
-    base = stats(single.turns).get("first_token_s", {})
-    slow = {0: base.get("rag", {}).get("p50"), 1: base.get("raw", {}).get("p50")}
-    return {
-        "sessions": len(lives),
-        "questions": questions,
-        "completed": len(done),
-        "errors": sum(1 for lv in lives if lv.error) + (1 if single.error else 0),
-        "error_samples": [f"{lv.name}: {lv.error}" for lv in [single, *lives] if lv.error][:10],
-        "cut_by_time_limit": sum(1 for lv in lives if lv.cut),
-        "crashes": {
-            "server_died": crashed,
-            "websockets_lost": sum(lv.ws_lost for lv in [single, *lives]),
-        },
-        "index_s": {
-            "p50": round(percentile([lv.index_s for lv in lives if lv.index_s], 50), 2),
-            "p95": round(percentile([lv.index_s for lv in lives if lv.index_s], 95), 2),
-        },
-        "single": {"completed": not single.error and len(single.turns) == questions, **stats(single.turns)},
-        "room": stats(turns),
-        "waiting": {
-            "columns": len(columns),
-            "showed_waiting_message": sum(1 for t, j in columns if t["waiting"][j]),
-            # first token later than 3× the single session's median, with no message on screen
-            "slow_without_message": sum(
-                1 for t, j in columns if slow[j] and t["first"][j] > 3 * slow[j] and not t["waiting"][j]
-            ),
-        },
-    }
-
-
-def ollama_state() -> OllamaState:
-    def answer(messages: list[dict]) -> str:
-        if "Rewrite a query" in str(messages[0].get("content", "")):
-            return "Cloud Run GPU service scaled to zero first request"
-        return OLLAMA_ANSWER
-
-    return OllamaState(answer=answer, **OLLAMA_TIMING)
-
-
-def app_env(target: str, ollama_url: str | None, deploy_dir: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAG_", "OLLAMA_", "BENCH_"))}
-    env["DEPLOY_STATE_DIR"] = deploy_dir
-    env["STREAMLIT_SERVER_FILE_WATCHER_TYPE"] = "none"  # edits elsewhere in the tree must not rerun it
-    if target == "ollama":
-        env.update(RAG_LLM=f"ollama:{ollama_url}", RAG_MODEL="gemma2:9b")
-    return env
-
-
 async def run_target(
     target: str,
     sessions: int,
@@ -469,24 +280,24 @@ async def run_target(
     deadline: float,
     single: bool = True,
     app_dir: Path = ROOT,
+    client: str = "browser",
 ) -> dict:
-    """One target: its servers, then the single session and the room in one browser."""
-    from contextlib import ExitStack
-
+    """One target: its servers, then the single session and the room, in one browser or over
+    the protocol (`client`)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for old in ARTIFACTS.glob(f"{target}-*.png"):
-        old.unlink()
+    for old in ARTIFACTS.glob(f"{target}-*"):
+        if old.suffix in (".png", ".txt"):  # the last run's pictures of its pages
+            old.unlink()
     log = ARTIFACTS / f"{target}-{time.strftime('%H%M%S')}-streamlit.log"  # concurrent runs keep theirs
-    with ExitStack() as stack, tempfile.TemporaryDirectory() as deploy_dir:
+    with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as deploy_dir:
         ollama = stack.enter_context(FakeOllama(ollama_state())) if target == "ollama" else None
         env = app_env(target, ollama.url if ollama else None, deploy_dir)
         url, process = stack.enter_context(app_process(env, log, timeout=180, cwd=app_dir))
-        limits = Limits(process, stall_s, deadline, target)
+        limits = Limits(process, stall_s, deadline, target, client)
         result = await drive(url, limits, sessions, questions, single)
         result["turns"] = {lv.name: lv.turns for lv in result.pop("lives")}  # main() files them apart
         if ollama:
-            s = ollama.state
-            result["ollama_server"] = {**OLLAMA_TIMING, "max_concurrent_chats": s.max_active}
+            result["ollama_server"] = {**OLLAMA_TIMING, "max_concurrent_chats": ollama.state.max_active}
     text = log.read_text(errors="replace") if log.exists() else ""
     where = log.relative_to(ROOT) if log.is_relative_to(ROOT) else log
     result["server_log"] = {"path": str(where), "tracebacks": text.count("Traceback")}
@@ -494,17 +305,14 @@ async def run_target(
 
 
 async def drive(url: str, limits: Limits, sessions: int, questions: int, single: bool) -> dict:
-    from playwright.async_api import async_playwright
-
     process = limits.process
-    started, load0 = time.monotonic(), os.getloadavg()[0]
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    started, load0, cpu0 = time.monotonic(), os.getloadavg()[0], time.process_time()
+    browser_or_none = room_browser.chromium() if limits.client == "browser" else contextlib.nullcontext()
+    async with browser_or_none as browser:
         memory0 = tree_rss_mb(process.pid)
         alone = await single_session(browser, url, questions, limits) if single else Live("single")
         load1 = os.getloadavg()[0]  # the last minute: the single session's
         crowd = await room(browser, url, sessions, questions, limits)
-        await browser.close()
     crashed = process.poll() is not None
     result = summarise(alone, crowd["lives"], questions, crashed)
     result["lives"] = [alone, *crowd["lives"]]  # the caller keeps each turn, for the record
@@ -519,67 +327,56 @@ async def drive(url: str, limits: Limits, sessions: int, questions: int, single:
             "peak_while_asking": round(crowd["peak_load"], 2),
         },
         server_exit_code=process.returncode if crashed else None,
+        client=limits.client,
+        # this process's CPU time: the protocol sessions' own cost (Chromium's is not in it)
+        bench_process_cpu_s=round(time.process_time() - cpu0, 1),
     )
     return result
 
 
-def snapshot() -> Path:
-    """A copy of the working tree (tracked and untracked files git does not ignore), checked importable."""
-    import subprocess
-
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=ROOT, capture_output=True, check=True
-    ).stdout.decode()
-    folder = Path(tempfile.mkdtemp(prefix="load-room-tree-"))
-    for name in filter(None, listed.split("\0")):
-        source = ROOT / name
-        if source.is_file():
-            (folder / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, folder / name)
-    check = [sys.executable, "-c", "import rag.pipeline, rag.chains, rag.side_by_side"]
-    if subprocess.run(check, cwd=folder, capture_output=True).returncode:
-        sys.exit(f"the working tree does not import right now (copied to {folder}): try again in a moment")
-    return folder
-
-
-def floors(r: dict) -> dict[str, bool]:
-    """The issue's floors for one target (the first-token one only with the Ollama server)."""
-    m = r["memory_mb"]
-    grown = (m[str(r["sessions"])] - m["1"]) / max(r["sessions"] - 1, 1)
-    checks = {
-        "no_errors": r["errors"] == 0 and r["completed"] == r["sessions"] and r["single"]["completed"],
-        "no_crashes": not r["crashes"]["server_died"] and r["crashes"]["websockets_lost"] == 0,
-        "memory_per_session_mb": grown <= 60,
-    }
-    single, crowd = r["single"].get("first_token_s", {}), r["room"].get("first_token_s", {})
-    if "ollama_server" in r and "all" in single and "all" in crowd:
-        checks["first_token_p95"] = crowd["all"]["p95"] <= 3 * single["all"]["p95"]
-    r["memory_per_extra_session_mb"] = round(grown, 1)
-    return checks
-
-
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=30)
     parser.add_argument("--questions", type=int, default=3)
     parser.add_argument("--target", choices=["ollama", "embedded", "both"], default="both")
+    parser.add_argument(
+        "--client",
+        choices=["protocol", "browser"],
+        default="protocol",
+        help="Streamlit's websocket protocol from this process (bench/streamlit_client.py), or Chromium",
+    )
     parser.add_argument("--time-limit", type=float, default=3000, help="seconds for the whole run")
     parser.add_argument("--stall", type=float, default=600, help="seconds without progress fail a session")
     parser.add_argument("--snapshot", action="store_true", help="serve a copy of the tree taken at the start")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS / "load-room.json",
+        help="the result file; other than the default, the evidence goes to a folder beside it",
+    )
     args = parser.parse_args()
     if args.sessions < 1 or args.questions < 1:
         parser.error("--sessions and --questions must be at least 1")
-    if not Path(CHROMIUM).exists():
+    if args.client == "browser" and not Path(CHROMIUM).exists():
         sys.exit(f"{CHROMIUM} is missing: install Debian's chromium (./setup.sh does).")
+    return args
+
+
+def main() -> None:
+    global ARTIFACTS
+    args = arguments()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the servers and Chromium are stopped
     deadline = time.monotonic() + args.time_limit
+    path = args.out.resolve()
+    if path != RESULTS / "load-room.json":  # a trial run leaves the real run's evidence alone
+        ARTIFACTS = path.with_name(f"{path.stem}-artifacts")
     app_dir = snapshot() if args.snapshot else ROOT
-    path = RESULTS / "load-room.json"
     data = json.loads(path.read_text()) if path.exists() else {}
     try:
         for target in ["ollama", "embedded"] if args.target == "both" else [args.target]:
             budget = deadline - time.monotonic() + 120  # the sessions stop themselves at the deadline
-            run = run_target(target, args.sessions, args.questions, args.stall, deadline, app_dir=app_dir)
+            size = (args.sessions, args.questions, args.stall, deadline)
+            run = run_target(target, *size, app_dir=app_dir, client=args.client)
             result = asyncio.run(asyncio.wait_for(run, budget))
             turns = result.pop("turns")
             (ARTIFACTS / f"{target}-turns.json").write_text(json.dumps(turns, indent=1))
@@ -588,7 +385,7 @@ def main() -> None:
             print(target, json.dumps(result, indent=1))
             data[target] = result
             data["machine"] = machine()
-            RESULTS.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(data, indent=1))
     finally:
         if app_dir != ROOT:

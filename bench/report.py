@@ -338,15 +338,9 @@ def load_room_section(data: dict) -> list[str]:
         "embedded": "embedded Gemma 3 270M, 2 cores",
     }
     runs = {k: data[k] for k in targets if k in data}
+    client = next((r.get("client", "browser") for r in runs.values()), "browser")
     lines = [
-        ran_on(data) + " `bench/load_room.py`: one headless Chromium, one context per session on "
-        "Streamlit's websocket; each session indexes the sample guide on the Index page, then asks its "
-        "questions on the Chat page (one a follow-up). A single session runs alone first, in the same "
-        "run; then the room's sessions open in waves and ask their first question within 2 s of each "
-        "other. Times are taken in the browser, from Enter to the first streamed text in a column "
-        "(first token) and to its finished answer, over both columns; the app's own first-token "
-        "time (its timings caption, taken in the server) is shown beside them. The browsers share "
-        "the 2 cores with the server, so the load average is part of every number.",
+        ran_on(data) + _room_method(client),
         "",
         "| target | sessions completed | errors | crashes (server died / websockets lost) "
         "| first token p50 / p95 s | answer p50 / p95 s | the app's first token p50 / p95 s "
@@ -389,6 +383,30 @@ def load_room_section(data: dict) -> list[str]:
             "session's median without saying so."
         )
     return [*lines, ""]
+
+
+def _room_method(client: str) -> str:
+    """How the room ran, for `client` "browser" (Chromium) or "protocol" (bench/streamlit_client.py)."""
+    if client == "protocol":
+        who = (
+            "one websocket client per session speaking Streamlit's protocol from the bench process "
+            "(bench/streamlit_client.py)"
+        )
+        timed, shared = "by the client, from submitting the question", ""
+    else:
+        who = "one headless Chromium, one context per session on Streamlit's websocket"
+        timed = "in the browser, from Enter"
+        shared = (
+            " The browsers share the 2 cores with the server, so the load average is part of every number."
+        )
+    return (
+        f" `bench/load_room.py`: {who}; each session indexes the sample guide on the Index page, then "
+        "asks its questions on the Chat page (one a follow-up). A single session runs alone first, in the "
+        "same run; then the room's sessions open in waves and ask their first question within 2 s of "
+        f"each other. Times are taken {timed} to the first streamed text in a column (first token) and "
+        "to its finished answer, over both columns; the app's own first-token time (its timings "
+        f"caption, taken in the server) is shown beside them.{shared}"
+    )
 
 
 def _p(stats: dict, key: str) -> str:

@@ -98,7 +98,9 @@ def saved_index(name: str, kind: str, embeddings: CachedEmbeddings, splitter: st
     return store if splitter is None or store.info.splitter == splitter else None
 
 
-def run_corpus(name: str, local: LocalEmbeddings, rewrite: bool, reuse: bool, index_only: bool = False) -> dict:
+def run_corpus(
+    name: str, local: LocalEmbeddings, rewrite: bool, reuse: bool, index_only: bool = False
+) -> dict:
     c = corpus(name)
     questions = [] if index_only else load_questions(c.questions)
     cache = load_cache(EMBEDDER)

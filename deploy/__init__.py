@@ -10,14 +10,23 @@ The Deploy page's entry points:
     hosting.deploy_page_access(os.environ, st.secrets, supplied)
 """
 
-from deploy.catalog import GPU_TYPES, PREBUILT_IMAGES, cost_note, regions_for
-from deploy.config import DeployConfig, Endpoints
-from deploy.errors import DeployError
-from deploy.hosting import deploy_page_access
-from deploy.job import DeployJob
-from deploy.preflight import CheckResult, preflight
+from .catalog import GPU_TYPES, PREBUILT_IMAGES, cost_note, regions_for
+from .config import DeployConfig, Endpoints
+from .errors import DeployError
+from .hosting import deploy_page_access
+from .job import DeployJob
+from .preflight import CheckResult, preflight
 
 __all__ = [
-    "GPU_TYPES", "PREBUILT_IMAGES", "CheckResult", "DeployConfig", "DeployError", "DeployJob",
-    "Endpoints", "cost_note", "deploy_page_access", "preflight", "regions_for",
+    "GPU_TYPES",
+    "PREBUILT_IMAGES",
+    "CheckResult",
+    "DeployConfig",
+    "DeployError",
+    "DeployJob",
+    "Endpoints",
+    "cost_note",
+    "deploy_page_access",
+    "preflight",
+    "regions_for",
 ]

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from deploy.config import Endpoints
+from .config import Endpoints
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,13 @@ class ApiRequest:
         return f"{url}?{urlencode(self.params)}" if self.params else url
 
     def to_dict(self, endpoints: Endpoints) -> dict:
-        out = {"method": self.method, "url": self.url(endpoints), "body": self.body,
-               "api": f"{self.api}.{self.version}", "purpose": self.purpose}
+        out = {
+            "method": self.method,
+            "url": self.url(endpoints),
+            "body": self.body,
+            "api": f"{self.api}.{self.version}",
+            "purpose": self.purpose,
+        }
         if self.when:
             out["when"] = self.when
         return out

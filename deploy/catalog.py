@@ -196,7 +196,7 @@ def version_problems(tag: str, server: str | None = None) -> list[str]:
 def __getattr__(name: str) -> str:
     """DEFAULT_MODEL is computed by the fit check (deploy/fit.py), once, on first use."""
     if name == "DEFAULT_MODEL":
-        from deploy.fit import default_model
+        from .fit import default_model
 
         return default_model()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

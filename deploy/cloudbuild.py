@@ -14,10 +14,10 @@ import re
 import shlex
 from urllib.parse import quote
 
-from deploy.api import ApiRequest
-from deploy.catalog import BUILD_REGIONS
-from deploy.config import CONTAINER_DIR, DeployConfig
-from deploy.errors import DeployError
+from .api import ApiRequest
+from .catalog import BUILD_REGIONS
+from .config import CONTAINER_DIR, DeployConfig
+from .errors import DeployError
 
 CONTEXT_FILES = ("Dockerfile", "start.sh")
 TERMINAL = {"SUCCESS", "FAILURE", "INTERNAL_ERROR", "TIMEOUT", "CANCELLED", "EXPIRED"}
@@ -32,9 +32,13 @@ def build_definition() -> dict:
 
 
 def substitutions(cfg: DeployConfig) -> dict[str, str]:
-    return {"_MODEL": cfg.model, "_NUM_PARALLEL": str(cfg.ollama_num_parallel),
-            "_IMAGE": cfg.image, "_EMBED_MODEL": cfg.embed_model,
-            "_CONTEXT_LENGTH": str(cfg.context_length)}
+    return {
+        "_MODEL": cfg.model,
+        "_NUM_PARALLEL": str(cfg.ollama_num_parallel),
+        "_IMAGE": cfg.image,
+        "_EMBED_MODEL": cfg.embed_model,
+        "_CONTEXT_LENGTH": str(cfg.context_length),
+    }
 
 
 def _write_context_step() -> dict:
@@ -44,8 +48,12 @@ def _write_context_step() -> dict:
         data = base64.b64encode((CONTAINER_DIR / name).read_bytes()).decode()
         commands.append(f"printf %s {data} | base64 -d > {shlex.quote(name)}")
     commands.append("chmod 0755 start.sh")
-    return {"id": "write-context", "name": BUILDER, "entrypoint": "bash",
-            "args": ["-c", " && ".join(commands)]}
+    return {
+        "id": "write-context",
+        "name": BUILDER,
+        "entrypoint": "bash",
+        "args": ["-c", " && ".join(commands)],
+    }
 
 
 def job_tag(job_id: str) -> str:
@@ -74,21 +82,30 @@ def _ctx(cfg: DeployConfig) -> dict:
 def create_build(cfg: DeployConfig, tag: str = "") -> ApiRequest:
     """tag: the job's (job_tag), so a build whose create reply was lost can be found."""
     parent = f"projects/{cfg.project}/locations/{cfg.build_region}"
-    return ApiRequest("cloudbuild", "v1", "POST", f"v1/{parent}/builds",
-                      body=build_body(cfg, tag),
-                      purpose=f"Build {cfg.image} on {cfg.build_machine} (~10-45 min)",
-                      context=_ctx(cfg))
+    return ApiRequest(
+        "cloudbuild",
+        "v1",
+        "POST",
+        f"v1/{parent}/builds",
+        body=build_body(cfg, tag),
+        purpose=f"Build {cfg.image} on {cfg.build_machine} (~10-45 min)",
+        context=_ctx(cfg),
+    )
 
 
 def find_builds(cfg: DeployConfig, tag: str) -> ApiRequest:
     """The builds carrying `tag`, newest first (one job makes a handful at most)."""
     parent = f"projects/{cfg.project}/locations/{cfg.build_region}"
-    return ApiRequest("cloudbuild", "v1", "GET", f"v1/{parent}/builds",
-                      params=(("projectId", cfg.project), ("filter", f'tags="{tag}"'),
-                              ("pageSize", "50")),
-                      purpose="Find the job's build by its tag",
-                      when="on resume, when a create was sent but its reply never saved",
-                      context=_ctx(cfg))
+    return ApiRequest(
+        "cloudbuild",
+        "v1",
+        "GET",
+        f"v1/{parent}/builds",
+        params=(("projectId", cfg.project), ("filter", f'tags="{tag}"'), ("pageSize", "50")),
+        purpose="Find the job's build by its tag",
+        when="on resume, when a create was sent but its reply never saved",
+        context=_ctx(cfg),
+    )
 
 
 def reusable(builds: list[dict]) -> dict | None:
@@ -102,23 +119,36 @@ def reusable(builds: list[dict]) -> dict | None:
 
 def get_build(cfg: DeployConfig, build_id: str) -> ApiRequest:
     name = f"projects/{cfg.project}/locations/{cfg.build_region}/builds/{build_id}"
-    return ApiRequest("cloudbuild", "v1", "GET", f"v1/{name}",
-                      purpose="Follow the build's status", when="repeated until it finishes",
-                      context=_ctx(cfg))
+    return ApiRequest(
+        "cloudbuild",
+        "v1",
+        "GET",
+        f"v1/{name}",
+        purpose="Follow the build's status",
+        when="repeated until it finishes",
+        context=_ctx(cfg),
+    )
 
 
 def read_log(bucket: str, build_id: str) -> ApiRequest:
     """The build log object; send with a Range header to read only what is new."""
     bucket = bucket.removeprefix("gs://")
     obj = quote(f"log-{build_id}.txt", safe="")
-    return ApiRequest("storage", "v1", "GET", f"b/{quote(bucket, safe='')}/o/{obj}",
-                      params=(("alt", "media"),), purpose="Tail the build log",
-                      when="while the build runs")
+    return ApiRequest(
+        "storage",
+        "v1",
+        "GET",
+        f"b/{quote(bucket, safe='')}/o/{obj}",
+        params=(("alt", "media"),),
+        purpose="Tail the build log",
+        when="while the build runs",
+    )
 
 
 def step_statuses(build: dict) -> tuple[tuple[str, str], ...]:
-    return tuple((s.get("id") or s.get("name", "?"), s.get("status", "PENDING"))
-                 for s in build.get("steps", []))
+    return tuple(
+        (s.get("id") or s.get("name", "?"), s.get("status", "PENDING")) for s in build.get("steps", [])
+    )
 
 
 def built_image(build: dict, fallback: str) -> str:
@@ -146,4 +176,7 @@ def location_error(cfg: DeployConfig, err: DeployError) -> DeployError:
         f"Cloud Build refused to build in {cfg.build_region}: {err.message}",
         f"Set the Cloud Build region (Advanced on the Deploy page, --build-location on the "
         f"command line) to one of {', '.join(BUILD_REGIONS)}; the image still goes to the "
-        f"repository in {cfg.region}.", status=err.status, http_status=err.http_status)
+        f"repository in {cfg.region}.",
+        status=err.status,
+        http_status=err.http_status,
+    )

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import copy
+from typing import TYPE_CHECKING
 
-from deploy import iam
-from deploy.api import ApiRequest
-from deploy.config import DeployConfig, model_slug
+from . import iam
+from .api import ApiRequest
+from .config import MANAGED_LABELS, DeployConfig, model_slug
+
+if TYPE_CHECKING:
+    from .http import GoogleHttp
 
 PORT = 8080
 INVOKER = "roles/run.invoker"
 # TCP probe on the serving port: passes as soon as Ollama listens (seconds); the
 # 240 s budget covers a slow image start, after which Cloud Run fails the revision.
-STARTUP_PROBE = {"tcpSocket": {"port": PORT}, "initialDelaySeconds": 0,
-                 "periodSeconds": 10, "timeoutSeconds": 5, "failureThreshold": 24}
+STARTUP_PROBE = {
+    "tcpSocket": {"port": PORT},
+    "initialDelaySeconds": 0,
+    "periodSeconds": 10,
+    "timeoutSeconds": 5,
+    "failureThreshold": 24,
+}
 
 
 def service_name(cfg: DeployConfig) -> str:
@@ -30,9 +39,11 @@ def container(cfg: DeployConfig, image: str) -> dict:
         "name": "ollama",
         "image": image,
         "ports": [{"name": "http1", "containerPort": PORT}],
-        "env": [{"name": "OLLAMA_NUM_PARALLEL", "value": str(cfg.ollama_num_parallel)},
-                # set, not left to Ollama (which picks 32k on a 24 GB GPU): the fit check's number
-                {"name": "OLLAMA_CONTEXT_LENGTH", "value": str(cfg.context_length)}],
+        "env": [
+            {"name": "OLLAMA_NUM_PARALLEL", "value": str(cfg.ollama_num_parallel)},
+            # set, not left to Ollama (which picks 32k on a 24 GB GPU): the fit check's number
+            {"name": "OLLAMA_CONTEXT_LENGTH", "value": str(cfg.context_length)},
+        ],
         # cpuIdle False = no CPU throttling: GPU services must keep CPU allocated.
         "resources": {"limits": limits, "cpuIdle": False, "startupCpuBoost": True},
         "startupProbe": copy.deepcopy(STARTUP_PROBE),
@@ -46,14 +57,13 @@ def service_body(cfg: DeployConfig, image: str, *, with_name: bool = False) -> d
         "gpuZonalRedundancyDisabled": not cfg.gpu_zonal_redundancy,
         "maxInstanceRequestConcurrency": cfg.concurrency,
         "timeout": f"{cfg.timeout_s}s",
-        "scaling": {"minInstanceCount": cfg.min_instances,
-                    "maxInstanceCount": cfg.max_instances},
-        "labels": {"managed-by": "workshop-deploy"},
+        "scaling": {"minInstanceCount": cfg.min_instances, "maxInstanceCount": cfg.max_instances},
+        "labels": dict(MANAGED_LABELS),
     }
     if cfg.service_account:
         template["serviceAccount"] = cfg.service_account
     body = {
-        "labels": {"managed-by": "workshop-deploy", "model": model_slug(cfg.model)},
+        "labels": {**MANAGED_LABELS, "model": model_slug(cfg.model)},
         "ingress": "INGRESS_TRAFFIC_ALL",
         "invokerIamDisabled": False,  # callers need roles/run.invoker and an ID token
         "template": template,
@@ -66,51 +76,91 @@ def service_body(cfg: DeployConfig, image: str, *, with_name: bool = False) -> d
 
 
 def get_service(cfg: DeployConfig) -> ApiRequest:
-    return ApiRequest("run", "v2", "GET", f"v2/{service_name(cfg)}",
-                      purpose="Does the service exist? (create or update)", context=_ctx(cfg))
+    return ApiRequest(
+        "run",
+        "v2",
+        "GET",
+        f"v2/{service_name(cfg)}",
+        purpose="Does the service exist? (create or update)",
+        context=_ctx(cfg),
+    )
 
 
 def create_service(cfg: DeployConfig, image: str) -> ApiRequest:
     parent = f"projects/{cfg.project}/locations/{cfg.region}"
-    return ApiRequest("run", "v2", "POST", f"v2/{parent}/services",
-                      params=(("serviceId", cfg.service_name),), body=service_body(cfg, image),
-                      purpose=f"Create the GPU service ({cfg.gpu_type})",
-                      when="if it does not exist", context=_ctx(cfg))
+    return ApiRequest(
+        "run",
+        "v2",
+        "POST",
+        f"v2/{parent}/services",
+        params=(("serviceId", cfg.service_name),),
+        body=service_body(cfg, image),
+        purpose=f"Create the GPU service ({cfg.gpu_type})",
+        when="if it does not exist",
+        context=_ctx(cfg),
+    )
 
 
 def update_service(cfg: DeployConfig, image: str) -> ApiRequest:
-    return ApiRequest("run", "v2", "PATCH", f"v2/{service_name(cfg)}",
-                      body=service_body(cfg, image, with_name=True),
-                      purpose="Update the existing service (new revision)",
-                      when="if it already exists", context=_ctx(cfg))
+    return ApiRequest(
+        "run",
+        "v2",
+        "PATCH",
+        f"v2/{service_name(cfg)}",
+        body=service_body(cfg, image, with_name=True),
+        purpose="Update the existing service (new revision)",
+        when="if it already exists",
+        context=_ctx(cfg),
+    )
 
 
 def delete_service(cfg: DeployConfig) -> ApiRequest:
-    return ApiRequest("run", "v2", "DELETE", f"v2/{service_name(cfg)}",
-                      purpose="Delete the GPU service", context=_ctx(cfg))
+    return ApiRequest(
+        "run", "v2", "DELETE", f"v2/{service_name(cfg)}", purpose="Delete the GPU service", context=_ctx(cfg)
+    )
 
 
 def get_iam_policy(cfg: DeployConfig) -> ApiRequest:
-    return ApiRequest("run", "v2", "GET", f"v2/{service_name(cfg)}:getIamPolicy",
-                      purpose="Read who may invoke the service", context=_ctx(cfg))
+    return ApiRequest(
+        "run",
+        "v2",
+        "GET",
+        f"v2/{service_name(cfg)}:getIamPolicy",
+        purpose="Read who may invoke the service",
+        context=_ctx(cfg),
+    )
 
 
 def set_iam_policy(cfg: DeployConfig, policy: dict) -> ApiRequest:
-    return ApiRequest("run", "v2", "POST", f"v2/{service_name(cfg)}:setIamPolicy",
-                      body={"policy": policy}, purpose=f"Grant {INVOKER}",
-                      when="if the member lacks it", context=_ctx(cfg))
+    return ApiRequest(
+        "run",
+        "v2",
+        "POST",
+        f"v2/{service_name(cfg)}:setIamPolicy",
+        body={"policy": policy},
+        purpose=f"Grant {INVOKER}",
+        when="if the member lacks it",
+        context=_ctx(cfg),
+    )
 
 
 def test_permissions(cfg: DeployConfig, permissions: list[str]) -> ApiRequest:
-    return ApiRequest("run", "v2", "POST", f"v2/{service_name(cfg)}:testIamPermissions",
-                      body={"permissions": permissions},
-                      purpose="Can the caller already invoke the service?", context=_ctx(cfg))
+    return ApiRequest(
+        "run",
+        "v2",
+        "POST",
+        f"v2/{service_name(cfg)}:testIamPermissions",
+        body={"permissions": permissions},
+        purpose="Can the caller already invoke the service?",
+        context=_ctx(cfg),
+    )
 
 
-def grant_invoker(http, cfg: DeployConfig, members: list[str], attempts: int = 3) -> list[str]:
+def grant_invoker(http: GoogleHttp, cfg: DeployConfig, members: list[str], attempts: int = 3) -> list[str]:
     """Add members to run.invoker (read-modify-write; the etag guards races)."""
-    return iam.grant_role(http, get_iam_policy(cfg), lambda p: set_iam_policy(cfg, p), INVOKER,
-                          members, attempts)
+    return iam.grant_role(
+        http, get_iam_policy(cfg), lambda p: set_iam_policy(cfg, p), INVOKER, members, attempts
+    )
 
 
 def with_invoker(policy: dict, members: list[str]) -> tuple[dict, list[str]]:
@@ -120,5 +170,7 @@ def with_invoker(policy: dict, members: list[str]) -> tuple[dict, list[str]]:
 
 def logs_url(cfg: DeployConfig) -> str:
     """The service's logs in the console (where start.sh and Ollama report load failures)."""
-    return (f"https://console.cloud.google.com/run/detail/{cfg.region}/{cfg.service_name}/logs"
-            f"?project={cfg.project}")
+    return (
+        f"https://console.cloud.google.com/run/detail/{cfg.region}/{cfg.service_name}/logs"
+        f"?project={cfg.project}"
+    )

@@ -1,29 +1,65 @@
-"""What to deploy (DeployConfig) and where Google's APIs live (Endpoints).
+"""What to deploy (DeployConfig), where Google's APIs live (Endpoints), and deploy's settings.
 
 Endpoints is the one place base URLs are defined, so tests (and emulators)
-can point every request at a local server.
+can point every request at a local server. The settings (DEPLOY_STATE_DIR,
+DEPLOY_POLL_SECONDS, DEPLOY_API_BASE) are rows of the app's one table,
+rag/settings.py (docs/settings.md); the page and the CLI read them here.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from deploy import catalog, fit
-from deploy.errors import ConfigError
-from deploy.fit import FitEstimate
+from rag.errors import InputError
+from rag.settings import Settings, env_value
+
+from . import catalog, fit
+from .errors import ConfigError
+from .fit import FitEstimate
 
 if TYPE_CHECKING:
-    from deploy.vllm import VllmOptions
+    from .vllm import VllmOptions
 
 ENGINES = ("ollama", "vllm")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONTAINER_DIR = REPO_ROOT / "ollama_container"
-DEFAULT_STATE_DIR = REPO_ROOT / ".cache" / "deploy"
+DEFAULT_STATE_DIR = REPO_ROOT / ".cache" / "deploy"  # when DEPLOY_STATE_DIR is empty
+# On everything this app creates; clean-up trusts it (a labelled repository is the app's).
+MANAGED_LABELS = {"managed-by": "workshop-deploy"}
+
+
+def labels_flag(**more: str) -> str:
+    """The same labels as a gcloud flag: `--labels=managed-by=workshop-deploy,k=v`."""
+    return "--labels=" + ",".join(f"{k}={v}" for k, v in {**MANAGED_LABELS, **more}.items())
+
+
+def setting(name: str, settings: Settings | None = None) -> Any:
+    """A deploy setting: from `settings` (the app's session), else the environment alone.
+
+    A bad value is a ConfigError: `python -m deploy` and the page show its sentence and fix.
+    """
+    if settings is not None:
+        return getattr(settings, name)
+    try:
+        return env_value(name)
+    except InputError as err:
+        raise ConfigError(err.message, err.fix) from None
+
+
+def state_dir(settings: Settings | None = None) -> Path:
+    """Where deploy jobs keep their state: DEPLOY_STATE_DIR, else the repository's .cache/deploy."""
+    folder = setting("deploy_state_dir", settings)
+    return Path(folder).expanduser() if folder else DEFAULT_STATE_DIR
+
+
+def poll_seconds(settings: Settings | None = None) -> float:
+    """Seconds between polls of a running operation (DEPLOY_POLL_SECONDS; tests set 0)."""
+    return max(0.0, setting("deploy_poll_seconds", settings))
+
 
 # Discovery name -> base URL (the discovery doc's rootUrl + servicePath).
 GOOGLE_BASE_URLS = {
@@ -56,9 +92,9 @@ class Endpoints:
         return self.bases[api]
 
     @classmethod
-    def from_env(cls) -> Endpoints:
+    def from_env(cls, settings: Settings | None = None) -> Endpoints:
         """Google's APIs, or every API under DEPLOY_API_BASE (an emulator or a test server)."""
-        base = os.environ.get("DEPLOY_API_BASE", "").strip()
+        base = setting("deploy_api_base", settings).strip()
         return cls.single_host(base) if base else cls()
 
 
@@ -166,7 +202,7 @@ class DeployConfig:
         return self.engine == "ollama" and not self.use_prebuilt
 
     def vllm_options(self) -> VllmOptions:
-        from deploy.vllm import VllmOptions
+        from .vllm import VllmOptions
 
         return VllmOptions(
             bucket=self.weights_bucket,

@@ -13,12 +13,14 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
-from deploy.api import ApiRequest
+from .api import ApiRequest
 
 
 class ValidationError(ValueError):
@@ -46,7 +48,7 @@ def load(api: str, version: str) -> dict:
     return json.loads((documents_dir() / f"{api}.{version}.json").read_text())
 
 
-def _walk_methods(node: dict):
+def _walk_methods(node: dict) -> Iterator[dict]:
     yield from node.get("methods", {}).values()
     for child in node.get("resources", {}).values():
         yield from _walk_methods(child)
@@ -57,7 +59,7 @@ def _template_regex(template: str) -> re.Pattern:
     """URI template -> regex; {+x} spans slashes, {x} is one segment (no ':' verbs)."""
     out, pos = "", 0
     for match in re.finditer(r"\{(\+?)([^}]+)\}", template):
-        out += re.escape(template[pos:match.start()])
+        out += re.escape(template[pos : match.start()])
         group = re.sub(r"\W", "_", match.group(2))
         out += f"(?P<{group}>.+)" if match.group(1) else f"(?P<{group}>[^/:]+)"
         pos = match.end()
@@ -137,8 +139,7 @@ def _check_path(method: Method) -> list[str]:
 
 
 def _check_query(method: Method, doc: dict, params: tuple) -> list[str]:
-    specs = {k: v for k, v in method.doc.get("parameters", {}).items()
-             if v.get("location") == "query"}
+    specs = {k: v for k, v in method.doc.get("parameters", {}).items() if v.get("location") == "query"}
     specs.update(doc.get("parameters", {}))
     out, seen = [], {}
     for name, value in params:
@@ -150,8 +151,11 @@ def _check_query(method: Method, doc: dict, params: tuple) -> list[str]:
         out += _check_scalar_param(method.id, name, str(value), spec)
         if seen[name] > 1 and not spec.get("repeated"):
             out.append(f"{method.id}: query parameter '{name}' is not repeated")
-    out += [f"{method.id}: required query parameter '{n}' is missing"
-            for n, s in specs.items() if s.get("required") and n not in seen]
+    out += [
+        f"{method.id}: required query parameter '{n}' is missing"
+        for n, s in specs.items()
+        if s.get("required") and n not in seen
+    ]
     return out
 
 
@@ -180,7 +184,7 @@ _DATETIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)
 _INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "uint32": (0, 2**32 - 1)}
 
 
-def _check_value(value, schema: dict, where: str, doc: dict, out: list, output: bool) -> None:
+def _check_value(value: Any, schema: dict, where: str, doc: dict, out: list, output: bool) -> None:
     if "$ref" in schema:
         schema = doc["schemas"][schema["$ref"]]
     if schema.get("readOnly") and not output:
@@ -208,7 +212,7 @@ def _check_value(value, schema: dict, where: str, doc: dict, out: list, output: 
         out.append(f"{where}: expected true/false, got {value!r}")
 
 
-def _check_object(value, schema: dict, where: str, doc: dict, out: list, output: bool) -> None:
+def _check_object(value: Any, schema: dict, where: str, doc: dict, out: list, output: bool) -> None:
     if not isinstance(value, dict):
         out.append(f"{where}: expected an object, got {type(value).__name__}")
         return
@@ -223,7 +227,7 @@ def _check_object(value, schema: dict, where: str, doc: dict, out: list, output:
             out.append(f"{where}: unknown field '{key}'")
 
 
-def _check_string(value, schema: dict, where: str, out: list) -> None:
+def _check_string(value: Any, schema: dict, where: str, out: list) -> None:
     if not isinstance(value, str):
         out.append(f"{where}: expected a string, got {value!r}")
         return
@@ -240,7 +244,7 @@ def _check_string(value, schema: dict, where: str, out: list) -> None:
         out.append(f"{where}: {value!r} is not one of {schema['enum']}")
 
 
-def _check_integer(value, schema: dict, where: str, out: list) -> None:
+def _check_integer(value: Any, schema: dict, where: str, out: list) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         out.append(f"{where}: expected an integer, got {value!r}")
         return
@@ -251,8 +255,7 @@ def _check_integer(value, schema: dict, where: str, out: list) -> None:
 
 def _is_base64(value: str) -> bool:
     try:
-        base64.b64decode(value, altchars=b"-_" if "-" in value or "_" in value else None,
-                         validate=True)
+        base64.b64decode(value, altchars=b"-_" if "-" in value or "_" in value else None, validate=True)
         return True
     except ValueError:
         return False

@@ -80,9 +80,10 @@ class Failed(Event):
     log_tail: tuple[str, ...] = field(default=())
 
 
-EVENT_TYPES = {cls.type: cls for cls in
-               (StepStarted, StepFinished, BuildStatus, LogLines, OperationProgress, Notice,
-                Done, Failed)}
+EVENT_TYPES = {
+    cls.type: cls
+    for cls in (StepStarted, StepFinished, BuildStatus, LogLines, OperationProgress, Notice, Done, Failed)
+}
 
 
 def from_dict(data: dict) -> Event:

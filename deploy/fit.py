@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from functools import cache
+from typing import Any
 
-from deploy import catalog
+from . import catalog
 
 GIB = 2**30
 KV_ENTRY_BYTES = 2  # f16 K and V, Ollama's default cache type
@@ -134,7 +135,7 @@ def estimate(
     )
 
 
-def _again(est: FitEstimate, **changes) -> FitEstimate:
+def _again(est: FitEstimate, **changes: Any) -> FitEstimate:
     args = {
         "model": est.model,
         "gpu": est.gpu,
@@ -182,7 +183,7 @@ def _servable(tag: str, engine: str) -> bool:
     """Ollama: the pinned server can pull it; vLLM: its Hugging Face repository is known."""
     if engine != "vllm":
         return not catalog.version_problems(tag)
-    from deploy.vllm import HF_MODELS  # deploy.vllm imports this module
+    from .vllm import HF_MODELS  # deploy.vllm imports this module
 
     return tag in HF_MODELS
 

@@ -24,16 +24,17 @@ import time
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from deploy import cloudrun, iam, operations, secretmanager, serviceusage
-from deploy.api import ApiRequest
-from deploy.catalog import SECRET_MANAGER_API
-from deploy.config import DeployConfig
-from deploy.errors import AlreadyExistsError, DeployError, NotFoundError
-from deploy.events import Done, Event, Failed, StepFinished, StepStarted
-from deploy.http import GoogleHttp
+from rag.settings import HOSTED_FLAG, Settings
+
+from . import cloudrun, iam, operations, secretmanager, serviceusage
+from .api import ApiRequest
+from .catalog import SECRET_MANAGER_API
+from .config import MANAGED_LABELS, DeployConfig
+from .errors import AlreadyExistsError, DeployError, NotFoundError
+from .events import Done, Event, Failed, StepFinished, StepStarted
+from .http import GoogleHttp
 
 ADMIN_SECRET = "DEPLOY_ADMIN_SECRET"
-HOSTED_FLAG = "WORKSHOP_HOSTED"
 UI_TIMEOUT_S = 3600  # Cloud Run's maximum; a websocket lives at most this long
 INDEX_VOLUME = "leader-index"
 INDEX_MOUNT = "/mnt/leader-index"
@@ -46,32 +47,29 @@ class DeployAccess:
     needs_secret: bool = False  # show a password box on the page
 
 
-def is_hosted(env: Mapping[str, str]) -> bool:
-    """Cloud Run sets K_SERVICE; WORKSHOP_HOSTED=1 forces hosted mode elsewhere."""
-    return bool(env.get("K_SERVICE")) or env.get(HOSTED_FLAG, "").lower() in ("1", "true", "yes")
-
-
-def deploy_page_access(env: Mapping[str, str], secrets: Mapping | None = None,
-                       supplied: str | None = None) -> DeployAccess:
+def deploy_page_access(
+    env: Mapping[str, str], secrets: Mapping | None = None, supplied: str | None = None
+) -> DeployAccess:
     """Whether the Deploy page may be used (env: os.environ; secrets: st.secrets)."""
-    if not is_hosted(env):
+    return page_access(Settings.load(env, secrets), supplied)
+
+
+def page_access(settings: Settings, supplied: str | None = None) -> DeployAccess:
+    """The Deploy page's gate, from the settings (WORKSHOP_HOSTED, DEPLOY_ADMIN_SECRET)."""
+    if not settings.hosted:
         return DeployAccess(True, "Running locally: deploys use your own Google credentials.")
-    expected = _lookup(secrets, ADMIN_SECRET) or env.get(ADMIN_SECRET)
+    expected = settings.deploy_admin_secret
     if not expected:
-        return DeployAccess(False, "The Deploy page is off on this hosted app. An admin "
-                            f"enables it by setting the {ADMIN_SECRET} secret.")
+        return DeployAccess(
+            False,
+            "The Deploy page is off on this hosted app. An admin "
+            f"enables it by setting the {ADMIN_SECRET} secret.",
+        )
     if not supplied:
         return DeployAccess(False, "Enter the admin secret to use the Deploy page.", True)
-    if hmac.compare_digest(supplied.encode(), str(expected).encode()):
+    if hmac.compare_digest(supplied.encode(), expected.encode()):
         return DeployAccess(True, "Admin secret accepted.")
     return DeployAccess(False, "That admin secret is not right.", True)
-
-
-def _lookup(secrets: Mapping | None, key: str):
-    try:  # st.secrets raises when no secrets file exists
-        return secrets.get(key) if secrets is not None else None
-    except Exception:
-        return None
 
 
 # The UI service -------------------------------------------------------------------
@@ -106,19 +104,23 @@ class UiConfig:
 
 
 def _secret_env(name: str, secret: str) -> dict:
-    return {"name": name, "valueSource": {"secretKeyRef": {"secret": secret,
-                                                            "version": "latest"}}}
+    return {"name": name, "valueSource": {"secretKeyRef": {"secret": secret, "version": "latest"}}}
 
 
 def ui_env(ui: UiConfig) -> list[dict]:
     # The app's own settings (rag/settings.py): chat with the private Ollama service.
-    env = [{"name": HOSTED_FLAG, "value": "1"},
-           {"name": "RAG_LLM", "value": f"cloudrun:{ui.ollama_url}"},
-           {"name": "RAG_MODEL", "value": ui.ollama.model}]
+    env = [
+        {"name": HOSTED_FLAG, "value": "1"},
+        {"name": "RAG_LLM", "value": f"cloudrun:{ui.ollama_url}"},
+        {"name": "RAG_MODEL", "value": ui.ollama.model},
+    ]
     env += [{"name": k, "value": str(v)} for k, v in ui.env.items()]
     cookie = "STREAMLIT_SERVER_COOKIE_SECRET"  # server.cookieSecret, same on every instance
-    env.append(_secret_env(cookie, ui.cookie_secret_name) if ui.cookie_secret_name
-               else {"name": cookie, "value": pysecrets.token_urlsafe(32)})
+    env.append(
+        _secret_env(cookie, ui.cookie_secret_name)
+        if ui.cookie_secret_name
+        else {"name": cookie, "value": pysecrets.token_urlsafe(32)}
+    )
     if ui.admin_secret_name:
         env.append(_secret_env(ADMIN_SECRET, ui.admin_secret_name))
     if ui.index_bucket:
@@ -128,17 +130,22 @@ def ui_env(ui: UiConfig) -> list[dict]:
 
 def ui_service_body(ui: UiConfig, *, with_name: bool = False) -> dict:
     container = {
-        "name": "streamlit", "image": ui.image,
+        "name": "streamlit",
+        "image": ui.image,
         "ports": [{"name": "http1", "containerPort": 8080}],
         "env": ui_env(ui),
         "resources": {"limits": {"cpu": ui.cpu, "memory": ui.memory}, "startupCpuBoost": True},
-        "startupProbe": {"httpGet": {"path": "/_stcore/health", "port": 8080},
-                         "periodSeconds": 5, "timeoutSeconds": 3, "failureThreshold": 24},
+        "startupProbe": {
+            "httpGet": {"path": "/_stcore/health", "port": 8080},
+            "periodSeconds": 5,
+            "timeoutSeconds": 3,
+            "failureThreshold": 24,
+        },
     }
     if ui.index_bucket:
         container["volumeMounts"] = [{"name": INDEX_VOLUME, "mountPath": INDEX_MOUNT}]
     body = {
-        "labels": {"managed-by": "workshop-deploy"},
+        "labels": dict(MANAGED_LABELS),
         "ingress": "INGRESS_TRAFFIC_ALL",
         "invokerIamDisabled": ui.public,
         "template": {
@@ -152,7 +159,8 @@ def ui_service_body(ui: UiConfig, *, with_name: bool = False) -> dict:
     }
     if ui.index_bucket:
         body["template"]["volumes"] = [
-            {"name": INDEX_VOLUME, "gcs": {"bucket": ui.index_bucket, "readOnly": True}}]
+            {"name": INDEX_VOLUME, "gcs": {"bucket": ui.index_bucket, "readOnly": True}}
+        ]
     return {"name": ui.name, **body} if with_name else body
 
 
@@ -167,14 +175,28 @@ def _get_service(ui: UiConfig) -> ApiRequest:
 
 def _create_service(ui: UiConfig) -> ApiRequest:
     parent = f"projects/{ui.project}/locations/{ui.region}"
-    return ApiRequest("run", "v2", "POST", f"v2/{parent}/services",
-                      params=(("serviceId", ui.service),), body=ui_service_body(ui),
-                      purpose="Create the UI service", when="if it does not exist")
+    return ApiRequest(
+        "run",
+        "v2",
+        "POST",
+        f"v2/{parent}/services",
+        params=(("serviceId", ui.service),),
+        body=ui_service_body(ui),
+        purpose="Create the UI service",
+        when="if it does not exist",
+    )
 
 
 def _update_service(ui: UiConfig) -> ApiRequest:
-    return ApiRequest("run", "v2", "PATCH", f"v2/{ui.name}", body=ui_service_body(ui, with_name=True),
-                      purpose="Update the UI service", when="if it exists")
+    return ApiRequest(
+        "run",
+        "v2",
+        "PATCH",
+        f"v2/{ui.name}",
+        body=ui_service_body(ui, with_name=True),
+        purpose="Update the UI service",
+        when="if it exists",
+    )
 
 
 def ui_requests(ui: UiConfig) -> list[ApiRequest]:
@@ -188,22 +210,34 @@ def ui_requests(ui: UiConfig) -> list[ApiRequest]:
         cloudrun.set_iam_policy(ui.ollama, policy),
     ]
     if secret_names(ui):
-        reqs += [serviceusage.batch_get(ui.project, (SECRET_MANAGER_API,)),
-                 serviceusage.batch_enable(ui.project, [SECRET_MANAGER_API]),
-                 operations.get("serviceusage", "v1", "operations/OPERATION_ID")]
+        reqs += [
+            serviceusage.batch_get(ui.project, (SECRET_MANAGER_API,)),
+            serviceusage.batch_enable(ui.project, [SECRET_MANAGER_API]),
+            operations.get("serviceusage", "v1", "operations/OPERATION_ID"),
+        ]
         accessor, _ = iam.with_role({"etag": "BwYAAAAAAAA="}, secretmanager.ACCESSOR, [member])
         for name in secret_names(ui):
-            reqs += [secretmanager.get_iam_policy(ui.project, name),
-                     secretmanager.set_iam_policy(ui.project, name, accessor)]
+            reqs += [
+                secretmanager.get_iam_policy(ui.project, name),
+                secretmanager.set_iam_policy(ui.project, name, accessor),
+            ]
     return [*reqs, _get_service(ui), _create_service(ui), _update_service(ui)]
 
 
-def deploy_ui(ui: UiConfig, http: GoogleHttp, *, poll_interval: float = 5.0, sleep=time.sleep,
-              account_waits: tuple[float, ...] = iam.NEW_ACCOUNT_WAITS) -> Iterator[Event]:
+def deploy_ui(
+    ui: UiConfig,
+    http: GoogleHttp,
+    *,
+    poll_interval: float = 5.0,
+    sleep=time.sleep,
+    account_waits: tuple[float, ...] = iam.NEW_ACCOUNT_WAITS,
+) -> Iterator[Event]:
     """Create the UI's account, let it invoke Ollama and read its secrets, deploy the UI."""
     run = _UiDeploy(ui, http, sleep, poll_interval, account_waits)
-    steps = [("ui-account", "The UI's service account", run.account),
-             ("ui-invoker", "Let the UI call Ollama", run.invoker)]
+    steps = [
+        ("ui-account", "The UI's service account", run.account),
+        ("ui-invoker", "Let the UI call Ollama", run.invoker),
+    ]
     if secret_names(ui):
         steps.append(("ui-secrets", "Let the UI read its secrets", run.secrets))
     steps.append(("ui-service", "Deploy the UI service", run.service))
@@ -221,8 +255,9 @@ def deploy_ui(ui: UiConfig, http: GoogleHttp, *, poll_interval: float = 5.0, sle
 class _UiDeploy:
     """The steps of deploy_ui; each is a generator of events returning its detail."""
 
-    def __init__(self, ui: UiConfig, http: GoogleHttp, sleep, poll_interval: float,
-                 account_waits: tuple[float, ...]):
+    def __init__(
+        self, ui: UiConfig, http: GoogleHttp, sleep, poll_interval: float, account_waits: tuple[float, ...]
+    ):
         self.ui, self.http, self.sleep = ui, http, sleep
         self.poll_interval, self.account_waits = poll_interval, account_waits
         self.member = f"serviceAccount:{ui.account_email}"
@@ -243,8 +278,7 @@ class _UiDeploy:
         return ui.account_email
 
     def invoker(self) -> Generator[Event, None, str]:
-        yield from self._when_ready(
-            lambda: cloudrun.grant_invoker(self.http, self.ui.ollama, [self.member]))
+        yield from self._when_ready(lambda: cloudrun.grant_invoker(self.http, self.ui.ollama, [self.member]))
         return f"{cloudrun.INVOKER} on {self.ui.ollama.service_name}"
 
     def secrets(self) -> Generator[Event, None, str]:
@@ -252,19 +286,27 @@ class _UiDeploy:
         wanted = (SECRET_MANAGER_API,)
         if serviceusage.disabled(self.http.send(serviceusage.batch_get(ui.project, wanted)), wanted):
             op = self.http.send(serviceusage.batch_enable(ui.project, list(wanted)))
-            yield from operations.wait(self.http, op, api="serviceusage", version="v1",
-                                       sleep=self.sleep, interval=self.poll_interval,
-                                       context={"project": ui.project})
+            yield from operations.wait(
+                self.http,
+                op,
+                api="serviceusage",
+                version="v1",
+                sleep=self.sleep,
+                interval=self.poll_interval,
+                context={"project": ui.project},
+            )
         names = secret_names(ui)
         for name in names:
             yield from self._when_ready(
-                lambda n=name: secretmanager.grant_accessor(self.http, ui.project, n, self.member))
+                lambda n=name: secretmanager.grant_accessor(self.http, ui.project, n, self.member)
+            )
         return f"{secretmanager.ACCESSOR} on " + ", ".join(names)
 
     def service(self) -> Generator[Event, None, str]:
         op = yield from self._when_ready(self._create_or_update)
-        service = yield from operations.wait(self.http, op, api="run", version="v2",
-                                             sleep=self.sleep, interval=self.poll_interval)
+        service = yield from operations.wait(
+            self.http, op, api="run", version="v2", sleep=self.sleep, interval=self.poll_interval
+        )
         self.url = service.get("uri", "")
         return self.url
 

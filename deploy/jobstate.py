@@ -20,15 +20,28 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from deploy.errors import StateFileError
+from .errors import StateFileError
 
 KEEP_EVENTS = 300
 KEEP_LOG_LINES = 60
 JOB_ID = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")  # DeployJob.create's ids (and file names)
 # What another follower may have learnt meanwhile; a save never forgets these.
-STICKY = ("apis_operation", "repo_operation", "repository_created", "build_sent", "build_id",
-          "build_operation", "build_region", "log_url", "logs_bucket", "image",
-          "service_sent", "service_operation", "service_existed", "service_url")
+STICKY = (
+    "apis_operation",
+    "repo_operation",
+    "repository_created",
+    "build_sent",
+    "build_id",
+    "build_operation",
+    "build_region",
+    "log_url",
+    "logs_bucket",
+    "image",
+    "service_sent",
+    "service_operation",
+    "service_existed",
+    "service_url",
+)
 
 
 @dataclass
@@ -69,16 +82,22 @@ class JobState:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise StateFileError(f"There is no deploy state file {path}.",
-                                 "Check the path, or leave out --state to follow the latest "
-                                 "deploy.") from None
+            raise StateFileError(
+                f"There is no deploy state file {path}.",
+                "Check the path, or leave out --state to follow the latest deploy.",
+            ) from None
         except OSError as err:
-            raise StateFileError(f"Cannot read the deploy state file {path}: {err.strerror}.",
-                                 "Check the file's permissions, then retry.") from err
+            raise StateFileError(
+                f"Cannot read the deploy state file {path}: {err.strerror}.",
+                "Check the file's permissions, then retry.",
+            ) from err
         except ValueError as err:  # cut short, or not JSON / not UTF-8 at all
             raise damaged(path, f"it is not complete JSON: {err}") from err
-        if not isinstance(data, dict) or not isinstance(data.get("job_id"), str) or \
-                not isinstance(data.get("config"), dict):
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("job_id"), str)
+            or not isinstance(data.get("config"), dict)
+        ):
             raise damaged(path, "it does not hold a deploy job")
         known = {f.name for f in fields(cls)}
         state = cls(**{k: v for k, v in data.items() if k in known})
@@ -106,14 +125,13 @@ class JobState:
 def damaged(path: Path, why: str) -> StateFileError:
     """The sentence for a state file that cannot be followed, and what to do instead."""
     tag = f"deploy-{path.stem}" if JOB_ID.fullmatch(path.stem) else ""
-    find = (f" (`gcloud builds list --region=REGION --filter='tags=\"{tag}\"'` finds its build)"
-            if tag else "")
+    find = f" (`gcloud builds list --region=REGION --filter='tags=\"{tag}\"'` finds its build)" if tag else ""
     return StateFileError(
-        f"The deploy state file {path} is damaged ({why}), so this deploy cannot be resumed "
-        "from it.",
+        f"The deploy state file {path} is damaged ({why}), so this deploy cannot be resumed from it.",
         f"Its build and service may still be running in Google Cloud{find}: check Cloud Build "
         f"and Cloud Run in the console. Then move the file aside (`mv {path} {path}.damaged`) "
-        "and deploy again: the repository is reused and the service updated.")
+        "and deploy again: the repository is reused and the service updated.",
+    )
 
 
 def merge(mine: JobState, disk: JobState, cleared: set[str], step_order: list[str]) -> None:

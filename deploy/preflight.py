@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
-from deploy import catalog, cloudrun, fit, iam, operations, roles, serviceusage
-from deploy.config import DeployConfig, Endpoints
-from deploy.errors import ApiDisabledError, DeployError
-from deploy.events import Event, StepFinished
-from deploy.http import GoogleHttp
+from google.auth.credentials import Credentials
+
+from . import catalog, cloudrun, fit, iam, operations, roles, serviceusage
+from .config import DeployConfig, Endpoints
+from .errors import ApiDisabledError, DeployError
+from .events import Event, StepFinished
+from .http import GoogleHttp
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,11 @@ class CheckResult:
 
 
 def preflight(
-    cfg: DeployConfig, *, http: GoogleHttp | None = None, credentials=None, endpoints: Endpoints | None = None
+    cfg: DeployConfig,
+    *,
+    http: GoogleHttp | None = None,
+    credentials: Credentials | None = None,
+    endpoints: Endpoints | None = None,
 ) -> list[CheckResult]:
     """Settings, credentials, APIs, the caller's permissions and GPU quota."""
     results = settings_checks(cfg)
@@ -41,7 +47,7 @@ def preflight(
         return results + [
             CheckResult(n, "skip", "Needs credentials first.") for n in ("apis", "permissions", "quota")
         ]
-    member = iam.caller_member(http.credentials, http.endpoints) or "user:YOUR_EMAIL"
+    member = iam.caller_member(http) or "user:YOUR_EMAIL"
     results.append(CheckResult("credentials", "ok", f"Signed in as {member.split(':', 1)[1]}."))
     apis = _remote(_apis_check, http, cfg)
     results.append(apis)
@@ -54,9 +60,9 @@ def enable_apis(
     cfg: DeployConfig,
     *,
     http: GoogleHttp | None = None,
-    credentials=None,
+    credentials: Credentials | None = None,
     endpoints: Endpoints | None = None,
-    sleep=time.sleep,
+    sleep: Callable[[float], None] = time.sleep,
     poll_interval: float = 5.0,
 ) -> Iterator[Event]:
     """The preflight's "Enable" button: turn on the APIs the deploy and the preflight need."""
@@ -81,7 +87,7 @@ def _wanted_apis(cfg: DeployConfig) -> tuple[str, ...]:
     """The deploy's APIs (the engine's) plus Resource Manager, which answers the role check."""
     if cfg.engine != "vllm":
         return catalog.preflight_apis(cfg.use_prebuilt)
-    from deploy import vllm
+    from . import vllm
 
     return (*vllm.required_apis(cfg.vllm_options()), catalog.RESOURCE_MANAGER_API)
 
@@ -131,7 +137,9 @@ def model_check(cfg: DeployConfig) -> CheckResult:
     return CheckResult("model", "ok", f"Fits: {est.summary()}.")
 
 
-def _remote(check, http: GoogleHttp, cfg: DeployConfig) -> CheckResult:
+def _remote(
+    check: Callable[[GoogleHttp, DeployConfig], CheckResult], http: GoogleHttp, cfg: DeployConfig
+) -> CheckResult:
     try:
         return check(http, cfg)
     except DeployError as err:

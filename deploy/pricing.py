@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deploy import catalog
+from . import catalog
 
 PRICES_READ = "2026-12-02"
 PRICES_SOURCES = (

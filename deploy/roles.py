@@ -67,10 +67,14 @@ def role_for(permission: str) -> str | None:
     if permission in _EXTRA_ROLES:
         return _EXTRA_ROLES[permission]
     prefix = permission.split(".")[0]
-    guesses = {"run": "roles/run.developer", "cloudbuild": "roles/cloudbuild.builds.editor",
-               "artifactregistry": "roles/artifactregistry.admin",
-               "serviceusage": "roles/serviceusage.serviceUsageConsumer",
-               "storage": "roles/storage.admin", "iam": "roles/iam.serviceAccountUser"}
+    guesses = {
+        "run": "roles/run.developer",
+        "cloudbuild": "roles/cloudbuild.builds.editor",
+        "artifactregistry": "roles/artifactregistry.admin",
+        "serviceusage": "roles/serviceusage.serviceUsageConsumer",
+        "storage": "roles/storage.admin",
+        "iam": "roles/iam.serviceAccountUser",
+    }
     return guesses.get(prefix)
 
 

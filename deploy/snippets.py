@@ -8,9 +8,14 @@ import json
 import shlex
 import time
 from dataclasses import dataclass
+from typing import Any
 
-import requests
+import httpx
+from google.auth.credentials import Credentials
 from google.oauth2 import service_account
+
+from rag.auth import IdTokenSource
+from rag.errors import RagError
 
 DEFAULT_PROMPT = "Why is the sky blue? Answer in one sentence."
 
@@ -19,7 +24,7 @@ PATHS = {"ollama": "/api/generate", "openai": "/v1/chat/completions"}
 ANSWERS = {"ollama": '["response"]', "openai": '["choices"][0]["message"]["content"]'}
 
 
-def _payload(model: str, prompt: str, api: str = "ollama") -> dict:
+def _payload(model: str, prompt: str, api: str = "ollama") -> dict[str, Any]:
     if api == "openai":
         return {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": 256}
     return {"model": model, "prompt": prompt, "stream": False}
@@ -57,8 +62,8 @@ print(response.json(){ANSWERS[api]})
 """
 
 
-def id_token_for(audience: str, credentials=None) -> str:
-    """An ID token for `audience`: the same credential chain the chat uses (rag.auth).
+def id_token_source(audience: str, credentials: Credentials | None = None) -> IdTokenSource:
+    """The ID tokens for `audience`: the same credential chain the chat uses (rag.auth).
 
     Explicit service-account credentials (tests, scripts) sign their own token and
     gcloud user credentials carry one; any other kind (e.g. the metadata server's,
@@ -66,8 +71,6 @@ def id_token_for(audience: str, credentials=None) -> str:
     credentials or the metadata server, as rag.auth.discover_credentials documents.
     """
     from google.oauth2 import credentials as user_credentials
-
-    from rag.auth import IdTokenSource
 
     if isinstance(credentials, service_account.Credentials):
         credentials = service_account.IDTokenCredentials(
@@ -78,7 +81,12 @@ def id_token_for(audience: str, credentials=None) -> str:
         )
     elif not isinstance(credentials, user_credentials.Credentials):
         credentials = None
-    return IdTokenSource(audience, credentials).token()
+    return IdTokenSource(audience, credentials)
+
+
+def id_token_for(audience: str, credentials: Credentials | None = None) -> str:
+    """An ID token for `audience` (RagError when none can be had)."""
+    return id_token_source(audience, credentials).token()
 
 
 @dataclass(frozen=True)
@@ -93,26 +101,32 @@ def run_test_call(
     model: str,
     prompt: str = DEFAULT_PROMPT,
     *,
-    credentials=None,
+    credentials: Credentials | None = None,
     timeout: float = 300,
     api: str = "ollama",
 ) -> CallResult:
-    """Do what the snippets show; the first call after a cold start is slow."""
-    token = id_token_for(url, credentials)
-    started = time.monotonic()
-    resp = requests.post(
-        f"{url}{PATHS[api]}",
-        json=_payload(model, prompt, api),
-        timeout=timeout,
-        headers={"Authorization": f"Bearer {token}"},
-    )
+    """Do what the snippets show; the first call after a cold start is slow.
+
+    Any answer is a result (its status and text); no answer is a RagError, a sentence and a
+    fix, from the app's own Cloud Run target (the one request path to model servers)."""
+    from rag.llms.ollama import CloudRunTarget  # langchain's import is slow: only when called
+
+    source = id_token_source(url, credentials)
+    target = CloudRunTarget(url, source=source)
+    try:
+        source.token()  # before the clock starts: the time shown is the service's
+        started = time.monotonic()
+        with target.client(retrying=False, timeout=timeout) as client:
+            resp = client.post(PATHS[api], json=_payload(model, prompt, api))
+    except (httpx.HTTPError, RagError) as exc:
+        raise target.translate(exc, model) from None
     elapsed = time.monotonic() - started
     try:
-        text = _answer(resp.json(), api) if resp.ok else resp.text
+        text = _answer(resp.json(), api) if resp.is_success else resp.text
     except (ValueError, KeyError, IndexError, TypeError):
         text = resp.text
     return CallResult(resp.status_code, text, elapsed)
 
 
-def _answer(body: dict, api: str) -> str:
+def _answer(body: dict[str, Any], api: str) -> str:
     return body["choices"][0]["message"]["content"] if api == "openai" else body["response"]

@@ -22,10 +22,10 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from deploy import catalog, cloudrun, operations, roles, secretmanager, serviceusage
-from deploy.api import ApiRequest
-from deploy.config import ENGINES, DeployConfig, Endpoints, model_slug
-from deploy.errors import ConfigError
+from . import catalog, cloudrun, operations, roles, secretmanager, serviceusage
+from .api import ApiRequest
+from .config import ENGINES, DeployConfig, Endpoints, labels_flag, model_slug
+from .errors import ConfigError
 
 __all__ = ["ENGINES", "VllmOptions"]
 # Google's prebuilt vLLM image for Gemma 4 on Cloud Run (Model Garden's serving container).
@@ -367,7 +367,7 @@ def gcloud_commands(cfg: DeployConfig, opts: VllmOptions, member: str) -> list[s
         f"--startup-probe=httpGet.path=/health,httpGet.port={PORT},"
         f"periodSeconds={probe['periodSeconds']},timeoutSeconds={probe['timeoutSeconds']},"
         f"failureThreshold={probe['failureThreshold']}",
-        f"--labels=managed-by=workshop-deploy,engine=vllm,model={model_slug(cfg.model)}",
+        labels_flag(engine="vllm", model=model_slug(cfg.model)),
         "--no-allow-unauthenticated",
     ]
     if opts.bucket:

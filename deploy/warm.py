@@ -6,28 +6,39 @@ loads. `POST /api/generate {"model": M}` (no prompt) makes Ollama load the model
 and answer 200 without generating: the deploy succeeds only if that works.
 A vLLM service speaks the OpenAI API instead: `GET /v1/models` must list the
 model (its --served-model-name), then one chat of a single token must answer.
-Both engines' calls go through the same retry loop and the same request.
+
+The calls go through the app's one request path to model servers (rag/llms/http.py):
+its client, its `RetryPolicy` (with the deploy's own statuses and schedule, driven here so
+each wait is reported as it starts) and its `translate()`, with the warm-up's wording.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
 
-import requests
+import httpx
 
-from deploy.errors import DeployError
-from deploy.events import Event, Notice
+from .errors import DeployError
+from .events import Event, Notice
+
+if TYPE_CHECKING:
+    from google.auth.credentials import Credentials
+
+    from rag.errors import RagError
+    from rag.llms.http import ModelServer, RetryPolicy
 
 # Cloud Run answers 429/503 while no instance can take the request yet (cold start,
 # max instances busy); 403 while a just-granted run.invoker is still propagating.
-RETRY_STATUSES = (403, 429, 503)
+RETRY_STATUSES = frozenset({403, 429, 503})
 WAITS = (5, 10, 20, 30)  # between attempts: about a minute, the IAM propagation time
 CONNECT_TIMEOUT_S = 10
 OLLAMA, OPENAI = "ollama", "openai"  # the APIs, as rag/llms/openai.py's detect_api names them
+Call = tuple[str, str, dict[str, Any] | None]
 
 
-def calls(api: str, model: str) -> list[tuple[str, str, dict | None]]:
+def calls(api: str, model: str) -> list[Call]:
     """(method, path, body) of the warm-up, in order."""
     if api == OPENAI:
         chat = {"model": model, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 1}
@@ -41,50 +52,70 @@ def load_model(
     *,
     timeout_s: float,
     logs_url: str,
-    credentials=None,
+    credentials: Credentials | None = None,
     sleep: Callable[[float], None] = time.sleep,
     waits: tuple[float, ...] = WAITS,
     api: str = OLLAMA,
 ) -> Generator[Event, None, float]:
     """The warm-up calls, each retried on RETRY_STATUSES; returns the seconds they took."""
+    from rag.llms.http import RetryPolicy  # langchain's import is slow: only when deploying
+
     token = _id_token(url, credentials)
+    target = _warmup_target(url, token, timeout_s=timeout_s, logs_url=logs_url)
+    policy = RetryPolicy(RETRY_STATUSES, waits=waits, max_wait=max(waits, default=0), connection=True)
+    timeout = httpx.Timeout(timeout_s, connect=CONNECT_TIMEOUT_S)
     started = time.monotonic()
-    for method, path, body in calls(api, model):
-        resp = yield from _answered(
-            url, model, (method, path, body), token, timeout_s, logs_url, sleep, waits
-        )
-        if path == "/v1/models":
-            _check_served(resp, model, url)
+    with target.client(retrying=False, timeout=timeout) as client:
+        for call in calls(api, model):
+            resp = yield from _answered(client, target, policy, call, model, sleep)
+            if call[1] == "/v1/models":
+                _check_served(resp, model, url)
     return time.monotonic() - started
 
 
 def _answered(
-    url: str,
+    client: httpx.Client,
+    target: ModelServer,
+    policy: RetryPolicy,
+    call: Call,
     model: str,
-    call: tuple[str, str, dict | None],
-    token: str,
-    timeout_s: float,
-    logs_url: str,
     sleep: Callable[[float], None],
-    waits: tuple[float, ...],
-) -> Generator[Event, None, requests.Response]:
+) -> Generator[Event, None, httpx.Response]:
     """One call's 200 response, retried while the service cannot take requests yet."""
-    for wait in (*waits, None):
-        resp = _send(url, model, call, token, timeout_s, logs_url)
-        if resp is not None and resp.status_code == 200:
-            return resp
-        retry = resp is None or resp.status_code in RETRY_STATUSES
-        if not retry or wait is None:
-            raise _failure(resp, model, url, logs_url)
+    from rag.llms.http import status_failure
+
+    method, path, body = call
+    attempt = 0
+    while True:
+        resp: httpx.Response | None
+        failure: httpx.HTTPError
+        try:
+            resp = client.request(method, path, json=body)
+        except httpx.TimeoutException as exc:
+            raise _deploy_error(target.translate(exc, model)) from exc
+        except httpx.TransportError as exc:  # no connection: retried like a 503
+            resp, failure = None, exc
+        else:
+            if resp.status_code == 200:
+                return resp
+            failure = status_failure(resp)
+        wait = policy.wait(attempt, resp)
+        if wait is None:
+            raise _deploy_error(target.translate(failure, model), resp) from None
         status = "no answer" if resp is None else f"HTTP {resp.status_code}"
         yield Notice(f"The service is not taking requests yet ({status}); retrying in {wait:g} s.")
         sleep(wait)
-    raise AssertionError("unreachable")
+        attempt += 1
 
 
-def _id_token(url: str, credentials) -> str:
-    from deploy.snippets import id_token_for
+def _deploy_error(error: RagError, resp: httpx.Response | None = None) -> DeployError:
+    return DeployError(error.message, error.fix, http_status=resp.status_code if resp is not None else 0)
+
+
+def _id_token(url: str, credentials: Credentials | None) -> str:
     from rag.errors import RagError
+
+    from .snippets import id_token_for
 
     try:
         return id_token_for(url, credentials)
@@ -92,7 +123,7 @@ def _id_token(url: str, credentials) -> str:
         raise DeployError(f"Could not get an ID token to call the service: {err.message}", err.fix) from err
 
 
-def _check_served(resp: requests.Response, model: str, url: str) -> None:
+def _check_served(resp: httpx.Response, model: str, url: str) -> None:
     try:
         served = [m.get("id") for m in resp.json().get("data") or [] if isinstance(m, dict)]
     except (ValueError, AttributeError):
@@ -106,54 +137,39 @@ def _check_served(resp: requests.Response, model: str, url: str) -> None:
         )
 
 
-def _send(
-    url: str, model: str, call: tuple[str, str, dict | None], token: str, timeout_s: float, logs_url: str
-) -> requests.Response | None:
-    """The response, or None when the connection failed (retried like a 503)."""
-    method, path, body = call
-    try:
-        return requests.request(
-            method,
-            f"{url}{path}",
-            json=body,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=(CONNECT_TIMEOUT_S, timeout_s),
-        )
-    except requests.Timeout as err:
-        raise DeployError(
-            f"The service started but the model {model} did not load within {timeout_s:g} s.",
-            f"See the service logs ({logs_url}); a model too big for the GPU shows up there. "
-            "Press Deploy again to retry the warm-up (finished steps are kept).",
-        ) from err
-    except requests.ConnectionError:
-        return None
+def _warmup_target(url: str, token: str, *, timeout_s: float, logs_url: str) -> ModelServer:
+    """The service as the warm-up calls it: a fixed ID token, and the warm-up's sentences for
+    what `ModelServer.translate()` tells apart. (Defined on first use: rag's import is slow.)"""
+    from rag.auth import BearerAuth
+    from rag.errors import AuthError, ModelError, TargetUnreachable
+    from rag.llms.http import ModelServer
 
+    class Warmup(ModelServer):
+        def timeout_error(self, model: str) -> RagError:
+            return TargetUnreachable(
+                f"The service started but the model {model} did not load within {timeout_s:g} s.",
+                f"See the service logs ({logs_url}); a model too big for the GPU shows up there. "
+                "Press Deploy again to retry the warm-up (finished steps are kept).",
+            )
 
-def _failure(resp: requests.Response | None, model: str, url: str, logs_url: str) -> DeployError:
-    if resp is None:
-        return DeployError(
-            f"The service at {url} could not be reached to load the model.",
-            "Check the network connection, then press Deploy again (finished steps are kept).",
-        )
-    detail = f"HTTP {resp.status_code}: {_error_text(resp)}"
-    if resp.status_code in (401, 403):
-        return DeployError(
-            f"The service started but refused the warm-up call ({detail}).",
-            "Grant yourself roles/run.invoker on the service (`gcloud run services "
-            "add-iam-policy-binding ... --role=roles/run.invoker`), then press Deploy again.",
-            http_status=resp.status_code,
-        )
-    return DeployError(
-        f"The service started but the model {model} did not load ({detail}).",
-        f"See the service logs ({logs_url}): a wrong model name, or a model too big for the "
-        "GPU's memory, shows up there. Fix the settings and press Deploy again.",
-        http_status=resp.status_code,
-    )
+        def unreachable_error(self) -> RagError:
+            return TargetUnreachable(
+                f"The service at {self.url} could not be reached to load the model.",
+                "Check the network connection, then press Deploy again (finished steps are kept).",
+            )
 
+        def status_error(self, status: int, message: str, model: str) -> RagError:
+            detail = f"HTTP {status}: {message}"
+            if status in (401, 403):
+                return AuthError(
+                    f"The service started but refused the warm-up call ({detail}).",
+                    "Grant yourself roles/run.invoker on the service (`gcloud run services "
+                    "add-iam-policy-binding ... --role=roles/run.invoker`), then press Deploy again.",
+                )
+            return ModelError(
+                f"The service started but the model {model} did not load ({detail}).",
+                f"See the service logs ({logs_url}): a wrong model name, or a model too big for the "
+                "GPU's memory, shows up there. Fix the settings and press Deploy again.",
+            )
 
-def _error_text(resp: requests.Response) -> str:
-    try:
-        body = resp.json()
-    except ValueError:
-        return resp.text[:300] or resp.reason
-    return str(body.get("error", body) if isinstance(body, dict) else body)[:300]
+    return Warmup(url, auth=BearerAuth(token))

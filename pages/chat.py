@@ -74,7 +74,7 @@ def settle(turn: Turn) -> None:
     for side, result in run.results().items():
         if getattr(turn, side) is None:
             setattr(turn, side, result)
-    turn.stopped = any(getattr(r, "done_reason", None) == "cancelled" for r in run.results().values())
+    turn.stopped = run.stopped
     turn.run = None
 
 

@@ -13,7 +13,7 @@ from pages.common.connection import sidebar
 from pages.common.errors import show_error
 from pages.common.state import index, settings, target
 from rag.compare import JUDGE_PROMPT, nothing_measured, run_comparison, summarise, to_csv, to_json, to_rows
-from rag.evaluation import Question, evaluate, load_questions
+from rag.evaluation import KS, Question, evaluate, load_questions
 from rag.pipeline import make_chains
 
 DATA = Path(__file__).resolve().parent.parent / "rag" / "data"
@@ -139,14 +139,12 @@ def retrieval_scores(rag, questions: list[Question]) -> dict | None:
     scored = [q for q in questions if q.gold]
     if not scored:
         return None
-    k, rag.k = rag.k, 10
-    try:
-        return evaluate(
-            scored,
-            lambda q: [h.document.metadata.get("source", "") for h in rag.retrieve(q.question, q.history)[2]],
-        )
-    finally:
-        rag.k = k
+
+    def search(q: Question) -> list[str]:
+        _, _, hits = rag.retrieve(q.question, q.history, k=max(KS))
+        return [h.document.metadata.get("source", "") for h in hits]
+
+    return evaluate(scored, search)
 
 
 sidebar()

@@ -3,14 +3,11 @@
 The work is deploy/'s: preflight checks, the deploy job (APIs, repository, Cloud
 Build, the Cloud Run v2 service, the invoker grant, loading the model) and
 clean-up; for vLLM the job skips the repository and the build (its image is prebuilt).
-The job keeps its state in a file, so a reloaded page picks up the
-running deploy and keeps following it; while one runs, Deploy is disabled.
+While a deploy runs, Deploy is disabled; following it, and what to do with it once it
+ends (resume, use, test, clean up), is pages/common/deploy_job.py.
 """
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import streamlit as st
 
@@ -35,27 +32,15 @@ from deploy.catalog import (
     FALLBACK_BUILD_REGION,
     concurrency_advice,
 )
-from deploy.events import (
-    BuildStatus,
-    Done,
-    Failed,
-    LogLines,
-    Notice,
-    OperationProgress,
-    StepFinished,
-    StepStarted,
-)
-from deploy.hosting import deploy_page_access
+from deploy.hosting import page_access
 from deploy.preflight import enable_apis
-from deploy.snippets import curl_snippet, python_snippet, run_test_call
 from pages.common.connection import sidebar
+from pages.common.deploy_job import current_job, follow, jobs_dir, poll_s, run_job
 from pages.common.engine import engine_picker, vllm_config, vllm_plan
 from pages.common.errors import show_error
-from pages.common.state import update_settings
+from pages.common.state import settings
 from pages.common.tuning import tuning_section
 
-STATE_DIR = Path(os.environ.get("DEPLOY_STATE_DIR", ".cache/deploy"))
-POLL_S = float(os.environ.get("DEPLOY_POLL_SECONDS", "5"))  # how often running operations are polled
 ICONS = {
     "ok": ":green[:material/check_circle:]",
     "warn": ":orange[:material/warning:]",
@@ -65,14 +50,10 @@ ICONS = {
 
 
 def access() -> bool:
-    try:
-        secrets = st.secrets
-    except Exception:
-        secrets = None
-    decision = deploy_page_access(os.environ, secrets, st.session_state.get("admin_secret"))
+    decision = page_access(settings(), st.session_state.get("admin_secret"))
     if decision.needs_secret:
         st.text_input("Admin secret", type="password", key="admin_secret")
-        decision = deploy_page_access(os.environ, secrets, st.session_state.get("admin_secret"))
+        decision = page_access(settings(), st.session_state.get("admin_secret"))
     if not decision.enabled:
         st.info(decision.reason, icon=":material/lock:")
     return decision.enabled
@@ -115,7 +96,7 @@ def _model_picker(col, prebuilt: bool) -> str:
 
 def _latest_project() -> str:
     """After a reload the form starts from the latest deploy's project (its job is still shown)."""
-    latest = DeployJob.latest(STATE_DIR)
+    latest = DeployJob.latest(jobs_dir())
     return latest.config.project if latest is not None else ""
 
 
@@ -123,7 +104,7 @@ def form() -> DeployConfig | None:
     cols = st.columns(3)
     project = cols[0].text_input(
         "Project ID",
-        value=os.environ.get("GOOGLE_CLOUD_PROJECT", "") or _latest_project(),
+        value=settings().project or _latest_project(),
         key="d_project",
     )
     gpu = cols[1].selectbox("GPU", list(GPU_TYPES), format_func=lambda g: GPU_TYPES[g].label, key="d_gpu")
@@ -297,7 +278,7 @@ def checks(config: DeployConfig) -> None:
         st.markdown(f"{ICONS.get(result.status, '')} **{result.name}**: {result.message}{fix}")
     apis_off = any(r.action == "enable_apis" for r in results)
     if apis_off and st.button("Enable the APIs", icon=":material/power_settings_new:", key="enable_apis"):
-        follow(enable_apis(config, poll_interval=POLL_S))
+        follow(enable_apis(config, poll_interval=poll_s()))
         st.caption("Run the preflight checks again to see the result.")
 
 
@@ -305,48 +286,10 @@ def preflight_failures(config: DeployConfig) -> list[str]:
     return [r.name for r in _checked_for(config) or [] if r.status == "fail"]
 
 
-def follow(events) -> None:
-    """Render deploy events as they arrive; errors become a sentence, a fix and the log tail."""
-    log = None
-    lines: list[str] = []
-    try:
-        for event in events:
-            if isinstance(event, StepStarted):
-                st.markdown(f":material/pending: {event.title}…")
-            elif isinstance(event, StepFinished):
-                st.markdown(
-                    f":green[:material/check:] {event.title}" + (f" — {event.detail}" if event.detail else "")
-                )
-            elif isinstance(event, BuildStatus):
-                link = f" ([build log]({event.log_url}))" if event.log_url else ""
-                steps = ", ".join(f"{name}: {status}" for name, status in event.steps)
-                st.caption(f"Cloud Build {event.build_id[:8]}: **{event.status}**{link} {steps}")
-            elif isinstance(event, LogLines):
-                lines = (lines + list(event.lines))[-30:]
-                log = log or st.empty()
-                log.code("\n".join(lines), language=None)
-            elif isinstance(event, OperationProgress):
-                st.caption(
-                    f"{event.name.rsplit('/', 1)[-1]}: {'done' if event.done else 'in progress'} "
-                    f"{event.detail}"
-                )
-            elif isinstance(event, Notice):
-                (st.warning if event.level == "warning" else st.info)(event.message)
-            elif isinstance(event, Failed):
-                fix = f"\n\n**Fix:** {event.fix}" if event.fix else ""
-                st.error(f"{event.message}{fix}", icon=":material/error:")
-                if event.log_tail:
-                    st.code("\n".join(event.log_tail), language=None)
-            elif isinstance(event, Done):
-                st.success(f"{event.service} is ready at {event.url}", icon=":material/rocket_launch:")
-    except Exception as error:
-        show_error(error)
-
-
 def deploy(config: DeployConfig) -> None:
     # A second job would orphan the first: its build keeps going, and its later service
     # operation could roll the service back. So one deploy at a time.
-    running = DeployJob.latest(STATE_DIR)
+    running = DeployJob.latest(jobs_dir())
     busy = running is not None and not running.finished
     if busy:
         st.info(
@@ -364,131 +307,11 @@ def deploy(config: DeployConfig) -> None:
     blocked = busy or bool(failing)
     if st.button("Deploy", type="primary", icon=":material/rocket_launch:", key="deploy", disabled=blocked):
         try:
-            job = DeployJob.create(config, STATE_DIR, poll_interval=POLL_S)
+            job = DeployJob.create(config, jobs_dir(), poll_interval=poll_s())
         except Exception as error:
             show_error(error)
             return
         run_job(job, "Deploying…")
-
-
-def run_job(job: DeployJob, label: str) -> None:
-    """Run (or resume) the job, its progress live in a status box that ends with the outcome."""
-    with st.status(label, expanded=True) as status:
-        follow(job.run())
-        state = "complete" if job.status == "succeeded" else "error"
-        # a failure stays open: its red box carries the fix
-        status.update(label=f"Deploy {job.status}", state=state, expanded=state == "error")
-
-
-def current_job() -> None:
-    """The latest deploy: resumed if it was running when the page reloaded, then its results."""
-    job = DeployJob.latest(STATE_DIR, poll_interval=POLL_S)
-    if job is None:
-        return
-    st.subheader(f"Deploy {job.state.job_id}: {job.status}")
-    if not job.finished:
-        with st.status("Following the running deploy…", expanded=True):
-            follow(job.history())
-            follow(job.run())
-    if job.status == "failed" and not created_anything(job):
-        nothing_created(job)
-        return
-    if job.status == "failed":
-        resume(job)
-    if job.status == "succeeded" and job.url:
-        results(job)
-    if job.status in ("succeeded", "failed"):
-        cleanup(job)
-
-
-def created_anything(job: DeployJob) -> bool:
-    """Did the job leave anything in the project: a repository, a build, a service?"""
-    s = job.state
-    return bool(
-        s.repository_created
-        or s.build_sent
-        or s.build_id
-        or s.image
-        or s.service_sent
-        or s.service_operation
-        or s.service_existed
-        or s.service_url
-    )
-
-
-def _error_box(job: DeployJob) -> None:
-    """The failure with its fix, in the red box itself."""
-    error = job.state.error or {}
-    text = error.get("message", "The deploy failed.")
-    if error.get("fix"):
-        text += f"\n\n**Fix:** {error['fix']}"
-    st.error(text, icon=":material/error:")
-
-
-def nothing_created(job: DeployJob) -> None:
-    """A deploy that failed before creating anything: no service to resume or clean up."""
-    _error_box(job)
-    st.caption(
-        f"Nothing was created in {job.config.project}: there is nothing to resume or "
-        "clean up. Fix the cause above, then press Deploy again."
-    )
-
-
-def resume(job: DeployJob) -> None:
-    """Retry a failed deploy where it stopped: finished steps (a built image) are kept."""
-    _error_box(job)
-    done = ", ".join(job.state.completed) or "none"
-    st.caption(f"Finished steps, kept on a retry: {done}.")
-    if st.button("Resume this deploy", icon=":material/replay:", key="resume"):
-        run_job(job, "Resuming…")
-
-
-def results(job: DeployJob) -> None:
-    model = job.config.model
-    api = "openai" if job.config.engine == "vllm" else "ollama"  # what the service speaks
-    st.markdown(f"**Service URL:** {job.url}")
-    embed = job.config.embed_model
-    if st.button("Use this service in the Chat", icon=":material/forum:", key="use_service"):
-        use_service(job.url, model, embed)
-    tab_curl, tab_python = st.tabs(["curl", "Python"])
-    tab_curl.code(curl_snippet(job.url, model, api=api), language="bash")
-    tab_python.code(python_snippet(job.url, model, api=api), language="python")
-    if st.button("Run the test call", icon=":material/play_arrow:", key="test_call"):
-        with st.spinner("Calling the service (a cold start can take a minute)…"):
-            try:
-                result = run_test_call(job.url, model, api=api)
-            except Exception as error:
-                show_error(error)
-                return
-        (st.success if result.status == 200 else st.error)(f"HTTP {result.status} in {result.seconds:.1f} s")
-        st.write(result.text)
-
-
-SIDEBAR_KEYS = ("conn_kind", "conn_model", "conn_url_cloudrun", "conn_embeddings", "conn_omodel", "conn_eurl")
-
-
-def use_service(url: str, model: str, embed_model: str) -> None:
-    """Chat and (when the image serves one) embeddings both go to the service, with ID tokens.
-    cloudrun:URL detects the API, so a vLLM service (no embedder) is used through OpenAI's."""
-    values = {"llm": f"cloudrun:{url}", "model": model}
-    if embed_model:
-        values |= {"embeddings": "ollama", "embedding_model": embed_model, "ollama_url": url}
-    update_settings(**values)
-    for key in SIDEBAR_KEYS:  # the sidebar's widgets start again from the new settings
-        st.session_state.pop(key, None)
-    what = f"and embeds with {embed_model} " if embed_model else ""
-    st.success(
-        f"The Chat page now talks to this service {what}(with your Google ID token). "
-        "Indexes built from now on use these embeddings."
-    )
-
-
-def cleanup(job: DeployJob) -> None:
-    with st.expander("Clean up", icon=":material/delete:"):
-        image = st.checkbox("Also delete the image", key="del_image")
-        repo = st.checkbox("Also delete the repository (only if this deploy created it)", key="del_repo")
-        if st.button("Delete the service", key="cleanup", type="primary"):
-            follow(job.cleanup(delete_image=image, delete_repository=repo))
 
 
 sidebar()
@@ -512,7 +335,7 @@ if access():
         checks(config)
         deploy(config)
     current_job()
-    latest = DeployJob.latest(STATE_DIR)
+    latest = DeployJob.latest(jobs_dir())
     with st.expander(
         "Concurrency tuning", icon=":material/speed:", expanded="tune_report" in st.session_state
     ):

@@ -2,23 +2,22 @@
 
 A build either adds its pages to the current index (with the embedder that built
 it) or starts a new one; the page asks which and says which happened. The build
-runs in a worker thread so this script thread can say what is happening at
-least every second, also while a slow page or a batch of embeddings is quiet.
+runs in a worker thread (pages/common/building.py) so this script thread can say
+what is happening at least every second.
 """
 
 from __future__ import annotations
 
-import queue
 import shutil
 import tempfile
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 import streamlit as st
 
+from pages.common.building import run_build
 from pages.common.connection import sidebar
 from pages.common.errors import show_error
 from pages.common.sample import sample_url
@@ -31,8 +30,9 @@ from pages.common.state import (
     settings,
     shared_index,
 )
-from rag.indexing import EMBED_BATCH, EmbedEvent, IndexReport, PageEvent
-from rag.pipeline import index_pages
+from rag.indexing import IndexReport
+from rag.loading.loader import parse_url_list
+from rag.settings import Settings
 from rag.splitting import SPLITTERS
 from rag.store import SKLearnStore, merge_stores, read_index
 
@@ -41,9 +41,28 @@ SPLITTER_LABELS = {
     "recursive": "Recursive characters",
     "notebook": "The notebook's CharacterTextSplitter (800/100)",
 }
-TICK_S = 1.0  # the progress line is redrawn at least this often
 LOCAL_FETCH_TIMEOUT = 120.0  # seconds, for the pages this app serves itself
 MAX_REASONS = 12  # failed pages listed in full under a failed build
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """What a Build button asks for.
+
+    `local` pages are files this app wrote or ships (the sample guide, uploads), fetched
+    also when hosted; `web` pages are typed URLs, never in the private network when hosted.
+    """
+
+    kind: Literal["web", "local"]
+    splitter: str
+    urls: list[str] = field(default_factory=list)
+    crawl: str | None = None  # the start URL of a crawl
+    max_pages: int = 0  # the crawl's page limit
+
+    @property
+    def name(self) -> str:
+        """What a new index built from it is called."""
+        return self.crawl or (self.urls[0] if self.urls else "index")
 
 
 def mode_choice() -> str:
@@ -61,14 +80,12 @@ def mode_choice() -> str:
     return st.radio("When you build", list(labels), format_func=labels.get, key="index_mode")
 
 
-def sources_form() -> tuple[str, list[str], str | None, int, str] | None:
-    """The page's inputs; (kind, urls, crawl start, max pages, splitter) when a Build button is pressed.
+def sources_form() -> BuildRequest | None:
+    """The page's inputs; the request of the Build button pressed in this run, if any.
 
     Every tab is drawn on every run (a button in one must not hide the others).
     """
-    tab_urls, tab_crawl, tab_sample, tab_files = st.tabs(
-        ["Web pages", "Crawl a site", "Sample guide (offline)", "Your files"]
-    )
+    tabs = st.tabs(["Web pages", "Crawl a site", "Sample guide (offline)", "Your files"])
     s = settings()
     splitter = st.selectbox(
         "Splitter",
@@ -76,57 +93,67 @@ def sources_form() -> tuple[str, list[str], str | None, int, str] | None:
         format_func=SPLITTER_LABELS.get,
         index=list(SPLITTERS).index(s.splitter if s.splitter in SPLITTERS else "sections"),
     )
+    forms = (urls_tab, crawl_tab, sample_tab, files_tab)
     request = None
-    with tab_urls:
-        text = st.text_area(
-            "URLs, one per line",
-            height=120,
-            key="urls",
-            placeholder="https://cloud.google.com/run/docs/overview/what-is-cloud-run",
-        )
-        if st.button("Index these pages", type="primary", icon=":material/library_add:", key="go_urls"):
-            urls = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
-            if urls:
-                request = ("web", urls, None, 0, splitter)
-            else:
-                st.warning("Paste at least one URL.")
-    with tab_crawl:
-        start = st.text_input("Start URL", key="crawl_start", placeholder="https://docs.example.com/guide/")
-        limit = st.number_input("Page limit", 1, 2000, value=s.max_pages, key="crawl_limit")
-        st.caption(
-            "Stays on the site, under the start URL's folder; uses sitemap.xml when there is one and "
-            "honours robots.txt."
-        )
-        if st.button("Crawl and index", type="primary", icon=":material/travel_explore:", key="go_crawl"):
-            if start.strip():
-                request = ("web", [], start.strip(), int(limit), splitter)
-            else:
-                st.warning("Enter a start URL.")
-    with tab_sample:
-        st.markdown(
-            "A short guide to **Gemma, Ollama and Cloud Run GPUs** that ships with the app: seven pages, "
-            "served by the app itself on loopback, so no network is needed."
-        )
-        if st.button(
-            "Index the sample guide", type="primary", icon=":material/auto_stories:", key="go_sample"
-        ):
-            request = ("local", [], sample_url(), 20, splitter)
-    with tab_files:
-        files = st.file_uploader(
-            "HTML or Markdown files",
-            type=["html", "htm", "md", "markdown", "txt"],
-            accept_multiple_files=True,
-            key="files",
-        )
-        if st.button(
-            "Index these files",
-            type="primary",
-            icon=":material/upload_file:",
-            key="go_files",
-            disabled=not files,
-        ):
-            request = ("local", _save_uploads(files or []), None, 0, splitter)
+    for tab, form in zip(tabs, forms, strict=True):
+        with tab:
+            request = form(splitter) or request
     return request
+
+
+def urls_tab(splitter: str) -> BuildRequest | None:
+    text = st.text_area(
+        "URLs, one per line",
+        height=120,
+        key="urls",
+        placeholder="https://cloud.google.com/run/docs/overview/what-is-cloud-run",
+    )
+    if not st.button("Index these pages", type="primary", icon=":material/library_add:", key="go_urls"):
+        return None
+    urls = parse_url_list(text)  # the same list format as `python -m rag index --urls-file`
+    if not urls:
+        st.warning("Paste at least one URL.")
+        return None
+    return BuildRequest("web", splitter, urls)
+
+
+def crawl_tab(splitter: str) -> BuildRequest | None:
+    start = st.text_input("Start URL", key="crawl_start", placeholder="https://docs.example.com/guide/")
+    limit = st.number_input("Page limit", 1, 2000, value=settings().max_pages, key="crawl_limit")
+    st.caption(
+        "Stays on the site, under the start URL's folder; uses sitemap.xml when there is one and "
+        "honours robots.txt."
+    )
+    if not st.button("Crawl and index", type="primary", icon=":material/travel_explore:", key="go_crawl"):
+        return None
+    if not start.strip():
+        st.warning("Enter a start URL.")
+        return None
+    return BuildRequest("web", splitter, crawl=start.strip(), max_pages=int(limit))
+
+
+def sample_tab(splitter: str) -> BuildRequest | None:
+    st.markdown(
+        "A short guide to **Gemma, Ollama and Cloud Run GPUs** that ships with the app: seven pages, "
+        "served by the app itself on loopback, so no network is needed."
+    )
+    if st.button("Index the sample guide", type="primary", icon=":material/auto_stories:", key="go_sample"):
+        return BuildRequest("local", splitter, crawl=sample_url(), max_pages=20)
+    return None
+
+
+def files_tab(splitter: str) -> BuildRequest | None:
+    files = st.file_uploader(
+        "HTML or Markdown files",
+        type=["html", "htm", "md", "markdown", "txt"],
+        accept_multiple_files=True,
+        key="files",
+    )
+    if st.button(
+        "Index these files", type="primary", icon=":material/upload_file:", key="go_files", disabled=not files
+    ):
+        return BuildRequest("local", splitter, _save_uploads(files or []))
+    return None
 
 
 def _save_uploads(files) -> list[str]:
@@ -139,127 +166,21 @@ def _save_uploads(files) -> list[str]:
     return urls
 
 
-@dataclass
-class Progress:
-    """What a build has done so far, as one line that says what is happening now."""
-
-    expected: int  # pages asked for; for a crawl, its limit
-    crawl: bool
-    fetch_timeout: float
-    started: float = field(default_factory=time.monotonic)
-    ok: int = 0
-    failed: int = 0
-    chunks_seen: int = 0
-    chunks_done: int = 0
-    last_event: float = field(default_factory=time.monotonic)
-
-    def record(self, event: object, now: float) -> None:
-        self.last_event = now
-        if isinstance(event, PageEvent):
-            if event.result.ok:
-                self.ok += 1
-                self.chunks_seen += len(event.result.documents)
-            else:
-                self.failed += 1
-        elif isinstance(event, EmbedEvent):
-            self.chunks_done = event.chunks_done
-            self.chunks_seen = max(self.chunks_seen, event.chunks_seen)
-
-    @property
-    def fetching(self) -> bool:
-        return self.crawl or self.ok + self.failed < self.expected
-
-    def fraction(self) -> float:
-        pages = min((self.ok + self.failed) / max(self.expected, 1), 1.0)
-        embedded = self.chunks_done / self.chunks_seen if self.chunks_seen else 0.0
-        return min(0.3 * pages + 0.7 * embedded, 1.0) if not self.crawl else min(embedded, 1.0)
-
-    def line(self, now: float) -> str:
-        pages = f"Read {self.ok} pages" if self.crawl else f"Read {self.ok} of {self.expected} pages"
-        if self.failed:
-            pages += f", {self.failed} failed"
-        parts = [pages]
-        if self.chunks_seen:
-            parts.append(f"embedded {self.chunks_done} of {self.chunks_seen} chunks")
-        waiting = self.chunks_seen - self.chunks_done
-        if waiting and (waiting >= EMBED_BATCH or not self.fetching):
-            parts.append(f"embedding the next {min(waiting, EMBED_BATCH)} chunks")
-        elif self.fetching:
-            quiet = now - self.last_event
-            parts.append(
-                f"fetching (nothing new for {quiet:.0f} s; a page gives up after {self.fetch_timeout:.0f} s)"
-                if quiet >= 3
-                else "fetching"
-            )
-        return " · ".join(parts) + f" · {now - self.started:.0f} s"
-
-
-def _log_page(log, event: PageEvent) -> None:
-    r = event.result
-    if r.ok:
-        log.markdown(
-            f":green[:material/check:] {r.title or r.url} — {len(r.documents)} chunks  \n"
-            f"<small>{r.url}</small>",
-            unsafe_allow_html=True,
-        )
-    else:
-        log.markdown(f":red[:material/close:] {r.url}  \n<small>{r.error}</small>", unsafe_allow_html=True)
-
-
-def run_build(s, urls, crawl, max_pages, embedder, bar, log) -> tuple[SKLearnStore, IndexReport]:
-    """index_pages in a worker thread; this thread draws its events and a ticking progress line."""
-    events: queue.Queue = queue.Queue()
-    cancel = threading.Event()
-    box: dict = {}
-
-    def work() -> None:
-        try:
-            box["result"] = index_pages(
-                s,
-                urls=urls,
-                crawl=crawl,
-                max_pages=max_pages or None,
-                embeddings=embedder,
-                on_event=events.put,
-                cancel=cancel,
-            )
-        except BaseException as error:  # handed to the script thread, which shows it
-            box["error"] = error
-
-    progress = Progress(len(urls) + (max_pages if crawl else 0), bool(crawl), s.fetch_timeout)
-    worker = threading.Thread(target=work, name="index-build", daemon=True)
-    worker.start()
-    drawn = 0.0
-    try:
-        while worker.is_alive() or not events.empty():
-            try:
-                event = events.get(timeout=TICK_S / 4)
-            except queue.Empty:
-                event = None
-            now = time.monotonic()
-            if event is not None:
-                progress.record(event, now)
-                if isinstance(event, PageEvent):
-                    _log_page(log, event)
-            if event is not None or now - drawn >= TICK_S:
-                bar.progress(progress.fraction(), text=progress.line(now))
-                drawn = now
-    finally:
-        cancel.set()  # Stop (or any click) interrupts this thread: stop the worker too
-        worker.join(timeout=30)
-    if "error" in box:
-        raise box["error"]
-    return box["result"]
-
-
-def build(kind: str, urls: list[str], crawl: str | None, max_pages: int, splitter: str, mode: str) -> None:
-    s = settings().merged({"splitter": splitter})
-    if kind == "local":  # the bundled guide and uploads: files this app wrote or ships, also when hosted
+def build_settings(request: BuildRequest) -> Settings:
+    s = settings().merged({"splitter": request.splitter})
+    if request.kind == "local":
         # Served by this process to itself: only slow when a room keeps it busy, so wait
         # rather than fail (20 sessions at once timed out at 20 s in bench/load_room.py).
-        s = s.merged({"allow_private_urls": True, "fetch_timeout": max(s.fetch_timeout, LOCAL_FETCH_TIMEOUT)})
-    elif is_hosted():  # typed URLs: never into the private network, never local files
-        s = s.merged({"allow_private_urls": False})
+        return s.merged(
+            {"allow_private_urls": True, "fetch_timeout": max(s.fetch_timeout, LOCAL_FETCH_TIMEOUT)}
+        )
+    if is_hosted():  # typed URLs: never into the private network, never local files
+        return s.merged({"allow_private_urls": False})
+    return s
+
+
+def build(request: BuildRequest, mode: str) -> None:
+    s = build_settings(request)
     current = index() if mode == "add" else None
     stop = st.empty()
     stop.button("Stop", icon=":material/stop_circle:", key="stop_index")
@@ -269,7 +190,9 @@ def build(kind: str, urls: list[str], crawl: str | None, max_pages: int, splitte
             log = st.container(height=220)
             embedder = embeddings_for(current.store.info.embedder) if current else embeddings()
             try:
-                store, report = run_build(s, urls, crawl, max_pages, embedder, bar, log)
+                store, report = run_build(
+                    s, request.urls, request.crawl, request.max_pages, embedder, bar, log
+                )
             except Exception as error:
                 status.update(label="Indexing failed", state="error")
                 show_error(error)
@@ -281,9 +204,9 @@ def build(kind: str, urls: list[str], crawl: str | None, max_pages: int, splitte
             bar.progress(1.0, text="Done")
             status.update(label=report.summary(), state="complete", expanded=bool(report.failures))
     finally:
-        _remove_uploads(urls)
+        _remove_uploads(request.urls)
         stop.empty()  # last: in an interrupted run this raises Streamlit's stop again
-    _keep(store, report, current, crawl or (urls[0] if urls else "index"))
+    _keep(store, report, current, request.name)
 
 
 def _no_pages(report: IndexReport) -> None:
@@ -424,7 +347,7 @@ def main() -> None:
     mode = mode_choice()
     request = sources_form()
     if request is not None:
-        build(*request, mode=mode)
+        build(request, mode)
     load_form()
     summary()
 

@@ -240,19 +240,28 @@ class RagChain:
         query = _first_line(text)
         return (query, True) if query else (history_query(question, list(history)), False)
 
-    def retrieve(self, question: str, history: Sequence[Message] = ()) -> tuple[str, bool, list[Hit]]:
+    def retrieve(
+        self, question: str, history: Sequence[Message] = (), *, k: int | None = None
+    ) -> tuple[str, bool, list[Hit]]:
+        """The query searched, whether the model rewrote it, and the top `k` hits (default: the chain's k)."""
         query, rewritten = self.search_query(question, history)
-        return query, rewritten, self.retriever.search(query, self.k)
+        return query, rewritten, self.retriever.search(query, self.k if k is None else k)
 
     def stream(
-        self, question: str, history: Sequence[Message] = (), cancel: threading.Event | None = None
+        self,
+        question: str,
+        history: Sequence[Message] = (),
+        cancel: threading.Event | None = None,
+        *,
+        k: int | None = None,
     ) -> Iterator[ChainEvent]:
+        """The answer's events; `k` chunks are retrieved (default: the chain's k)."""
         started = time.perf_counter()
         query, rewritten = self.search_query(question, history)
         rewrite_s = time.perf_counter() - started if history else None
         yield QueryEvent(query, rewritten)
         t0 = time.perf_counter()
-        hits = self.retriever.search(query, self.k)
+        hits = self.retriever.search(query, self.k if k is None else k)
         retrieve_s = time.perf_counter() - t0
         sources = [to_source(h) for h in hits]
         yield SourcesEvent(sources)
@@ -277,8 +286,8 @@ class RagChain:
             generation.answer(sources=sources, query=query, rewritten=rewritten, timings=timings)
         )
 
-    def invoke(self, question: str, history: Sequence[Message] = ()) -> Answer:
-        return _last_answer(self.stream(question, history))
+    def invoke(self, question: str, history: Sequence[Message] = (), *, k: int | None = None) -> Answer:
+        return _last_answer(self.stream(question, history, k=k))
 
 
 class RawChain:

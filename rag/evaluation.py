@@ -1,6 +1,6 @@
 """Retrieval quality on a question set: recall@k and MRR by gold page.
 
-The question format is the one of ../shared/eval/python-qa.jsonl: `id`,
+The question format is the one of rag/data/python-docs-qa.jsonl: `id`,
 `question`, `gold` (page paths relative to the docs root), `answer_keys`,
 `kind`, and for follow-ups `history`. A retrieved chunk counts as a hit when
 its URL path ends with a gold path. recall@k is the share of questions with at

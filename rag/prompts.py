@@ -15,10 +15,11 @@ inventing the next question.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage
-from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
+from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder, SystemMessagePromptTemplate
 
 from .evidence import Evidence
 
@@ -34,15 +35,21 @@ REWRITE_SYSTEM = (
 )
 RAW_SYSTEM = "You are a helpful assistant. Answer the question concisely."
 
-ANSWER_PROMPT = ChatPromptTemplate.from_messages(
-    [("system", ANSWER_SYSTEM), MessagesPlaceholder(variable_name="messages")]
-)
-QUERY_REWRITE_PROMPT = ChatPromptTemplate.from_messages(
-    [("system", REWRITE_SYSTEM), MessagesPlaceholder(variable_name="messages")]
-)
-RAW_PROMPT = ChatPromptTemplate.from_messages(
-    [("system", RAW_SYSTEM), MessagesPlaceholder(variable_name="messages")]
-)
+# Each prompt's system message says which prompt it is (`additional_kwargs["prompt"]`), so
+# render_completion() knows a RAG prompt by that flag, not by the wording of its text.
+# Chat APIs send only a message's role and content, so the flag never reaches a server.
+PROMPT_KIND = "prompt"
+PromptKind = Literal["answer", "rewrite", "raw"]
+
+
+def _prompt(kind: PromptKind, system: str) -> ChatPromptTemplate:
+    tagged = SystemMessagePromptTemplate.from_template(system, additional_kwargs={PROMPT_KIND: kind})
+    return ChatPromptTemplate.from_messages([tagged, MessagesPlaceholder(variable_name="messages")])
+
+
+ANSWER_PROMPT = _prompt("answer", ANSWER_SYSTEM)
+QUERY_REWRITE_PROMPT = _prompt("rewrite", REWRITE_SYSTEM)
+RAW_PROMPT = _prompt("raw", RAW_SYSTEM)
 
 # What a RAG answer says when the retrieved pages do not answer the question
 # (says_dont_know() in compare.py recognises it).
@@ -85,7 +92,7 @@ def render_completion(messages: Sequence[BaseMessage]) -> tuple[str, list[str]]:
     for message in messages:
         text = str(message.content).strip()
         if message.type == "system":
-            block, with_context = _system_block(text)
+            block, with_context = _system_block(text, message.additional_kwargs.get(PROMPT_KIND))
             if block:
                 lines.append(block)
         elif message.type in ("human", "user"):
@@ -96,11 +103,11 @@ def render_completion(messages: Sequence[BaseMessage]) -> tuple[str, list[str]]:
     return "\n".join(lines), (['"', "\n\n"] if with_context else [])
 
 
-def _system_block(text: str) -> tuple[str, bool]:
+def _system_block(text: str, kind: str | None) -> tuple[str, bool]:
     """The notebook's answer prompt becomes a context block; other system text stays as is."""
-    lead = ANSWER_SYSTEM.split("{context}")[0].strip()
-    if text.startswith(lead):
-        return f"Context:\n{text[len(lead) :].strip()}\n", True
-    if text == RAW_SYSTEM:
+    if kind == "answer":
+        lead = ANSWER_SYSTEM.split("{context}")[0].strip()
+        return f"Context:\n{text.removeprefix(lead).strip()}\n", True
+    if kind == "raw":
         return "", False  # a base model answers a bare question better than it follows instructions
     return text + "\n", False

@@ -1,10 +1,13 @@
-"""All settings in one place.
+"""All settings in one place: the app, the `rag` and `deploy` libraries, both CLIs.
 
 Each setting has a default, an environment variable and one line of
-documentation. The CLI starts from `Settings.from_env()`; the Streamlit app
-layers `st.secrets` and the sidebar on top with `Settings.merged(...)`.
-`docs/settings.md` is generated from this table (`python -m rag settings`), and a
-test keeps the two in step.
+documentation, and is parsed here only (`_convert`). The CLIs start from
+`Settings.from_env()` and put their flags on top; the Streamlit app starts from
+`Settings.load(os.environ, st.secrets)` and puts the sidebar on top with
+`Settings.merged(...)`. `deploy/` reads its own rows through the same table.
+`docs/settings.md` is generated from this module (`python -m rag settings`), and
+tests keep the two in step and check that no other module reads a setting's
+variable itself.
 """
 
 from __future__ import annotations
@@ -17,9 +20,22 @@ from typing import Any
 
 from .errors import InputError
 
+HOSTED_FLAG = "WORKSHOP_HOSTED"
+CLOUD_RUN_FLAG = "K_SERVICE"  # Cloud Run sets it on every service
 
-def _setting(default: Any, env: str, doc: str) -> Any:
-    return field(default=default, metadata={"env": env, "doc": doc})
+# Variables read by name that belong to other programs, not to this app: documented
+# beside the table (docs/settings.md), never settings.
+EXTERNAL_ENV = {
+    CLOUD_RUN_FLAG: "Set by Cloud Run on every service: hosted mode is on, whatever `WORKSHOP_HOSTED` says.",
+    "GOOGLE_APPLICATION_CREDENTIALS": "google-auth's key file, used before gcloud's sign-in "
+    "(Cloud Run ID tokens, Vertex AI, the deployer).",
+    "CLOUDSDK_CONFIG": "gcloud's configuration folder, where the sign-in of `gcloud auth "
+    "application-default login` is looked for.",
+}
+
+
+def _setting(default: Any, env: str, doc: str, *, secret: bool = False) -> Any:
+    return field(default=default, repr=not secret, metadata={"env": env, "doc": doc})
 
 
 @dataclass(frozen=True)
@@ -40,13 +56,16 @@ class Settings:
     ollama_token: str = _setting(
         "",
         "OLLAMA_BEARER_TOKEN",
-        "Bearer token sent to an `ollama:` target behind a proxy; never logged.",
+        "Bearer token sent to an `ollama:` target behind a proxy (and by `python -m deploy tune`); "
+        "never logged.",
+        secret=True,
     )
     openai_token: str = _setting(
         "",
         "OPENAI_BEARER_TOKEN",
         "Bearer token sent to an `openai:` target (vLLM's `--api-key`, a proxy); never logged. "
         "`OPENAI_API_KEY` is never read, so an OpenAI key is not sent to another server.",
+        secret=True,
     )
     embeddings: str = _setting(
         "local",
@@ -64,9 +83,18 @@ class Settings:
         "OLLAMA_URL",
         "Ollama server used by `RAG_EMBEDDINGS=ollama`, and by `ollama` with no URL.",
     )
-    project: str = _setting("", "GOOGLE_CLOUD_PROJECT", "Google Cloud project for Vertex AI embeddings.")
+    project: str = _setting(
+        "",
+        "GOOGLE_CLOUD_PROJECT",
+        "Google Cloud project for Vertex AI embeddings, and the Deploy page's first project.",
+    )
     region: str = _setting(
         "us-central1", "GOOGLE_CLOUD_REGION", "Google Cloud region for Vertex AI embeddings."
+    )
+    vertex_base_url: str = _setting(
+        "",
+        "RAG_VERTEX_BASE_URL",
+        "Vertex AI endpoint to call instead of Google's (a local test server); empty means Google's.",
     )
     splitter: str = _setting(
         "sections", "RAG_SPLITTER", "Splitter: `sections` (default), `recursive` or `notebook`."
@@ -102,9 +130,8 @@ class Settings:
     allow_private_urls: bool = _setting(
         True,
         "RAG_ALLOW_PRIVATE_URLS",
-        "Fetch loopback/private/link-local URLs and local files. Hosted mode (`WORKSHOP_HOSTED=1`, "
-        "or Cloud Run's `K_SERVICE`) forces false, in the app and the CLI, and also checks model URLs "
-        "typed into the sidebar.",
+        "Fetch loopback/private/link-local URLs and local files. Hosted mode forces false, in the app "
+        "and the CLI, and also checks model URLs typed into the sidebar.",
     )
     embedded_contexts: int = _setting(
         2,
@@ -122,14 +149,57 @@ class Settings:
         "RAG_CACHE_DIR",
         "Where the packaged model file is assembled; empty means ~/.cache/workshop-rag.",
     )
+    hosted: bool = _setting(
+        False,
+        HOSTED_FLAG,
+        "Hosted mode (always on when Cloud Run's `K_SERVICE` is set): private URLs and local files "
+        "are refused (`RAG_ALLOW_PRIVATE_URLS` is forced false) and the Deploy page is locked "
+        "unless `DEPLOY_ADMIN_SECRET` is set and entered.",
+    )
+    deploy_admin_secret: str = _setting(
+        "",
+        "DEPLOY_ADMIN_SECRET",
+        "Hosted only: the secret that unlocks the Deploy page; empty keeps the page off. Never logged.",
+        secret=True,
+    )
+    deploy_state_dir: str = _setting(
+        "",
+        "DEPLOY_STATE_DIR",
+        "Folder of the deploy jobs' state files, shared by the Deploy page and `python -m deploy` "
+        "(`deploy`, `resume`, `cleanup`; `--state-dir` overrides it); empty means the "
+        "repository's `.cache/deploy`.",
+    )
+    deploy_poll_seconds: float = _setting(
+        5.0,
+        "DEPLOY_POLL_SECONDS",
+        "Seconds between polls of a running Google operation (the Deploy page and `python -m deploy`).",
+    )
+    deploy_api_base: str = _setting(
+        "",
+        "DEPLOY_API_BASE",
+        "Send every Google API request of the deployer to `{base}/{api}/` (an emulator or a test "
+        "server); empty means Google's own hosts. Read from the environment only, also in the app.",
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The defaults, then the environment, then the hosted-mode rules (the CLIs' start)."""
+        return cls.load(env)
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, secrets: Mapping[str, Any] | None = None) -> Settings:
+        """The precedence rule below flags and the sidebar: default < environment < `secrets`.
+
+        `secrets` is `st.secrets` in the app: a top-level entry named like a field or its
+        variable, in any case (`top_k`, `RAG_TOP_K`). Hosted mode then forces its rules.
+        """
         env = os.environ if env is None else env
         values = {f.name: env[f.metadata["env"]] for f in fields() if f.metadata["env"] in env}
-        if is_hosted(env):  # one policy wherever a URL is fetched: the pages and the CLI alike
-            values["allow_private_urls"] = False
-        return cls().merged(values)
+        settings = cls().merged(values).merged(secret_values(secrets))
+        if settings.hosted or env.get(CLOUD_RUN_FLAG):
+            # one policy wherever a URL is fetched: the pages and the CLI alike
+            settings = dataclasses.replace(settings, hosted=True, allow_private_urls=False)
+        return settings
 
     def merged(self, values: Mapping[str, Any]) -> Settings:
         """A copy with `values` (by field name; strings are converted) applied."""
@@ -144,17 +214,47 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
-HOSTED_FLAG = "WORKSHOP_HOSTED"
+def env_value(name: str, env: Mapping[str, str] | None = None) -> Any:
+    """One setting from the environment alone, parsed like the rest (its default when unset).
+
+    For readers that need one row and must not fail on another's bad value (`deploy`).
+    """
+    env = os.environ if env is None else env
+    return getattr(Settings().merged({name: env.get(_field(name).metadata["env"])}), name)
 
 
 def is_hosted(env: Mapping[str, str] | None = None) -> bool:
     """Hosted mode: on Cloud Run (which sets K_SERVICE), or forced with WORKSHOP_HOSTED=1."""
     env = os.environ if env is None else env
-    return bool(env.get("K_SERVICE")) or env.get(HOSTED_FLAG, "").lower() in ("1", "true", "yes")
+    return bool(env.get(CLOUD_RUN_FLAG)) or env_value("hosted", env)
+
+
+def secret_values(secrets: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The settings found in `secrets` (`st.secrets`), by field name; {} when it cannot be read.
+
+    `st.secrets` raises when there is no secrets file: that means no secrets, here, once.
+    """
+    try:
+        found = {str(k).lower(): v for k, v in (secrets or {}).items() if not isinstance(v, Mapping)}
+    except Exception:
+        return {}
+    values: dict[str, Any] = {}
+    for f in fields():
+        for key in (f.name, f.metadata["env"].lower()):
+            if key in found:
+                values[f.name] = found[key]
+    return values
 
 
 def fields() -> tuple[dataclasses.Field, ...]:
     return dataclasses.fields(Settings)
+
+
+def _field(name: str) -> dataclasses.Field:
+    for f in fields():
+        if f.name == name:
+            return f
+    raise InputError(f"Unknown setting {name!r}.", f"Known: {', '.join(f.name for f in fields())}.")
 
 
 def _convert(f: dataclasses.Field, raw: Any) -> Any:
@@ -178,10 +278,48 @@ def _convert(f: dataclasses.Field, raw: Any) -> Any:
         ) from None
 
 
+PRECEDENCE = """\
+## Precedence
+
+One rule for every setting, in the app and both CLIs; the first that gives a value wins:
+
+1. a command-line flag (`python -m rag ...`, `python -m deploy ...`) or the app's sidebar
+   (for that browser session only);
+2. an `st.secrets` entry (the app only), named like the setting or its variable, in any case
+   (`top_k` or `RAG_TOP_K`);
+3. the environment variable;
+4. the default.
+
+An empty value counts as unset, except where the default itself is empty. Every value is
+parsed by `rag/settings.py` alone: numbers as numbers, booleans from `1/true/yes/on` or
+`0/false/no/off`; a bad value stops with a sentence naming the variable. Hosted mode
+(`WORKSHOP_HOSTED`, or `K_SERVICE`) is applied last and forces `RAG_ALLOW_PRIVATE_URLS` off.
+"""
+
+
 def settings_markdown() -> str:
-    """The settings table for docs/settings.md."""
-    rows = ["| Environment variable | Default | Meaning |", "|---|---|---|"]
+    """docs/settings.md, whole: `python -m rag settings > docs/settings.md` regenerates it."""
+    intro = (
+        "# Settings\n\n"
+        "Every setting of the app, the `rag` and `deploy` libraries and both CLIs is a row of one "
+        "table, `Settings` in `rag/settings.py`, which this page is generated from "
+        "(`python -m rag settings > docs/settings.md`); a test keeps the two in step, and fails "
+        "when code in `rag/`, `deploy/` or `pages/` reads an environment variable that is "
+        "not listed here.\n\n"
+    )
+    rows = ["| Environment variable | Setting | Default | Meaning |", "|---|---|---|---|"]
     for f in fields():
         default = f"`{f.default}`" if f.default != "" else "(empty)"
-        rows.append(f"| `{f.metadata['env']}` | {default} | {f.metadata['doc']} |")
-    return "\n".join(rows) + "\n"
+        rows.append(f"| `{f.metadata['env']}` | `{f.name}` | {default} | {f.metadata['doc']} |")
+    other = ["| Environment variable | Read for |", "|---|---|"]
+    other += [f"| `{name}` | {doc} |" for name, doc in EXTERNAL_ENV.items()]
+    return (
+        intro
+        + PRECEDENCE
+        + "\n## The settings\n\n"
+        + "\n".join(rows)
+        + "\n\n## Read, but not settings\n\n"
+        + "Variables that belong to other programs; the app reads them as those programs define them.\n\n"
+        + "\n".join(other)
+        + "\n"
+    )

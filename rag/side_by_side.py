@@ -175,6 +175,11 @@ class SideBySide:
             }
             return dict(self._frozen)
 
+    @property
+    def stopped(self) -> bool:
+        """Some side was stopped before its end: its answer (see `results`) is marked cancelled."""
+        return any(isinstance(r, Answer) and r.done_reason == "cancelled" for r in self.results().values())
+
 
 def side_by_side(
     rag: RagChain | None,

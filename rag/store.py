@@ -87,10 +87,14 @@ class SKLearnStore(VectorStore):
 
     # Adding -----------------------------------------------------------------
 
-    def add_vectors(self, docs: Sequence[Document], vectors: np.ndarray) -> list[str]:
-        """Add chunks whose vectors are already computed (the indexing pipeline's path)."""
-        if len(docs) != len(vectors):
-            raise ValueError("one vector per document")
+    def add_vectors(
+        self, docs: Sequence[Document], vectors: np.ndarray, ids: Sequence[str | None] | None = None
+    ) -> list[str]:
+        """Add chunks whose vectors are already computed (the indexing pipeline's path).
+
+        A chunk whose id the store holds already replaces it; chunks without an id get one."""
+        if len(docs) != len(vectors) or (ids is not None and len(ids) != len(docs)):
+            raise ValueError("one vector (and one id, if any) per document")
         if not len(docs):
             return []
         vectors = _unit(np.asarray(vectors, dtype=np.float32))
@@ -101,13 +105,41 @@ class SKLearnStore(VectorStore):
                     "Build a new index with this embedder.",
                 )
             self.info.dims = int(vectors.shape[1])
-            ids = [str(uuid.uuid4()) for _ in docs]
+            ids = [i or str(uuid.uuid4()) for i in (ids or [None] * len(docs))]
+            self._remove(set(ids))
             self.documents.extend(docs)
             self.ids.extend(ids)
             self._pending.append(vectors)
             self.info.chunks = len(self.documents)
             self._nn = None
             return ids
+
+    def _remove(self, gone: set[str]) -> None:
+        """Under the lock: drop the chunks with these ids."""
+        keep = [row for row, i in enumerate(self.ids) if i not in gone]
+        if len(keep) == len(self.ids):
+            return
+        self._vectors = self.vectors[keep]
+        self.documents = [self.documents[row] for row in keep]
+        self.ids = [self.ids[row] for row in keep]
+        self.info.chunks = len(self.documents)
+        self._nn = None
+
+    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool:
+        """Drop the chunks with these ids (every chunk if None); unknown ids are ignored."""
+        with self._lock:
+            self._remove(set(self.ids if ids is None else ids))
+        return True
+
+    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        """The chunks with these ids, in that order; unknown ids are left out."""
+        with self._lock:
+            rows = {i: row for row, i in enumerate(self.ids)}
+            return [self._with_id(rows[i]) for i in ids if i in rows]
+
+    def _with_id(self, row: int) -> Document:
+        """The chunk at `row` as LangChain returns it: a copy that carries its id."""
+        return self.documents[row].model_copy(update={"id": self.ids[row]})
 
     def add_pages(self, pages: Iterable[tuple[str, str]]) -> None:
         known = {p["url"] for p in self.info.pages}
@@ -117,12 +149,17 @@ class SKLearnStore(VectorStore):
                 known.add(url)
 
     def add_texts(
-        self, texts: Iterable[str], metadatas: list[dict] | None = None, **kwargs: Any
+        self,
+        texts: Iterable[str],
+        metadatas: list[dict] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
     ) -> list[str]:
         texts = list(texts)
         metadatas = metadatas or [{} for _ in texts]
         docs = [Document(page_content=t, metadata=m) for t, m in zip(texts, metadatas, strict=True)]
-        return self.add_vectors(docs, embed_array(self._embedding, texts))
+        return self.add_vectors(docs, embed_array(self._embedding, texts), ids)
 
     @classmethod
     def from_texts(
@@ -171,7 +208,7 @@ class SKLearnStore(VectorStore):
         self, query: str, k: int = 4, **kwargs: Any
     ) -> list[tuple[Document, float]]:
         vector = np.asarray(self._embedding.embed_query(query), dtype=np.float32)
-        return [(self.documents[r], s) for r, s in self.search_vector(vector, k)]
+        return [(self._with_id(r), s) for r, s in self.search_vector(vector, k)]
 
     def similarity_search(self, query: str, k: int = 4, **kwargs: Any) -> list[Document]:
         return [doc for doc, _ in self.similarity_search_with_score(query, k)]

@@ -9,10 +9,10 @@ The page's entry points (no Streamlit here; see docs/tune.md):
     recommendation.as_form_values() -> {"concurrency", "num_parallel", "max_instances"}
 """
 
-from deploy.tune.measure import Sample, TuneError, is_cloud_run_url, target_for
-from deploy.tune.prompt import chat_payload, rag_messages
-from deploy.tune.recommend import Recommendation, recommend
-from deploy.tune.report import (
+from .measure import Sample, TuneError, is_cloud_run_url, target_for
+from .prompt import chat_payload, rag_messages
+from .recommend import Recommendation, recommend
+from .report import (
     CANCELLED,
     COMPLETED,
     LEVEL_TIME_CAP,
@@ -26,7 +26,7 @@ from deploy.tune.report import (
     format_table,
     percentile,
 )
-from deploy.tune.sweep import sweep
+from .sweep import sweep
 
 __all__ = [
     "CANCELLED",

@@ -1,9 +1,10 @@
 """One timed chat request, and the client it goes through.
 
-The client carries the app's own auth (`rag.auth`: a Google ID token for Cloud
-Run, or a bearer token) but not its retrying transport: in a load test a 429
-or 503 is a result to count, not something to hide. Every failure becomes an
-error category on the `Sample`, never an exception out of the sweep.
+The client is the target's own (rag/llms/http.py: the app's one request path to model
+servers), with its auth (`rag.auth`: a Google ID token for Cloud Run, or a bearer token)
+but without retries: in a load test a 429 or 503 is a result to count, not something
+to hide. Every failure becomes an error category on the `Sample`, never an exception
+out of the sweep.
 
 One request path for both APIs the endpoint may speak (asked once, `resolve_api`):
 Ollama's `/api/chat` (NDJSON lines, the server's own token counts and decode time)
@@ -17,19 +18,20 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from deploy.errors import DeployError
 from rag.auth import BearerAuth, IdTokenSource
 from rag.errors import RagError
 from rag.llms.base import Target
-from rag.llms.http import ssl_context
 from rag.llms.ollama import CloudRunTarget, OllamaTarget
 from rag.llms.openai import OLLAMA, OPENAI, detect_api, openai_twin
+
+from ..errors import DeployError
 
 CHAT_PATHS = {OLLAMA: "/api/chat", OPENAI: "/v1/chat/completions"}
 CHAT_PATH = CHAT_PATHS[OLLAMA]
@@ -112,11 +114,9 @@ def resolve_api(target: OllamaTarget) -> tuple[str, Target]:
 
 
 def load_client(target: OllamaTarget, connections: int) -> httpx.Client:
-    """The target's auth and base URL, without RetryTransport."""
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    """The target's own client (auth, base URL, TLS), without retries, `connections` wide."""
     timeout = httpx.Timeout(connect=CONNECT_S, read=READ_S, write=30.0, pool=CONNECT_S)
-    transport = httpx.HTTPTransport(verify=ssl_context(), limits=limits)
-    return httpx.Client(base_url=target.url, auth=target.auth, timeout=timeout, transport=transport)
+    return target.client(retrying=False, timeout=timeout, connections=connections)
 
 
 def timed_chat(
@@ -155,7 +155,12 @@ def timed_chat(
 
 
 def _read_stream(
-    response: httpx.Response, start: float, deadline: float, cancel: threading.Event, done: Any, api: str
+    response: httpx.Response,
+    start: float,
+    deadline: float,
+    cancel: threading.Event,
+    done: Callable[..., Sample],
+    api: str,
 ) -> Sample:
     ttft: float | None = None
     usage: dict[str, Any] = {}

@@ -20,8 +20,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from deploy import catalog
-from deploy.tune.report import LevelResult, TuneReport
+from .. import catalog
+from .report import LevelResult, TuneReport
 
 IN_FLIGHT_PER_PARTICIPANT = 2  # the chat page asks the RAG chain and the raw model at once
 MAX_INSTANCES_LIMIT = 100  # DeployConfig's range

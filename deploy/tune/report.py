@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field
 from statistics import fmean
 from typing import Any
 
-from deploy.tune.measure import BUSY, CUT, Sample
-from deploy.tune.prompt import CHUNK_CHARS, CHUNKS, MAX_TOKENS
+from .measure import BUSY, CUT, Sample
+from .prompt import CHUNK_CHARS, CHUNKS, MAX_TOKENS
 
 LEVELS = (1, 2, 4, 8, 16)
 

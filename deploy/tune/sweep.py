@@ -17,8 +17,12 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from deploy import catalog
-from deploy.tune.measure import (
+from rag.llms.base import Target
+from rag.llms.ollama import OllamaTarget
+from rag.llms.openai import OLLAMA
+
+from .. import catalog
+from .measure import (
     CUT,
     Sample,
     TuneError,
@@ -27,8 +31,8 @@ from deploy.tune.measure import (
     resolve_api,
     timed_chat,
 )
-from deploy.tune.prompt import chat_payload
-from deploy.tune.report import (
+from .prompt import chat_payload
+from .report import (
     CANCELLED,
     LEVEL_TIME_CAP,
     NO_SUCCESS,
@@ -38,9 +42,6 @@ from deploy.tune.report import (
     SweepSettings,
     TuneReport,
 )
-from rag.llms.base import Target
-from rag.llms.ollama import OllamaTarget
-from rag.llms.openai import OLLAMA
 
 ProgressFn = Callable[[Progress], None]
 _POLL_S = 0.05  # how often the calling thread looks up from waiting for results

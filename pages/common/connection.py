@@ -28,6 +28,15 @@ KINDS = {
     "cloudrun": "Cloud Run (Google auth)",
 }
 URL_LABELS = {"ollama": "Ollama URL", "openai": "Server URL", "cloudrun": "Cloud Run service URL"}
+# The bearer token field of a target: (setting, widget key, help).
+TOKENS = {
+    "ollama": ("ollama_token", "conn_token", "Sent as Authorization: Bearer … to an Ollama behind a proxy."),
+    "openai": (
+        "openai_token",
+        "conn_openai_token",
+        "Sent as Authorization: Bearer … (vLLM's --api-key, or a proxy's token).",
+    ),
+}
 
 
 def through_navigation() -> None:
@@ -69,63 +78,57 @@ def sidebar() -> None:
             format_func=KINDS.get,
             key="conn_kind",
         )
-        values: dict[str, object] = {}
         if kind == "embedded":
-            values.update(llm="embedded", model="")
+            values: dict[str, object] = {"llm": "embedded", "model": ""}
             st.caption(
                 "Gemma 3 270M runs in this process with llama.cpp: no network, small and fast, "
                 "not very knowledgeable. Gemma terms apply."
             )
         else:
-            # A bare `ollama` means OLLAMA_URL (docs/settings.md), here as everywhere else.
-            default_url = (url0 if kind == kind0 else "") or (s.ollama_url if kind == "ollama" else "")
-            label = URL_LABELS[kind]
-            url = st.text_input(
-                label,
-                value=default_url,
-                key=f"conn_url_{kind}",
-                placeholder="https://ollama-gemma-123456.us-central1.run.app",
-            )
-            model = st.text_input(
-                "Model",
-                value=s.model or ("" if kind == "openai" else default_model()),
-                key="conn_model",
-                help="On an OpenAI-compatible server, empty means the first model it lists.",
-            )
-            values.update(model=model.strip())
-            if kind == "ollama":
-                token = st.text_input(
-                    "Bearer token (optional)",
-                    value=s.ollama_token,
-                    type="password",
-                    key="conn_token",
-                    help="Sent as Authorization: Bearer … to an Ollama behind a proxy.",
-                )
-                values.update(ollama_token=token)
-            elif kind == "openai":
-                token = st.text_input(
-                    "Bearer token (optional)",
-                    value=s.openai_token,
-                    type="password",
-                    key="conn_openai_token",
-                    help="Sent as Authorization: Bearer … (vLLM's --api-key, or a proxy's token).",
-                )
-                values.update(openai_token=token)
-            url = url.strip().rstrip("/")
-            refused = _refused(kind, url) if url else None
-            if url and not url.startswith(("http://", "https://")):
-                st.error("The URL must start with http:// or https://.")
-            elif refused:
-                st.error(refused, icon=":material/block:")
-            elif url:
-                values.update(llm=f"{kind}:{url}")
-            else:
-                st.info(f"Enter the {label.lower()} to use this target.")
+            values = _remote_values(kind, url0 if kind == kind0 else "")
         _embedding_controls(values)
         _apply(values)
         if st.button("Check connection", icon=":material/network_check:", use_container_width=True):
             _check()
         _last_check()
+
+
+def _remote_values(kind: str, url0: str) -> dict[str, object]:
+    """The URL, model and token of a remote target; `llm` only once the URL is usable."""
+    s = settings()
+    # A bare `ollama` means OLLAMA_URL (docs/settings.md), here as everywhere else.
+    default_url = url0 or (s.ollama_url if kind == "ollama" else "")
+    label = URL_LABELS[kind]
+    url = st.text_input(
+        label,
+        value=default_url,
+        key=f"conn_url_{kind}",
+        placeholder="https://ollama-gemma-123456.us-central1.run.app",
+    )
+    model = st.text_input(
+        "Model",
+        value=s.model or ("" if kind == "openai" else default_model()),
+        key="conn_model",
+        help="On an OpenAI-compatible server, empty means the first model it lists.",
+    )
+    values: dict[str, object] = {"model": model.strip()}
+    if kind in TOKENS:
+        name, key, tip = TOKENS[kind]
+        token = st.text_input(
+            "Bearer token (optional)", value=getattr(s, name), type="password", key=key, help=tip
+        )
+        values[name] = token
+    url = url.strip().rstrip("/")
+    refused = _refused(kind, url) if url else None
+    if url and not url.startswith(("http://", "https://")):
+        st.error("The URL must start with http:// or https://.")
+    elif refused:
+        st.error(refused, icon=":material/block:")
+    elif url:
+        values.update(llm=f"{kind}:{url}")
+    else:
+        st.info(f"Enter the {label.lower()} to use this target.")
+    return values
 
 
 def _refused(kind: str, url: str) -> str | None:

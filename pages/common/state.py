@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,31 +26,19 @@ from rag.errors import RagError
 from rag.llms import make_target
 from rag.llms.base import Target
 from rag.retrieval import Retriever
-from rag.settings import HOSTED_FLAG, Settings, fields, is_hosted  # noqa: F401 (pages import them here)
+from rag.settings import Settings
 from rag.side_by_side import SideBySide
 from rag.store import SKLearnStore, read_index
 
 
-def _secrets() -> Mapping[str, Any]:
-    try:  # st.secrets raises when there is no secrets file
-        return {k.lower(): v for k, v in st.secrets.items() if not isinstance(v, Mapping)}
-    except Exception:
-        return {}
-
-
 def base_settings() -> Settings:
-    """Environment, then `st.secrets` (setting names or env names, any case), then hosted-mode rules."""
-    settings = Settings.from_env()
-    secrets = _secrets()
-    values = {}
-    for f in fields():
-        for key in (f.name, f.metadata["env"].lower()):
-            if key in secrets:
-                values[f.name] = secrets[key]
-    settings = settings.merged(values)
-    if is_hosted():
-        settings = settings.merged({"allow_private_urls": False})
-    return settings
+    """The defaults, the environment, `st.secrets`, then hosted mode (docs/settings.md)."""
+    return Settings.load(os.environ, st.secrets)
+
+
+def is_hosted() -> bool:
+    """Hosted mode, as the operator set it (`WORKSHOP_HOSTED`, `K_SERVICE`, `st.secrets`)."""
+    return base_settings().hosted
 
 
 def settings() -> Settings:
@@ -69,22 +57,27 @@ def update_settings(**values: Any) -> Settings:
     return updated
 
 
+# A shared embedder is built from these settings only, so no session's token or chat
+# target reaches another session through it (the Ollama embedder asks for no token).
+EMBEDDER_SETTINGS = ("embeddings", "embedding_model", "project", "region", "vertex_base_url", "ollama_url")
+
+
 @st.cache_resource(show_spinner="Loading the embedding model…")
-def _embedder(provider: str, model: str, project: str, region: str, ollama_url: str) -> Embeddings:
-    inner, _ = make_embeddings(
-        Settings(
-            embeddings=provider, embedding_model=model, project=project, region=region, ollama_url=ollama_url
-        )
-    )
+def _embedder(key: tuple[Any, ...]) -> Embeddings:
+    inner, _ = make_embeddings(Settings().merged(dict(zip(EMBEDDER_SETTINGS, key, strict=True))))
     return inner
+
+
+def _embedder_for(s: Settings, spec: EmbedderSpec) -> Embeddings:
+    s = s.merged({"embeddings": spec.provider, "embedding_model": spec.model})
+    return _embedder(tuple(getattr(s, name) for name in EMBEDDER_SETTINGS))
 
 
 def embeddings() -> tuple[Embeddings, EmbedderSpec]:
     """The session's embedder, cached per process and wrapped in the shared vector cache."""
     s = settings()
     spec = resolve_spec(s)
-    inner = _embedder(spec.provider, spec.model, s.project, s.region, s.ollama_url)
-    return CachedEmbeddings(inner, spec.id), spec
+    return CachedEmbeddings(_embedder_for(s, spec), spec.id), spec
 
 
 def embeddings_for(embedder_id: str) -> tuple[Embeddings, EmbedderSpec]:
@@ -92,18 +85,26 @@ def embeddings_for(embedder_id: str) -> tuple[Embeddings, EmbedderSpec]:
     s = settings()
     provider, _, model = embedder_id.partition(":")
     spec = resolve_spec(s.merged({"embeddings": provider, "embedding_model": model}))
-    inner = _embedder(spec.provider, spec.model, s.project, s.region, s.ollama_url)
-    return CachedEmbeddings(inner, spec.id), spec
+    return CachedEmbeddings(_embedder_for(s, spec), spec.id), spec
+
+
+# What make_target() reads from the settings: a shared target's cache key, so two
+# sessions share a target exactly when it would be built the same (a bare `ollama`
+# lost OLLAMA_URL when the key missed it). tests/test_settings_docs.py checks the list.
+TARGET_SETTINGS = (
+    "ollama_url",
+    "ollama_token",
+    "openai_token",
+    "cache_dir",
+    "embedded_contexts",
+    "embedded_threads",
+)
 
 
 @st.cache_resource
-def _shared_target(spec: str, ollama_url: str, cache_dir: str, contexts: int, threads: int) -> Target:
-    # Every setting make_target() reads for a target without a secret is in the key
-    # (a bare `ollama` lost OLLAMA_URL when it was not).
-    settings = Settings(
-        ollama_url=ollama_url, cache_dir=cache_dir, embedded_contexts=contexts, embedded_threads=threads
-    )
-    return make_target(spec, settings)
+def _shared_target(spec: str, key: tuple[Any, ...], _settings: Settings) -> Target:
+    """Built from the session's full settings; `key` decides sharing (`_settings` is not hashed)."""
+    return make_target(spec, _settings)
 
 
 def target() -> Target:
@@ -116,7 +117,7 @@ def target() -> Target:
         if "target" not in st.session_state:
             st.session_state.target = make_target(s.llm, s)
         return st.session_state.target
-    return _shared_target(s.llm, s.ollama_url, s.cache_dir, s.embedded_contexts, s.embedded_threads)
+    return _shared_target(s.llm, tuple(getattr(s, name) for name in TARGET_SETTINGS), s)
 
 
 @dataclass

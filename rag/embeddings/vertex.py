@@ -9,14 +9,13 @@ matching task types (RETRIEVAL_DOCUMENT / RETRIEVAL_QUERY).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
 from ..auth import ADC_HINT
 from ..errors import AuthError, EmbeddingError, InputError
-from ..settings import Settings
+from ..settings import Settings, env_value
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 
@@ -41,7 +40,8 @@ def vertex_embeddings(model: str, settings: Settings, credentials: Any = None) -
         project=project,
         location=settings.region,
         credentials=credentials,
-        base_url=os.environ.get("RAG_VERTEX_BASE_URL") or None,  # tests: a local server
+        # RAG_VERTEX_BASE_URL (tests: a local server), also under a Settings built by hand
+        base_url=settings.vertex_base_url or env_value("vertex_base_url") or None,
     )
     return VertexEmbedder(inner, model)
 

@@ -27,7 +27,7 @@ from langchain_core.messages import BaseMessage
 from ..auth import IdTokenSource
 from ..errors import ModelError, RagError
 from .base import Delta, Finish, GenerationOptions, StreamItem, Target, TargetStatus
-from .http import HttpTarget, json_of
+from .http import TIMEOUT, HttpTarget, json_of
 from .ollama import CloudRunTarget
 
 OLLAMA, OPENAI = "ollama", "openai"
@@ -68,8 +68,15 @@ class OpenAITarget(HttpTarget):
     def label(self) -> str:
         return f"OpenAI-compatible server at {self.url}"
 
-    def client_kwargs(self) -> dict[str, Any]:
-        return {**super().client_kwargs(), "auth": _ServerAuth(self.auth)}
+    def client_kwargs(
+        self,
+        *,
+        retrying: bool = True,
+        timeout: httpx.Timeout | float = TIMEOUT,
+        connections: int | None = None,
+    ) -> dict[str, Any]:
+        kwargs = super().client_kwargs(retrying=retrying, timeout=timeout, connections=connections)
+        return {**kwargs, "auth": _ServerAuth(self.auth)}
 
     def models(self) -> list[str]:
         """The served model ids (`GET /v1/models`), asked once."""

@@ -52,13 +52,18 @@ def to_url(source: str) -> str:
     raise InputError(f"{source!r} is neither a URL nor an existing file.", "Give an http(s):// URL.")
 
 
+def parse_url_list(text: str) -> list[str]:
+    """A URL list's entries: one per line; blank lines and `#` comments are skipped."""
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
 def read_urls_file(path: str) -> list[str]:
-    """One URL per line; blank lines and `#` comments are skipped."""
+    """The URL list in a file (see `parse_url_list`)."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"Cannot read the URL list {path} ({exc.strerror}).") from None
-    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    return parse_url_list(text)
 
 
 def page_documents(page: Page) -> list[Document]:
@@ -141,32 +146,22 @@ class WebLoader:
         `dir/index.html` are one page), and a page reached again through a redirect is
         reported as a duplicate. `cancel` stops the fetches in flight within a second.
         """
-        queue: list[str] = []
-        seen: set[str] = set()
+        frontier = _Frontier(urls)
         indexed: dict[str, str] = {}  # page_key of each final URL → the URL that got it
-
-        def add(url: str) -> None:
-            key = page_key(url)
-            if key not in seen:
-                seen.add(key)
-                queue.append(url)
-
-        for url in urls:
-            add(url)
         scope = Scope(crawl) if crawl else None
-        budget = len(queue) + (max_pages if crawl else 0)
+        budget = len(frontier.queue) + (max_pages if crawl else 0)
         robots = Robots(self.fetcher, self.config.user_agent, cancel)
         if crawl:
-            add(crawl)
+            frontier.add(crawl)
             for url in sitemap_urls(self.fetcher, robots, crawl, max_pages, cancel):
-                add(url)
+                frontier.add(url)
         pool = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="fetch")
         running: dict[Future[PageResult], str] = {}
         submitted = 0
         try:
-            while queue or running:
-                while queue and len(running) < self.config.concurrency * 2 and submitted < budget:
-                    url = queue.pop(0)
+            while frontier.queue or running:
+                while frontier.queue and len(running) < self.config.concurrency * 2 and submitted < budget:
+                    url = frontier.queue.pop(0)
                     # The start URL is the user's own request, like a listed URL: robots.txt
                     # governs what the crawl finds. A disallowed page is reported, and does
                     # not use up the page limit.
@@ -181,15 +176,36 @@ class WebLoader:
                 for future in done:
                     running.pop(future)
                     result = _once(future.result(), indexed)
-                    for link in result.links if scope is not None else ():
-                        if normalize(link) in scope:
-                            add(normalize(link))
+                    if scope is not None:
+                        frontier.follow(result.links, scope)
                     yield result
                 if cancel is not None and cancel.is_set():
                     raise Cancelled("Indexing stopped; nothing was saved.")
         finally:
             # On a stop the fetches in flight end by themselves (they watch `cancel`).
             pool.shutdown(wait=not (cancel is not None and cancel.is_set()), cancel_futures=True)
+
+
+class _Frontier:
+    """The pages still to fetch, each page once (`page_key`: `dir/` and `dir/index.html` are one)."""
+
+    def __init__(self, urls: Iterable[str] = ()) -> None:
+        self.queue: list[str] = []
+        self.seen: set[str] = set()
+        for url in urls:
+            self.add(url)
+
+    def add(self, url: str) -> None:
+        key = page_key(url)
+        if key not in self.seen:
+            self.seen.add(key)
+            self.queue.append(url)
+
+    def follow(self, links: Iterable[str], scope: Scope) -> None:
+        """A crawled page's links that stay in the crawl's scope."""
+        for link in links:
+            if normalize(link) in scope:
+                self.add(normalize(link))
 
 
 def _once(result: PageResult, indexed: dict[str, str]) -> PageResult:

@@ -66,14 +66,15 @@ def test_index_the_sample_guide_and_see_stats_and_chunks():
 def test_index_web_pages_reports_failures_per_url(site):
     at = app()
     at.switch_page("pages/index.py").run()
-    at.text_area(key="urls").set_value(
-        f"{site.url}/gemma.html\n{site.url}/missing.html\n{site.url}/report.pdf"
+    at.text_area(key="urls").set_value(  # the URL list format of `python -m rag index --urls-file`
+        f"  # pages to read\n{site.url}/gemma.html\n\n{site.url}/missing.html\n{site.url}/report.pdf\n"
     ).run()
     at.button(key="go_urls").click().run()
     assert not at.exception
     body = texts(at)
     assert "404 Not Found" in body and "application/pdf" in body
     assert at.session_state["index"].store.info.page_count == 1
+    assert len(at.session_state["index"].report.failures) == 2  # the comment is not a page
 
 
 def test_crawl_a_site_with_a_page_limit_and_the_notebook_splitter(site):
@@ -469,7 +470,7 @@ def test_hosted_refusals_are_listed_and_the_stop_button_goes(site, monkeypatch):
 
 def test_progress_says_what_is_happening_at_least_every_2_s(site, local_embeddings):
     """A page that stalls 3 s: the progress line still moves, and says it is fetching."""
-    from pages.index import run_build
+    from pages.common.building import run_build
     from rag.embeddings import CachedEmbeddings, EmbedderSpec
     from rag.settings import Settings
 

@@ -11,7 +11,7 @@ from google.oauth2 import service_account
 from deploy.config import DeployConfig
 from deploy.http import GoogleHttp
 from deploy.job import DeployJob
-from tests.deploy.deploy_fake_google import FakeGoogle
+from tests.deploy.fake_google import FakeGoogle
 
 
 def _rsa_pem() -> str:
@@ -27,7 +27,7 @@ def _rsa_pem() -> str:
 @pytest.fixture(scope="session")
 def keys() -> dict[str, str]:
     """One key for the service account, one the fake uses to sign ID tokens."""
-    from tests.deploy.deploy_fake_google import crypt_public
+    from tests.deploy.fake_google import crypt_public
 
     sa = _rsa_pem()
     return {"sa": sa, "sa_public": crypt_public(sa), "server": _rsa_pem()}

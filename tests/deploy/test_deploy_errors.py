@@ -8,7 +8,7 @@ import pytest
 from deploy import artifactregistry, catalog, cloudrun, errors
 from deploy import events as ev
 from deploy.http import GoogleHttp, load_credentials
-from tests.deploy.deploy_fake_google import GPU_REGIONS, Reply, google_error
+from tests.deploy.fake_google import GPU_REGIONS, Reply, google_error
 
 
 def _failed(events) -> ev.Failed:

@@ -20,7 +20,7 @@ from deploy import events as ev
 from deploy import http as deploy_http
 from deploy.http import GoogleHttp
 from deploy.job import DeployJob
-from tests.deploy.deploy_fake_google import Reply, error_info, google_error
+from tests.deploy.fake_google import Reply, error_info, google_error
 
 BUILD_CREATE = "cloudbuild.projects.locations.builds.create"
 BUILD_GET = "cloudbuild.projects.locations.builds.get"
@@ -326,7 +326,7 @@ def test_a_truncated_state_file_is_named_not_a_traceback(make_job, cfg, capsys):
     for args in (["resume", "--state", str(job.path)], ["resume", "--state-dir", str(job.path.parent)]):
         code = cli.main(args)
         err = capsys.readouterr().err
-        assert code != 0
+        assert code == 1  # an error, not bad arguments
         assert f"The deploy state file {job.path} is damaged" in err, err
         assert f"mv {job.path} {job.path}.damaged" in err
         assert f'tags="deploy-{job.state.job_id}"' in err  # how to find its build
@@ -335,7 +335,7 @@ def test_a_truncated_state_file_is_named_not_a_traceback(make_job, cfg, capsys):
 
 def test_other_broken_state_files_are_named_too(tmp_path, make_job, cfg, capsys):
     missing = tmp_path / "nope.json"
-    assert cli.main(["resume", "--state", str(missing)]) != 0
+    assert cli.main(["resume", "--state", str(missing)]) == 1
     assert f"There is no deploy state file {missing}" in capsys.readouterr().err
     job = make_job(cfg)
     for text in ('["a list"]', '{"job_id": "x", "config": {}, "events": [1]}', "\udcff"):

@@ -129,7 +129,7 @@ def test_cli_refuses_before_any_request(fake, sa_file, tmp_path):
             text=True,
             timeout=60,
         )
-        assert out.returncode != 0, out.stdout
+        assert out.returncode == 2, out.stdout  # a setting that cannot work: bad arguments
         assert "Will not fit: gemma4:31b on nvidia-l4" in out.stderr and "GiB of 22.5 GiB" in out.stderr
         assert "fix: Nearest fixes: " in out.stderr and "gemma4:26b" in out.stderr
     assert fake.calls == []  # no request reached the (fake) Google APIs

@@ -10,7 +10,7 @@ from deploy import cli
 from deploy import events as ev
 from deploy.discovery import validate_request
 from deploy.hosting import UiConfig, deploy_page_access, deploy_ui, ui_requests, ui_service_body
-from tests.deploy.deploy_fake_google import Reply, google_error
+from tests.deploy.fake_google import Reply, google_error
 
 
 def test_local_runs_may_deploy():

@@ -43,8 +43,10 @@ def test_full_deploy_builds_deploys_and_grants_invoker(fake, make_job, cfg, cred
     assert "@sha256:" in container["image"]  # pinned to the digest the build produced
     assert service["template"]["nodeSelector"] == {"accelerator": "nvidia-l4"}
     assert container["resources"]["cpuIdle"] is False
-    assert container["env"] == [{"name": "OLLAMA_NUM_PARALLEL", "value": "4"},
-                                {"name": "OLLAMA_CONTEXT_LENGTH", "value": "8192"}]
+    assert container["env"] == [
+        {"name": "OLLAMA_NUM_PARALLEL", "value": "4"},
+        {"name": "OLLAMA_CONTEXT_LENGTH", "value": "8192"},
+    ]
     assert service["template"]["maxInstanceRequestConcurrency"] == 4
     assert service["invokerIamDisabled"] is False
     assert "serviceAccount:deployer@workshop-proj.iam.gserviceaccount.com" in fake.invokers(service["name"])

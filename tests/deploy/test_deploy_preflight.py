@@ -62,7 +62,7 @@ def test_gpu_quota_zero_or_too_small(fake, http, cfg):
 
 
 def test_unreadable_quota_is_a_warning(fake, http, cfg):
-    from tests.deploy.deploy_fake_google import Reply, google_error
+    from tests.deploy.fake_google import Reply, google_error
 
     fake.fail_next["serviceusage.services.consumerQuotaMetrics.list"] = Reply(
         403, google_error(403, "PERMISSION_DENIED", "Permission 'serviceusage.quotas.get' denied")
@@ -100,7 +100,7 @@ def test_enable_button_turns_the_apis_on(fake, http, cfg):
 
 
 def test_an_apis_check_that_errs_offers_no_enable_button(fake, http, cfg):
-    from tests.deploy.deploy_fake_google import Reply, google_error
+    from tests.deploy.fake_google import Reply, google_error
 
     fake.fail_next["serviceusage.services.batchGet"] = Reply(
         403, google_error(403, "PERMISSION_DENIED", "Permission 'serviceusage.services.get' denied")

@@ -6,11 +6,15 @@ import contextlib
 import io
 import os
 import shutil
+import socket
 import subprocess
+import threading
+from collections.abc import Iterator
 
 import pytest
 
 from deploy import snippets
+from rag.errors import AuthError, TargetUnreachable
 
 
 @pytest.fixture
@@ -67,3 +71,66 @@ def test_a_token_for_another_audience_is_rejected(deployed, credentials, fake):
         timeout=10,
     )
     assert resp.status_code == 401
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_refused_connection_is_a_sentence_naming_the_service_and_what_to_check(fake, credentials):
+    url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    with pytest.raises(TargetUnreachable) as info:
+        snippets.run_test_call(url, "gemma2:9b", credentials=credentials)
+    assert info.value.message == f"Cannot reach the Cloud Run service {url}."
+    assert "gcloud run services describe" in info.value.fix
+
+
+@contextlib.contextmanager
+def _hostile(behaviour: str) -> Iterator[str]:
+    """A server that accepts connections, then hangs up at once or never answers."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        stop = threading.Event()
+
+        def serve() -> None:
+            server.settimeout(0.1)
+            held = []
+            while not stop.is_set():
+                try:
+                    conn, _ = server.accept()
+                except TimeoutError:
+                    continue
+                if behaviour == "hang up":
+                    conn.recv(65536)
+                    conn.close()
+                else:
+                    held.append(conn)
+            for conn in held:
+                conn.close()
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.getsockname()[1]}"
+        finally:
+            stop.set()
+            thread.join()
+
+
+def test_a_server_that_hangs_up_or_stays_silent_is_a_sentence(fake, credentials):
+    with _hostile("hang up") as url, pytest.raises(TargetUnreachable) as hung_up:
+        snippets.run_test_call(url, "gemma2:9b", credentials=credentials)
+    assert hung_up.value.message == f"Cannot reach the Cloud Run service {url}." and hung_up.value.fix
+    with _hostile("silent") as url, pytest.raises(TargetUnreachable) as silent:
+        snippets.run_test_call(url, "gemma2:9b", credentials=credentials, timeout=0.3)
+    assert silent.value.message == f"The Cloud Run service {url} did not answer in time."
+
+
+def test_no_id_token_for_the_test_call_is_a_sentence(fake, credentials):
+    fake.sa_public_pem = fake.server_public_pem  # the token endpoint no longer trusts the key
+    with pytest.raises(AuthError) as info:
+        snippets.run_test_call("http://127.0.0.1:9", "gemma2:9b", credentials=credentials)
+    assert info.value.message.startswith("Getting an ID token failed") and info.value.fix

@@ -64,6 +64,35 @@ def test_first_turn_skips_the_rewrite_and_returns_sources(ollama, retriever):
         and "use the following pieces of retrieved context" in system["content"].lower()
     )
     assert "16 GiB of memory" in system["content"]
+    assert "prompt" not in system  # the prompt's kind (rag/prompts.py) stays on this side
+
+
+def test_k_is_an_argument_and_the_chain_keeps_its_own(ollama, retriever):
+    chain = rag_chain(make_target(f"ollama:{ollama.url}"), retriever)  # k=4
+    question = "How much memory does an L4 GPU service need?"
+    assert len(chain.retrieve(question, k=2)[2]) == 2 and chain.k == 4
+    events = list(chain.stream(question, k=6))
+    sources = next(e for e in events if isinstance(e, SourcesEvent)).sources
+    assert len(sources) == 6 and chain.k == 4
+    assert "[6] " in ollama.state.requests[-1].body["messages"][0]["content"]  # all six in the prompt
+    assert len(chain.retrieve(question)[2]) == 4 and len(chain.invoke(question, k=3).sources) == 3
+
+
+def test_the_base_model_layout_knows_the_answer_prompt_by_its_flag_not_its_wording():
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    from rag.prompts import ANSWER_PROMPT, ANSWER_SYSTEM, RAW_PROMPT, render_completion
+
+    flagged = ANSWER_PROMPT.format_messages(
+        context="[1] Guide\nL4 needs 16 GiB.", messages=[HumanMessage("Hi")]
+    )
+    prompt, stops = render_completion(flagged)
+    assert prompt.startswith("Context:\n[1] Guide\nL4 needs 16 GiB.") and stops == ['"', "\n\n"]
+    lookalike = SystemMessage(ANSWER_SYSTEM.replace("{context}", "[1] Guide"))
+    plain, plain_stops = render_completion([lookalike, HumanMessage("Hi")])
+    assert plain.startswith("You are an assistant") and plain.endswith("Answer:") and plain_stops == []
+    raw = RAW_PROMPT.format_messages(messages=[HumanMessage("Hi")])
+    assert render_completion(raw) == ("Question: Hi\nAnswer:", [])
 
 
 def test_follow_ups_are_rewritten_by_the_model_in_rewrite_mode(ollama, retriever):

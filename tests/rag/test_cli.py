@@ -254,3 +254,51 @@ def test_an_embedder_failing_half_way_leaves_no_file(tmp_path, site):
         )
     assert result.returncode == 1 and not target.exists() and not list(tmp_path.iterdir())
     assert "ollama pull nomic-embed-text" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ctrl_c_ends_a_command_with_130_and_one_line(built_index):
+    import signal
+
+    from tests.servers.ollama import FakeOllama, OllamaState
+
+    path, _, _ = built_index
+    with FakeOllama(OllamaState(token_delay=0.2)) as server:
+        server.state.answer = lambda messages: "one two three four five six seven eight nine ten " * 5
+        args = ["ask", "What is Cloud Run?", "--index", str(path), "--llm", f"ollama:{server.url}"]
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rag", *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "RAG_LLM": "embedded"},
+        )
+        assert process.stdout.read(3) == "one"  # the answer is streaming: interrupt it
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr[-3000:]
+    assert stderr.strip().splitlines()[-1] == "stopped." and "Traceback" not in stderr
+
+
+def test_an_unwritable_csv_is_a_sentence_and_exit_1(built_index, tmp_path):
+    from tests.servers.ollama import FakeOllama
+
+    path, _, _ = built_index
+    qa = ROOT / "rag" / "data" / "sample-guide-qa.jsonl"
+    out = tmp_path / "no-such-folder" / "out.csv"
+    with FakeOllama() as server:
+        args = ["--index", str(path), "--llm", f"ollama:{server.url}", "--limit", "1", "--csv", str(out)]
+        result = run("compare", str(qa), *args, check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"error: Cannot write {out}" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["eval", "compare"])
+def test_help_names_files_inside_the_repository(command, capsys):
+    from rag.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    usage = capsys.readouterr().out
+    assert exit_.value.code == 0 and "shared/" not in usage
+    assert "rag/data/python-docs-qa.jsonl" in usage and (ROOT / "rag/data/python-docs-qa.jsonl").exists()

@@ -171,8 +171,8 @@ def test_adaptive_a_lone_answer_runs_on_every_core():
     target = EmbeddedTarget(pool=pool)
     try:
         list(target.stream([HumanMessage("Name a fruit.")], options=GenerationOptions(max_tokens=6)))
-        with pool.context() as llm:
-            assert llm.threads_now == pool.gate.cores
+        with pool.context() as context:
+            assert context.llama.threads_now == pool.gate.cores
     finally:
         pool.close()
 
@@ -192,17 +192,17 @@ def test_greedy_answers_repeat_whatever_the_context_held_before(embedded_target)
 def test_a_sampled_follow_up_finds_its_conversation_and_reads_only_the_new_part(monkeypatch):
     from langchain_core.messages import AIMessage
 
-    from rag.llms.embedded import EmbeddedTarget, LlamaPool, _gated_llama_class, model_path
+    from rag.llms.embedded import EmbeddedTarget, LlamaPool, model_path
+    from rag.llms.embedded.llama import GatedLlama
 
     pool = LlamaPool(model_path(), size=2)
     pool.warm()
     target = EmbeddedTarget(pool=pool)
     options = GenerationOptions(max_tokens=12, temperature=0.5)
     read: list[int] = []
-    cls = _gated_llama_class()
-    original = cls.eval
+    original = GatedLlama.eval
     monkeypatch.setattr(
-        cls, "eval", lambda self, tokens: (read.append(len(tokens)), original(self, tokens))[1]
+        GatedLlama, "eval", lambda self, tokens: (read.append(len(tokens)), original(self, tokens))[1]
     )
 
     def answer(messages) -> str:
@@ -216,7 +216,7 @@ def test_a_sampled_follow_up_finds_its_conversation_and_reads_only_the_new_part(
         prompt, _ = render_completion(follow_up)
         read.clear()
         answer(follow_up)
-        full = len(pool._free[0].tokenize(prompt.encode("utf-8"), add_bos=True))
+        full = len(pool._free[0].llama.tokenize(prompt.encode("utf-8"), add_bos=True))
         assert read and read[0] < full / 2  # the conversation so far was already in the cache
     finally:
         pool.close()
@@ -227,7 +227,7 @@ def test_the_log_callback_is_installed_once_when_first_loads_race(monkeypatch):
     installation replaced (and freed) the callback llama.cpp was still calling."""
     import llama_cpp
 
-    from rag.llms import embedded
+    from rag.llms.embedded import logs
 
     installed: list[object] = []
 
@@ -237,21 +237,21 @@ def test_the_log_callback_is_installed_once_when_first_loads_race(monkeypatch):
         time.sleep(0.01)  # as slow as a first `import llama_cpp`: the window the race needs
         return make_callback(function)
 
-    monkeypatch.setattr(embedded, "_log_callback", None)  # restored (and kept alive) after the test
+    monkeypatch.setattr(logs, "_log_callback", None)  # restored (and kept alive) after the test
     monkeypatch.setattr(llama_cpp, "llama_log_callback", slow_callback)
     monkeypatch.setattr(llama_cpp, "llama_log_set", lambda callback, user_data: installed.append(callback))
     start = threading.Barrier(8)
 
     def first_use() -> None:
         start.wait()
-        embedded._quiet_llama_cpp()
+        logs.quiet_llama_cpp()
 
     threads = [threading.Thread(target=first_use) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert installed == [embedded._log_callback]
+    assert installed == [logs._log_callback]
 
 
 def test_cold_processes_load_two_contexts_at_once_without_crashing(tmp_path):
@@ -348,3 +348,40 @@ def test_stop_while_waiting_leaves_the_queue():
             assert llm is not None
     finally:
         pool.close()
+
+
+def test_a_follow_up_gets_its_conversation_unless_the_pool_is_built_without_affinity():
+    from rag.llms.embedded import LlamaPool, model_path
+
+    conversation = "Question: What is Cloud Run?\nAnswer: A service."
+    follow_up = conversation + "\nQuestion: And a GPU?\nAnswer:"
+    for affinity in (True, False):
+        pool = LlamaPool(model_path(), size=2, affinity=affinity)
+        pool.warm()
+        try:
+            least_recent, holder = pool._free
+            holder.holds = conversation
+            with pool.context(follow_up) as context:
+                pass
+            assert context is (holder if affinity else least_recent)
+        finally:
+            pool.close()
+
+
+@pytest.mark.parametrize(
+    "variant, adaptive, affinity", [("adaptive", True, True), ("no-affinity", False, False)]
+)
+def test_a_benchmark_baseline_builds_the_app_pool_through_the_factory(variant, adaptive, affinity):
+    """bench/variants/sitecustomize.py sets the pool policy at start-up (set_pool_factory)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = "from rag.llms.embedded import get_pool; p = get_pool(); print(p.gate.adaptive, p.affinity)"
+    paths = os.pathsep.join([str(ROOT / "bench" / "variants"), str(ROOT)])
+    env = {**os.environ, "BENCH_POOL_VARIANT": variant, "PYTHONPATH": paths}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.split() == [str(adaptive), str(affinity)], done.stderr[-2000:]

@@ -73,12 +73,12 @@ def test_the_waits_double_honour_retry_after_and_are_capped(ollama):
 
     import httpx
 
-    from rag.llms.http import RetryTransport, retry_after
+    from rag.llms.http import RetryPolicy, RetryTransport, retry_after
 
     waits: list[float] = []
     ollama.state.unavailable = 4
     ollama.state.retry_after = None  # no header: exponential backoff
-    transport = RetryTransport(backoff=0.5, max_wait=3.0, sleep=waits.append)
+    transport = RetryTransport(RetryPolicy(backoff=0.5, max_wait=3.0), sleep=waits.append)
     with httpx.Client(transport=transport) as client:
         assert client.get(f"{ollama.url}/api/tags").status_code == 200
     assert waits == [0.5, 1.0, 2.0, 3.0]  # doubling, then the cap

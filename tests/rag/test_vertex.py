@@ -60,25 +60,25 @@ class FakeVertex(LocalServer):
 
 @pytest.fixture
 def vertex(monkeypatch) -> Iterator[FakeVertex]:
+    # The server is named in the settings (vertex_base_url), not by the environment.
+    monkeypatch.delenv("RAG_VERTEX_BASE_URL", raising=False)
     with FakeVertex() as server:
-        monkeypatch.setenv("RAG_VERTEX_BASE_URL", server.url)
         yield server
 
 
-def embeddings(model="text-embedding-005"):
+def embeddings(server: FakeVertex, model="text-embedding-005"):
     from google.oauth2 import credentials
 
     from rag.embeddings.vertex import vertex_embeddings
 
     creds = credentials.Credentials(token="ya29.test-token")
-    return vertex_embeddings(
-        model, Settings(project="workshop-proj", region="europe-west4"), credentials=creds
-    )
+    settings = Settings(project="workshop-proj", region="europe-west4", vertex_base_url=server.url)
+    return vertex_embeddings(model, settings, credentials=creds)
 
 
 def test_documents_and_queries_use_the_predict_method_with_task_types(vertex):
-    vectors = embeddings().embed_documents(["alpha", "beta gamma"])
-    query = embeddings().embed_query("q")
+    vectors = embeddings(vertex).embed_documents(["alpha", "beta gamma"])
+    query = embeddings(vertex).embed_query("q")
     assert vectors == [[5.0, 1.0, 0.0], [10.0, 1.0, 0.0]] and query == [1.0, 1.0, 0.0]
     assert vertex.state.problems == []
     (path, headers, body), (_, _, query_body) = vertex.state.requests
@@ -111,7 +111,7 @@ def test_the_validator_would_catch_a_wrong_request():
 def test_google_errors_become_sentences_with_a_fix(vertex, code, status, words, fix):
     vertex.state.error = (code, status, "details from Google")
     with pytest.raises(EmbeddingError) as caught:
-        embeddings().embed_query("q")
+        embeddings(vertex).embed_query("q")
     assert words in caught.value.message and fix in caught.value.fix
 
 
