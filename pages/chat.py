@@ -14,7 +14,7 @@ import time
 
 import streamlit as st
 
-from pages.common import render
+from pages.common import pacing, render
 from pages.common.connection import sidebar
 from pages.common.errors import show_error
 from pages.common.state import Turn, chat, index, settings, target
@@ -22,9 +22,6 @@ from rag.chains import AnswerEvent, QueryEvent, TokenEvent, WaitingEvent
 from rag.pipeline import make_chains
 from rag.side_by_side import SideBySide
 
-# Redraw a streaming column at most this often: each redraw is a websocket message,
-# and 30 sessions at 20 redraws a second lost websockets under load (bench/load_room.py).
-REFRESH_S = 0.15
 TITLES = {"rag": ":material/travel_explore: RAG", "raw": ":material/psychology: Model only"}
 
 
@@ -110,7 +107,7 @@ class Column:
     def token(self, text: str) -> None:
         self.text += text
         now = time.monotonic()
-        if now - self.drawn >= REFRESH_S:
+        if now - self.drawn >= pacing.interval():
             self.text_box.markdown(render.streaming(self.text))
             self.drawn = now
 
@@ -153,7 +150,8 @@ def ask(question: str) -> None:
         raw_col = Column("raw")
     turn.run = SideBySide(rag_chain, raw_chain, question, rag_history, raw_history=raw_history)
     try:
-        stream(turn.run, {"rag": rag_col, "raw": raw_col})
+        with pacing.streaming(2):
+            stream(turn.run, {"rag": rag_col, "raw": raw_col})
         stop.empty()
     finally:
         settle(turn)  # also when this run is interrupted: keeps what streamed

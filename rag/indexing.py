@@ -133,7 +133,10 @@ def _consume(
     buffer: list[Document] = []
     done = False
     while not done or buffer:
-        done = _drain(results, buffer, pages, report, on_event, block=not buffer and not done) or done
+        # Wait for the loader until a batch is full: polling it would spin on the GIL, which
+        # the app's other sessions need (bench/load_room.py).
+        block = not done and len(buffer) < EMBED_BATCH
+        done = _drain(results, buffer, pages, report, on_event, block=block) or done
         if stop.is_set():
             raise Cancelled("Indexing stopped; nothing was saved.")
         if buffer and (len(buffer) >= EMBED_BATCH or done):

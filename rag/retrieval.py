@@ -104,6 +104,14 @@ class Retriever:
                 self._hubness = hubness(self.store.vectors)
             return self._hubness
 
+    def prepare(self) -> None:
+        """Build what the first search would (BM25, hub scores, the page count) now, e.g. in
+        the thread that built the index, so a session's first question does not wait for it."""
+        self.bm25()
+        if self.hub_penalty:
+            self.hubness()
+        self.page_cap()
+
     def embed_query(self, query: str) -> np.ndarray:
         return np.asarray(self.store.embeddings.embed_query(query), dtype=np.float32)
 

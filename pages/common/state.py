@@ -170,7 +170,7 @@ def index() -> IndexState | None:
 
 def set_index(store: SKLearnStore, report: Any = None, name: str = "") -> IndexState:
     state = IndexState(store, Retriever(store), report, name)
-    state.retriever.bm25()  # build the lexical index now, not at the first question
+    state.retriever.prepare()  # BM25 and hub scores now, not at the first question
     st.session_state.index = state
     return state
 
@@ -222,7 +222,7 @@ def _open_shared(path: str, opener: Opener) -> IndexState:
     embedder, spec = opener(parts[0].embedder)
     store = SKLearnStore.from_index(parts, embedder, spec.id, name=os.path.basename(path))
     state = IndexState(store, Retriever(store), None, os.path.basename(path), shared=True)
-    state.retriever.bm25()
+    state.retriever.prepare()
     return state
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 
 from ..errors import InputError
+from .batching import QueryBatcher
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -41,7 +42,20 @@ def load_model(name: str) -> Any:
     hf_logging.disable_progress_bar()
 
     package = import_module(PACKAGED[name])
-    return SentenceTransformer(str(package.get_model_path()), device="cpu")
+    model = SentenceTransformer(str(package.get_model_path()), device="cpu")
+    model.encode(["warm-up"])  # the first encode of a process is slow: not a user's first question
+    return model
+
+
+@cache
+def query_batcher(name: str) -> QueryBatcher:
+    """One per model and process: every session's queries share its batches."""
+    model = load_model(name)
+
+    def encode(texts: list[str]) -> Any:
+        return model.encode(texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True)
+
+    return QueryBatcher(encode)
 
 
 class LocalEmbeddings(Embeddings):
@@ -50,13 +64,14 @@ class LocalEmbeddings(Embeddings):
     def __init__(self, model: str = "all-MiniLM-L6-v2") -> None:
         with _lock:
             self.model = load_model(model)
+            self.queries = query_batcher(model)
         self.name = model
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.encode(texts).tolist()
 
     def embed_query(self, text: str) -> list[float]:
-        return self.encode([text])[0].tolist()
+        return self.queries.embed(text).tolist()
 
     def encode(self, texts: list[str]) -> Any:
         """float32 array of shape (len(texts), 384), for callers that want numpy."""

@@ -17,7 +17,7 @@ from langchain_core.messages import BaseMessage
 
 from ..auth import BearerAuth, IdTokenAuth, IdTokenSource
 from .base import Delta, Finish, GenerationOptions, StreamItem, TargetStatus
-from .http import HttpTarget, json_of
+from .http import HttpTarget, json_of, ssl_context
 
 
 def default_model() -> str:
@@ -53,6 +53,9 @@ class OllamaTarget(HttpTarget):
             stop=list(options.stop) or None,
             client_kwargs=kwargs,
             sync_client_kwargs={"transport": transport},  # sync only: httpx.AsyncClient needs its own
+            # ChatOllama also builds an async client; without a context it would load the CA
+            # bundle on every question, holding the GIL the app's other sessions need.
+            async_client_kwargs={"verify": ssl_context()},
         )
 
     def stream(

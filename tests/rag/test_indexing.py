@@ -1,6 +1,7 @@
 """Indexing the sample guide over HTTP with the real local embedder."""
 
 import threading
+import time
 
 import pytest
 
@@ -75,3 +76,27 @@ def test_cancel_stops_indexing(site, local_embeddings):
 def test_a_site_with_nothing_indexable_gives_an_empty_store(site, local_embeddings):
     store, report = index(site, local_embeddings, ["missing.html", "empty.html"])
     assert len(store) == 0 and report.pages_ok == 0 and len(report.failures) == 2
+
+
+class SlowLoader:
+    """Pages that arrive one at a time, a second apart, as from a slow site."""
+
+    def load(self, urls, *, crawl=None, max_pages=50, transform=None, cancel=None):
+        from langchain_core.documents import Document
+
+        from rag.loading.loader import PageResult
+
+        for n in range(2):
+            if n:
+                time.sleep(1.0)
+            doc = Document(f"Page {n} says something about quantization.", metadata={"url": f"u{n}"})
+            yield PageResult(f"u{n}", [doc], title=f"Page {n}")
+
+
+def test_waiting_for_a_slow_loader_does_not_spin(local_embeddings):
+    """While a batch is not full the consumer blocks on the loader's queue; polling it spun
+    a core and held the GIL every other session of the app needed."""
+    started = time.thread_time()
+    store, report = build_index(SlowLoader(), local_embeddings, ID, urls=["u0", "u1"], splitter=("x", list))
+    assert report.pages_ok == 2 and len(store) == 2
+    assert time.thread_time() - started < 0.5  # the wait alone is a second; spinning burns it all

@@ -1,0 +1,79 @@
+"""Queries embedded at the same moment share one batch, and each caller gets its own vector."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from rag.embeddings.batching import QueryBatcher
+
+
+class Recorder:
+    """An encoder that remembers its batches and is slow enough for callers to pile up."""
+
+    def __init__(self, fail_on: str = "") -> None:
+        self.batches: list[list[str]] = []
+        self.fail_on = fail_on
+
+    def __call__(self, texts: list[str]) -> np.ndarray:
+        self.batches.append(list(texts))
+        time.sleep(0.05)
+        if self.fail_on in texts:
+            raise RuntimeError("model failed")
+        return np.array([[float(len(t)), float(sum(map(ord, t)))] for t in texts])
+
+
+def at_once(batcher: QueryBatcher, texts: list[str]) -> dict[str, object]:
+    results: dict[str, object] = {}
+    barrier = threading.Barrier(len(texts))
+
+    def one(text: str) -> None:
+        barrier.wait()
+        try:
+            results[text] = batcher.embed(text)
+        except RuntimeError as error:
+            results[text] = error
+
+    threads = [threading.Thread(target=one, args=(t,)) for t in texts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    return results
+
+
+def test_alone_a_query_is_embedded_at_once() -> None:
+    encode = Recorder()
+    assert QueryBatcher(encode).embed("abc").tolist() == [3.0, 294.0]
+    assert encode.batches == [["abc"]]
+
+
+def test_callers_at_once_share_batches_and_each_gets_its_own_vector() -> None:
+    encode = Recorder()
+    texts = [f"question {n} " + "x" * n for n in range(30)]
+    results = at_once(QueryBatcher(encode), texts)
+    for text in texts:
+        assert results[text].tolist() == [float(len(text)), float(sum(map(ord, text)))]
+    assert sum(len(b) for b in encode.batches) == 30
+    assert len(encode.batches) <= 4  # one alone, then the ones that piled up meanwhile
+
+
+def test_a_failed_batch_fails_its_callers_and_the_next_batch_still_runs() -> None:
+    encode = Recorder(fail_on="bad")
+    batcher = QueryBatcher(encode)
+    results = at_once(batcher, ["bad", *[f"q{n}" for n in range(10)]])
+    failed = [t for t, r in results.items() if isinstance(r, RuntimeError)]
+    assert "bad" in failed and len(results) == 11
+    assert batcher.embed("after").tolist() == [5.0, float(sum(map(ord, "after")))]
+
+
+@pytest.mark.slow
+def test_the_local_embedder_gives_the_same_vectors_batched(local_embeddings) -> None:
+    questions = ["How much memory does an L4 GPU have?", "What is RAG?", "Which port does Ollama use?"]
+    alone = [np.array(local_embeddings.embed_query(q)) for q in questions]
+    together = at_once(local_embeddings.queries, questions)
+    for question, vector in zip(questions, alone, strict=True):
+        assert np.allclose(together[question], vector, atol=1e-5)
