@@ -65,6 +65,16 @@ def summarise(single: Live, lives: list[Live], questions: int, crashed: bool) ->
             "slow_without_message": sum(
                 1 for t, j in columns if slow[j] and t["first"][j] > 3 * slow[j] and not t["waiting"][j]
             ),
+            # the same by column: a RAG column that quotes its sources never waits for the
+            # model, so its delay is retrieval's, not the queue's
+            "slow_without_message_by_side": {
+                side: sum(
+                    1
+                    for t, j in columns
+                    if j == col and slow[j] and t["first"][j] > 3 * slow[j] and not t["waiting"][j]
+                )
+                for col, side in enumerate(("rag", "raw"))
+            },
         },
     }
 

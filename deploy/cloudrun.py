@@ -87,6 +87,11 @@ def get_service(cfg: DeployConfig) -> ApiRequest:
 
 
 def create_service(cfg: DeployConfig, image: str) -> ApiRequest:
+    return create_service_with(cfg, service_body(cfg, image), f"Create the GPU service ({cfg.gpu_type})")
+
+
+def create_service_with(cfg: DeployConfig, body: dict, purpose: str) -> ApiRequest:
+    """services.create for either engine: `body` is its Service resource."""
     parent = f"projects/{cfg.project}/locations/{cfg.region}"
     return ApiRequest(
         "run",
@@ -94,8 +99,8 @@ def create_service(cfg: DeployConfig, image: str) -> ApiRequest:
         "POST",
         f"v2/{parent}/services",
         params=(("serviceId", cfg.service_name),),
-        body=service_body(cfg, image),
-        purpose=f"Create the GPU service ({cfg.gpu_type})",
+        body=body,
+        purpose=purpose,
         when="if it does not exist",
         context=_ctx(cfg),
     )

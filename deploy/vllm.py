@@ -224,18 +224,8 @@ def _ctx(cfg: DeployConfig) -> dict:
 
 
 def create_service(cfg: DeployConfig, opts: VllmOptions) -> ApiRequest:
-    parent = f"projects/{cfg.project}/locations/{cfg.region}"
-    return ApiRequest(
-        "run",
-        "v2",
-        "POST",
-        f"v2/{parent}/services",
-        params=(("serviceId", cfg.service_name),),
-        body=service_body(cfg, opts),
-        purpose=f"Create the vLLM GPU service ({cfg.gpu_type})",
-        when="if it does not exist",
-        context=_ctx(cfg),
-    )
+    body = service_body(cfg, opts)
+    return cloudrun.create_service_with(cfg, body, f"Create the vLLM GPU service ({cfg.gpu_type})")
 
 
 def update_service(cfg: DeployConfig, opts: VllmOptions) -> ApiRequest:

@@ -24,6 +24,18 @@ def run(*args, env=None, check=True):
     return result
 
 
+def start(*args: str) -> subprocess.Popen:
+    """`python -m rag ARGS` running in the background, its output piped (for Ctrl-C tests)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "rag", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "RAG_LLM": "embedded"},
+    )
+
+
 @pytest.fixture(scope="module")
 def built_index(tmp_path_factory):
     from tests.conftest import FAILURES, SAMPLE_DOCS
@@ -212,14 +224,7 @@ def test_compare_stopped_with_ctrl_c_keeps_the_finished_questions(built_index, t
     out = tmp_path / "out.csv"
     with FakeOllama(OllamaState(token_delay=0.02)) as server:
         args = ["compare", str(qa), "--index", str(path), "--llm", f"ollama:{server.url}", "--csv", str(out)]
-        process = subprocess.Popen(
-            [sys.executable, "-m", "rag", *args],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "RAG_LLM": "embedded"},
-        )
+        process = start(*args)
         seen = ""
         while "[2/" not in seen:  # two questions scored, then Ctrl-C
             line = process.stderr.readline()
@@ -265,14 +270,7 @@ def test_ctrl_c_ends_a_command_with_130_and_one_line(built_index):
     with FakeOllama(OllamaState(token_delay=0.2)) as server:
         server.state.answer = lambda messages: "one two three four five six seven eight nine ten " * 5
         args = ["ask", "What is Cloud Run?", "--index", str(path), "--llm", f"ollama:{server.url}"]
-        process = subprocess.Popen(
-            [sys.executable, "-m", "rag", *args],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "RAG_LLM": "embedded"},
-        )
+        process = start(*args)
         assert process.stdout.read(3) == "one"  # the answer is streaming: interrupt it
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
