@@ -39,7 +39,7 @@ RRF_K = 20
 STEM = True
 # Chunks near the corpus's mean direction (release notes, changelogs, overviews: near every
 # question) step back in the vector list by this much similarity per unit of hubness.
-HUB_PENALTY = 0.25
+HUB_PENALTY = 0.1
 
 
 @dataclass

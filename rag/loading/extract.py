@@ -43,6 +43,12 @@ DROP_TAGS = {
 DROP_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", "menu"}
 # Class/id words that mark chrome around the content: long ones anywhere in a
 # class or id ("searchmenu", "sphinxsidebar"), short ones only as whole words.
+CHROME_ID = re.compile(
+    r"(?:(?:site|main|global|page|top|bottom|left|right)[_-]?)?"
+    r"(?:menu|sidebar|breadcrumbs?|navbar|sidenav|footer|pagination|cookies?|skip-link|nav|toc|related|banner)"
+    r"(?:[_-]?(?:bar|wrapper|container|links?|top|bottom))?$",
+    re.I,
+)
 CHROME_WORDS = re.compile(
     r"menu|sidebar|breadcrumb|navbar|sidenav|footer|headerlink|pagination|cookie|skip-link|"
     r"(?:^|[\s_-])(nav|toc|related|banner)(?:$|[\s_-])",
@@ -186,9 +192,15 @@ def _is_chrome(tag: Tag) -> bool:
         return True
     if "hidden" in attrs and tag.name not in {"details"}:
         return True
-    classes = attrs.get("class") or []
-    names = " ".join(classes) + " " + str(attrs.get("id") or "")
-    return bool(names.strip()) and CHROME_WORDS.search(names) is not None
+    classes = " ".join(attrs.get("class") or [])
+    if classes.strip() and CHROME_WORDS.search(classes) is not None:
+        return True
+    ident = str(attrs.get("id") or "")
+    if CHROME_ID.match(ident):  # the id names a part of the page's frame: "sidebar", "global-nav"
+        return True
+    # Otherwise an id is often a heading's slug (Sphinx's "s-pagination", Apache's
+    # "SessionCookieName"): with a chrome word in it, it is chrome only if it holds no heading.
+    return bool(ident) and CHROME_WORDS.search(ident) is not None and tag.find(list(HEADINGS)) is None
 
 
 def _heading_anchor(tag: Tag) -> str | None:

@@ -122,3 +122,20 @@ def test_link_lists_are_measured_in_one_pass_not_one_per_element():
     assert time.monotonic() - started < 10.0
     assert "Some prose." in "\n".join(s.text for s in page.sections)
     assert "link 3" not in "\n".join(s.text for s in page.sections)  # the link blocks are dropped
+
+
+def test_a_section_whose_id_names_a_chrome_word_is_content():
+    """Sphinx gives sections their heading's slug as id: Django's "Pagination" page
+    (id="s-pagination") was dropped whole as if it were a page-navigation widget."""
+    html = """<html><body><div id="global-nav">Home · Topics</div>
+    <div class="yui-g" id="topics-pagination"><div class="section" id="s-pagination">
+    <h1>Pagination</h1><p>Django provides a high-level way to manage paginated data, that is,
+    data split across several pages, with Previous/Next links.</p>
+    <div class="section" id="s-sidebar-configuration"><h2>Sidebar configuration</h2>
+    <p>The Paginator class takes a list and the number of items per page.</p></div>
+    <ul class="pagination"><li><a href="?page=2">next</a></li></ul></div></div>
+    <div id="footer">Copyright</div></body></html>"""
+    page = extract_html(html, "http://docs.test/topics/pagination.html")
+    text = " ".join(s.text for s in page.sections)
+    assert "high-level way to manage paginated data" in text and "number of items per page" in text
+    assert "Home · Topics" not in text and "Copyright" not in text and "next" not in text.split()
