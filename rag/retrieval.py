@@ -37,9 +37,10 @@ SMALL_SITE = 20
 LEXICAL_WEIGHT = 0.5
 RRF_K = 20
 STEM = True
+TITLE_TERMS = True  # BM25 also matches the page's title
 # Chunks near the corpus's mean direction (release notes, changelogs, overviews: near every
 # question) step back in the vector list by this much similarity per unit of hubness.
-HUB_PENALTY = 0.1
+HUB_PENALTY = 0.25
 
 
 @dataclass
@@ -64,7 +65,7 @@ class Retriever:
         stem: bool = STEM,
         hub_penalty: float = HUB_PENALTY,
         page_rrf: bool = False,
-        title_terms: bool = False,
+        title_terms: bool = TITLE_TERMS,
     ) -> None:
         self.store = store
         self.mode = mode

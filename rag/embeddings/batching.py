@@ -45,20 +45,37 @@ class QueryBatcher:
             self._pending.append(job)
             if not self._busy:
                 self._busy = job.lead = True
-        if not job.lead:
-            job.ready.wait()
+        try:
+            if not job.lead:
+                job.ready.wait()
+        except BaseException:  # e.g. Ctrl-C while waiting: leave without keeping the lead
+            self._abandon(job)
+            raise
         if not job.done:  # made leader: its own job is first in the queue
             self._lead()
         if job.error is not None:
             raise job.error
         return job.vector
 
+    def _abandon(self, job: _Job) -> None:
+        with self._lock:
+            if job in self._pending:
+                self._pending.remove(job)
+            if not job.lead or job.done:
+                return
+        self._hand_over()  # it had just been made leader: pass the lead on
+
     def _lead(self) -> None:
+        try:
+            with self._lock:
+                batch, self._pending = self._pending[: self._max], self._pending[self._max :]
+            self._run(batch)
+        finally:  # whatever happened, the next caller gets the lead or the batcher is free
+            self._hand_over()
+
+    def _hand_over(self) -> None:
         with self._lock:
-            batch, self._pending = self._pending[: self._max], self._pending[self._max :]
-        self._run(batch)
-        with self._lock:
-            if self._pending:  # hand over to the first waiting caller
+            if self._pending:
                 self._pending[0].lead = True
                 self._pending[0].ready.set()
             else:
@@ -67,11 +84,12 @@ class QueryBatcher:
     def _run(self, batch: list[_Job]) -> None:
         try:
             vectors = self._encode([job.text for job in batch])
+            pairs = list(zip(batch, vectors, strict=True))
         except BaseException as error:  # every caller of the batch sees it
             for job in batch:
                 job.error = error
                 job.ready.set()
             return
-        for job, vector in zip(batch, vectors, strict=True):
+        for job, vector in pairs:
             job.vector = vector
             job.ready.set()

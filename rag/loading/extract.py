@@ -43,12 +43,6 @@ DROP_TAGS = {
 DROP_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", "menu"}
 # Class/id words that mark chrome around the content: long ones anywhere in a
 # class or id ("searchmenu", "sphinxsidebar"), short ones only as whole words.
-CHROME_ID = re.compile(
-    r"(?:(?:site|main|global|page|top|bottom|left|right)[_-]?)?"
-    r"(?:menu|sidebar|breadcrumbs?|navbar|sidenav|footer|pagination|cookies?|skip-link|nav|toc|related|banner)"
-    r"(?:[_-]?(?:bar|wrapper|container|links?|top|bottom))?$",
-    re.I,
-)
 CHROME_WORDS = re.compile(
     r"menu|sidebar|breadcrumb|navbar|sidenav|footer|headerlink|pagination|cookie|skip-link|"
     r"(?:^|[\s_-])(nav|toc|related|banner)(?:$|[\s_-])",
@@ -196,11 +190,24 @@ def _is_chrome(tag: Tag) -> bool:
     if classes.strip() and CHROME_WORDS.search(classes) is not None:
         return True
     ident = str(attrs.get("id") or "")
-    if CHROME_ID.match(ident):  # the id names a part of the page's frame: "sidebar", "global-nav"
+    return bool(ident) and CHROME_WORDS.search(ident) is not None and not _own_slug(tag, ident)
+
+
+def _own_slug(tag: Tag, ident: str) -> bool:
+    """Whether an id is the slug of the element's own heading, as Sphinx, MkDocs and Apache
+    name sections ("s-pagination" for "Pagination", "cookies", "SessionCookieName"): then a
+    chrome word in it is the topic's, and the element is content."""
+    if tag.name in HEADINGS or tag.find_parent(list(HEADINGS)) is not None:
         return True
-    # Otherwise an id is often a heading's slug (Sphinx's "s-pagination", Apache's
-    # "SessionCookieName"): with a chrome word in it, it is chrome only if it holds no heading.
-    return bool(ident) and CHROME_WORDS.search(ident) is not None and tag.find(list(HEADINGS)) is None
+    heading = tag.find(list(HEADINGS))
+    if not isinstance(heading, Tag):
+        return False
+    slug, name = _squash(heading.get_text()), _squash(ident.removeprefix("s-"))
+    return bool(slug) and name.endswith(slug)  # "topics-pagination" wraps page "Pagination"
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", text.lower())
 
 
 def _heading_anchor(tag: Tag) -> str | None:

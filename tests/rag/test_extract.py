@@ -139,3 +139,19 @@ def test_a_section_whose_id_names_a_chrome_word_is_content():
     text = " ".join(s.text for s in page.sections)
     assert "high-level way to manage paginated data" in text and "number of items per page" in text
     assert "Home · Topics" not in text and "Copyright" not in text and "next" not in text.split()
+
+
+def test_chrome_named_by_id_still_goes_even_with_a_heading_unless_the_id_is_its_slug():
+    html = """<html><body><main><h1>Flask quickstart</h1><p>Run the app with flask run and
+    open the page in a browser; the debugger shows tracebacks.</p>
+    <section id="cookies"><h2>Cookies</h2><p>To access cookies use the cookies attribute of
+    the request object.</p></section>
+    <h2 id="setting-the-pagination-style">Setting the pagination style</h2><p>Choose how the
+    pager draws its buttons.</p>
+    <div id="footer-widgets"><h3>About us</h3><p>We are a small shop in town.</p></div>
+    <div id="sidebar-nav"><h3>Contents</h3><p>Quickstart, Tutorial, API</p></div>
+    </main></body></html>"""
+    text = " ".join(f"{s.heading} {s.text}" for s in extract_html(html, "http://docs.test/q.html").sections)
+    assert "cookies attribute of the request object" in text
+    assert "Setting the pagination style" in text and "draws its buttons" in text
+    assert "small shop in town" not in text and "Quickstart, Tutorial, API" not in text

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
 import numpy as np
 import pytest
 
+from rag.embeddings import batching
 from rag.embeddings.batching import QueryBatcher
 
 
@@ -77,3 +79,40 @@ def test_the_local_embedder_gives_the_same_vectors_batched(local_embeddings) -> 
     together = at_once(local_embeddings.queries, questions)
     for question, vector in zip(questions, alone, strict=True):
         assert np.allclose(together[question], vector, atol=1e-5)
+
+
+def test_a_caller_leaving_while_it_waits_does_not_stall_the_batcher(monkeypatch) -> None:
+    """A waiter interrupted (Ctrl-C) may be handed the lead after it left: the lead moves on."""
+
+    class Interrupted(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            time.sleep(0.1)  # long enough for the leader to hand it the lead
+            raise KeyboardInterrupt
+
+    @dataclasses.dataclass(eq=False)
+    class Job(batching._Job):
+        def __post_init__(self) -> None:
+            if self.text == "leaving":
+                self.ready = Interrupted()
+
+    monkeypatch.setattr(batching, "_Job", Job)
+    batcher = QueryBatcher(Recorder())
+    first = threading.Thread(target=batcher.embed, args=("first",))
+    first.start()
+    time.sleep(0.01)  # "first" is encoding: "leaving" waits, and is handed the lead
+    with pytest.raises(KeyboardInterrupt):
+        batcher.embed("leaving")
+    first.join(timeout=5)
+    later: list[object] = []
+    caller = threading.Thread(target=lambda: later.append(batcher.embed("later")))
+    caller.start()
+    caller.join(timeout=5)
+    assert later and later[0].tolist() == [5.0, float(sum(map(ord, "later")))]
+
+
+def test_an_encoder_returning_the_wrong_number_of_rows_fails_its_batch_only() -> None:
+    batcher = QueryBatcher(lambda texts: np.zeros((len(texts) + 1, 2)))
+    with pytest.raises(ValueError):
+        batcher.embed("one")
+    batcher._encode = lambda texts: np.ones((len(texts), 2))
+    assert batcher.embed("two").tolist() == [1.0, 1.0]
