@@ -107,16 +107,35 @@ def create_service_with(cfg: DeployConfig, body: dict, purpose: str) -> ApiReque
 
 
 def update_service(cfg: DeployConfig, image: str) -> ApiRequest:
+    body = service_body(cfg, image, with_name=True)
+    return update_service_with(cfg, body, "Update the existing service (new revision)")
+
+
+def update_service_with(cfg: DeployConfig, body: dict, purpose: str) -> ApiRequest:
+    """services.patch for either engine: `body` is its Service resource, with its name."""
     return ApiRequest(
         "run",
         "v2",
         "PATCH",
         f"v2/{service_name(cfg)}",
-        body=service_body(cfg, image, with_name=True),
-        purpose="Update the existing service (new revision)",
+        body=body,
+        purpose=purpose,
         when="if it already exists",
         context=_ctx(cfg),
     )
+
+
+def gpu_flags(cfg: DeployConfig) -> list[str]:
+    """The gcloud run deploy flags both engines' services share: GPU, CPU, memory."""
+    return [
+        "--gpu=1",
+        f"--gpu-type={cfg.gpu_type}",
+        "--gpu-zonal-redundancy" if cfg.gpu_zonal_redundancy else "--no-gpu-zonal-redundancy",
+        f"--cpu={cfg.cpu_limit}",
+        f"--memory={cfg.memory_limit}",
+        "--no-cpu-throttling",
+        "--cpu-boost",
+    ]
 
 
 def delete_service(cfg: DeployConfig) -> ApiRequest:

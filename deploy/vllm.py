@@ -219,26 +219,14 @@ def required_apis(opts: VllmOptions) -> tuple[str, ...]:
     return (catalog.RUN_API, catalog.SECRET_MANAGER_API) if opts.hf_token_secret else (catalog.RUN_API,)
 
 
-def _ctx(cfg: DeployConfig) -> dict:
-    return {"project": cfg.project, "region": cfg.region, "gpu": cfg.gpu_type}
-
-
 def create_service(cfg: DeployConfig, opts: VllmOptions) -> ApiRequest:
     body = service_body(cfg, opts)
     return cloudrun.create_service_with(cfg, body, f"Create the vLLM GPU service ({cfg.gpu_type})")
 
 
 def update_service(cfg: DeployConfig, opts: VllmOptions) -> ApiRequest:
-    return ApiRequest(
-        "run",
-        "v2",
-        "PATCH",
-        f"v2/{cloudrun.service_name(cfg)}",
-        body=service_body(cfg, opts, with_name=True),
-        purpose="Update the existing vLLM service (new revision)",
-        when="if it already exists",
-        context=_ctx(cfg),
-    )
+    body = service_body(cfg, opts, with_name=True)
+    return cloudrun.update_service_with(cfg, body, "Update the existing vLLM service (new revision)")
 
 
 def plan_requests(cfg: DeployConfig, opts: VllmOptions, member: str) -> list[ApiRequest]:
@@ -340,13 +328,7 @@ def gcloud_commands(cfg: DeployConfig, opts: VllmOptions, member: str) -> list[s
         f"--image={opts.image_for(cfg)}",
         f"--region={cfg.region}",
         p,
-        "--gpu=1",
-        f"--gpu-type={cfg.gpu_type}",
-        "--gpu-zonal-redundancy" if cfg.gpu_zonal_redundancy else "--no-gpu-zonal-redundancy",
-        f"--cpu={cfg.cpu_limit}",
-        f"--memory={cfg.memory_limit}",
-        "--no-cpu-throttling",
-        "--cpu-boost",
+        *cloudrun.gpu_flags(cfg),
         f"--port={PORT}",
         f"--concurrency={cfg.concurrency}",
         f"--max-instances={cfg.max_instances}",

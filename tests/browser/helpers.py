@@ -5,8 +5,17 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
-from tests.servers.streamlit_app import running_app
+import pytest
+
+from tests.servers.streamlit_app import CHROMIUM, running_app
+
+# Every browser test: marked, and skipped where Debian's chromium is missing.
+BROWSER = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (./setup.sh)"),
+]
 
 
 @contextlib.contextmanager

@@ -12,21 +12,17 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.browser.helpers import app_on_ollama, column_texts
+from tests.browser.helpers import BROWSER, app_on_ollama, column_texts
 from tests.conftest import ROOT, SAMPLE_DOCS
 from tests.servers.ollama import FakeOllama, OllamaState
 from tests.servers.site import SiteServer
-from tests.servers.streamlit_app import CHROMIUM, running_app
+from tests.servers.streamlit_app import running_app
 
 ARTIFACTS = ROOT / "artifacts"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (./setup.sh)"),
-]
+pytestmark = BROWSER
 ANSWER = (
     "Cloud Run services with an NVIDIA L4 GPU need at least 4 CPUs and 16 GiB of memory; "
     "8 CPUs and 32 GiB are recommended for Gemma 2 9B."

@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 import pytest
 
 from bench import load_room
-from tests.servers.streamlit_app import CHROMIUM
+from tests.browser.helpers import BROWSER
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (./setup.sh)"),
-]
+pytestmark = BROWSER
 
 
 @pytest.mark.timeout(180)
