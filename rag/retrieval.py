@@ -31,16 +31,23 @@ Mode = Literal["hybrid", "vector", "bm25"]
 # holds the answer more often than another page does.
 PER_PAGE: int | None = 1
 SMALL_SITE = 20
-# BM25's list weighs half the vector list's in the fusion, BM25 matches word stems
-# ("uploads" finds "uploading"), and RRF's constant is 20 (a first place counts more than
-# with the usual 60): chosen on six manuals, leave-one-manual-out (docs/decisions.md).
+# Three lists are fused by reciprocal rank, over pages (a page ranks where its best chunk
+# does in each list, so a long page does not crowd them; its best chunk is returned): the
+# vector search; BM25 at half its weight, on word stems ("uploads" finds "uploading") and the
+# page's title; and pages ranked by their centroid (the mean of their chunks' vectors: a page
+# about the question's topic as a whole, though no single chunk of it is nearest) at a
+# quarter. RRF's constant is 20 (a first place counts more than with the usual 60). Chosen
+# on eight manuals, five of them whole, leave-one-manual-out (docs/decisions.md).
 LEXICAL_WEIGHT = 0.5
 RRF_K = 20
 STEM = True
-TITLE_TERMS = True  # BM25 also matches the page's title
+TITLE_TERMS = True
+PAGE_WEIGHT = 0.25
+PAGE_RRF = True
 # Chunks near the corpus's mean direction (release notes, changelogs, overviews: near every
-# question) step back in the vector list by this much similarity per unit of hubness.
-HUB_PENALTY = 0.25
+# question) can step back in the vector list by this much similarity per unit of hubness;
+# with pages fused as pages and the page list, the eight manuals did best without it.
+HUB_PENALTY = 0.0
 
 
 @dataclass
@@ -64,8 +71,9 @@ class Retriever:
         plain: bool = False,
         stem: bool = STEM,
         hub_penalty: float = HUB_PENALTY,
-        page_rrf: bool = False,
+        page_rrf: bool = PAGE_RRF,
         title_terms: bool = TITLE_TERMS,
+        page_weight: float = PAGE_WEIGHT,
     ) -> None:
         self.store = store
         self.mode = mode
@@ -79,8 +87,10 @@ class Retriever:
         self.hub_penalty = 0.0 if plain else hub_penalty
         self.page_rrf = page_rrf and not plain
         self.title_terms = title_terms and not plain  # BM25 also matches the page title
+        self.page_weight = 0.0 if plain else page_weight
         self._bm25: BM25 | None = None
         self._hubness: np.ndarray | None = None
+        self._centroids: Centroids | None = None
         self._pages = 0
         self._size = -1
         self._lock = threading.Lock()
@@ -89,6 +99,7 @@ class Retriever:
         """Drop what was derived from the store when chunks were added since."""
         if self._size != len(self.store):
             self._bm25, self._hubness, self._size = None, None, len(self.store)
+            self._centroids = None
             self._pages = len({d.metadata.get("url", "") for d in self.store.documents})
 
     def bm25(self) -> BM25:
@@ -105,12 +116,22 @@ class Retriever:
                 self._hubness = hubness(self.store.vectors)
             return self._hubness
 
+    def centroids(self) -> Centroids:
+        with self._lock:
+            self._fresh()
+            if self._centroids is None:
+                self._centroids = Centroids.of(self.store, self.hub_penalty)
+            return self._centroids
+
     def prepare(self) -> None:
-        """Build what the first search would (BM25, hub scores, the page count) now, e.g. in
-        the thread that built the index, so a session's first question does not wait for it."""
+        """Build what the first search would (BM25, hub scores, page centroids, the page
+        count) now, e.g. in the thread that built the index, so a session's first question
+        does not wait for it."""
         self.bm25()
         if self.hub_penalty:
             self.hubness()
+        if self.page_weight:
+            self.centroids()
         self.page_cap()
 
     def embed_query(self, query: str) -> np.ndarray:
@@ -125,16 +146,21 @@ class Retriever:
         lists: list[tuple[list[int], float]] = []
         similarity: dict[int, float] = {}
         if self.mode in ("hybrid", "vector"):
-            nearest = self._nearest(self.embed_query(query), depth)
+            vector = self.embed_query(query)
+            nearest = self._nearest(vector, depth)
             similarity.update(nearest)
             lists.append(([row for row, _ in nearest], 1.0))
-            for vector, weight in extra:
-                lists.append(([row for row, _ in self._nearest(vector, depth)], weight))
+            if self.page_weight:
+                lists.append((self.centroids().ranked(vector, depth), self.page_weight))
+            for more, weight in extra:
+                lists.append(([row for row, _ in self._nearest(more, depth)], weight))
         if self.mode in ("hybrid", "bm25"):
             scores = self.bm25().scores(query)
             top = [int(row) for row in np.argsort(-scores)[:depth] if scores[row] > 0]
             lists.append((top, self.lexical_weight))
-        fused = self._fuse_pages(lists) if self.page_rrf else self._fuse(lists)
+        # Pages are fused as pages where one chunk a page is returned (not on a small site).
+        by_page = self.page_rrf and self.page_cap() is not None
+        fused = self._fuse_pages(lists) if by_page else self._fuse(lists)
         return self._pick(fused, similarity, k)
 
     def _nearest(self, vector: np.ndarray, depth: int) -> list[tuple[int, float]]:
@@ -196,6 +222,36 @@ class Retriever:
             if len(hits) == k:
                 break
         return hits
+
+
+@dataclass
+class Centroids:
+    """Each page's centroid (the unit mean of its chunks' vectors) and its chunks' rows."""
+
+    vectors: np.ndarray  # (pages, dims)
+    penalty: np.ndarray  # per page: the hub penalty times its centroid's hubness
+    rows: list[np.ndarray]
+    chunks: np.ndarray  # the store's vectors
+
+    @classmethod
+    def of(cls, store: SKLearnStore, hub_penalty: float) -> Centroids:
+        pages: dict[str, list[int]] = {}
+        for row, doc in enumerate(store.documents):
+            pages.setdefault(doc.metadata.get("url", ""), []).append(row)
+        rows = [np.asarray(r) for r in pages.values()]
+        chunks = store.vectors
+        means = np.stack([chunks[r].mean(axis=0) for r in rows]) if rows else np.zeros((0, 1), np.float32)
+        norms = np.linalg.norm(means, axis=1, keepdims=True)
+        vectors = (means / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+        return cls(vectors, hub_penalty * hubness(vectors), rows, chunks)
+
+    def ranked(self, vector: np.ndarray, depth: int) -> list[int]:
+        """The `depth` pages nearest the query by centroid, each as its chunk nearest the query."""
+        if not len(self.rows):
+            return []
+        scores = self.vectors @ vector - self.penalty
+        best = np.argsort(-scores)[:depth]
+        return [int(self.rows[p][np.argmax(self.chunks[self.rows[p]] @ vector)]) for p in best]
 
 
 def bm25_texts(documents: Sequence[Document], title_terms: bool) -> list[str]:

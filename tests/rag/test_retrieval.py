@@ -70,13 +70,15 @@ def test_per_page_caps_the_chunks_of_one_page_except_on_a_small_site(local_embed
     def urls(retriever: Retriever) -> list[str]:
         return [h.document.metadata["url"] for h in retriever.search("Gemma Cloud Run GPU", k=3)]
 
-    assert urls(Retriever(small)) == ["http://d/a"] * 3  # 2 pages: a small site, no cap
-    assert urls(Retriever(small, per_page=None)) == ["http://d/a"] * 3
+    # 2 pages: a small site, no cap (without the page list, which brings page b in on its own)
+    assert urls(Retriever(small, page_weight=0.0)) == ["http://d/a"] * 3
+    assert urls(Retriever(small, per_page=None, page_weight=0.0)) == ["http://d/a"] * 3
+    assert sorted(urls(Retriever(small))) == ["http://d/a", "http://d/a", "http://d/b"]
     filler = [(f"other{i}", f"Unrelated page {i} about cooking pasta.") for i in range(SMALL_SITE)]
     big = _pages_store(local_embeddings, [*zip(pages, texts, strict=True), *filler])
     capped = urls(Retriever(big))  # the default: the best chunk of each page
     assert capped[:2] == ["http://d/a", "http://d/b"] and len(set(capped)) == 3
-    assert urls(Retriever(big, per_page=None)) == ["http://d/a"] * 3
+    assert urls(Retriever(big, per_page=None, page_weight=0.0)) == ["http://d/a"] * 3
 
 
 def test_history_query_puts_the_last_exchange_before_the_question():
@@ -153,3 +155,23 @@ def test_page_rrf_ranks_pages_not_their_chunk_counts(local_embeddings):
     pages = [h.document.metadata["url"] for h in hits]
     assert sorted(pages[:2]) == ["http://d/long", "http://d/short"] and len(set(pages)) == 4
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_page_centroids_rank_pages_and_stand_for_each_by_its_nearest_chunk(local_embeddings):
+    from rag.retrieval import Centroids
+
+    store = _pages_store(
+        local_embeddings,
+        [
+            ("gpu", "Cloud Run GPU instances are billed per second."),
+            ("gpu", "An L4 GPU can be attached to each Cloud Run instance."),
+            ("pasta", "Boil the pasta for nine minutes in salted water."),
+        ],
+    )
+    centroids = Centroids.of(store, hub_penalty=0.0)
+    assert centroids.vectors.shape == (2, store.vectors.shape[1])
+    np.testing.assert_allclose(np.linalg.norm(centroids.vectors, axis=1), 1.0, atol=1e-5)
+    query = np.asarray(local_embeddings.embed_query("How is a GPU billed?"), dtype=np.float32)
+    assert centroids.ranked(query, 5) == [0, 2]  # the billing chunk stands for its page
+    hits = Retriever(store, page_weight=0.5).search("How is a GPU billed?", k=2)
+    assert [h.document.metadata["url"] for h in hits] == ["http://d/gpu", "http://d/gpu"]

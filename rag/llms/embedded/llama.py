@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import llama_cpp
+import numpy as np
 from llama_cpp import Llama
+from llama_cpp._internals import LlamaBatch
 
 from .gate import CoreGate
 from .logs import quiet_llama_cpp
@@ -33,10 +36,41 @@ class GatedLlama(Llama):
             return super().eval(tokens)
         step = self.gate.decode_step() if len(tokens) <= 1 else self.gate.prompt()
         with step as threads:
-            if threads != self.threads_now:
-                llama_cpp.llama_set_n_threads(self.ctx, threads, threads)
-                self.threads_now = threads
+            self._use_threads(threads)
             super().eval(tokens)
+
+    def _use_threads(self, threads: int) -> None:
+        if threads != self.threads_now:
+            llama_cpp.llama_set_n_threads(self.ctx, threads, threads)
+            self.threads_now = threads
+
+    def token_logprobs(self, tokens: Sequence[int], start: int) -> np.ndarray:
+        """log P(tokens[i] | tokens[:i]) for every i from `start` on, from one evaluation that
+        asks llama.cpp for those positions' logits only (a 262k-word vocabulary makes every
+        other position's logits the larger part of the cost). The cache is left empty."""
+        if not 0 < start < len(tokens) <= self.n_batch:
+            raise ValueError(f"need 0 < start < len(tokens) <= {self.n_batch}")
+        self.reset()  # what the context held is gone: no later prompt may reuse it
+        memory = llama_cpp.llama_get_memory(self.ctx)
+        llama_cpp.llama_memory_clear(memory, True)
+        batch = LlamaBatch(n_tokens=len(tokens), embd=0, n_seq_max=1, verbose=False)
+        try:
+            batch.set_batch(tokens, 0, False)
+            for i in range(len(tokens)):
+                batch.batch.logits[i] = start - 1 <= i < len(tokens) - 1
+            with self.gate.prompt() if self.gate else nullcontext(self.n_threads) as threads:
+                self._use_threads(threads)
+                self._ctx.decode(batch)
+            out = np.empty(len(tokens) - start, dtype=np.float64)
+            for j, i in enumerate(range(start - 1, len(tokens) - 1)):
+                logits = llama_cpp.llama_get_logits_ith(self.ctx, i)
+                row = np.ctypeslib.as_array(logits, shape=(self.n_vocab(),))
+                top = float(row.max())
+                out[j] = row[tokens[i + 1]] - top - np.log(np.exp(row - top).sum())
+            return out
+        finally:
+            llama_cpp.llama_memory_clear(memory, True)
+            batch.close()
 
 
 def load_llama(path: Path, n_ctx: int, gate: CoreGate) -> GatedLlama:
