@@ -203,6 +203,7 @@ def leave_one_out(
 
 
 def _summed(held: dict[str, dict]) -> list[int]:
+    """The losses of every fold's pick on its held-out manual: in R@4, and in anything."""
     return [sum(row["losses (R@4, any)"][i] for row in held.values()) for i in (0, 1)]
 
 
@@ -215,9 +216,7 @@ def compare_rules(grid: dict[str, dict[str, dict]], manuals: list[str], base: di
         out[name] = {
             "held-out mean R@4": round(sum(r4) / len(r4), 4),
             "held-out minimum R@4": min(r4),
-            "held-out losses (R@4, any)": [
-                sum(row["losses (R@4, any)"][i] for row in held.values()) for i in (0, 1)
-            ],
+            "held-out losses (R@4, any)": _summed(held),
         }
     return out
 
