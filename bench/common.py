@@ -199,6 +199,18 @@ def save_cache(cache: VectorCache, embedder_id: str) -> None:
         os.replace(tmp, path)
 
 
+def summary_row(report: dict) -> dict[str, float]:
+    """Single-turn R@1/4/10 and MRR, and follow-up R@4, from rag.evaluation.evaluate's report."""
+    single, follow = report["groups"]["single"], report["groups"].get("followup", {})
+    return {
+        "R@1": single["recall@1"],
+        "R@4": single["recall@4"],
+        "R@10": single["recall@10"],
+        "MRR": single["mrr"],
+        "follow-up R@4": follow.get("recall@4", 0.0),
+    }
+
+
 def machine() -> dict[str, object]:
     return {
         "cpus": os.cpu_count(),

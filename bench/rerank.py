@@ -18,7 +18,7 @@ import json
 import statistics
 import time
 
-from common import CACHE, CORPORA, RESULTS, corpus, write_result
+from common import CACHE, CORPORA, RESULTS, corpus, summary_row, write_result
 from likelihood import QueryLikelihood
 
 from rag.embeddings.local import LocalEmbeddings
@@ -31,15 +31,7 @@ EMBEDDER = "local:all-MiniLM-L6-v2"
 
 
 def summary(report: dict) -> dict:
-    single, follow = report["groups"]["single"], report["groups"].get("followup", {})
-    return {
-        "R@1": single["recall@1"],
-        "R@4": single["recall@4"],
-        "R@10": single["recall@10"],
-        "MRR": single["mrr"],
-        "follow-up R@4": follow.get("recall@4", "–"),
-        "questions": report["questions"],
-    }
+    return {**summary_row(report), "questions": report["questions"]}
 
 
 def run_manual(name: str, pool: LlamaPool, depth: int) -> dict:

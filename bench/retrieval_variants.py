@@ -26,7 +26,7 @@ import itertools
 import json
 from functools import lru_cache
 
-from common import CACHE, CORPORA, RESULTS, corpus, corpus_index, write_result
+from common import CACHE, CORPORA, RESULTS, corpus, corpus_index, summary_row, write_result
 
 from rag.embeddings.local import LocalEmbeddings
 from rag.evaluation import evaluate, load_questions
@@ -126,16 +126,7 @@ def measure(store: SKLearnStore, questions, settings: list[dict]) -> list[dict]:
                 h.document.metadata["source"] for h in r.search(history_query(q.question, q.history), 10)
             ],
         )
-        single, follow = report["groups"]["single"], report["groups"].get("followup", {})
-        rows.append(
-            {
-                "R@1": single["recall@1"],
-                "R@4": single["recall@4"],
-                "R@10": single["recall@10"],
-                "MRR": single["mrr"],
-                "follow-up R@4": follow.get("recall@4", 0.0),
-            }
-        )
+        rows.append(summary_row(report))
     return rows
 
 

@@ -159,9 +159,9 @@ class Retriever:
             top = [int(row) for row in np.argsort(-scores)[:depth] if scores[row] > 0]
             lists.append((top, self.lexical_weight))
         # Pages are fused as pages where one chunk a page is returned (not on a small site).
-        by_page = self.page_rrf and self.page_cap() is not None
-        fused = self._fuse_pages(lists) if by_page else self._fuse(lists)
-        return self._pick(fused, similarity, k)
+        cap = self.page_cap()
+        fused = self._fuse_pages(lists) if self.page_rrf and cap is not None else self._fuse(lists)
+        return self._pick(fused, similarity, k, cap)
 
     def _nearest(self, vector: np.ndarray, depth: int) -> list[tuple[int, float]]:
         """(row, similarity) nearest first; with a hub penalty, chunks close to the whole
@@ -202,12 +202,13 @@ class Retriever:
             self._fresh()
             return None if self._pages < SMALL_SITE else self.per_page
 
-    def _pick(self, fused: dict[int, float], similarity: dict[int, float], k: int) -> list[Hit]:
+    def _pick(
+        self, fused: dict[int, float], similarity: dict[int, float], k: int, cap: int | None
+    ) -> list[Hit]:
         """The k best fused rows, without duplicate chunks and within the per-page cap."""
         hits: list[Hit] = []
         seen_text: set[str] = set()
         per_page: dict[str, int] = {}
-        cap = self.page_cap()
         for row in sorted(fused, key=fused.__getitem__, reverse=True):
             doc = self.store.documents[row]
             key = _body(doc)

@@ -170,7 +170,7 @@ def index() -> IndexState | None:
 
 def set_index(store: SKLearnStore, report: Any = None, name: str = "") -> IndexState:
     state = IndexState(store, Retriever(store), report, name)
-    state.retriever.prepare()  # BM25 and hub scores now, not at the first question
+    state.retriever.prepare()  # what the first question would build, built now
     st.session_state.index = state
     return state
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -47,15 +47,15 @@ def load_model(name: str) -> Any:
     return model
 
 
+def encode_with(model: Any, texts: list[str]) -> Any:
+    """Unit-length float32 rows, one per text."""
+    return model.encode(texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True)
+
+
 @cache
 def query_batcher(name: str) -> QueryBatcher:
     """One per model and process: every session's queries share its batches."""
-    model = load_model(name)
-
-    def encode(texts: list[str]) -> Any:
-        return model.encode(texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True)
-
-    return QueryBatcher(encode)
+    return QueryBatcher(partial(encode_with, load_model(name)))
 
 
 class LocalEmbeddings(Embeddings):
@@ -75,6 +75,4 @@ class LocalEmbeddings(Embeddings):
 
     def encode(self, texts: list[str]) -> Any:
         """float32 array of shape (len(texts), 384), for callers that want numpy."""
-        return self.model.encode(
-            texts, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True
-        )
+        return encode_with(self.model, texts)

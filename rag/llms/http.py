@@ -161,6 +161,13 @@ class ModelServer:
             kwargs["auth"] = self.auth
         return kwargs
 
+    def async_client_kwargs(self) -> dict[str, Any]:
+        """httpx.AsyncClient arguments: the client's auth and timeout with the shared TLS
+        context (an async client cannot take the sync transport, so it does not retry)."""
+        kwargs = self.client_kwargs()
+        kwargs.pop("transport")
+        return {**kwargs, "verify": ssl_context()}
+
     def client(
         self,
         *,

@@ -27,7 +27,7 @@ from langchain_core.messages import BaseMessage
 from ..auth import IdTokenSource
 from ..errors import ModelError, RagError
 from .base import Delta, Finish, GenerationOptions, StreamItem, Target, TargetStatus
-from .http import TIMEOUT, HttpTarget, json_of, ssl_context
+from .http import TIMEOUT, HttpTarget, json_of
 from .ollama import CloudRunTarget
 
 OLLAMA, OPENAI = "ollama", "openai"
@@ -106,8 +106,9 @@ class OpenAITarget(HttpTarget):
             base_url=f"{self.url}/v1",
             api_key=SecretStr(_NO_KEY),
             http_client=httpx.Client(**self.client_kwargs()),
-            # the async client ChatOpenAI would build loads the CA bundle on every question
-            http_async_client=httpx.AsyncClient(verify=ssl_context(), timeout=TIMEOUT),
+            # the async client ChatOpenAI would build loads the CA bundle on every question,
+            # and would send no bearer token
+            http_async_client=httpx.AsyncClient(**self.async_client_kwargs()),
             max_retries=0,  # RetryTransport retries, in one place for every target
             max_tokens=options.max_tokens,  # sent as max_completion_tokens, OpenAI's current name
             extra_body={"max_tokens": options.max_tokens},  # the name llama.cpp's server reads

@@ -246,6 +246,20 @@ def test_the_bearer_token_setting_is_sent_and_a_refusal_says_how_to_fix_it():
         assert stream(allowed)[0] == "Hi" and "good" not in allowed.label and "good" not in repr(allowed.auth)
 
 
+def test_the_async_client_sends_the_bearer_token_too():
+    import asyncio
+
+    with recorder(token="good") as server:
+        allowed = make_target(f"openai:{server.url}", Settings(openai_token="good"))
+        model = allowed.chat_model("m1", SHORT)
+
+        async def answer() -> str:
+            return "".join([str(chunk.content) async for chunk in model.astream("Say hi")])
+
+        assert asyncio.run(answer()) == "Hi"
+        assert server.seen[-1]["Authorization"] == "Bearer good"
+
+
 class ColdStart(Recorder):
     """503 with Retry-After for the first `busy` chats, as a Cloud Run service scaling from zero."""
 
