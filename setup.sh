@@ -12,8 +12,9 @@ APP_ONLY=0
 [ "${1:-}" = "--app" ] && APP_ONLY=1
 
 # Debian packages for the tests and benchmarks: Chromium for the browser tests,
-# documentation to index (python3.11-doc, sqlite3-doc, git-doc, python-flask-doc, python-django-doc, apache2-doc, python-pytest-doc, python-scrapy-doc), shellcheck for scripts.
-DEBS="chromium python3.11-doc sqlite3-doc git-doc python-flask-doc python-django-doc apache2-doc python-pytest-doc python-scrapy-doc shellcheck"
+# documentation to index (python3.11-doc, sqlite3-doc, git-doc, python-flask-doc, python-django-doc, apache2-doc, python-pytest-doc, python-scrapy-doc,
+# postgresql-doc-15, python-celery-doc, octave-doc), shellcheck for scripts.
+DEBS="chromium python3.11-doc sqlite3-doc git-doc python-flask-doc python-django-doc apache2-doc python-pytest-doc python-scrapy-doc postgresql-doc-15 python-celery-doc octave-doc shellcheck"
 if [ "$APP_ONLY" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo"

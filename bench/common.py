@@ -2,7 +2,7 @@
 
 The documentation comes from Debian packages (python3.11-doc, sqlite3-doc, git-doc,
 python-flask-doc, python-django-doc, apache2-doc,
-python-pytest-doc, python-scrapy-doc) and is
+python-pytest-doc, python-scrapy-doc, postgresql-doc-15, python-celery-doc, octave-doc) and is
 served by a real HTTP server on loopback, optionally adding latency to every
 response the way a remote site would, so it is indexed as web pages.
 """
@@ -122,6 +122,32 @@ CORPORA = {
         ROOT / "bench" / "data" / "scrapy-qa.jsonl",
         "python-scrapy-doc",
     ),
+    # PostgreSQL 15's manual: DocBook, not Sphinx (bench/data/postgres-README.md); its
+    # 1169 pages as gold pages, hubs and 250 drawn at random, to fit the shared cores.
+    "postgres": Corpus(
+        "postgres",
+        Path("/usr/share/doc/postgresql-doc-15/html"),
+        ROOT / "bench" / "data" / "postgres-qa.jsonl",
+        "postgresql-doc-15",
+        sample=250,
+        hubs=("release-15.html", "release-15-20.html", "release.html", "bookindex.html", "index.html"),
+    ),
+    # Celery 5.2's manual, whole, with its changelogs (history/) and source pages
+    # (bench/data/celery-README.md).
+    "celery": Corpus(
+        "celery",
+        Path("/usr/share/doc/python-celery-doc/html"),
+        ROOT / "bench" / "data" / "celery-qa.jsonl",
+        "python-celery-doc",
+    ),
+    # GNU Octave 7.3's manual, whole: Texinfo HTML, one page a node, 2356 of its 2863 pages
+    # redirect stubs (bench/data/octave-README.md).
+    "octave": Corpus(
+        "octave",
+        Path("/usr/share/doc/octave/octave.html"),
+        ROOT / "bench" / "data" / "octave-qa.jsonl",
+        "octave-doc",
+    ),
 }
 
 
@@ -155,7 +181,7 @@ def page_paths(c: Corpus) -> list[str]:
     others = [p for p in paths if p not in gold]
     rng = random.Random(f"{c.name}-pages")
     keep += rng.sample(others, min(c.sample, len(others)))
-    return sorted(keep)
+    return sorted(set(keep))  # a hub can be drawn again (the loader skips repeats too)
 
 
 def page_urls(base: str, c: Corpus, whole: bool = False) -> list[str]:

@@ -1,6 +1,6 @@
 """Retrieval quality on every manual: ours against two baselines, in the same run.
 
-    .venv/bin/python bench/retrieval.py                          # all five manuals
+    .venv/bin/python bench/retrieval.py                          # every manual in bench/common.py
     .venv/bin/python bench/retrieval.py --corpus flask django    # some of them
 
 Each manual is served on loopback and indexed as web pages. Three pipelines, always

@@ -16,7 +16,8 @@ on it. The setting best on all manuals is the candidate default. "Best" means: f
 losses to the notebook and notebook+RRF baselines (bench/retrieval.py's last run), then the
 highest mean R@4, MRR and follow-up R@4. The second round's rule (fewest losses in R@4, MRR
 or follow-up R@4 before the means) is judged beside it the same way, by what each picks for
-the manual left out. `--rescore` chooses again from the saved grid.
+the manual left out. `--rescore` chooses again from the saved grid; `--add --corpora A B`
+measures only manuals A and B and adds them to it.
 """
 
 from __future__ import annotations
@@ -226,6 +227,17 @@ def measure_all(corpora: list[str], chunkings: list[str]) -> dict[str, dict[str,
     return grid
 
 
+def added(result: str, corpora: list[str], chunkings: list[str]) -> tuple[dict, list[str]]:
+    """The saved grid with `corpora` measured (again) and added: a new manual costs its own
+    measurement, not the whole grid's."""
+    saved = json.loads((RESULTS / f"{result}.json").read_text())
+    grid: dict[str, dict[str, dict]] = saved["grid"]
+    for setting, rows in measure_all(corpora, chunkings).items():
+        grid.setdefault(setting, {}).update(rows)
+    manuals = [m for m in saved["manuals"] if m not in corpora] + corpora
+    return {name: rows for name, rows in grid.items() if all(m in rows for m in manuals)}, manuals
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--corpora", nargs="*", default=list(CORPORA))
@@ -234,10 +246,16 @@ def main() -> None:
     parser.add_argument(
         "--rescore", action="store_true", help="choose again from the result file's grid, measuring nothing"
     )
+    parser.add_argument(
+        "--add", action="store_true", help="measure only --corpora and add them to the result file's grid"
+    )
     args = parser.parse_args()
     if args.rescore:
         saved = json.loads((RESULTS / f"{args.result}.json").read_text())
         grid, manuals, base = saved["grid"], saved["manuals"], saved["baselines"]
+    elif args.add:
+        grid, manuals = added(args.result, args.corpora, args.chunkings)
+        base = baselines(manuals)
     else:
         grid, manuals = measure_all(args.corpora, args.chunkings), args.corpora
         base = baselines(manuals)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every benchmark, one after the other (they share 2 cores: never run two at once;
-# several hours: eight manuals are embedded, and the reranker reads thousands of chunks),
+# several hours: ten manuals are embedded, and the reranker reads thousands of chunks),
 # then docs/benchmarks.md written from bench/results/*.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +8,7 @@ PY=.venv/bin/python
 $PY bench/retrieval.py
 $PY bench/retrieval_variants.py
 $PY bench/rerank.py
+$PY bench/retrieval_probes.py
 $PY bench/latency.py
 $PY bench/side_by_side.py
 $PY bench/prompt_threads.py

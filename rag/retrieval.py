@@ -12,6 +12,7 @@ recent user turns (`history`) or with the model's rewrite (see chains.py).
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,6 +45,12 @@ STEM = True
 TITLE_TERMS = True
 PAGE_WEIGHT = 0.25
 PAGE_RRF = True
+# Source listings are highlighted code without prose: they match a how-to question's
+# identifiers and crowd the pages that explain them, so they come after every other page
+# (still returned when nothing else is found). Sphinx's viewcode writes them under
+# `_modules/` (measured: docs/decisions.md), Javadoc's -linksource under `src-html/`,
+# Doxygen as `*_source.html`.
+SOURCE_LISTING = re.compile(r"/_modules/|/src-html/|_source\.html$")
 # Chunks near the corpus's mean direction (release notes, changelogs, overviews: near every
 # question) can step back in the vector list by this much similarity per unit of hubness;
 # with pages fused as pages and the page list, the eight manuals did best without it.
@@ -88,6 +95,7 @@ class Retriever:
         self.page_rrf = page_rrf and not plain
         self.title_terms = title_terms and not plain  # BM25 also matches the page title
         self.page_weight = 0.0 if plain else page_weight
+        self.listings_last = not plain
         self._bm25: BM25 | None = None
         self._hubness: np.ndarray | None = None
         self._centroids: Centroids | None = None
@@ -196,6 +204,9 @@ class Retriever:
         chunk = self._fuse(lists)
         return {row: page_score[docs[row].metadata.get("url", "")] + 1e-3 * s for row, s in chunk.items()}
 
+    def _is_listing(self, row: int) -> bool:
+        return SOURCE_LISTING.search(self.store.documents[row].metadata.get("url", "")) is not None
+
     def page_cap(self) -> int | None:
         """The per-page cap in force: none on a small site."""
         with self._lock:
@@ -205,11 +216,15 @@ class Retriever:
     def _pick(
         self, fused: dict[int, float], similarity: dict[int, float], k: int, cap: int | None
     ) -> list[Hit]:
-        """The k best fused rows, without duplicate chunks and within the per-page cap."""
+        """The k best fused rows, without duplicate chunks and within the per-page cap;
+        source listings after every other page."""
         hits: list[Hit] = []
         seen_text: set[str] = set()
         per_page: dict[str, int] = {}
-        for row in sorted(fused, key=fused.__getitem__, reverse=True):
+        ranked = sorted(fused, key=fused.__getitem__, reverse=True)
+        if self.listings_last:
+            ranked.sort(key=self._is_listing)  # stable: each group keeps its order
+        for row in ranked:
             doc = self.store.documents[row]
             key = _body(doc)
             if self.dedupe and key in seen_text:

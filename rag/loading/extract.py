@@ -42,9 +42,11 @@ DROP_TAGS = {
 }
 DROP_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", "menu"}
 # Class/id words that mark chrome around the content: long ones anywhere in a
-# class or id ("searchmenu", "sphinxsidebar"), short ones only as whole words.
+# class or id ("searchmenu", "sphinxsidebar"), short ones only as whole words. DocBook's
+# XSL wraps every page in a "navheader" and a "navfooter" (Prev | Up | Home | Next).
 CHROME_WORDS = re.compile(
-    r"menu|sidebar|breadcrumb|navbar|sidenav|footer|headerlink|pagination|cookie|skip-link|"
+    r"menu|sidebar|breadcrumb|navbar|sidenav|navheader|navfooter|footer|headerlink|pagination|"
+    r"cookie|skip-link|"
     r"(?:^|[\s_-])(nav|toc|related|banner)(?:$|[\s_-])",
     re.I,
 )
@@ -53,6 +55,12 @@ CHROME_WORDS = re.compile(
 LINK_BLOCKS = {"ul", "ol", "dl", "table", "div", "nav", "p"}
 LINK_DENSITY = 0.45
 MIN_LINKS = 5
+# A pager ("Next: Broadcasting, Up: Vectorization [Contents][Index]", Texinfo's header;
+# DocBook's Prev | Up | Home | Next) is a block whose every link is a keyboard shortcut or
+# a rel=next/prev/up link, with little text besides: navigation however few its links.
+PAGER_RELS = {"next", "prev", "previous", "up", "contents", "index", "start", "home", "first", "last"}
+PAGER_TEXT = 80
+PAGER_BLOCKS = {"div", "p", "table", "tr", "td", "ul", "nav"}
 MIN_TEXT = 200  # below this much text besides link lists, a page is an index
 # Real pages nest a few dozen levels; a page nested deeper is refused, which keeps the
 # recursive walk far from Python's recursion limit.
@@ -102,6 +110,7 @@ class Page:
     sections: list[Section]
     links: list[str]
     links_only: bool = False  # the page was nothing but link lists (an index, a table of contents)
+    redirect: str | None = None  # where an immediate <meta http-equiv="refresh"> sends the reader
 
     @property
     def text_length(self) -> int:
@@ -213,15 +222,40 @@ def _squash(text: str) -> str:
 def _heading_anchor(tag: Tag) -> str | None:
     if tag.get("id"):
         return str(tag["id"])
-    parent = tag.parent
-    if isinstance(parent, Tag) and parent.get("id") and parent.name in {"section", "div"}:
-        return str(parent["id"])
+    wrapper = _wrapping_section(tag)
+    if wrapper is not None:
+        return str(wrapper["id"])
+    before = _just_before(tag)  # GTK-doc: <a name="g-hash-table-new"></a><h3>
+    if before is not None and before.name == "a" and (before.get("id") or before.get("name")):
+        return str(before.get("id") or before.get("name"))
     inner = tag.find(lambda t: isinstance(t, Tag) and (t.get("id") or t.get("name")))
     if isinstance(inner, Tag):
         return str(inner.get("id") or inner.get("name"))
     link = tag.find("a", href=re.compile(r"^#."))
     if isinstance(link, Tag):
         return str(link["href"])[1:]
+    return None
+
+
+def _just_before(tag: Tag) -> Tag | None:
+    """The element right before this one, with only whitespace between, if it is empty."""
+    node = tag.previous_sibling
+    while isinstance(node, NavigableString) and not node.strip():
+        node = node.previous_sibling
+    return node if isinstance(node, Tag) and not node.get_text(strip=True) else None
+
+
+def _wrapping_section(tag: Tag, levels: int = 5) -> Tag | None:
+    """The nearest section or div with an id that this heading opens: its first heading.
+    Sphinx puts the id on the heading's parent; DocBook three wrappers further up
+    (div.sect1#ID > div.titlepage > div > div > h2)."""
+    node = tag.parent
+    for _ in range(levels):
+        if not isinstance(node, Tag) or node.name not in {"section", "div", "article"}:
+            return None
+        if node.get("id"):
+            return node if node.find(list(HEADINGS)) is tag else None
+        node = node.parent
     return None
 
 
@@ -343,6 +377,19 @@ def _links(soup: BeautifulSoup, base: str) -> list[str]:
     return list(seen)
 
 
+_REFRESH = re.compile(r"^\s*0*(?:\.0*)?\s*[;,]\s*(?:url\s*=\s*)?['\"]?([^'\"]+)", re.I)
+
+
+def _refresh_target(soup: BeautifulSoup, base: str) -> str | None:
+    """The URL an immediate meta refresh sends the reader to (Texinfo's node redirects)."""
+    for meta in soup.find_all("meta", content=True):
+        if str(meta.get("http-equiv", "")).lower() == "refresh":
+            found = _REFRESH.match(str(meta["content"]))
+            if found and found.group(1).strip():
+                return urldefrag(urljoin(base, found.group(1).strip()))[0]
+    return None
+
+
 def _title(soup: BeautifulSoup, sections: list[Section]) -> str:
     if soup.title and soup.title.string and soup.title.string.strip():
         return _inline(soup.title.string).strip()
@@ -369,8 +416,12 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
     base_tag = soup.find("base", href=True)
     base = urljoin(url, str(base_tag["href"])) if isinstance(base_tag, Tag) else url
     links = _links(soup, base)
+    redirect = _refresh_target(soup, base)
     main = _main_content(soup)
     for tag in [t for t in _tags(main) if _is_chrome(t)]:
+        if not tag.decomposed:
+            tag.decompose()
+    for tag in _pagers(main):
         if not tag.decomposed:
             tag.decompose()
     lists = _link_lists(main)
@@ -385,9 +436,10 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
         sections = []
     elif kept < MIN_TEXT and lists:  # short pages keep their lists rather than become empty
         sections = full
-    return Page(
-        url=url, title=_title(soup, sections or full), sections=sections, links=links, links_only=links_only
-    )
+    if redirect and _length(sections) < MIN_TEXT:  # "The node you are looking for is at ..."
+        sections, links = [], [redirect, *(link for link in links if link != redirect)]
+    title = _title(soup, sections or full)
+    return Page(url, title, sections, links, links_only=links_only, redirect=redirect)
 
 
 def _sections(main: Tag) -> list[Section]:
@@ -488,6 +540,41 @@ def _link_lists(main: Tag) -> list[Tag]:
         if stat[LINKS] >= MIN_LINKS and stat[LINKED] / (_spaced(stat) or 1) > LINK_DENSITY:
             lists.append(tag)
     return lists
+
+
+def _is_pager_link(tag: Tag) -> bool:
+    rel = tag.get("rel") or ()
+    rels = rel.split() if isinstance(rel, str) else rel
+    return tag.get("accesskey") is not None or any(r.lower() in PAGER_RELS for r in rels)
+
+
+def _pagers(main: Tag) -> list[Tag]:
+    """The outermost block (within three levels of a pager link) that holds only pager
+    links and little other text. One pass for the text and link counts, and three
+    ancestors a pager link, so a page of many links costs linear time."""
+    stats = _stats(main)
+    pager_links: dict[int, int] = {}
+    chains: list[list[Tag]] = []
+    for link in _tags(main):
+        if link.name != "a" or link.get("href") is None or not _is_pager_link(link):
+            continue
+        chain, node = [], link.parent
+        while len(chain) < 3 and isinstance(node, Tag) and node is not main and node.name in PAGER_BLOCKS:
+            pager_links[id(node)] = pager_links.get(id(node), 0) + 1
+            chain.append(node)
+            node = node.parent
+        chains.append(chain)
+    found: dict[int, Tag] = {}
+    for chain in chains:
+        best = None
+        for node in chain:
+            stat = stats[id(node)]
+            if stat[LINKS] != pager_links[id(node)] or _spaced(stat) - stat[LINKED] > PAGER_TEXT:
+                break
+            best = node
+        if best is not None:
+            found[id(best)] = best
+    return list(found.values())
 
 
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")

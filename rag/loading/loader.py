@@ -110,6 +110,13 @@ class WebLoader:
             final = fetched.url
             page = parse(fetched)
             links = page.links  # a crawl follows them even when the page itself is not indexed
+            if page.redirect and not page.sections:
+                raise FetchError(
+                    url,
+                    "redirect",
+                    f"The page only sends the reader on to {page.redirect}.",
+                    "Index that page instead (a crawl follows it).",
+                )
             if page.links_only:
                 raise FetchError(
                     url,

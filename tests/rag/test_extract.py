@@ -155,3 +155,83 @@ def test_chrome_named_by_id_still_goes_even_with_a_heading_unless_the_id_is_its_
     assert "cookies attribute of the request object" in text
     assert "Setting the pagination style" in text and "draws its buttons" in text
     assert "small shop in town" not in text and "Quickstart, Tutorial, API" not in text
+
+
+def test_docbook_navigation_goes_and_sections_link_to_their_wrapper_ids():
+    """DocBook's XSL (PostgreSQL's manual) puts a Prev | Up | Home | Next table in a
+    navheader and navfooter, and the section's id three wrappers above its heading."""
+    html = """<html><body><div class="navheader"><table summary="Navigation header"><tr>
+    <th colspan="5">11.7. Indexes on Expressions</th></tr><tr><td><a href="a.html">Prev</a></td>
+    <td><a href="b.html">Up</a></td><th>Chapter 11. Indexes</th><td><a href="c.html">Home</a></td>
+    <td><a href="d.html">Next</a></td></tr></table><hr /></div>
+    <div class="sect1" id="INDEXES-EXPRESSIONAL"><div class="titlepage"><div><div>
+    <h2 class="title">11.7. Indexes on Expressions</h2></div></div></div>
+    <p>An index column need not be just a column of the underlying table, but can be a
+    function or scalar expression computed from one or more columns of the table.</p>
+    <div class="sect2" id="EXPR-NOTES"><div class="titlepage"><div><div>
+    <h3 class="title">11.7.1. Notes</h3></div></div></div><p>Index expressions are
+    relatively expensive to maintain.</p></div></div>
+    <div class="navfooter"><hr /><table summary="Navigation footer"><tr><td>
+    <a href="a.html">Prev</a></td><td><a href="b.html">Up</a></td></tr></table></div>
+    </body></html>"""
+    page = extract_html(html, "http://docs.test/indexes-expressional.html")
+    assert [s.heading for s in page.sections] == [
+        "11.7. Indexes on Expressions",
+        "11.7. Indexes on Expressions \u203a 11.7.1. Notes",
+    ]
+    assert [s.anchor for s in page.sections] == ["INDEXES-EXPRESSIONAL", "EXPR-NOTES"]
+    text = " ".join(s.text for s in page.sections)
+    assert "scalar expression computed" in text and "Prev" not in text and "Home" not in text
+
+
+def test_a_wrapper_id_is_not_taken_by_a_heading_that_does_not_open_it():
+    html = """<html><body><main><div id="intro"><h1>Guide</h1><p>Welcome to the guide,
+    which explains everything there is to know about widgets and their care.</p>
+    <div><h2>Later part</h2><p>More text about the later part of the guide.</p></div></div>
+    </main></body></html>"""
+    anchors = [s.anchor for s in extract_html(html, "http://docs.test/g.html").sections]
+    assert anchors == ["intro", None]
+
+
+TEXINFO = """<html><head><meta name="Generator" content="makeinfo"></head><body>
+<div class="section" id="Basic-Vectorization"><div class="header"><p>
+Next: <a href="Broadcasting.html" accesskey="n" rel="next">Broadcasting</a>, Up:
+<a href="Vectorization.html" accesskey="u" rel="up">Vectorization</a> &nbsp;
+[<a href="index.html#SEC_Contents" rel="contents">Contents</a>][<a href="Concept-Index.html"
+rel="index">Index</a>]</p></div><hr>
+<h3 class="section">19.1 Basic Vectorization</h3>
+<p>The goal in vectorization is to write code that avoids loops and uses whole-array
+operations. See <a href="Broadcasting.html">Broadcasting</a> for arrays of other shapes.</p>
+</div></body></html>"""
+
+
+def test_a_texinfo_pager_goes_though_it_has_fewer_links_than_a_link_list():
+    page = extract_html(TEXINFO, "http://docs.test/Basic-Vectorization.html")
+    assert [s.heading for s in page.sections] == ["19.1 Basic Vectorization"]
+    text = page.sections[0].text
+    assert "avoids loops" in text and "See Broadcasting for arrays" in text  # a link in prose stays
+    assert "Next:" not in text and "Contents" not in text
+
+
+def test_pagers_are_found_in_linear_time_among_many_shortcut_links():
+    """A hostile page: 20,000 keyboard-shortcut links in one block, in 200 nested levels."""
+    import time
+
+    links = "".join(f'<a href="/p{i}" accesskey="n" rel="next">n{i}</a> ' for i in range(20_000))
+    html = "<html><body><h1>T</h1>" + "<div>" * 200 + links + "</div>" * 200 + "<p>" + "Prose. " * 40
+    html += "</p></body></html>"
+    started = time.monotonic()
+    page = extract_html(html, "http://x/")
+    assert time.monotonic() - started < 10.0
+    text = "\n".join(s.text for s in page.sections)
+    assert "Prose." in text and "n19999" not in text
+
+
+def test_a_heading_takes_the_empty_anchor_just_before_it():
+    """GTK-doc (and older DocBook) mark a section with <a name> right before its heading."""
+    html = """<html><body><div class="refsect2"><a name="g-hash-table-new"></a>
+    <h3>g_hash_table_new ()</h3><p>Creates a new GHashTable with a reference count of 1.</p>
+    <p>See <a href="other.html">another page</a> for more.</p><h3>Later</h3><p>Text after
+    a heading with no anchor of its own at all.</p></div></body></html>"""
+    anchors = [s.anchor for s in extract_html(html, "http://docs.test/glib-Hash-Tables.html").sections]
+    assert anchors == ["g-hash-table-new", None]

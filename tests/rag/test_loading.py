@@ -220,3 +220,25 @@ def test_a_page_reached_again_through_a_redirect_is_a_duplicate(site):
     assert sorted(r.ok for r in results.values()) == [False, True]
     duplicate = next(r for r in results.values() if not r.ok)
     assert duplicate.error.reason == "duplicate" and "same page" in str(duplicate.error)
+
+
+def test_a_meta_refresh_stub_is_reported_as_a_redirect_and_a_crawl_follows_it(site):
+    """Texinfo writes a stub page per index entry ("The node you are looking for is at ..."):
+    2356 of Octave's 2863 pages. They are not indexed as text; a crawl goes where they point."""
+    from tests.servers.site import reply
+
+    stub = (
+        f'<html><head><meta http-equiv="Refresh" content="0; url=/{PAGES[0]}#XREFfoo"></head><body>'
+        f'<p>The node you are looking for is at <a href="/{PAGES[0]}#XREFfoo">XREFfoo</a>.</p></body></html>'
+    )
+    site.handler.extra["/XREFfoo.html"] = reply(200, stub.encode())
+    slow = "<p>" + "A page that reloads itself every minute still has text to index. " * 5 + "</p>"
+    site.handler.extra["/news.html"] = reply(
+        200, f'<html><head><meta http-equiv="refresh" content="60"></head><body>{slow}</body></html>'.encode()
+    )
+    results = load(site, ["XREFfoo.html", "news.html"])
+    stub_result, news = results["XREFfoo.html"], results["news.html"]
+    assert stub_result.error.reason == "redirect" and f"/{PAGES[0]}" in str(stub_result.error)
+    assert news.ok and "still has text to index" in news.documents[0].page_content
+    crawled = list(WebLoader(FetchConfig()).load(crawl=f"{site.url}/XREFfoo.html", max_pages=1 + len(PAGES)))
+    assert any(r.ok and r.url.endswith(PAGES[0]) for r in crawled)

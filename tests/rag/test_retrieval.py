@@ -175,3 +175,44 @@ def test_page_centroids_rank_pages_and_stand_for_each_by_its_nearest_chunk(local
     assert centroids.ranked(query, 5) == [0, 2]  # the billing chunk stands for its page
     hits = Retriever(store, page_weight=0.5).search("How is a GPU billed?", k=2)
     assert [h.document.metadata["url"] for h in hits] == ["http://d/gpu", "http://d/gpu"]
+
+
+def test_source_listing_paths_of_sphinx_javadoc_and_doxygen():
+    from rag.retrieval import SOURCE_LISTING
+
+    for url in (
+        "http://d/_modules/scrapy/exceptions.html",
+        "http://d/api/src-html/org/apache/commons/lang3/StringUtils.html",
+        "http://d/forwards_8h_source.html",
+    ):
+        assert SOURCE_LISTING.search(url), url
+    for url in ("http://d/topics/exceptions.html", "http://d/modules/index.html", "http://d/source.html"):
+        assert not SOURCE_LISTING.search(url), url
+
+
+def test_source_listings_come_after_every_page_that_explains(local_embeddings):
+    """A Sphinx viewcode page (`_modules/`) matches a question's identifiers word for word;
+    it is still found, but after the pages with prose."""
+    pages = [
+        (
+            "_modules/scrapy/exceptions",
+            "class CloseSpider(Exception): def __init__(self, reason='cancelled')",
+        ),
+        (
+            "topics/exceptions",
+            "Raise CloseSpider from a spider callback to close the spider, giving a reason.",
+        ),
+        ("topics/spiders", "Spiders define how a site is crawled and how items are extracted."),
+    ]
+    store = _pages_store(local_embeddings, pages)
+    urls = [h.document.metadata["url"] for h in Retriever(store).search("CloseSpider reason cancelled", k=3)]
+    assert urls[-1] == "http://d/_modules/scrapy/exceptions" and len(urls) == 3
+    plain = [
+        h.document.metadata["url"]
+        for h in Retriever(store, plain=True).search("CloseSpider reason cancelled")
+    ]
+    assert plain[0] == "http://d/_modules/scrapy/exceptions"  # where it ranks by its match alone
+    only = _pages_store(local_embeddings, pages[:1])
+    assert [h.document.metadata["url"] for h in Retriever(only).search("CloseSpider")] == [
+        "http://d/_modules/scrapy/exceptions"
+    ]

@@ -1,0 +1,179 @@
+"""Ideas measured beside the default ranking, none of them in the app.
+
+    .venv/bin/python bench/retrieval_probes.py [--corpora git sqlite ...] [--probes sentences prf]
+
+On each manual's saved indexes (bench/retrieval.py's `ours` and `notebook`, so run that
+first) it scores the default retriever and, in the same run, each probe: single-turn
+R@1/4/10 and MRR and follow-up R@4 by gold page, as bench/retrieval.py does.
+
+- `sentences`: each sentence of a question of two or more (a symptom, then the ask) as a
+  further vector query in the fusion, the sentences sharing half a list's weight.
+- `prf`: pseudo-relevance feedback: the query's vector moved towards the mean of the first
+  search's best three chunks, searched again as a further list at half weight.
+- `both-chunkings`: the notebook's 800/100 chunks fused with ours, page by page (the
+  notebook's vector and BM25 lists at half weight beside our three).
+- `listings-in-place`: Sphinx's highlighted source pages (`/_modules/`) ranked where their
+  match puts them, not after every other page as the default does (rag/retrieval.py).
+- `wordllama`: WordLlama's static vectors (`pip install wordllama`, its weights are in the
+  wheel) as a fourth list at a quarter weight; skipped when it is not installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import numpy as np
+from common import CACHE, CORPORA, corpus, summary_row, write_result
+from retrieval_variants import EMBEDDER, MemoEmbeddings
+
+from rag.embeddings.local import LocalEmbeddings
+from rag.evaluation import evaluate, load_questions
+from rag.retrieval import Retriever, history_query
+from rag.store import SKLearnStore
+
+Search = Callable[[str], list[str]]
+SENTENCE = re.compile(r"(?<=[.?!])\s+")
+DEPTH = 40
+
+
+def sources(hits) -> list[str]:
+    return [h.document.metadata["source"] for h in hits]
+
+
+def unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm if norm else vector).astype(np.float32)
+
+
+def sentences_probe(r: Retriever, embed: Callable[[str], np.ndarray]) -> Search:
+    def search(query: str) -> list[str]:
+        parts = [p for p in SENTENCE.split(query.strip()) if len(p.split()) >= 3]
+        extra = [(embed(p), 0.5 / len(parts)) for p in parts] if len(parts) > 1 else []
+        return sources(r.search(query, 10, extra=extra))
+
+    return search
+
+
+def prf_probe(r: Retriever) -> Search:
+    rows = {id(d): i for i, d in enumerate(r.store.documents)}
+
+    def search(query: str) -> list[str]:
+        first = r.search(query, 3)
+        best = [rows[id(h.document)] for h in first]
+        moved = unit(r.embed_query(query) + r.store.vectors[best].mean(axis=0)) if best else None
+        return sources(r.search(query, 10, extra=[(moved, 0.5)] if moved is not None else []))
+
+    return search
+
+
+def lists_of(r: Retriever, query: str, full: bool) -> list[tuple[list[int], float]]:
+    """The default's ranked lists for a query (vector, page centroids, BM25), or the vector
+    and BM25 lists only."""
+    vector = r.embed_query(query)
+    lists = [([row for row, _ in r.store.search_vector(vector, DEPTH)], 1.0)]
+    if full and r.page_weight:
+        lists.append((r.centroids().ranked(vector, DEPTH), r.page_weight))
+    scores = r.bm25().scores(query)
+    lists.append(([int(i) for i in np.argsort(-scores)[:DEPTH] if scores[i] > 0], r.lexical_weight))
+    return lists
+
+
+def fused_pages(parts: list[tuple[Retriever, list[tuple[list[int], float]], float]], k: int) -> list[str]:
+    """RRF over pages (by URL path, so two indexes' pages meet), best first."""
+    score: dict[str, float] = {}
+    for r, lists, scale in parts:
+        for rows, weight in lists:
+            seen: set[str] = set()
+            for row in rows:
+                meta = r.store.documents[row].metadata
+                page = urlsplit(meta.get("url") or meta["source"]).path
+                if page not in seen:
+                    seen.add(page)
+                    score[page] = score.get(page, 0.0) + scale * weight / (k + len(seen))
+    return sorted(score, key=score.__getitem__, reverse=True)[:10]
+
+
+def both_probe(ours: Retriever, notebook: Retriever) -> Search:
+    def search(query: str) -> list[str]:
+        parts = [(ours, lists_of(ours, query, True), 1.0), (notebook, lists_of(notebook, query, False), 0.5)]
+        return fused_pages(parts, ours.rrf_k)
+
+    return search
+
+
+def listings_in_place_probe(r: Retriever) -> Search:
+    in_place = Retriever(r.store)
+    in_place.listings_last = False
+    return lambda query: sources(in_place.search(query, 10))
+
+
+def wordllama_probe(r: Retriever) -> Search | None:
+    """WordLlama as a further list. Its 0.4 wheel holds the tokenizer in `tokenizers/` but
+    looks for it in `tokenizer/`, so the file is linked into a cache folder it also reads."""
+    try:
+        import wordllama
+    except ImportError:
+        return None
+    cache = Path(tempfile.mkdtemp()) / "tokenizers"
+    cache.mkdir()
+    for found in (Path(wordllama.__file__).parent / "tokenizers").glob("*.json"):
+        (cache / found.name).symlink_to(found)
+    model = wordllama.WordLlama.load(cache_dir=cache.parent, disable_download=True)
+    vectors = model.embed([d.page_content for d in r.store.documents], norm=True).astype(np.float32)
+
+    def search(query: str) -> list[str]:
+        near = vectors @ model.embed([query], norm=True)[0].astype(np.float32)
+        extra = [([int(i) for i in np.argsort(-near)[:DEPTH]], 0.25)]
+        lists = [*lists_of(r, query, True), *extra]
+        cap = r.page_cap()
+        fused = r._fuse_pages(lists) if r.page_rrf and cap is not None else r._fuse(lists)
+        return sources(r._pick(fused, {}, 10, cap))
+
+    return search
+
+
+def probes(name: str, embeddings: MemoEmbeddings, chosen: list[str]) -> dict[str, Search]:
+    ours = Retriever(SKLearnStore.load(CACHE / f"{name}-ours.ragidx", embeddings, EMBEDDER))  # type: ignore[arg-type]
+    ours.prepare()
+    embed = lambda text: np.asarray(embeddings.embed_query(text), dtype=np.float32)  # noqa: E731
+    found: dict[str, Search | None] = {"default": lambda q: sources(ours.search(q, 10))}
+    if "sentences" in chosen:
+        found["sentences"] = sentences_probe(ours, embed)
+    if "prf" in chosen:
+        found["prf"] = prf_probe(ours)
+    if "both-chunkings" in chosen:
+        notebook = Retriever(SKLearnStore.load(CACHE / f"{name}-notebook.ragidx", embeddings, EMBEDDER))  # type: ignore[arg-type]
+        found["both-chunkings"] = both_probe(ours, notebook)
+    if "listings-in-place" in chosen:
+        found["listings-in-place"] = listings_in_place_probe(ours)
+    if "wordllama" in chosen:
+        found["wordllama"] = wordllama_probe(ours)
+    return {label: search for label, search in found.items() if search is not None}
+
+
+PROBES = ("sentences", "prf", "both-chunkings", "listings-in-place", "wordllama")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--corpora", nargs="*", default=list(CORPORA))
+    parser.add_argument("--probes", nargs="*", default=list(PROBES), choices=PROBES)
+    args = parser.parse_args()
+    embeddings = MemoEmbeddings(LocalEmbeddings())
+    rows: dict[str, dict[str, dict]] = {}
+    for name in args.corpora:
+        questions = load_questions(corpus(name).questions)
+        for label, search in probes(name, embeddings, args.probes).items():
+            report = evaluate(questions, lambda q, s=search: s(history_query(q.question, q.history)))
+            rows.setdefault(label, {})[name] = summary_row(report)
+            print(name, label, rows[label][name], flush=True)
+        write_result("retrieval-probes", {"manuals": args.corpora, "rows": rows})
+
+
+if __name__ == "__main__":
+    main()
