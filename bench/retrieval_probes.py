@@ -4,7 +4,8 @@
 
 On each manual's saved indexes (bench/retrieval.py's `ours` and `notebook`, so run that
 first) it scores the default retriever and, in the same run, each probe: single-turn
-R@1/4/10 and MRR and follow-up R@4 by gold page, as bench/retrieval.py does.
+R@1/4/10 and MRR and follow-up R@4 by gold page, as bench/retrieval.py does. A run on
+some manuals replaces their rows in bench/results/retrieval-probes.json and keeps the others'.
 
 - `sentences`: each sentence of a question of two or more (a symptom, then the ask) as a
   further vector query in the fusion, the sentences sharing half a list's weight.
@@ -21,6 +22,7 @@ R@1/4/10 and MRR and follow-up R@4 by gold page, as bench/retrieval.py does.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import tempfile
 from collections.abc import Callable
@@ -28,7 +30,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
-from common import CACHE, CORPORA, corpus, summary_row, write_result
+from common import CACHE, CORPORA, RESULTS, corpus, summary_row, write_result
 from retrieval_variants import EMBEDDER, MemoEmbeddings
 
 from rag.embeddings.local import LocalEmbeddings
@@ -165,14 +167,17 @@ def main() -> None:
     parser.add_argument("--probes", nargs="*", default=list(PROBES), choices=PROBES)
     args = parser.parse_args()
     embeddings = MemoEmbeddings(LocalEmbeddings())
-    rows: dict[str, dict[str, dict]] = {}
+    saved = RESULTS / "retrieval-probes.json"
+    rows: dict[str, dict[str, dict]] = json.loads(saved.read_text())["rows"] if saved.exists() else {}
+    manuals = [*(m for m in CORPORA if any(m in r for r in rows.values()) and m not in args.corpora)]
+    manuals += args.corpora  # a run on some manuals or probes keeps the others' rows
     for name in args.corpora:
         questions = load_questions(corpus(name).questions)
         for label, search in probes(name, embeddings, args.probes).items():
             report = evaluate(questions, lambda q, s=search: s(history_query(q.question, q.history)))
             rows.setdefault(label, {})[name] = summary_row(report)
             print(name, label, rows[label][name], flush=True)
-        write_result("retrieval-probes", {"manuals": args.corpora, "rows": rows})
+        write_result("retrieval-probes", {"manuals": manuals, "rows": rows})
 
 
 if __name__ == "__main__":

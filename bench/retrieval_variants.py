@@ -27,7 +27,7 @@ import itertools
 import json
 from functools import lru_cache
 
-from common import CACHE, CORPORA, RESULTS, corpus, corpus_index, summary_row, write_result
+from common import CACHE, CORPORA, RESULTS, corpus, corpus_index, machine, summary_row, write_result
 
 from rag.embeddings.local import LocalEmbeddings
 from rag.evaluation import evaluate, load_questions
@@ -228,14 +228,17 @@ def measure_all(corpora: list[str], chunkings: list[str]) -> dict[str, dict[str,
 
 
 def added(result: str, corpora: list[str], chunkings: list[str]) -> tuple[dict, list[str]]:
-    """The saved grid with `corpora` measured (again) and added: a new manual costs its own
-    measurement, not the whole grid's."""
+    """The saved grid with `corpora` measured (again) and merged in: a new manual costs its
+    own measurement, not the whole grid's. Every saved row is kept; what is scored is the
+    settings measured on every manual."""
     saved = json.loads((RESULTS / f"{result}.json").read_text())
     grid: dict[str, dict[str, dict]] = saved["grid"]
+    for setting, rows in saved.get("incomplete", {}).items():
+        grid.setdefault(setting, {}).update(rows)
     for setting, rows in measure_all(corpora, chunkings).items():
         grid.setdefault(setting, {}).update(rows)
     manuals = [m for m in saved["manuals"] if m not in corpora] + corpora
-    return {name: rows for name, rows in grid.items() if all(m in rows for m in manuals)}, manuals
+    return grid, manuals
 
 
 def main() -> None:
@@ -250,14 +253,21 @@ def main() -> None:
         "--add", action="store_true", help="measure only --corpora and add them to the result file's grid"
     )
     args = parser.parse_args()
+    path, today = RESULTS / f"{args.result}.json", str(machine()["date"])
+    saved = json.loads(path.read_text()) if path.exists() and (args.rescore or args.add) else {}
+    measured: dict[str, str] = saved.get("measured", {})  # when each manual's rows were measured
+    incomplete: dict[str, dict[str, dict]] = {}
     if args.rescore:
-        saved = json.loads((RESULTS / f"{args.result}.json").read_text())
         grid, manuals, base = saved["grid"], saved["manuals"], saved["baselines"]
     elif args.add:
-        grid, manuals = added(args.result, args.corpora, args.chunkings)
+        everything, manuals = added(args.result, args.corpora, args.chunkings)
+        grid = {name: rows for name, rows in everything.items() if all(m in rows for m in manuals)}
+        incomplete = {name: rows for name, rows in everything.items() if name not in grid}
+        measured.update(dict.fromkeys(args.corpora, today))
         base = baselines(manuals)
     else:
         grid, manuals = measure_all(args.corpora, args.chunkings), args.corpora
+        measured = dict.fromkeys(manuals, today)
         base = baselines(manuals)
     lomo = leave_one_out(grid, manuals, base)
     best_all = max(grid, key=lambda n: objective(grid[n], manuals, base))
@@ -273,6 +283,8 @@ def main() -> None:
         "leave_one_out": lomo,
         "best_on_all": best_all,
         "rules": rules,
+        "measured": measured,
+        **({"incomplete": incomplete} if incomplete else {}),
     }
     print(f"written to {write_result(args.result, data)}")
 

@@ -49,8 +49,8 @@ PAGE_RRF = True
 # identifiers and crowd the pages that explain them, so they come after every other page
 # (still returned when nothing else is found). Sphinx's viewcode writes them under
 # `_modules/` (measured: docs/decisions.md), Javadoc's -linksource under `src-html/`,
-# Doxygen as `*_source.html`.
-SOURCE_LISTING = re.compile(r"/_modules/|/src-html/|_source\.html$")
+# Doxygen as `<file>_8<ext>_source.html`.
+SOURCE_LISTING = re.compile(r"/_modules/|/src-html/|_8[a-z0-9]+_source\.html$")
 # Chunks near the corpus's mean direction (release notes, changelogs, overviews: near every
 # question) can step back in the vector list by this much similarity per unit of hubness;
 # with pages fused as pages and the page list, the eight manuals did best without it.

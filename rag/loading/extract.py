@@ -14,12 +14,20 @@ import warnings
 from dataclasses import dataclass, field
 from urllib.parse import urldefrag, urljoin
 
-from bs4 import BeautifulSoup, CData, Comment, NavigableString, Tag, XMLParsedAsHTMLWarning
-from lxml import etree
+from bs4 import BeautifulSoup, Comment, NavigableString, Tag, XMLParsedAsHTMLWarning
 
 from ..errors import FetchError
+from .anchors import HEADINGS, heading_anchor
+from .depth import MAX_DEPTH, too_deep
+from .navigation import (
+    RAW,
+    link_lists,
+    pagers,
+    refresh_target,
+    tags,
+    text_stats,
+)
 
-HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 # Never content, wherever they appear.
 DROP_TAGS = {
     "script",
@@ -52,19 +60,7 @@ CHROME_WORDS = re.compile(
 )
 # A block whose text is mostly link text (a table of contents, an index, a link
 # farm) is navigation, whatever its markup says.
-LINK_BLOCKS = {"ul", "ol", "dl", "table", "div", "nav", "p"}
-LINK_DENSITY = 0.45
-MIN_LINKS = 5
-# A pager ("Next: Broadcasting, Up: Vectorization [Contents][Index]", Texinfo's header;
-# DocBook's Prev | Up | Home | Next) is a block whose every link is a keyboard shortcut or
-# a rel=next/prev/up link, with little text besides: navigation however few its links.
-PAGER_RELS = {"next", "prev", "previous", "up", "contents", "index", "start", "home", "first", "last"}
-PAGER_TEXT = 80
-PAGER_BLOCKS = {"div", "p", "table", "tr", "td", "ul", "nav"}
 MIN_TEXT = 200  # below this much text besides link lists, a page is an index
-# Real pages nest a few dozen levels; a page nested deeper is refused, which keeps the
-# recursive walk far from Python's recursion limit.
-MAX_DEPTH = 512
 BLOCK_TAGS = {
     "p",
     "div",
@@ -219,46 +215,6 @@ def _squash(text: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
 
 
-def _heading_anchor(tag: Tag) -> str | None:
-    if tag.get("id"):
-        return str(tag["id"])
-    wrapper = _wrapping_section(tag)
-    if wrapper is not None:
-        return str(wrapper["id"])
-    before = _just_before(tag)  # GTK-doc: <a name="g-hash-table-new"></a><h3>
-    if before is not None and before.name == "a" and (before.get("id") or before.get("name")):
-        return str(before.get("id") or before.get("name"))
-    inner = tag.find(lambda t: isinstance(t, Tag) and (t.get("id") or t.get("name")))
-    if isinstance(inner, Tag):
-        return str(inner.get("id") or inner.get("name"))
-    link = tag.find("a", href=re.compile(r"^#."))
-    if isinstance(link, Tag):
-        return str(link["href"])[1:]
-    return None
-
-
-def _just_before(tag: Tag) -> Tag | None:
-    """The element right before this one, with only whitespace between, if it is empty."""
-    node = tag.previous_sibling
-    while isinstance(node, NavigableString) and not node.strip():
-        node = node.previous_sibling
-    return node if isinstance(node, Tag) and not node.get_text(strip=True) else None
-
-
-def _wrapping_section(tag: Tag, levels: int = 5) -> Tag | None:
-    """The nearest section or div with an id that this heading opens: its first heading.
-    Sphinx puts the id on the heading's parent; DocBook three wrappers further up
-    (div.sect1#ID > div.titlepage > div > div > h2)."""
-    node = tag.parent
-    for _ in range(levels):
-        if not isinstance(node, Tag) or node.name not in {"section", "div", "article"}:
-            return None
-        if node.get("id"):
-            return node if node.find(list(HEADINGS)) is tag else None
-        node = node.parent
-    return None
-
-
 def _inline(value: str) -> str:
     return _WS.sub(" ", value.replace("\n", " "))
 
@@ -277,7 +233,7 @@ def _walk(node: Tag, out: _Builder) -> None:
         if name in HEADINGS:
             title = _inline(child.get_text(" ")).strip()
             if title:
-                out.heading(HEADINGS[name], title, _heading_anchor(child))
+                out.heading(HEADINGS[name], title, heading_anchor(child))
             continue
         if child.get("id"):
             out.mark(str(child["id"]))
@@ -313,12 +269,12 @@ def _walk(node: Tag, out: _Builder) -> None:
 def _main_content(soup: BeautifulSoup) -> Tag:
     """The first of MAIN_SELECTORS that matches; of several matches, the one with the most text."""
     matches: list[list[Tag]] = [[] for _ in MAIN_SELECTORS]
-    for tag in _tags(soup):  # one pass (soupsieve would take one per selector, and is slow)
+    for tag in tags(soup):  # one pass (soupsieve would take one per selector, and is slow)
         for i in _main_kinds(tag):
             matches[i].append(tag)
     for found in matches:
         if len(found) > 1:  # text lengths from one pass, not one get_text per match
-            stats = _stats(soup)
+            stats = text_stats(soup)
             return _with_page_heading(max(found, key=lambda t: stats[id(t)][RAW]))
         if found:
             return _with_page_heading(found[0])
@@ -344,10 +300,6 @@ def _main_kinds(tag: Tag) -> list[int]:
     return kinds
 
 
-def _tags(root: Tag) -> list[Tag]:
-    return [node for node in root.descendants if isinstance(node, Tag)]
-
-
 def _with_page_heading(main: Tag) -> Tag:
     """Widen the content to take in the page's own h1 when a sibling block holds it.
 
@@ -365,7 +317,7 @@ def _with_page_heading(main: Tag) -> Tag:
 
 def _links(soup: BeautifulSoup, base: str) -> list[str]:
     seen: dict[str, None] = {}
-    for a in _tags(soup):
+    for a in tags(soup):
         if a.name != "a" or a.get("href") is None:
             continue
         href = str(a["href"]).strip()
@@ -375,19 +327,6 @@ def _links(soup: BeautifulSoup, base: str) -> list[str]:
         if url.startswith(("http://", "https://", "file://")):
             seen.setdefault(url, None)
     return list(seen)
-
-
-_REFRESH = re.compile(r"^\s*0*(?:\.0*)?\s*[;,]\s*(?:url\s*=\s*)?['\"]?([^'\"]+)", re.I)
-
-
-def _refresh_target(soup: BeautifulSoup, base: str) -> str | None:
-    """The URL an immediate meta refresh sends the reader to (Texinfo's node redirects)."""
-    for meta in soup.find_all("meta", content=True):
-        if str(meta.get("http-equiv", "")).lower() == "refresh":
-            found = _REFRESH.match(str(meta["content"]))
-            if found and found.group(1).strip():
-                return urldefrag(urljoin(base, found.group(1).strip()))[0]
-    return None
 
 
 def _title(soup: BeautifulSoup, sections: list[Section]) -> str:
@@ -401,7 +340,7 @@ def _title(soup: BeautifulSoup, sections: list[Section]) -> str:
 
 def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Page:
     """Parse one HTML page into titled sections and the links it holds (FetchError if too deep)."""
-    if _too_deep(html):
+    if too_deep(html):
         raise FetchError(
             url,
             "too-deep",
@@ -416,15 +355,15 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
     base_tag = soup.find("base", href=True)
     base = urljoin(url, str(base_tag["href"])) if isinstance(base_tag, Tag) else url
     links = _links(soup, base)
-    redirect = _refresh_target(soup, base)
+    redirect = refresh_target(soup, base)
     main = _main_content(soup)
-    for tag in [t for t in _tags(main) if _is_chrome(t)]:
+    for tag in [t for t in tags(main) if _is_chrome(t)]:
         if not tag.decomposed:
             tag.decompose()
-    for tag in _pagers(main):
+    for tag in pagers(main):
         if not tag.decomposed:
             tag.decompose()
-    lists = _link_lists(main)
+    lists = link_lists(main)
     full = _sections(main) if lists else []
     for tag in lists:
         if not tag.decomposed:
@@ -451,130 +390,6 @@ def _sections(main: Tag) -> list[Section]:
 
 def _length(sections: list[Section]) -> int:
     return sum(len(s.text) for s in sections)
-
-
-class _TooDeep(Exception):
-    pass
-
-
-class _DepthProbe:
-    """An lxml parser target that only counts nesting, and stops past MAX_DEPTH.
-
-    lxml parses in C; BeautifulSoup builds its tree in Python, which takes seconds for
-    100k nested elements, so the depth is measured before BeautifulSoup sees the page.
-    It sees the same elements: BeautifulSoup's lxml builder is fed by these events.
-    """
-
-    def __init__(self) -> None:
-        self.depth = 0
-
-    def start(self, tag: str, attrs: object) -> None:
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise _TooDeep
-
-    def end(self, tag: str) -> None:
-        self.depth -= 1
-
-    def data(self, data: str) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _too_deep(html: bytes | str) -> bool:
-    parser = etree.HTMLParser(target=_DepthProbe(), recover=True)
-    try:
-        parser.feed(html)
-        parser.close()
-    except _TooDeep:
-        return True
-    except etree.Error:  # what lxml cannot parse, BeautifulSoup reads its own way
-        return False
-    return False
-
-
-# _stats fields, per element: text as get_text(" ", strip=True) sees it (characters of
-# the stripped strings, and how many), links (a[href]) inside, their text, raw text length.
-CHARS, STRINGS, LINKS, LINKED, RAW = range(5)
-
-
-def _stats(root: Tag) -> dict[int, list[int]]:
-    """Text and link measures of every element under `root`, in one pass (children first)."""
-    stats: dict[int, list[int]] = {}
-    for node in reversed([root, *root.descendants]):  # document order reversed: children first
-        parent = node.parent
-        if isinstance(node, Tag):
-            own = stats.setdefault(id(node), [0, 0, 0, 0, 0])
-            if node.name == "a" and node.get("href") is not None:
-                own[LINKS] += 1
-                own[LINKED] += _spaced(own)
-            if node is not root and parent is not None:
-                up = stats.setdefault(id(parent), [0, 0, 0, 0, 0])
-                for i in range(5):
-                    up[i] += own[i]
-        elif type(node) in (NavigableString, CData) and parent is not None:
-            up = stats.setdefault(id(parent), [0, 0, 0, 0, 0])
-            stripped = node.strip()
-            up[RAW] += len(node)
-            if stripped:
-                up[CHARS] += len(stripped)
-                up[STRINGS] += 1
-    return stats
-
-
-def _spaced(stat: list[int]) -> int:
-    """len(get_text(" ", strip=True)): the stripped strings and one space between each two."""
-    return stat[CHARS] + max(stat[STRINGS] - 1, 0)
-
-
-def _link_lists(main: Tag) -> list[Tag]:
-    """Blocks whose text is mostly link text (a table of contents, an index, a link farm)."""
-    stats = _stats(main)
-    lists = []
-    for tag in _tags(main):
-        if tag.name not in LINK_BLOCKS:
-            continue
-        stat = stats[id(tag)]
-        if stat[LINKS] >= MIN_LINKS and stat[LINKED] / (_spaced(stat) or 1) > LINK_DENSITY:
-            lists.append(tag)
-    return lists
-
-
-def _is_pager_link(tag: Tag) -> bool:
-    rel = tag.get("rel") or ()
-    rels = rel.split() if isinstance(rel, str) else rel
-    return tag.get("accesskey") is not None or any(r.lower() in PAGER_RELS for r in rels)
-
-
-def _pagers(main: Tag) -> list[Tag]:
-    """The outermost block (within three levels of a pager link) that holds only pager
-    links and little other text. One pass for the text and link counts, and three
-    ancestors a pager link, so a page of many links costs linear time."""
-    stats = _stats(main)
-    pager_links: dict[int, int] = {}
-    chains: list[list[Tag]] = []
-    for link in _tags(main):
-        if link.name != "a" or link.get("href") is None or not _is_pager_link(link):
-            continue
-        chain, node = [], link.parent
-        while len(chain) < 3 and isinstance(node, Tag) and node is not main and node.name in PAGER_BLOCKS:
-            pager_links[id(node)] = pager_links.get(id(node), 0) + 1
-            chain.append(node)
-            node = node.parent
-        chains.append(chain)
-    found: dict[int, Tag] = {}
-    for chain in chains:
-        best = None
-        for node in chain:
-            stat = stats[id(node)]
-            if stat[LINKS] != pager_links[id(node)] or _spaced(stat) - stat[LINKED] > PAGER_TEXT:
-                break
-            best = node
-        if best is not None:
-            found[id(best)] = best
-    return list(found.values())
 
 
 _MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")

@@ -211,8 +211,12 @@ class _Frontier:
     def follow(self, links: Iterable[str], scope: Scope) -> None:
         """A crawled page's links that stay in the crawl's scope."""
         for link in links:
-            if normalize(link) in scope:
-                self.add(normalize(link))
+            try:
+                url = normalize(link)
+            except ValueError:  # "http://h:99999/x": no page to crawl, and no reason to stop
+                continue
+            if url in scope:
+                self.add(url)
 
 
 def _once(result: PageResult, indexed: dict[str, str]) -> PageResult:

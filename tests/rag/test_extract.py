@@ -235,3 +235,48 @@ def test_a_heading_takes_the_empty_anchor_just_before_it():
     a heading with no anchor of its own at all.</p></div></body></html>"""
     anchors = [s.anchor for s in extract_html(html, "http://docs.test/glib-Hash-Tables.html").sections]
     assert anchors == ["g-hash-table-new", None]
+
+
+def test_prose_with_one_next_link_and_a_section_with_a_heading_are_not_pagers():
+    html = """<html><body><main><h1>Guide</h1><p>When you are done, continue with
+    <a rel="next" href="two.html">part two</a>.</p>
+    <div id="s2"><h2>Next steps</h2><p>Read <a rel="next" href="n.html">the API</a> and
+    <a rel="up" href="i.html">the index</a> next.</p></div>
+    <table><tr><td><a accesskey="s" href="#">Save</a></td><td>Ctrl+S saves the file</td></tr></table>
+    </main></body></html>"""
+    text = " ".join(f"{s.heading} {s.text}" for s in extract_html(html, "http://docs.test/g.html").sections)
+    for kept in ("continue with part two", "Next steps", "Read the API", "Ctrl+S saves the file"):
+        assert kept in text, kept
+
+
+def test_a_heading_keeps_its_own_inner_anchor_before_a_wrapper_further_up():
+    html = """<html><body><div id="main"><div class="document"><h2><a id="install"></a>Install</h2>
+    <p>Run the installer and follow the prompts until it says that it is done.</p></div></div>
+    </body></html>"""
+    assert [s.anchor for s in extract_html(html, "http://docs.test/i.html").sections] == ["install"]
+
+
+def test_deep_id_wrappers_cost_linear_time():
+    """Hostile: 400 nested wrappers with ids, each with 30 paragraphs before its heading."""
+    import time
+
+    opened = "".join(f'<div id="d{k}">' + "<p>x</p>" * 30 for k in range(400))
+    html = "<html><body>" + opened + "".join(f"<h2>H{k}</h2></div>" for k in range(400)) + "</body></html>"
+    started = time.monotonic()
+    extract_html(html, "http://x/")
+    assert time.monotonic() - started < 5.0
+
+
+def test_only_an_immediate_refresh_with_a_target_is_a_redirect():
+    def target(content: str) -> str | None:
+        head = f'<meta http-equiv="refresh" content="{content}">'
+        return extract_html(
+            f"<html><head>{head}</head><body><p>short</p></body></html>", "http://x/d/a.html"
+        ).redirect
+
+    assert (
+        target("0; url=b.html") == target("0;URL='b.html'") == target("0 url=b.html") == "http://x/d/b.html"
+    )
+    assert target("0; ./cli.html") == "http://x/d/cli.html"  # SQLite's sqlite.html
+    for content in ("5; url=b.html", "0", "0; url=", "0;URL=''", "; url=b.html", "0; url=http://[::1"):
+        assert target(content) is None, content

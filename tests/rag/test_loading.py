@@ -242,3 +242,15 @@ def test_a_meta_refresh_stub_is_reported_as_a_redirect_and_a_crawl_follows_it(si
     assert news.ok and "still has text to index" in news.documents[0].page_content
     crawled = list(WebLoader(FetchConfig()).load(crawl=f"{site.url}/XREFfoo.html", max_pages=1 + len(PAGES)))
     assert any(r.ok and r.url.endswith(PAGES[0]) for r in crawled)
+
+
+def test_a_link_with_a_port_out_of_range_is_skipped_not_the_end_of_the_crawl(site):
+    from tests.servers.site import reply
+
+    links = "".join(f'<p>See <a href="/{p}">the {p} page</a> for more about it.</p>' for p in PAGES)
+    bad = '<p>And <a href="http://127.0.0.1:99999/x.html">a broken address</a> in the middle.</p>'
+    site.handler.extra["/start.html"] = reply(
+        200, f"<html><body><h1>Start</h1><p>{'Words. ' * 40}</p>{bad}{links}</body></html>".encode()
+    )
+    results = list(WebLoader(FetchConfig()).load(crawl=f"{site.url}/start.html", max_pages=50))
+    assert {r.url.rsplit("/", 1)[-1] for r in results if r.ok} >= set(PAGES)

@@ -186,7 +186,8 @@ def test_source_listing_paths_of_sphinx_javadoc_and_doxygen():
         "http://d/forwards_8h_source.html",
     ):
         assert SOURCE_LISTING.search(url), url
-    for url in ("http://d/topics/exceptions.html", "http://d/modules/index.html", "http://d/source.html"):
+    prose = ("topics/exceptions.html", "modules/index.html", "source.html", "configure_data_source.html")
+    for url in (f"http://d/{p}" for p in prose):
         assert not SOURCE_LISTING.search(url), url
 
 

@@ -1,0 +1,150 @@
+"""What only helps a reader move around a site, found so the extractor can drop it: link
+lists (a table of contents, an index), pagers ("Next: … Up: …"), and redirect stubs (a
+page whose meta refresh sends the reader on at once). Every measure is one pass over the
+page, so a hostile page costs linear time.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urldefrag, urljoin
+
+from bs4 import BeautifulSoup, CData, NavigableString, Tag
+
+HEADING_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+# A block whose text is mostly link text (a table of contents, an index, a link
+# farm) is navigation, whatever its markup says.
+LINK_BLOCKS = {"ul", "ol", "dl", "table", "div", "nav", "p"}
+LINK_DENSITY = 0.45
+MIN_LINKS = 5
+# A pager ("Next: Broadcasting, Up: Vectorization [Contents][Index]", Texinfo's header;
+# DocBook's Prev | Up | Home | Next) is a block whose every link is a keyboard shortcut or
+# a rel=next/prev/up link, with little text besides: navigation however few its links.
+PAGER_RELS = {"next", "prev", "previous", "up", "contents", "index", "start", "home", "first", "last"}
+PAGER_TEXT = 80
+# Besides its links a pager says only "Next:", "Up:", "|", "[", "]" and the like.
+PAGER_WORDS = re.compile(r"\b(?:next|previous|prev|up|home|top|contents|index|back|forward)\b|[\W\d_]+", re.I)
+PAGER_BLOCKS = {"div", "p", "table", "tr", "td", "li", "ul", "nav"}
+
+
+def tags(root: Tag) -> list[Tag]:
+    return [node for node in root.descendants if isinstance(node, Tag)]
+
+
+# _stats fields, per element: text as get_text(" ", strip=True) sees it (characters of
+# the stripped strings, and how many), links (a[href]) inside, their text, raw text length.
+CHARS, STRINGS, LINKS, LINKED, RAW = range(5)
+
+
+def text_stats(root: Tag) -> dict[int, list[int]]:
+    """Text and link measures of every element under `root`, in one pass (children first)."""
+    stats: dict[int, list[int]] = {}
+    for node in reversed([root, *root.descendants]):  # document order reversed: children first
+        parent = node.parent
+        if isinstance(node, Tag):
+            own = stats.setdefault(id(node), [0, 0, 0, 0, 0])
+            if node.name == "a" and node.get("href") is not None:
+                own[LINKS] += 1
+                own[LINKED] += spaced(own)
+            if node is not root and parent is not None:
+                up = stats.setdefault(id(parent), [0, 0, 0, 0, 0])
+                for i in range(5):
+                    up[i] += own[i]
+        elif type(node) in (NavigableString, CData) and parent is not None:
+            up = stats.setdefault(id(parent), [0, 0, 0, 0, 0])
+            stripped = node.strip()
+            up[RAW] += len(node)
+            if stripped:
+                up[CHARS] += len(stripped)
+                up[STRINGS] += 1
+    return stats
+
+
+def spaced(stat: list[int]) -> int:
+    """len(get_text(" ", strip=True)): the stripped strings and one space between each two."""
+    return stat[CHARS] + max(stat[STRINGS] - 1, 0)
+
+
+def link_lists(main: Tag) -> list[Tag]:
+    """Blocks whose text is mostly link text (a table of contents, an index, a link farm)."""
+    stats = text_stats(main)
+    lists = []
+    for tag in tags(main):
+        if tag.name not in LINK_BLOCKS:
+            continue
+        stat = stats[id(tag)]
+        if stat[LINKS] >= MIN_LINKS and stat[LINKED] / (spaced(stat) or 1) > LINK_DENSITY:
+            lists.append(tag)
+    return lists
+
+
+def _is_pager_link(tag: Tag) -> bool:
+    rel = tag.get("rel") or ()
+    rels = rel.split() if isinstance(rel, str) else rel
+    return tag.get("accesskey") is not None or any(r.lower() in PAGER_RELS for r in rels)
+
+
+def _unlinked_text(node: Tag) -> str:
+    return " ".join(t for t in node.find_all(string=True) if t.find_parent("a") is None)
+
+
+def pagers(main: Tag) -> list[Tag]:
+    """The outermost block (within three levels of a pager link) that holds two or more
+    pager links, no other link, no heading or code, and little other text. One pass for the
+    text and link counts, three ancestors a pager link: linear time however many links."""
+    pager_links: dict[int, int] = {}
+    chains: list[list[Tag]] = []
+    for link in tags(main):
+        if link.name != "a" or link.get("href") is None or not _is_pager_link(link):
+            continue
+        chain, node = [], link.parent
+        while len(chain) < 3 and isinstance(node, Tag) and node is not main and node.name in PAGER_BLOCKS:
+            pager_links[id(node)] = pager_links.get(id(node), 0) + 1
+            chain.append(node)
+            node = node.parent
+        chains.append(chain)
+    if not chains:
+        return []
+    stats = text_stats(main)
+    verdicts: dict[int, bool] = {}  # each block judged once, however many links share it
+
+    def pager(node: Tag) -> bool:
+        if id(node) not in verdicts:
+            stat, links = stats[id(node)], pager_links[id(node)]
+            verdicts[id(node)] = (
+                stat[LINKS] == links >= 2
+                and spaced(stat) - stat[LINKED] <= PAGER_TEXT
+                and node.find([*HEADING_TAGS, "pre"]) is None
+                and len(PAGER_WORDS.sub("", _unlinked_text(node))) <= 3
+            )
+        return verdicts[id(node)]
+
+    found: dict[int, Tag] = {}
+    for chain in chains:
+        best = None
+        for node in chain:
+            if not pager(node):
+                break
+            best = node
+        if best is not None:
+            found[id(best)] = best
+    return list(found.values())
+
+
+# "0; url=x", "0;URL='x'", "0 url=x": the delay, then the target (HTML's refresh syntax).
+_REFRESH = re.compile(r"^\s*(\d+)(?:\.[\d.]*)?\s*(?:[;,]\s*|\s+)(?:url\s*=\s*)?(['\"]?)([^'\"]*)\2", re.I)
+
+
+def refresh_target(soup: BeautifulSoup, base: str) -> str | None:
+    """The URL an immediate meta refresh sends the reader to (Texinfo's node redirects)."""
+    for meta in soup.find_all("meta", content=True):
+        if str(meta.get("http-equiv", "")).lower() != "refresh":
+            continue
+        found = _REFRESH.match(str(meta["content"]))
+        target = found.group(3).strip() if found and int(found.group(1)) == 0 else ""
+        if target and not target.lower().startswith("url="):
+            try:
+                return urldefrag(urljoin(base, target))[0]
+            except ValueError:  # "http://[::1": not a URL a reader could be sent to
+                return None
+    return None
