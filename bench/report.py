@@ -154,12 +154,14 @@ def variants_section(data: dict) -> list[str]:
     ]
     ranked = sorted(data["grid"].items(), key=lambda kv: -sum(kv[1][m]["R@4"] for m in manuals))
     for setting, scores in ranked[:shown]:
-        cells = " | ".join(
-            f"{scores[m]['R@4']} / {scores[m]['MRR']} / {scores[m]['follow-up R@4']}" for m in manuals
-        )
+        cells = " | ".join(_r4_mrr_fu(scores[m]) for m in manuals)
         r4 = [scores[m]["R@4"] for m in manuals]
         lines.append(f"| {setting} | {cells} | {sum(r4) / len(r4):.3f} ({min(r4)}) |")
     return [*lines, ""]
+
+
+def _r4_mrr_fu(scores: dict) -> str:
+    return f"{scores['R@4']} / {scores['MRR']} / {scores['follow-up R@4']}"
 
 
 def _rules_lines(rules: dict) -> list[str]:
@@ -207,10 +209,7 @@ def probes_section(data: dict) -> list[str]:
         "|---|" + "---|" * len(manuals),
     ]
     for label, rows in data["rows"].items():
-        cells = [
-            f"{rows[m]['R@4']} / {rows[m]['MRR']} / {rows[m]['follow-up R@4']}" if m in rows else "–"
-            for m in manuals
-        ]
+        cells = [_r4_mrr_fu(rows[m]) if m in rows else "–" for m in manuals]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 

@@ -73,18 +73,6 @@ def prf_probe(r: Retriever) -> Search:
     return search
 
 
-def lists_of(r: Retriever, query: str, full: bool) -> list[tuple[list[int], float]]:
-    """The default's ranked lists for a query (vector, page centroids, BM25), or the vector
-    and BM25 lists only."""
-    vector = r.embed_query(query)
-    lists = [([row for row, _ in r.store.search_vector(vector, DEPTH)], 1.0)]
-    if full and r.page_weight:
-        lists.append((r.centroids().ranked(vector, DEPTH), r.page_weight))
-    scores = r.bm25().scores(query)
-    lists.append(([int(i) for i in np.argsort(-scores)[:DEPTH] if scores[i] > 0], r.lexical_weight))
-    return lists
-
-
 def fused_pages(parts: list[tuple[Retriever, list[tuple[list[int], float]], float]], k: int) -> list[str]:
     """RRF over pages (by URL path, so two indexes' pages meet), best first."""
     score: dict[str, float] = {}
@@ -101,8 +89,10 @@ def fused_pages(parts: list[tuple[Retriever, list[tuple[list[int], float]], floa
 
 
 def both_probe(ours: Retriever, notebook: Retriever) -> Search:
+    """`notebook` searches the notebook's chunks by vector and BM25 only (no page list)."""
+
     def search(query: str) -> list[str]:
-        parts = [(ours, lists_of(ours, query, True), 1.0), (notebook, lists_of(notebook, query, False), 0.5)]
+        parts = [(ours, ours.lists(query, DEPTH)[0], 1.0), (notebook, notebook.lists(query, DEPTH)[0], 0.5)]
         return fused_pages(parts, ours.rrf_k)
 
     return search
@@ -130,11 +120,7 @@ def wordllama_probe(r: Retriever) -> Search | None:
 
     def search(query: str) -> list[str]:
         near = vectors @ model.embed([query], norm=True)[0].astype(np.float32)
-        extra = [([int(i) for i in np.argsort(-near)[:DEPTH]], 0.25)]
-        lists = [*lists_of(r, query, True), *extra]
-        cap = r.page_cap()
-        fused = r._fuse_pages(lists) if r.page_rrf and cap is not None else r._fuse(lists)
-        return sources(r._pick(fused, {}, 10, cap))
+        return sources(r.search(query, 10, ranked=[([int(i) for i in np.argsort(-near)[:DEPTH]], 0.25)]))
 
     return search
 
@@ -149,7 +135,10 @@ def probes(name: str, embeddings: MemoEmbeddings, chosen: list[str]) -> dict[str
     if "prf" in chosen:
         found["prf"] = prf_probe(ours)
     if "both-chunkings" in chosen:
-        notebook = Retriever(SKLearnStore.load(CACHE / f"{name}-notebook.ragidx", embeddings, EMBEDDER))  # type: ignore[arg-type]
+        notebook = Retriever(
+            SKLearnStore.load(CACHE / f"{name}-notebook.ragidx", embeddings, EMBEDDER),  # type: ignore[arg-type]
+            page_weight=0.0,
+        )
         found["both-chunkings"] = both_probe(ours, notebook)
     if "listings-in-place" in chosen:
         found["listings-in-place"] = listings_in_place_probe(ours)
@@ -169,8 +158,8 @@ def main() -> None:
     embeddings = MemoEmbeddings(LocalEmbeddings())
     saved = RESULTS / "retrieval-probes.json"
     rows: dict[str, dict[str, dict]] = json.loads(saved.read_text())["rows"] if saved.exists() else {}
-    manuals = [*(m for m in CORPORA if any(m in r for r in rows.values()) and m not in args.corpora)]
-    manuals += args.corpora  # a run on some manuals or probes keeps the others' rows
+    # a run on some manuals or probes keeps the others' rows
+    manuals = [m for m in CORPORA if m in args.corpora or any(m in r for r in rows.values())]
     for name in args.corpora:
         questions = load_questions(corpus(name).questions)
         for label, search in probes(name, embeddings, args.probes).items():

@@ -117,10 +117,9 @@ def measure(store: SKLearnStore, questions, settings: list[dict]) -> list[dict]:
     rows = []
     for s in settings:
         retriever = Retriever(store, **s)
-        retriever.page_cap()  # counts the pages before the shared parts are handed over
-        retriever._bm25 = shared_bm25[(s["stem"], s["title_terms"])]
-        retriever._hubness, retriever._size = shared_hub, len(store)
-        retriever._centroids = shared_centroids[s["hub_penalty"]]
+        retriever.adopt(
+            shared_bm25[(s["stem"], s["title_terms"])], shared_hub, shared_centroids[s["hub_penalty"]]
+        )
         report = evaluate(
             questions,
             lambda q, r=retriever: [

@@ -38,7 +38,7 @@ SMALL_SITE = 20
 # page's title; and pages ranked by their centroid (the mean of their chunks' vectors: a page
 # about the question's topic as a whole, though no single chunk of it is nearest) at a
 # quarter. RRF's constant is 20 (a first place counts more than with the usual 60). Chosen
-# on eight manuals, five of them whole, leave-one-manual-out (docs/decisions.md).
+# leave-one-manual-out on every manual in bench/ (docs/decisions.md).
 LEXICAL_WEIGHT = 0.5
 RRF_K = 20
 STEM = True
@@ -53,7 +53,7 @@ PAGE_RRF = True
 SOURCE_LISTING = re.compile(r"/_modules/|/src-html/|_8[a-z0-9]+_source\.html$")
 # Chunks near the corpus's mean direction (release notes, changelogs, overviews: near every
 # question) can step back in the vector list by this much similarity per unit of hubness;
-# with pages fused as pages and the page list, the eight manuals did best without it.
+# with pages fused as pages and the page list, the bench's manuals did best without it.
 HUB_PENALTY = 0.0
 
 
@@ -131,6 +131,13 @@ class Retriever:
                 self._centroids = Centroids.of(self.store, self.hub_penalty)
             return self._centroids
 
+    def adopt(self, bm25: BM25, hubness: np.ndarray, centroids: Centroids) -> None:
+        """Use parts built elsewhere for this store (a benchmark scoring many settings builds
+        each BM25 and centroid set once); they must match this retriever's settings."""
+        with self._lock:
+            self._fresh()
+            self._bm25, self._hubness, self._centroids = bm25, hubness, centroids
+
     def prepare(self) -> None:
         """Build what the first search would (BM25, hub scores, page centroids, the page
         count) now, e.g. in the thread that built the index, so a session's first question
@@ -145,12 +152,31 @@ class Retriever:
     def embed_query(self, query: str) -> np.ndarray:
         return np.asarray(self.store.embeddings.embed_query(query), dtype=np.float32)
 
-    def search(self, query: str, k: int = 4, *, extra: Sequence[tuple[np.ndarray, float]] = ()) -> list[Hit]:
-        """The k best chunks for `query`. `extra` adds vector queries to the fusion, each
-        with its weight (bench/retrieval_variants.py measures such ideas)."""
+    def search(
+        self,
+        query: str,
+        k: int = 4,
+        *,
+        extra: Sequence[tuple[np.ndarray, float]] = (),
+        ranked: Sequence[tuple[list[int], float]] = (),
+    ) -> list[Hit]:
+        """The k best chunks for `query`. `extra` adds vector queries to the fusion and
+        `ranked` lists of rows ranked some other way, each with its weight (bench/ measures
+        such ideas: retrieval_variants.py, retrieval_probes.py)."""
         if not len(self.store) or not query.strip():
             return []
-        depth = max(self.fetch_k, k * 4)
+        lists, similarity = self.lists(query, max(self.fetch_k, k * 4), extra)
+        lists += ranked
+        # Pages are fused as pages where one chunk a page is returned (not on a small site).
+        cap = self.page_cap()
+        fused = self._fuse_pages(lists) if self.page_rrf and cap is not None else self._fuse(lists)
+        return self._pick(fused, similarity, k, cap)
+
+    def lists(
+        self, query: str, depth: int, extra: Sequence[tuple[np.ndarray, float]] = ()
+    ) -> tuple[list[tuple[list[int], float]], dict[int, float]]:
+        """The ranked lists the fusion takes, each `depth` rows with its weight (the vector
+        search, the page list, BM25), and the vector search's similarities by row."""
         lists: list[tuple[list[int], float]] = []
         similarity: dict[int, float] = {}
         if self.mode in ("hybrid", "vector"):
@@ -166,10 +192,7 @@ class Retriever:
             scores = self.bm25().scores(query)
             top = [int(row) for row in np.argsort(-scores)[:depth] if scores[row] > 0]
             lists.append((top, self.lexical_weight))
-        # Pages are fused as pages where one chunk a page is returned (not on a small site).
-        cap = self.page_cap()
-        fused = self._fuse_pages(lists) if self.page_rrf and cap is not None else self._fuse(lists)
-        return self._pick(fused, similarity, k, cap)
+        return lists, similarity
 
     def _nearest(self, vector: np.ndarray, depth: int) -> list[tuple[int, float]]:
         """(row, similarity) nearest first; with a hub penalty, chunks close to the whole

@@ -58,8 +58,6 @@ CHROME_WORDS = re.compile(
     r"(?:^|[\s_-])(nav|toc|related|banner)(?:$|[\s_-])",
     re.I,
 )
-# A block whose text is mostly link text (a table of contents, an index, a link
-# farm) is navigation, whatever its markup says.
 MIN_TEXT = 200  # below this much text besides link lists, a page is an index
 BLOCK_TAGS = {
     "p",
@@ -357,17 +355,11 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
     links = _links(soup, base)
     redirect = refresh_target(soup, base)
     main = _main_content(soup)
-    for tag in [t for t in tags(main) if _is_chrome(t)]:
-        if not tag.decomposed:
-            tag.decompose()
-    for tag in pagers(main):
-        if not tag.decomposed:
-            tag.decompose()
+    _drop([t for t in tags(main) if _is_chrome(t)])
+    _drop(pagers(main))
     lists = link_lists(main)
     full = _sections(main) if lists else []
-    for tag in lists:
-        if not tag.decomposed:
-            tag.decompose()
+    _drop(lists)
     sections = _sections(main)
     kept, everything = _length(sections), _length(full)
     links_only = bool(lists) and kept < MIN_TEXT and everything > 2 * max(kept, 1)
@@ -379,6 +371,12 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
         sections, links = [], [redirect, *(link for link in links if link != redirect)]
     title = _title(soup, sections or full)
     return Page(url, title, sections, links, links_only=links_only, redirect=redirect)
+
+
+def _drop(found: list[Tag]) -> None:
+    for tag in found:
+        if not tag.decomposed:  # inside one dropped before it
+            tag.decompose()
 
 
 def _sections(main: Tag) -> list[Section]:

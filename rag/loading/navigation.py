@@ -11,7 +11,8 @@ from urllib.parse import urldefrag, urljoin
 
 from bs4 import BeautifulSoup, CData, NavigableString, Tag
 
-HEADING_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+from .anchors import HEADINGS
+
 # A block whose text is mostly link text (a table of contents, an index, a link
 # farm) is navigation, whatever its markup says.
 LINK_BLOCKS = {"ul", "ol", "dl", "table", "div", "nav", "p"}
@@ -31,7 +32,7 @@ def tags(root: Tag) -> list[Tag]:
     return [node for node in root.descendants if isinstance(node, Tag)]
 
 
-# _stats fields, per element: text as get_text(" ", strip=True) sees it (characters of
+# text_stats fields, per element: text as get_text(" ", strip=True) sees it (characters of
 # the stripped strings, and how many), links (a[href]) inside, their text, raw text length.
 CHARS, STRINGS, LINKS, LINKED, RAW = range(5)
 
@@ -114,7 +115,7 @@ def pagers(main: Tag) -> list[Tag]:
             verdicts[id(node)] = (
                 stat[LINKS] == links >= 2
                 and spaced(stat) - stat[LINKED] <= PAGER_TEXT
-                and node.find([*HEADING_TAGS, "pre"]) is None
+                and node.find([*HEADINGS, "pre"]) is None
                 and len(PAGER_WORDS.sub("", _unlinked_text(node))) <= 3
             )
         return verdicts[id(node)]
