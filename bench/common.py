@@ -2,7 +2,8 @@
 
 The documentation comes from Debian packages (python3.11-doc, sqlite3-doc, git-doc,
 python-flask-doc, python-django-doc, apache2-doc,
-python-pytest-doc, python-scrapy-doc, postgresql-doc-15, python-celery-doc, octave-doc) and is
+python-pytest-doc, python-scrapy-doc, postgresql-doc-15, python-celery-doc, octave-doc,
+python-sqlalchemy-doc) and is
 served by a real HTTP server on loopback, optionally adding latency to every
 response the way a remote site would, so it is indexed as web pages.
 """
@@ -147,6 +148,15 @@ CORPORA = {
         Path("/usr/share/doc/octave/octave.html"),
         ROOT / "bench" / "data" / "octave-qa.jsonl",
         "octave-doc",
+    ),
+    # SQLAlchemy 1.4's manual, whole: Sphinx, with 26 changelogs and migration notes that
+    # discuss the features the questions ask about, and 58 source pages
+    # (bench/data/sqlalchemy-README.md).
+    "sqlalchemy": Corpus(
+        "sqlalchemy",
+        Path("/usr/share/doc/python-sqlalchemy-doc/html"),
+        ROOT / "bench" / "data" / "sqlalchemy-qa.jsonl",
+        "python-sqlalchemy-doc",
     ),
 }
 

@@ -15,6 +15,8 @@ some manuals replaces their rows in bench/results/retrieval-probes.json and keep
   notebook's vector and BM25 lists at half weight beside our three).
 - `listings-in-place`: Sphinx's highlighted source pages (`/_modules/`) ranked where their
   match puts them, not after every other page as the default does (rag/retrieval.py).
+- `release-notes-in-place`: release notes and changelogs ranked where their match puts
+  them, not after every other page as the default does.
 - `wordllama`: WordLlama's static vectors (`pip install wordllama`, its weights are in the
   wheel) as a fourth list at a quarter weight; skipped when it is not installed.
 """
@@ -104,6 +106,12 @@ def listings_in_place_probe(r: Retriever) -> Search:
     return lambda query: sources(in_place.search(query, 10))
 
 
+def release_notes_in_place_probe(r: Retriever) -> Search:
+    in_place = Retriever(r.store)
+    in_place.release_notes_last = False
+    return lambda query: sources(in_place.search(query, 10))
+
+
 def wordllama_probe(r: Retriever) -> Search | None:
     """WordLlama as a further list. Its 0.4 wheel holds the tokenizer in `tokenizers/` but
     looks for it in `tokenizer/`, so the file is linked into a cache folder it also reads."""
@@ -142,12 +150,14 @@ def probes(name: str, embeddings: MemoEmbeddings, chosen: list[str]) -> dict[str
         found["both-chunkings"] = both_probe(ours, notebook)
     if "listings-in-place" in chosen:
         found["listings-in-place"] = listings_in_place_probe(ours)
+    if "release-notes-in-place" in chosen:
+        found["release-notes-in-place"] = release_notes_in_place_probe(ours)
     if "wordllama" in chosen:
         found["wordllama"] = wordllama_probe(ours)
     return {label: search for label, search in found.items() if search is not None}
 
 
-PROBES = ("sentences", "prf", "both-chunkings", "listings-in-place", "wordllama")
+PROBES = ("sentences", "prf", "both-chunkings", "listings-in-place", "release-notes-in-place", "wordllama")
 
 
 def main() -> None:

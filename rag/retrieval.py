@@ -17,6 +17,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
+from urllib.parse import urlsplit
 
 import numpy as np
 from langchain_core.documents import Document
@@ -51,6 +52,31 @@ PAGE_RRF = True
 # `_modules/` (measured: docs/decisions.md), Javadoc's -linksource under `src-html/`,
 # Doxygen as `<file>_8<ext>_source.html`.
 SOURCE_LISTING = re.compile(r"/_modules/|/src-html/|_8[a-z0-9]+_source\.html$")
+# Release notes and changelogs name every feature in passing and explain few of them: they
+# take first places for feature questions whose answer is elsewhere, so they too come after
+# every other page, unless the question asks what changed (measured: docs/decisions.md).
+# Found by their path (whatsnew/, releases/, releaselog/, announce/, history/, changelog…,
+# release-15.html, whatsnew-5.2.html) or their title ("Django 3.2 release notes").
+RELEASE_NOTES_PATH = re.compile(
+    r"(?:^|/)(?:whatsnew|releases|releaselog|relnotes|changelogs?|announce|history|news)/"
+    r"|(?:^|/|md_)(?:whatsnew|releases?|releaselog|changelog|changes|news|history|relnotes)[-_]v?\d"
+    r"|release[-_]?notes|(?:^|/|md_)whats?[-_]?new|new[-_]features[-_]\d|change[-_]?log",
+    re.I,
+)
+RELEASE_NOTES_TITLE = re.compile(
+    r"release notes|change ?log|change history|what.s new|release history|version history|"
+    r"^changes in|\brelease \d+\.\d",
+    re.I,
+)
+# A page named just "changes", "news", "history" or "releases" is release notes only if its
+# title agrees: SQLite's c3ref/changes.html documents sqlite3_changes().
+RELEASE_NOTES_NAME = re.compile(r"(?:^|/|md_)(?:changes|news|history|releases?)(?:\.[a-z]+)?$", re.I)
+RELEASE_NOTES_NAME_TITLE = re.compile(r"\b(?:changes|news|history|releases)\b", re.I)
+ASKS_WHAT_CHANGED = re.compile(
+    r"what.s new|\bnew in\b|change ?log|release notes|\bchanged in\b|\bdeprecat|\bremoved in\b|"
+    r"\badded in\b|\bupgrad|\bmigrat",
+    re.I,
+)
 # Chunks near the corpus's mean direction (release notes, changelogs, overviews: near every
 # question) can step back in the vector list by this much similarity per unit of hubness;
 # with pages fused as pages and the page list, the bench's manuals did best without it.
@@ -96,6 +122,7 @@ class Retriever:
         self.title_terms = title_terms and not plain  # BM25 also matches the page title
         self.page_weight = 0.0 if plain else page_weight
         self.listings_last = not plain
+        self.release_notes_last = not plain
         self._bm25: BM25 | None = None
         self._hubness: np.ndarray | None = None
         self._centroids: Centroids | None = None
@@ -170,7 +197,8 @@ class Retriever:
         # Pages are fused as pages where one chunk a page is returned (not on a small site).
         cap = self.page_cap()
         fused = self._fuse_pages(lists) if self.page_rrf and cap is not None else self._fuse(lists)
-        return self._pick(fused, similarity, k, cap)
+        notes_last = self.release_notes_last and ASKS_WHAT_CHANGED.search(query) is None
+        return self._pick(fused, similarity, k, cap, notes_last)
 
     def lists(
         self, query: str, depth: int, extra: Sequence[tuple[np.ndarray, float]] = ()
@@ -227,8 +255,14 @@ class Retriever:
         chunk = self._fuse(lists)
         return {row: page_score[docs[row].metadata.get("url", "")] + 1e-3 * s for row, s in chunk.items()}
 
-    def _is_listing(self, row: int) -> bool:
-        return SOURCE_LISTING.search(self.store.documents[row].metadata.get("url", "")) is not None
+    def _steps_back(self, row: int, notes_last: bool) -> bool:
+        """Whether the row's page comes after every other: a source listing, or release
+        notes when the question does not ask what changed."""
+        meta = self.store.documents[row].metadata
+        url = meta.get("url", "")
+        if self.listings_last and SOURCE_LISTING.search(url):
+            return True
+        return notes_last and is_release_notes(url, meta.get("title", ""))
 
     def page_cap(self) -> int | None:
         """The per-page cap in force: none on a small site."""
@@ -237,16 +271,16 @@ class Retriever:
             return None if self._pages < SMALL_SITE else self.per_page
 
     def _pick(
-        self, fused: dict[int, float], similarity: dict[int, float], k: int, cap: int | None
+        self, fused: dict[int, float], similarity: dict[int, float], k: int, cap: int | None, notes_last: bool
     ) -> list[Hit]:
         """The k best fused rows, without duplicate chunks and within the per-page cap;
-        source listings after every other page."""
+        source listings and release notes after every other page."""
         hits: list[Hit] = []
         seen_text: set[str] = set()
         per_page: dict[str, int] = {}
         ranked = sorted(fused, key=fused.__getitem__, reverse=True)
-        if self.listings_last:
-            ranked.sort(key=self._is_listing)  # stable: each group keeps its order
+        if self.listings_last or notes_last:
+            ranked.sort(key=lambda row: self._steps_back(row, notes_last))  # stable: groups keep their order
         for row in ranked:
             doc = self.store.documents[row]
             key = _body(doc)
@@ -291,6 +325,14 @@ class Centroids:
         scores = self.vectors @ vector - self.penalty
         best = np.argsort(-scores)[:depth]
         return [int(self.rows[p][np.argmax(self.chunks[self.rows[p]] @ vector)]) for p in best]
+
+
+def is_release_notes(url: str, title: str) -> bool:
+    """Release notes, a changelog or a "what's new" page, by its URL's path or its title."""
+    path = (urlsplit(url).path if "://" in url else url).rstrip("/")
+    if RELEASE_NOTES_PATH.search(path) or RELEASE_NOTES_TITLE.search(title):
+        return True
+    return bool(RELEASE_NOTES_NAME.search(path) and RELEASE_NOTES_NAME_TITLE.search(title))
 
 
 def bm25_texts(documents: Sequence[Document], title_terms: bool) -> list[str]:

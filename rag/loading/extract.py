@@ -18,6 +18,7 @@ from bs4 import BeautifulSoup, Comment, NavigableString, Tag, XMLParsedAsHTMLWar
 
 from ..errors import FetchError
 from .anchors import HEADINGS, heading_anchor
+from .chrome import is_chrome
 from .depth import MAX_DEPTH, too_deep
 from .navigation import (
     RAW,
@@ -28,36 +29,6 @@ from .navigation import (
     text_stats,
 )
 
-# Never content, wherever they appear.
-DROP_TAGS = {
-    "script",
-    "style",
-    "noscript",
-    "template",
-    "svg",
-    "canvas",
-    "iframe",
-    "form",
-    "button",
-    "input",
-    "select",
-    "textarea",
-    "nav",
-    "aside",
-    "footer",
-    "object",
-    "embed",
-}
-DROP_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", "menu"}
-# Class/id words that mark chrome around the content: long ones anywhere in a
-# class or id ("searchmenu", "sphinxsidebar"), short ones only as whole words. DocBook's
-# XSL wraps every page in a "navheader" and a "navfooter" (Prev | Up | Home | Next).
-CHROME_WORDS = re.compile(
-    r"menu|sidebar|breadcrumb|navbar|sidenav|navheader|navfooter|footer|headerlink|pagination|"
-    r"cookie|skip-link|"
-    r"(?:^|[\s_-])(nav|toc|related|banner)(?:$|[\s_-])",
-    re.I,
-)
 MIN_TEXT = 200  # below this much text besides link lists, a page is an index
 BLOCK_TAGS = {
     "p",
@@ -181,38 +152,6 @@ def _tidy(raw: str, anchors: list[tuple[int, str]]) -> tuple[str, list[tuple[int
     return text, fixed
 
 
-def _is_chrome(tag: Tag) -> bool:
-    if tag.name in DROP_TAGS:
-        return True
-    attrs = tag.attrs or {}
-    if attrs.get("role") in DROP_ROLES or attrs.get("aria-hidden") == "true":
-        return True
-    if "hidden" in attrs and tag.name not in {"details"}:
-        return True
-    classes = " ".join(attrs.get("class") or [])
-    if classes.strip() and CHROME_WORDS.search(classes) is not None:
-        return True
-    ident = str(attrs.get("id") or "")
-    return bool(ident) and CHROME_WORDS.search(ident) is not None and not _own_slug(tag, ident)
-
-
-def _own_slug(tag: Tag, ident: str) -> bool:
-    """Whether an id is the slug of the element's own heading, as Sphinx, MkDocs and Apache
-    name sections ("s-pagination" for "Pagination", "cookies", "SessionCookieName"): then a
-    chrome word in it is the topic's, and the element is content."""
-    if tag.name in HEADINGS or tag.find_parent(list(HEADINGS)) is not None:
-        return True
-    heading = tag.find(list(HEADINGS))
-    if not isinstance(heading, Tag):
-        return False
-    slug, name = _squash(heading.get_text()), _squash(ident.removeprefix("s-"))
-    return bool(slug) and name.endswith(slug)  # "topics-pagination" wraps page "Pagination"
-
-
-def _squash(text: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", text.lower())
-
-
 def _inline(value: str) -> str:
     return _WS.sub(" ", value.replace("\n", " "))
 
@@ -308,7 +247,7 @@ def _with_page_heading(main: Tag) -> Tag:
     if main.find("h1") is not None or not isinstance(main.parent, Tag):
         return main
     for sibling in main.find_previous_siblings():
-        if isinstance(sibling, Tag) and sibling.find("h1") is not None and not _is_chrome(sibling):
+        if isinstance(sibling, Tag) and sibling.find("h1") is not None and not is_chrome(sibling):
             return main.parent
     return main
 
@@ -355,7 +294,7 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
     links = _links(soup, base)
     redirect = refresh_target(soup, base)
     main = _main_content(soup)
-    _drop([t for t in tags(main) if _is_chrome(t)])
+    _drop([t for t in tags(main) if is_chrome(t)])
     _drop(pagers(main))
     lists = link_lists(main)
     full = _sections(main) if lists else []

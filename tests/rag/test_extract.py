@@ -280,3 +280,42 @@ def test_only_an_immediate_refresh_with_a_target_is_a_redirect():
     assert target("0; ./cli.html") == "http://x/d/cli.html"  # SQLite's sqlite.html
     for content in ("5; url=b.html", "0", "0; url=", "0;URL=''", "; url=b.html", "0; url=http://[::1"):
         assert target(content) is None, content
+
+
+def test_a_heading_whose_text_is_a_contents_backlink_keeps_its_words():
+    # Sphinx under `.. contents::` links each heading back to the page's local contents;
+    # the link's class says "toc", and it is the heading's whole text.
+    page = extract_html(
+        b"""<html><head><title>Calling</title></head><body><div role="main"><section id="calling">
+        <h1>Calling<a class="headerlink" href="#calling">\xc2\xb6</a></h1>
+        <nav class="contents local" id="contents"><ul><li><a href="#eta" id="id4">ETA</a></li></ul></nav>
+        <section id="eta"><h2><a class="toc-backref" href="#id4" role="doc-backlink">ETA and Countdown</a>
+        <a class="headerlink" href="#eta">\xc2\xb6</a></h2><p>The countdown argument delays a task.</p>
+        </section></section></div></body></html>""",
+        "http://docs.test/calling.html",
+    )
+    eta = next(s for s in page.sections if "countdown argument" in s.text)
+    assert eta.heading == "Calling \u203a ETA and Countdown" and eta.anchor == "eta"
+    assert "\u00b6" not in eta.heading
+
+
+def test_chrome_marked_elements_on_a_deep_page_cost_linear_time():
+    """Hostile: 400 nested divs, each holding 50 elements whose class says "nav"; whether each
+    sits in a heading is a short climb, not one to the root."""
+    import time
+
+    opened = "".join("<div>" + '<i class="nav">word</i>' * 50 for _ in range(400))
+    html = "<html><body><h1>Deep</h1><p>" + "text " * 60 + "</p>" + opened + "</div>" * 400 + "</body></html>"
+    started = time.monotonic()
+    page = extract_html(html, "http://x/")
+    assert time.monotonic() - started < 5.0
+    assert "word" not in " ".join(s.text for s in page.sections)
+
+
+def test_a_permalink_with_words_still_leaves_the_heading():
+    page = extract_html(
+        '<html><body><div role="main"><h2>Intro<a class="headerlink" href="#intro">link</a></h2>'
+        "<p>" + "Some text. " * 30 + "</p></div></body></html>",
+        "http://x/",
+    )
+    assert page.sections[0].heading == "Intro"

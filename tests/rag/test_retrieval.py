@@ -217,3 +217,68 @@ def test_source_listings_come_after_every_page_that_explains(local_embeddings):
     assert [h.document.metadata["url"] for h in Retriever(only).search("CloseSpider")] == [
         "http://d/_modules/scrapy/exceptions"
     ]
+
+
+def test_release_notes_paths_and_titles():
+    from rag.retrieval import is_release_notes
+
+    notes = {
+        "http://d/whatsnew/3.11.html": "What's New In Python 3.11",
+        "http://d/releases/3.2.html": "Django 3.2 release notes",
+        "http://d/releaselog/3_34_0.html": "SQLite Release 3.34.0 On 2020-12-01",
+        "http://d/changes.html": "Release History Of SQLite",
+        "http://d/news.html": "Release notes \u2014 Scrapy 2.8",
+        "http://d/announce/release-2.9.0.html": "pytest-2.9.0",
+        "http://d/history/changelog-3.1.html": "Change history for Celery 3.1",
+        "http://d/whatsnew-5.2.html": "What's new in Celery 5.2",
+        "http://d/changelog/migration_14.html": "What's New in SQLAlchemy 1.4?",
+        "http://d/release-15.html": "E.1. Release 15.5",
+        "http://d/md_NEWS.html": "Version History",
+        "http://d/CHANGES.html": "Changes",
+    }
+    for url, title in notes.items():
+        assert is_release_notes(url, title), url
+    prose = {
+        "http://d/c3ref/changes.html": "Count The Number Of Rows Modified",  # sqlite3_changes()
+        "http://d/Commands-for-History.html": "Commands For History",
+        "http://d/topics/newsletters.html": "Sending newsletters",
+        "http://d/library/readline.html": "readline \u2014 GNU readline interface",
+        "http://d/lang_altertable.html": "ALTER TABLE",
+        "http://d/releases-of-locks.html": "Releasing locks",
+        "http://d/contributing/new-features.html": "Proposing new features",
+    }
+    for url, title in prose.items():
+        assert not is_release_notes(url, title), url
+
+
+def test_release_notes_come_after_the_page_that_explains_the_feature(local_embeddings):
+    """A changelog names the feature a question asks about in passing; the page that explains
+    it comes first, and the changelog is still found after it."""
+    pages = [
+        (
+            "history/changelog-4.0",
+            "Tasks can now be retried with exponential backoff: retry_backoff, retry_jitter.",
+        ),
+        ("userguide/tasks", "Set retry_backoff on a task to wait longer between each automatic retry."),
+        ("userguide/routing", "Routes send tasks to named queues."),
+    ]
+    store = _pages_store(local_embeddings, pages)
+    query = "retry with exponential backoff and jitter"
+    urls = [h.document.metadata["url"] for h in Retriever(store).search(query, k=3)]
+    assert urls[0] == "http://d/userguide/tasks" and "http://d/history/changelog-4.0" in urls
+    assert urls.index("http://d/history/changelog-4.0") > urls.index("http://d/userguide/routing")
+    plain = [h.document.metadata["url"] for h in Retriever(store, plain=True).search(query)]
+    assert plain[0] == "http://d/history/changelog-4.0"  # where it ranks by its match alone
+
+
+def test_release_notes_answer_a_question_about_what_changed(local_embeddings):
+    pages = [
+        ("history/whatsnew-5.2", "What's new in Celery 5.2: Python 3.6 is no longer supported."),
+        ("getting-started/introduction", "Celery requires Python 3.7 or newer."),
+        ("userguide/routing", "Routes send tasks to named queues."),
+    ]
+    store = _pages_store(local_embeddings, pages)
+    asked = Retriever(store).search("What's new in Celery 5.2?", k=3)
+    assert asked[0].document.metadata["url"] == "http://d/history/whatsnew-5.2"
+    feature = Retriever(store).search("Which Python does Celery 5.2 need?", k=3)
+    assert feature[-1].document.metadata["url"] == "http://d/history/whatsnew-5.2"
