@@ -100,15 +100,11 @@ def both_probe(ours: Retriever, notebook: Retriever) -> Search:
     return search
 
 
-def listings_in_place_probe(r: Retriever) -> Search:
+def in_place_probe(r: Retriever, last: str) -> Search:
+    """The default with one kind of page (`last`: "listings_last" or "release_notes_last")
+    ranked where its match puts it."""
     in_place = Retriever(r.store)
-    in_place.listings_last = False
-    return lambda query: sources(in_place.search(query, 10))
-
-
-def release_notes_in_place_probe(r: Retriever) -> Search:
-    in_place = Retriever(r.store)
-    in_place.release_notes_last = False
+    setattr(in_place, last, False)
     return lambda query: sources(in_place.search(query, 10))
 
 
@@ -149,9 +145,9 @@ def probes(name: str, embeddings: MemoEmbeddings, chosen: list[str]) -> dict[str
         )
         found["both-chunkings"] = both_probe(ours, notebook)
     if "listings-in-place" in chosen:
-        found["listings-in-place"] = listings_in_place_probe(ours)
+        found["listings-in-place"] = in_place_probe(ours, "listings_last")
     if "release-notes-in-place" in chosen:
-        found["release-notes-in-place"] = release_notes_in_place_probe(ours)
+        found["release-notes-in-place"] = in_place_probe(ours, "release_notes_last")
     if "wordllama" in chosen:
         found["wordllama"] = wordllama_probe(ours)
     return {label: search for label, search in found.items() if search is not None}

@@ -16,6 +16,7 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -327,6 +328,7 @@ class Centroids:
         return [int(self.rows[p][np.argmax(self.chunks[self.rows[p]] @ vector)]) for p in best]
 
 
+@lru_cache(maxsize=65536)  # asked for each fused row of every search: once per page instead
 def is_release_notes(url: str, title: str) -> bool:
     """Release notes, a changelog or a "what's new" page, by its URL's path or its title."""
     path = (urlsplit(url).path if "://" in url else url).rstrip("/")
