@@ -3,7 +3,7 @@
 The documentation comes from Debian packages (python3.11-doc, sqlite3-doc, git-doc,
 python-flask-doc, python-django-doc, apache2-doc,
 python-pytest-doc, python-scrapy-doc, postgresql-doc-15, python-celery-doc, octave-doc,
-python-sqlalchemy-doc) and is
+python-sqlalchemy-doc, sphinx-doc) and is
 served by a real HTTP server on loopback, optionally adding latency to every
 response the way a remote site would, so it is indexed as web pages.
 """
@@ -157,6 +157,14 @@ CORPORA = {
         Path("/usr/share/doc/python-sqlalchemy-doc/html"),
         ROOT / "bench" / "data" / "sqlalchemy-qa.jsonl",
         "python-sqlalchemy-doc",
+    ),
+    # Sphinx 5.3's manual, whole: a 290,000-character changelog (changes.html) that names
+    # most features, and 40 source pages (bench/data/sphinx-README.md).
+    "sphinx": Corpus(
+        "sphinx",
+        Path("/usr/share/doc/sphinx-doc/html"),
+        ROOT / "bench" / "data" / "sphinx-qa.jsonl",
+        "sphinx-doc",
     ),
 }
 

@@ -156,6 +156,8 @@ def ours_store(name: str, urls: list[str], local: LocalEmbeddings, cache, reuse:
         save_cache(cache, EMBEDDER)
         store.save(CACHE / f"{name}-ours.ragidx")
         print(f"ours ({settings.splitter}): {report.summary()}", flush=True)
+        for failure in report.failures:  # the reader can tell a stub from a loader defect
+            print(f"  failed: {failure.url}: {failure.message}", flush=True)
     return store
 
 

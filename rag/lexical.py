@@ -9,6 +9,7 @@ reduced to their Snowball stems (PyStemmer), so "uploads" matches "uploading".
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable
 from functools import lru_cache
@@ -73,3 +74,79 @@ class BM25:
         if not terms:
             return np.zeros(self.weights.shape[0], dtype=np.float32)
         return np.asarray(self.weights[:, terms].sum(axis=1)).ravel()
+
+
+class ChunkBM25:
+    """BM25 over the chunks themselves: a row per chunk, best first."""
+
+    def __init__(self, texts: list[str], *, stem: bool) -> None:
+        self.bm25 = BM25(texts, stem=stem)
+
+    def ranked(self, query: str, depth: int) -> list[int]:
+        scores = self.bm25.scores(query)
+        return [int(row) for row in np.argsort(-scores)[:depth] if scores[row] > 0]
+
+
+class PassageBM25:
+    """BM25 over fixed-size passages of each page (its chunks joined in order), each passage
+    standing for the chunk it overlaps most. Section chunks range from a line to a screenful,
+    and BM25's length normalisation then favours short sections that repeat a query word;
+    passages of one size score a page's text evenly (measured: docs/decisions.md)."""
+
+    def __init__(self, pages: list[tuple[str, list[tuple[int, str]]]], size: int, *, stem: bool) -> None:
+        texts: list[str] = []
+        owners: list[tuple[int, int]] = []  # (chunk row, page) of each passage
+        for page, (title, chunks) in enumerate(pages):
+            text, starts = _joined(chunks)
+            for start, end in passages(text, size, size // 8):
+                texts.append(f"{title}\n{text[start:end]}" if title else text[start:end])
+                owners.append((_most_overlap(chunks, starts, len(text), start, end), page))
+        self.bm25 = BM25(texts, stem=stem)
+        self.owners = np.asarray(owners, dtype=np.int64).reshape(-1, 2)
+
+    def ranked(self, query: str, depth: int) -> list[int]:
+        """Chunk rows by their best passage's score, each row once, from the best `depth`
+        pages (a page ranks where its best passage does). In numpy: it runs on every search."""
+        scores = self.bm25.scores(query)
+        matched = np.flatnonzero(scores > 0)
+        order = matched[np.argsort(-scores[matched], kind="stable")]
+        rows, pages = self.owners[order, 0], self.owners[order, 1]
+        _, first = np.unique(pages, return_index=True)  # where each page first appears
+        if len(first) > depth:
+            rows = rows[: np.sort(first)[depth]]  # up to the (depth + 1)-th page
+        _, once = np.unique(rows, return_index=True)
+        return [int(row) for row in rows[np.sort(once)]]
+
+
+def passages(text: str, size: int, overlap: int) -> list[tuple[int, int]]:
+    """(start, end) spans of about `size` characters, `overlap` shared with the previous one,
+    ending at a space where one falls in the span's second half."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    while start < len(text):
+        end = min(len(text), start + size)
+        if end < len(text):
+            space = text.rfind(" ", start + size // 2, end)
+            end = space if space > 0 else end
+        spans.append((start, end))
+        if end >= len(text):
+            break
+        start = max(end - overlap, start + 1)
+    return spans
+
+
+def _joined(chunks: list[tuple[int, str]]) -> tuple[str, list[int]]:
+    """The chunks' texts joined by newlines, and where each one starts."""
+    starts, offset = [], 0
+    for _, text in chunks:
+        starts.append(offset)
+        offset += len(text) + 1
+    return "\n".join(text for _, text in chunks), starts
+
+
+def _most_overlap(chunks: list[tuple[int, str]], starts: list[int], length: int, start: int, end: int) -> int:
+    """The row of the chunk sharing the most characters with [start, end)."""
+    first, last = bisect.bisect_right(starts, start) - 1, bisect.bisect_left(starts, end)
+    bounds = [*starts[1:], length + 1]
+    best = max(range(first, last), key=lambda i: min(end, bounds[i]) - max(start, starts[i]))
+    return chunks[best][0]

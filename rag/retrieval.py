@@ -1,9 +1,10 @@
 """Finding the chunks that answer a question.
 
 Hybrid by default: the vector store's nearest neighbours and BM25's best
-matches are fused by reciprocal rank (RRF), then near-duplicate chunks are
-dropped. `mode="vector"` is the notebook's plain vector search. The modes and
-constants were chosen with `bench/retrieval.py` (docs/benchmarks.md).
+matches (over passages of each page, rag/lexical.py) are fused by reciprocal
+rank (RRF), then near-duplicate chunks are dropped. `mode="vector"` is the
+notebook's plain vector search. The modes and constants were chosen with
+`bench/retrieval.py` (docs/benchmarks.md).
 
 Follow-up questions need the conversation: `search_query()` turns the history
 and the latest question into what is searched, either by concatenating the
@@ -23,10 +24,11 @@ from urllib.parse import urlsplit
 import numpy as np
 from langchain_core.documents import Document
 
-from .lexical import BM25
+from .lexical import ChunkBM25, PassageBM25
 from .store import SKLearnStore
 
 Mode = Literal["hybrid", "vector", "bm25"]
+Lexical = ChunkBM25 | PassageBM25
 # `per_page` caps the chunks of one page in a result: the best chunk of each page, so a
 # page that matches everywhere (release notes, a long reference page) takes one of the k
 # places, not all of them (chosen leave-one-manual-out: docs/decisions.md). A small site
@@ -36,15 +38,20 @@ PER_PAGE: int | None = 1
 SMALL_SITE = 20
 # Three lists are fused by reciprocal rank, over pages (a page ranks where its best chunk
 # does in each list, so a long page does not crowd them; its best chunk is returned): the
-# vector search; BM25 at half its weight, on word stems ("uploads" finds "uploading") and the
-# page's title; and pages ranked by their centroid (the mean of their chunks' vectors: a page
-# about the question's topic as a whole, though no single chunk of it is nearest) at a
-# quarter. RRF's constant is 20 (a first place counts more than with the usual 60). Chosen
-# leave-one-manual-out on every manual in bench/ (docs/decisions.md).
+# vector search; BM25 at half its weight, over passages of the page's text, on word stems
+# ("uploads" finds "uploading") and the page's title; and pages ranked by their centroid
+# (the mean of their chunks' vectors: a page about the question's topic as a whole, though
+# no single chunk of it is nearest) at a quarter. RRF's constant is 20 (a first place counts
+# more than with the usual 60). Chosen leave-one-manual-out on every manual in bench/
+# (docs/decisions.md).
 LEXICAL_WEIGHT = 0.5
 RRF_K = 20
 STEM = True
 TITLE_TERMS = True
+# BM25 scores passages of this many characters cut from each page's text, not the section
+# chunks (see lexical.PassageBM25), and its list holds the best 40 pages, not 40 chunks;
+# None scores the chunks (as on a small site). Chosen leave-one-manual-out.
+PASSAGE_CHARS: int | None = 1200
 PAGE_WEIGHT = 0.25
 PAGE_RRF = True
 # Source listings are highlighted code without prose: they match a how-to question's
@@ -108,6 +115,7 @@ class Retriever:
         page_rrf: bool = PAGE_RRF,
         title_terms: bool = TITLE_TERMS,
         page_weight: float = PAGE_WEIGHT,
+        passage_chars: int | None = PASSAGE_CHARS,
     ) -> None:
         self.store = store
         self.mode = mode
@@ -122,9 +130,10 @@ class Retriever:
         self.page_rrf = page_rrf and not plain
         self.title_terms = title_terms and not plain  # BM25 also matches the page title
         self.page_weight = 0.0 if plain else page_weight
+        self.passage_chars = None if plain else passage_chars
         self.listings_last = not plain
         self.release_notes_last = not plain
-        self._bm25: BM25 | None = None
+        self._bm25: Lexical | None = None
         self._hubness: np.ndarray | None = None
         self._centroids: Centroids | None = None
         self._pages = 0
@@ -138,12 +147,24 @@ class Retriever:
             self._centroids = None
             self._pages = len({d.metadata.get("url", "") for d in self.store.documents})
 
-    def bm25(self) -> BM25:
+    def bm25(self) -> Lexical:
         with self._lock:
             self._fresh()
             if self._bm25 is None:
-                self._bm25 = BM25(bm25_texts(self.store.documents, self.title_terms), stem=self.stem)
+                chars = self._passage_size()
+                self._bm25 = lexical_index(self.store.documents, self.stem, self.title_terms, chars)
             return self._bm25
+
+    def passage_size(self) -> int | None:
+        """The passage size BM25 scores with on this store; None when it scores chunks."""
+        with self._lock:
+            self._fresh()
+            return self._passage_size()
+
+    def _passage_size(self) -> int | None:
+        # a fusion of chunks (a small site, no per-page cap) scores them one by one
+        pages_fused = self.page_rrf and self.per_page is not None and self._pages >= SMALL_SITE
+        return self.passage_chars if pages_fused else None
 
     def hubness(self) -> np.ndarray:
         with self._lock:
@@ -159,7 +180,7 @@ class Retriever:
                 self._centroids = Centroids.of(self.store, self.hub_penalty)
             return self._centroids
 
-    def adopt(self, bm25: BM25, hubness: np.ndarray, centroids: Centroids) -> None:
+    def adopt(self, bm25: Lexical, hubness: np.ndarray, centroids: Centroids) -> None:
         """Use parts built elsewhere for this store (a benchmark scoring many settings builds
         each BM25 and centroid set once); they must match this retriever's settings."""
         with self._lock:
@@ -218,9 +239,7 @@ class Retriever:
             for more, weight in extra:
                 lists.append(([row for row, _ in self._nearest(more, depth)], weight))
         if self.mode in ("hybrid", "bm25"):
-            scores = self.bm25().scores(query)
-            top = [int(row) for row in np.argsort(-scores)[:depth] if scores[row] > 0]
-            lists.append((top, self.lexical_weight))
+            lists.append((self.bm25().ranked(query, depth), self.lexical_weight))
         return lists, similarity
 
     def _nearest(self, vector: np.ndarray, depth: int) -> list[tuple[int, float]]:
@@ -337,10 +356,21 @@ def is_release_notes(url: str, title: str) -> bool:
     return bool(RELEASE_NOTES_NAME.search(path) and RELEASE_NOTES_NAME_TITLE.search(title))
 
 
-def bm25_texts(documents: Sequence[Document], title_terms: bool) -> list[str]:
-    if not title_terms:
-        return [d.page_content for d in documents]
-    return [f"{d.metadata.get('title', '')}\n{d.page_content}" for d in documents]
+def lexical_index(
+    documents: Sequence[Document], stem: bool, title_terms: bool, passage_chars: int | None
+) -> Lexical:
+    """BM25 over the chunks, or over passages of each page (its chunks in store order);
+    with `title_terms` the page's title is prefixed to each text, so it matches too."""
+    title = (lambda d: d.metadata.get("title", "")) if title_terms else (lambda d: "")
+    if passage_chars is None:
+        return ChunkBM25(
+            [f"{title(d)}\n{d.page_content}" if title(d) else d.page_content for d in documents], stem=stem
+        )
+    pages: dict[str, tuple[str, list[tuple[int, str]]]] = {}
+    for row, doc in enumerate(documents):  # a chunk without a page's URL is a page of its own
+        page = doc.metadata.get("url") or f"#{row}"
+        pages.setdefault(page, (title(doc), []))[1].append((row, doc.page_content))
+    return PassageBM25(list(pages.values()), passage_chars, stem=stem)
 
 
 def _body(doc: Document) -> str:

@@ -1,8 +1,10 @@
+import itertools
+
 import numpy as np
 from langchain_core.documents import Document
 
-from rag.lexical import BM25, tokenize, tokenize_stemmed
-from rag.retrieval import SMALL_SITE, Retriever, history_query, hubness
+from rag.lexical import BM25, ChunkBM25, PassageBM25, passages, tokenize, tokenize_stemmed
+from rag.retrieval import SMALL_SITE, Retriever, history_query, hubness, lexical_index
 from rag.store import SKLearnStore
 
 
@@ -282,3 +284,65 @@ def test_release_notes_answer_a_question_about_what_changed(local_embeddings):
     assert asked[0].document.metadata["url"] == "http://d/history/whatsnew-5.2"
     feature = Retriever(store).search("Which Python does Celery 5.2 need?", k=3)
     assert feature[-1].document.metadata["url"] == "http://d/history/whatsnew-5.2"
+
+
+def test_passages_cover_the_text_in_overlapping_spans_ending_at_spaces():
+    text = " ".join(f"word{i}" for i in range(400))
+    spans = passages(text, 200, 25)
+    assert spans[0][0] == 0 and spans[-1][1] == len(text)
+    for (s1, e1), (s2, _) in itertools.pairwise(spans):
+        assert e1 - s1 <= 200 and text[e1] == " " and s1 < s2 < e1  # overlapping, cut at a space
+        assert e1 - s2 <= 25
+    assert passages("", 200, 25) == [] and passages("short", 200, 25) == [(0, 5)]
+
+
+def _page_docs(pages: dict[str, list[str]]) -> list[Document]:
+    return [
+        Document(
+            page_content=text, metadata={"url": url, "source": f"{url}#{i}", "title": url.split("/")[-1]}
+        )
+        for url, texts in pages.items()
+        for i, text in enumerate(texts)
+    ]
+
+
+def test_passage_bm25_finds_a_page_whose_words_are_split_across_its_chunks():
+    docs = _page_docs(
+        {
+            "http://d/threadsafe": [
+                "Threading modes",
+                "In serialized mode one connection may be shared by threads.",
+            ],
+            "http://d/other": ["Threads", "Threads threads threads."],
+            "http://d/unrelated": ["Backups", "Copy the database file while no one writes."],
+        }
+    )
+    query = "can threads share one connection in serialized mode"
+    chunks = lexical_index(docs, True, False, None)
+    by_passage = lexical_index(docs, True, False, 1200)
+    assert isinstance(chunks, ChunkBM25) and isinstance(by_passage, PassageBM25)
+    ranked = by_passage.ranked(query, 10)
+    assert docs[ranked[0]].metadata["url"] == "http://d/threadsafe"
+    assert ranked[0] == 1  # the passage stands for the chunk it overlaps most
+    assert len(ranked) == len(set(ranked)) and 4 not in ranked and 5 not in ranked  # no match, not listed
+    assert {docs[r].metadata["url"] for r in by_passage.ranked(query, 1)} == {"http://d/threadsafe"}
+
+
+def test_passage_bm25_cuts_a_long_page_and_each_passage_owns_its_chunk():
+    sections = [f"Section {i}. " + " ".join(f"topic{i}" for _ in range(60)) for i in range(6)]
+    docs = _page_docs({"http://d/long": sections})
+    index = lexical_index(docs, False, True, 300)
+    assert isinstance(index, PassageBM25) and len(index.owners) > len(sections)
+    for i in range(6):
+        assert index.ranked(f"topic{i}", 10)[0] == i
+
+
+def test_the_default_scores_passages_and_the_plain_baseline_chunks(local_embeddings):
+    texts = ["alpha beta", "gamma delta", *(f"page {i}" for i in range(SMALL_SITE))]
+    store = _pages_store(local_embeddings, [(f"p{i}", t) for i, t in enumerate(texts)])
+    assert isinstance(Retriever(store).bm25(), PassageBM25)
+    assert isinstance(Retriever(store, plain=True).bm25(), ChunkBM25)
+    assert isinstance(Retriever(store, passage_chars=None).bm25(), ChunkBM25)
+    assert Retriever(store, mode="bm25").search("delta", k=1)[0].document.page_content == "gamma delta"
+    small = _pages_store(local_embeddings, [("a", "alpha beta"), ("a", "gamma delta")])
+    assert isinstance(Retriever(small).bm25(), ChunkBM25)  # a small site fuses chunks
