@@ -5,6 +5,8 @@ millisecond, fast enough to sit beside the vector search on every question.
 Identifiers stay whole (`lru_cache`, `__slots__`) and are also split into their
 parts, so both "lru_cache" and "lru cache" match. With `stem=True` words are
 reduced to their Snowball stems (PyStemmer), so "uploads" matches "uploading".
+`PassageBM25` scores even-sized passages of each page instead of its section
+chunks, each passage standing for the chunk it overlaps most.
 """
 
 from __future__ import annotations

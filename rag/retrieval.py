@@ -49,8 +49,8 @@ RRF_K = 20
 STEM = True
 TITLE_TERMS = True
 # BM25 scores passages of this many characters cut from each page's text, not the section
-# chunks (see lexical.PassageBM25), and its list holds the best 40 pages, not 40 chunks;
-# None scores the chunks (as on a small site). Chosen leave-one-manual-out.
+# chunks (see lexical.PassageBM25), its list as deep in pages as the others are in chunks
+# (fetch_k); None scores the chunks (as on a small site). Chosen leave-one-manual-out.
 PASSAGE_CHARS: int | None = 1200
 PAGE_WEIGHT = 0.25
 PAGE_RRF = True
