@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,12 @@ from tests.servers.ollama import FakeOllama
 from tests.servers.site import SiteServer, reply, stall
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# A shell without job control starts a background job with Ctrl-C ignored, and an ignored
+# signal stays ignored in every child: the CLIs' Ctrl-C tests would then send SIGINT to
+# processes that never see it. The tests ask for the terminal's default.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 SAMPLE_DOCS = ROOT / "sample_docs"
 
 # Pages that misbehave the way real sites do, served beside the sample corpus.
