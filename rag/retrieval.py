@@ -145,7 +145,7 @@ class Retriever:
         if self._size != len(self.store):
             self._bm25, self._hubness, self._size = None, None, len(self.store)
             self._centroids = None
-            self._pages = len({d.metadata.get("url", "") for d in self.store.documents})
+            self._pages = len(pages_of(self.store.documents))
 
     def bm25(self) -> Lexical:
         with self._lock:
@@ -268,12 +268,12 @@ class Retriever:
         for rows, weight in lists:
             seen: set[str] = set()
             for row in rows:
-                page = docs[row].metadata.get("url", "")
+                page = page_of(docs[row], row)
                 if page not in seen:
                     seen.add(page)
                     page_score[page] = page_score.get(page, 0.0) + weight / (self.rrf_k + len(seen))
         chunk = self._fuse(lists)
-        return {row: page_score[docs[row].metadata.get("url", "")] + 1e-3 * s for row, s in chunk.items()}
+        return {row: page_score[page_of(docs[row], row)] + 1e-3 * s for row, s in chunk.items()}
 
     def _steps_back(self, row: int, notes_last: bool) -> bool:
         """Whether the row's page comes after every other: a source listing, or release
@@ -306,7 +306,7 @@ class Retriever:
             key = _body(doc)
             if self.dedupe and key in seen_text:
                 continue
-            page = doc.metadata.get("url", "")
+            page = page_of(doc, row)
             if cap is not None and per_page.get(page, 0) >= cap:
                 continue
             per_page[page] = per_page.get(page, 0) + 1
@@ -328,10 +328,7 @@ class Centroids:
 
     @classmethod
     def of(cls, store: SKLearnStore, hub_penalty: float) -> Centroids:
-        pages: dict[str, list[int]] = {}
-        for row, doc in enumerate(store.documents):
-            pages.setdefault(doc.metadata.get("url", ""), []).append(row)
-        rows = [np.asarray(r) for r in pages.values()]
+        rows = [np.asarray(r) for r in pages_of(store.documents).values()]
         chunks = store.vectors
         means = np.stack([chunks[r].mean(axis=0) for r in rows]) if rows else np.zeros((0, 1), np.float32)
         norms = np.linalg.norm(means, axis=1, keepdims=True)
@@ -366,11 +363,24 @@ def lexical_index(
         return ChunkBM25(
             [f"{title(d)}\n{d.page_content}" if title(d) else d.page_content for d in documents], stem=stem
         )
-    pages: dict[str, tuple[str, list[tuple[int, str]]]] = {}
-    for row, doc in enumerate(documents):  # a chunk without a page's URL is a page of its own
-        page = doc.metadata.get("url") or f"#{row}"
-        pages.setdefault(page, (title(doc), []))[1].append((row, doc.page_content))
-    return PassageBM25(list(pages.values()), passage_chars, stem=stem)
+    pages = [
+        (title(documents[rows[0]]), [(row, documents[row].page_content) for row in rows])
+        for rows in pages_of(documents).values()
+    ]
+    return PassageBM25(pages, passage_chars, stem=stem)
+
+
+def page_of(doc: Document, row: int) -> str:
+    """The page a chunk belongs to: its URL; a chunk without one is a page of its own."""
+    return doc.metadata.get("url") or f"#{row}"
+
+
+def pages_of(documents: Sequence[Document]) -> dict[str, list[int]]:
+    """Each page's rows, in store order."""
+    pages: dict[str, list[int]] = {}
+    for row, doc in enumerate(documents):
+        pages.setdefault(page_of(doc, row), []).append(row)
+    return pages
 
 
 def _body(doc: Document) -> str:
