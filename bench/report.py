@@ -58,6 +58,7 @@ MANUALS = {
     "octave": "GNU Octave 7.3 (Texinfo, whole, unseen)",
     "sqlalchemy": "SQLAlchemy 1.4 (whole, unseen)",
     "sphinx": "Sphinx 5.3 (whole, unseen)",
+    "nodejs": "Node.js 18 API (its own generator; whole but all.html, unseen)",
 }
 PIPELINES = ("notebook", "notebook+RRF", "ours")
 
