@@ -3,7 +3,8 @@
 The documentation comes from Debian packages (python3.11-doc, sqlite3-doc, git-doc,
 python-flask-doc, python-django-doc, apache2-doc,
 python-pytest-doc, python-scrapy-doc, postgresql-doc-15, python-celery-doc, octave-doc,
-python-sqlalchemy-doc, sphinx-doc, nodejs-doc) and is
+python-sqlalchemy-doc, sphinx-doc, nodejs-doc,
+python-tornado-doc) and is
 served by a real HTTP server on loopback, optionally adding latency to every
 response the way a remote site would, so it is indexed as web pages.
 """
@@ -178,6 +179,14 @@ CORPORA = {
         ROOT / "bench" / "data" / "nodejs-qa.jsonl",
         "nodejs-doc",
         exclude=("all.html",),
+    ),
+    # Tornado 6.2's manual, whole: Sphinx, 49 release-notes pages beside about 50 pages of
+    # guide and reference, and 33 source pages (bench/data/tornado-README.md).
+    "tornado": Corpus(
+        "tornado",
+        Path("/usr/share/doc/python-tornado-doc/html"),
+        ROOT / "bench" / "data" / "tornado-qa.jsonl",
+        "python-tornado-doc",
     ),
 }
 

@@ -59,6 +59,7 @@ MANUALS = {
     "sqlalchemy": "SQLAlchemy 1.4 (whole, unseen)",
     "sphinx": "Sphinx 5.3 (whole, unseen)",
     "nodejs": "Node.js 18 API (its own generator; whole but all.html, unseen)",
+    "tornado": "Tornado 6.2 (whole, unseen)",
 }
 PIPELINES = ("notebook", "notebook+RRF", "ours")
 
