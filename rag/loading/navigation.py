@@ -18,6 +18,11 @@ from .anchors import HEADINGS
 LINK_BLOCKS = {"ul", "ol", "dl", "table", "div", "nav", "p"}
 LINK_DENSITY = 0.45
 MIN_LINKS = 5
+# ...unless it also holds this much prose (paragraphs and code that are not themselves mostly
+# links, outside the link lists inside it): a landing page whose introduction and
+# installation notes share a wrapper with a long table of contents keeps them.
+PROSE_TAGS = {"p", "pre"}
+PROSE_MIN = 500
 # A pager ("Next: Broadcasting, Up: Vectorization [Contents][Index]", Texinfo's header;
 # DocBook's Prev | Up | Home | Next) is a block whose every link is a keyboard shortcut or
 # a rel=next/prev/up link, with little text besides: navigation however few its links.
@@ -67,15 +72,24 @@ def spaced(stat: list[int]) -> int:
 
 
 def link_lists(main: Tag) -> list[Tag]:
-    """Blocks whose text is mostly link text (a table of contents, an index, a link farm)."""
+    """Blocks whose text is mostly link text (a table of contents, an index, a link farm)
+    and that hold under PROSE_MIN characters of prose besides the link lists inside them.
+    One pass, children before their parents."""
     stats = text_stats(main)
+    prose: dict[int, int] = {}  # per element: prose characters outside the link lists in it
     lists = []
-    for tag in tags(main):
-        if tag.name not in LINK_BLOCKS:
-            continue
+    for tag in reversed(tags(main)):
         stat = stats[id(tag)]
-        if stat[LINKS] >= MIN_LINKS and stat[LINKED] / (spaced(stat) or 1) > LINK_DENSITY:
+        linked = stat[LINKED] / (spaced(stat) or 1) > LINK_DENSITY
+        dense = linked and stat[LINKS] >= MIN_LINKS
+        # a paragraph that is mostly its link (a list item naming a page) is not prose
+        own = spaced(stat) if tag.name in PROSE_TAGS and not linked else prose.get(id(tag), 0)
+        listed = dense and tag.name in LINK_BLOCKS and own < PROSE_MIN
+        if listed:
             lists.append(tag)
+        elif tag.parent is not None:
+            prose[id(tag.parent)] = prose.get(id(tag.parent), 0) + own
+    lists.reverse()  # document order, as the callers expect
     return lists
 
 

@@ -124,6 +124,50 @@ def test_link_lists_are_measured_in_one_pass_not_one_per_element():
     assert "link 3" not in "\n".join(s.text for s in page.sections)  # the link blocks are dropped
 
 
+def test_a_landing_page_keeps_its_prose_beside_a_long_table_of_contents():
+    """Tornado's index.html: introduction, installation and a long toctree in one section.
+    Judged as a whole the section was mostly link text, so the page was refused as a list
+    of links and its installation notes were lost; now only the toctree goes."""
+    toc = "".join(f'<li><a href="/p{i}.html">Chapter {i} of the user guide</a></li>' for i in range(60))
+    html = f"""<html><body><div role="main"><div class="section" id="tornado"><h1>Tornado</h1>
+    <p>Tornado is a Python web framework and asynchronous networking library.</p>
+    <div class="section" id="installation"><h2>Installation</h2><pre>pip install tornado</pre>
+    <p>Prerequisites: Tornado 6.2 requires Python 3.7 or newer. {"It runs on Linux and BSD. " * 20}</p>
+    </div><div class="section" id="documentation"><h2>Documentation</h2><ul>{toc}</ul></div>
+    </div></div></body></html>"""
+    page = extract_html(html, "http://docs.test/index.html")
+    text = " ".join(f"{s.heading} {s.text}" for s in page.sections)
+    assert not page.links_only
+    assert "requires Python 3.7 or newer" in text and "pip install tornado" in text
+    assert "Chapter 7 of the user guide" not in text
+
+
+def test_an_index_of_terms_and_links_is_still_only_a_list_of_links():
+    """A book index (DocBook's bookindex, Sphinx's genindex): terms, each with its links,
+    and no paragraphs: still refused, though the terms are text outside any link."""
+    entries = "".join(
+        f'<dt>term{i}</dt><dd><a href="/a{i}.html">Functions and operators</a>, '
+        f'<a href="/b{i}.html">Data type reference</a></dd>'
+        for i in range(80)
+    )
+    html = f"<html><body><div role='main'><h1>Index</h1><dl>{entries}</dl></div></body></html>"
+    assert extract_html(html, "http://docs.test/bookindex.html").links_only
+
+
+def test_a_list_whose_items_are_paragraphs_naming_a_link_is_still_a_link_list():
+    """Sphinx writes a loose list as <li><p>...</p></li>; a paragraph that is mostly its one
+    link (Sphinx's "Projects using Sphinx") is not prose that keeps the list."""
+    items = "".join(
+        f'<li><p><a href="https://p{i}.test/">Project number {i}</a> (theme)</p></li>' for i in range(60)
+    )
+    html = f"""<html><body><div role="main"><h1>Examples</h1><p>Projects that use the tool, and
+    the theme each one uses; send us yours if it is missing. {"Each entry names the project. " * 6}</p>
+    <div class="section"><ul>{items}</ul>
+    </div></div></body></html>"""
+    text = " ".join(s.text for s in extract_html(html, "http://docs.test/examples.html").sections)
+    assert "Projects that use the tool" in text and "Project number 7" not in text
+
+
 def test_a_section_whose_id_names_a_chrome_word_is_content():
     """Sphinx gives sections their heading's slug as id: Django's "Pagination" page
     (id="s-pagination") was dropped whole as if it were a page-navigation widget."""
