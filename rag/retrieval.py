@@ -360,9 +360,8 @@ def lexical_index(
     with `title_terms` the page's title is prefixed to each text, so it matches too."""
     title = (lambda d: d.metadata.get("title", "")) if title_terms else (lambda d: "")
     if passage_chars is None:
-        return ChunkBM25(
-            [f"{title(d)}\n{d.page_content}" if title(d) else d.page_content for d in documents], stem=stem
-        )
+        texts = [f"{t}\n{d.page_content}" if (t := title(d)) else d.page_content for d in documents]
+        return ChunkBM25(texts, stem=stem)
     pages = [
         (title(documents[rows[0]]), [(row, documents[row].page_content) for row in rows])
         for rows in pages_of(documents).values()
