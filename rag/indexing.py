@@ -90,6 +90,8 @@ def build_index(
         embeddings if isinstance(embeddings, CachedEmbeddings) else CachedEmbeddings(embeddings, embedder_id)
     )
     store = store or SKLearnStore(embeddings, embedder_id, splitter_name)
+    urls = list(urls)
+    first_new_row = len(store)
     report = IndexReport()
     started = time.perf_counter()
     results: queue.Queue = queue.Queue()
@@ -106,7 +108,7 @@ def build_index(
 
     thread = threading.Thread(target=produce, name="index-loader", daemon=True)
     thread.start()
-    pages: list[tuple[str, str]] = []
+    pages: list[tuple[str, str, str]] = []  # (url, title, the URL asked for)
     try:
         _consume(results, store, cached, pages, report, on_event, stop)
     except BaseException:
@@ -114,17 +116,27 @@ def build_index(
         raise
     finally:
         thread.join(timeout=30)
-    store.add_pages(pages)
+    pages = _in_request_order(pages, urls)
+    store.order_pages(first_new_row, [url for url, _, _ in pages])
+    store.add_pages((url, title) for url, title, _ in pages)
     report.embedded = cached.embedded
     report.seconds = time.perf_counter() - started
     return store, report
+
+
+def _in_request_order(pages: list[tuple[str, str, str]], urls: list[str]) -> list[tuple[str, str, str]]:
+    """Pages in the order their URLs were asked for, crawled ones after them by URL: fetches
+    finish in any order, and rows stored that way made ties (a manual's two identical pages)
+    break differently from one build of the same pages to the next."""
+    asked = {url: i for i, url in reversed(list(enumerate(urls)))}
+    return sorted(pages, key=lambda page: (asked.get(page[2], len(asked)), page[0]))
 
 
 def _consume(
     results: queue.Queue,
     store: SKLearnStore,
     cached: CachedEmbeddings,
-    pages: list[tuple[str, str]],
+    pages: list[tuple[str, str, str]],
     report: IndexReport,
     on_event: Callable[[Event], None] | None,
     stop: threading.Event,
@@ -153,7 +165,7 @@ def _consume(
 def _drain(
     results: queue.Queue,
     buffer: list[Document],
-    pages: list[tuple[str, str]],
+    pages: list[tuple[str, str, str]],
     report: IndexReport,
     on_event: Callable[[Event], None] | None,
     *,
@@ -175,7 +187,7 @@ def _drain(
         if result.ok:
             report.pages_ok += 1
             buffer.extend(result.documents)
-            pages.append((result.documents[0].metadata["url"], result.title))
+            pages.append((result.documents[0].metadata["url"], result.title, result.url))
         else:
             assert result.error is not None
             report.failures.append(Failure(result.url, result.error.reason, str(result.error)))

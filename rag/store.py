@@ -141,6 +141,24 @@ class SKLearnStore(VectorStore):
         """The chunk at `row` as LangChain returns it: a copy that carries its id."""
         return self.documents[row].model_copy(update={"id": self.ids[row]})
 
+    def order_pages(self, start: int, urls: Sequence[str]) -> None:
+        """Rows from `start` on grouped by page in the order of `urls` (each page's chunks keep
+        their order; a page not named goes last), so a search's ties break the same way in
+        every build of the same pages."""
+        rank = {url: i for i, url in enumerate(urls)}
+        with self._lock:
+            tail = sorted(
+                range(start, len(self.documents)),
+                key=lambda row: rank.get(self.documents[row].metadata.get("url", ""), len(rank)),
+            )
+            order = [*range(start), *tail]
+            if order == list(range(len(order))):
+                return
+            self._vectors = self.vectors[order]
+            self.documents = [self.documents[row] for row in order]
+            self.ids = [self.ids[row] for row in order]
+            self._nn = None
+
     def add_pages(self, pages: Iterable[tuple[str, str]]) -> None:
         known = {p["url"] for p in self.info.pages}
         for url, title in pages:

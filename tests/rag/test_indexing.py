@@ -3,6 +3,7 @@
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from rag.embeddings.cache import CachedEmbeddings, VectorCache
@@ -100,3 +101,39 @@ def test_waiting_for_a_slow_loader_does_not_spin(local_embeddings):
     store, report = build_index(SlowLoader(), local_embeddings, ID, urls=["u0", "u1"], splitter=("x", list))
     assert report.pages_ok == 2 and len(store) == 2
     assert time.thread_time() - started < 0.5  # the wait alone is a second; spinning burns it all
+
+
+class BackwardsLoader:
+    """Pages that finish in the reverse of the order asked for, two chunks each; the first
+    URL redirects, so its rows carry the final URL."""
+
+    def load(self, urls, *, crawl=None, max_pages=50, transform=None, cancel=None):
+        from langchain_core.documents import Document
+
+        from rag.loading.loader import PageResult
+
+        for url in reversed(list(urls)):
+            final = f"{url}-moved" if url == "u0" else url
+            docs = [Document(f"{url} part {i}", metadata={"url": final}) for i in range(2)]
+            yield PageResult(url, docs, title=url.upper(), final_url=final)
+        if crawl:  # found by following links: after every page asked for, by URL
+            for url in ("z-crawled", "a-crawled"):
+                yield PageResult(url, [Document(url, metadata={"url": url})], title=url)
+
+
+def test_rows_follow_the_pages_asked_for_not_the_order_fetches_finish(local_embeddings):
+    """Two identical pages tie in every list; stored in fetch-completion order, which one a
+    search returned first changed from one build of the same manual to the next."""
+    urls = ["u0", "u1", "u2"]
+    store, _ = build_index(
+        BackwardsLoader(), local_embeddings, ID, urls=urls, crawl="seed", splitter=("x", list)
+    )
+    assert [d.page_content for d in store.documents] == [
+        *(f"{u} part {i}" for u in urls for i in range(2)),
+        "a-crawled",
+        "z-crawled",
+    ]
+    assert [p["url"] for p in store.info.pages] == ["u0-moved", "u1", "u2", "a-crawled", "z-crawled"]
+    vectors = local_embeddings.embed_documents([d.page_content for d in store.documents])
+    assert store.vectors == pytest.approx(np.asarray(vectors), abs=1e-5)
+    assert store.search_vector(store.vectors[2], 1)[0][0] == 2  # the fitted search sees the new order
