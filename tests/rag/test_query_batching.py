@@ -116,3 +116,20 @@ def test_an_encoder_returning_the_wrong_number_of_rows_fails_its_batch_only() ->
         batcher.embed("one")
     batcher._encode = lambda texts: np.ones((len(texts), 2))
     assert batcher.embed("two").tolist() == [1.0, 1.0]
+
+
+def test_a_small_batch_skips_encode_and_gets_the_same_vectors(local_embeddings):
+    """Up to one batch goes through the model's modules directly (no `encode` bookkeeping):
+    the same unit vectors as `encode`, for one text, a few of different lengths, and many."""
+    from rag.embeddings.local import BATCH_SIZE, encode_with
+
+    model = local_embeddings.model
+    few = ["a query", "a longer question about reciprocal rank fusion of two ranked lists"]
+    many = [f"text number {i} " * (i % 7 + 1) for i in range(BATCH_SIZE + 3)]
+    for texts in ([few[0]], few, many):
+        direct = encode_with(model, texts)
+        expected = model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+        assert direct.dtype == np.float32 and direct.shape == (len(texts), 384)
+        assert direct == pytest.approx(expected, abs=1e-5)
+        assert np.linalg.norm(direct, axis=1) == pytest.approx(np.ones(len(texts)), abs=1e-5)
+    assert len(encode_with(model, [])) == 0
