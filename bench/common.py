@@ -4,7 +4,7 @@ The documentation comes from Debian packages (python3.11-doc, sqlite3-doc, git-d
 python-flask-doc, python-django-doc, apache2-doc,
 python-pytest-doc, python-scrapy-doc, postgresql-doc-15, python-celery-doc, octave-doc,
 python-sqlalchemy-doc, sphinx-doc, nodejs-doc,
-python-tornado-doc) and is
+python-tornado-doc, varnish-doc, postfix-doc) and is
 served by a real HTTP server on loopback, optionally adding latency to every
 response the way a remote site would, so it is indexed as web pages.
 """
@@ -187,6 +187,24 @@ CORPORA = {
         Path("/usr/share/doc/python-tornado-doc/html"),
         ROOT / "bench" / "data" / "tornado-qa.jsonl",
         "python-tornado-doc",
+    ),
+    # Varnish Cache 7.1's manual, whole: Sphinx, 29 release-notes and upgrading pages
+    # (whats-new/) and 38 essays (phk/) beside the guide and reference
+    # (bench/data/varnish-README.md).
+    "varnish": Corpus(
+        "varnish",
+        Path("/usr/share/doc/varnish/html"),
+        ROOT / "bench" / "data" / "varnish-qa.jsonl",
+        "varnish-doc",
+    ),
+    # Postfix 3.7's manual, whole: hand-written READMEs and 77 manual pages, each one <pre>
+    # block without headings; postconf.5.html holds every parameter in 845 KB; several man
+    # pages are byte-identical copies (bench/data/postfix-README.md).
+    "postfix": Corpus(
+        "postfix",
+        Path("/usr/share/doc/postfix/html"),
+        ROOT / "bench" / "data" / "postfix-qa.jsonl",
+        "postfix-doc",
     ),
 }
 

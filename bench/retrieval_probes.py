@@ -19,6 +19,11 @@ some manuals replaces their rows in bench/results/retrieval-probes.json and keep
   them, not after every other page as the default does.
 - `wordllama`: WordLlama's static vectors (`pip install wordllama`, its weights are in the
   wheel) as a fourth list at a quarter weight; skipped when it is not installed.
+- `question-too-0.5`, `question-too-1`: a follow-up's bare question searched too, its own
+  lists fused beside the default's (history, then question) at half or full weight;
+  single-turn questions are searched as by the default.
+- `user-turn`: a follow-up searched with the user's previous turn and the question, without
+  the answer between them.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -40,7 +46,7 @@ from rag.evaluation import evaluate, load_questions
 from rag.retrieval import Retriever, history_query
 from rag.store import SKLearnStore
 
-Search = Callable[[str], list[str]]
+Search = Callable[[str, Any], list[str]]  # (the text searched, the question: rag.evaluation)
 SENTENCE = re.compile(r"(?<=[.?!])\s+")
 DEPTH = 40
 
@@ -55,7 +61,7 @@ def unit(vector: np.ndarray) -> np.ndarray:
 
 
 def sentences_probe(r: Retriever, embed: Callable[[str], np.ndarray]) -> Search:
-    def search(query: str) -> list[str]:
+    def search(query: str, _question: Any = None) -> list[str]:
         parts = [p for p in SENTENCE.split(query.strip()) if len(p.split()) >= 3]
         extra = [(embed(p), 0.5 / len(parts)) for p in parts] if len(parts) > 1 else []
         return sources(r.search(query, 10, extra=extra))
@@ -66,7 +72,7 @@ def sentences_probe(r: Retriever, embed: Callable[[str], np.ndarray]) -> Search:
 def prf_probe(r: Retriever) -> Search:
     rows = {id(d): i for i, d in enumerate(r.store.documents)}
 
-    def search(query: str) -> list[str]:
+    def search(query: str, _question: Any = None) -> list[str]:
         first = r.search(query, 3)
         best = [rows[id(h.document)] for h in first]
         moved = unit(r.embed_query(query) + r.store.vectors[best].mean(axis=0)) if best else None
@@ -93,7 +99,7 @@ def fused_pages(parts: list[tuple[Retriever, list[tuple[list[int], float]], floa
 def both_probe(ours: Retriever, notebook: Retriever) -> Search:
     """`notebook` searches the notebook's chunks by vector and BM25 only (no page list)."""
 
-    def search(query: str) -> list[str]:
+    def search(query: str, _question: Any = None) -> list[str]:
         parts = [(ours, ours.lists(query, DEPTH)[0], 1.0), (notebook, notebook.lists(query, DEPTH)[0], 0.5)]
         return fused_pages(parts, ours.rrf_k)
 
@@ -105,7 +111,7 @@ def in_place_probe(r: Retriever, last: str) -> Search:
     ranked where its match puts it."""
     in_place = Retriever(r.store)
     setattr(in_place, last, False)
-    return lambda query: sources(in_place.search(query, 10))
+    return lambda query, _question=None: sources(in_place.search(query, 10))
 
 
 def wordllama_probe(r: Retriever) -> Search | None:
@@ -122,9 +128,36 @@ def wordllama_probe(r: Retriever) -> Search | None:
     model = wordllama.WordLlama.load(cache_dir=cache.parent, disable_download=True)
     vectors = model.embed([d.page_content for d in r.store.documents], norm=True).astype(np.float32)
 
-    def search(query: str) -> list[str]:
+    def search(query: str, _question: Any = None) -> list[str]:
         near = vectors @ model.embed([query], norm=True)[0].astype(np.float32)
         return sources(r.search(query, 10, ranked=[([int(i) for i in np.argsort(-near)[:DEPTH]], 0.25)]))
+
+    return search
+
+
+def question_too_probe(r: Retriever, weight: float) -> Search:
+    """A follow-up searched as the default does (the last exchange, then the question) with
+    the bare question's own lists (vector, page list, BM25) fused in at `weight`: the
+    history names the topic, but the words of what is asked now can drown in it."""
+
+    def search(query: str, question: Any = None) -> list[str]:
+        if question is None or not question.history:
+            return sources(r.search(query, 10))
+        own = [(rows, w * weight) for rows, w in r.lists(question.question, DEPTH)[0]]
+        return sources(r.search(query, 10, ranked=own))
+
+    return search
+
+
+def user_turn_probe(r: Retriever) -> Search:
+    """A follow-up searched with the user's previous turn and the question, without the
+    answer between them (the default searches the whole last exchange)."""
+
+    def search(query: str, question: Any = None) -> list[str]:
+        if question is None or not question.history:
+            return sources(r.search(query, 10))
+        asked = [m["content"] for m in question.history if m.get("role") == "user"][-1:]
+        return sources(r.search("\n".join([*asked, question.question]), 10))
 
     return search
 
@@ -133,7 +166,7 @@ def probes(name: str, embeddings: MemoEmbeddings, chosen: list[str]) -> dict[str
     ours = Retriever(SKLearnStore.load(CACHE / f"{name}-ours.ragidx", embeddings, EMBEDDER))  # type: ignore[arg-type]
     ours.prepare()
     embed = lambda text: np.asarray(embeddings.embed_query(text), dtype=np.float32)  # noqa: E731
-    found: dict[str, Search | None] = {"default": lambda q: sources(ours.search(q, 10))}
+    found: dict[str, Search | None] = {"default": lambda q, _question=None: sources(ours.search(q, 10))}
     if "sentences" in chosen:
         found["sentences"] = sentences_probe(ours, embed)
     if "prf" in chosen:
@@ -150,10 +183,25 @@ def probes(name: str, embeddings: MemoEmbeddings, chosen: list[str]) -> dict[str
         found["release-notes-in-place"] = in_place_probe(ours, "release_notes_last")
     if "wordllama" in chosen:
         found["wordllama"] = wordllama_probe(ours)
+    if "user-turn" in chosen:
+        found["user-turn"] = user_turn_probe(ours)
+    for weight in (0.5, 1.0):
+        if f"question-too-{weight:g}" in chosen:
+            found[f"question-too-{weight:g}"] = question_too_probe(ours, weight)
     return {label: search for label, search in found.items() if search is not None}
 
 
-PROBES = ("sentences", "prf", "both-chunkings", "listings-in-place", "release-notes-in-place", "wordllama")
+PROBES = (
+    "sentences",
+    "prf",
+    "both-chunkings",
+    "listings-in-place",
+    "release-notes-in-place",
+    "wordllama",
+    "question-too-0.5",
+    "question-too-1",
+    "user-turn",
+)
 
 
 def main() -> None:
@@ -169,7 +217,7 @@ def main() -> None:
     for name in args.corpora:
         questions = load_questions(corpus(name).questions)
         for label, search in probes(name, embeddings, args.probes).items():
-            report = evaluate(questions, lambda q, s=search: s(history_query(q.question, q.history)))
+            report = evaluate(questions, lambda q, s=search: s(history_query(q.question, q.history), q))
             rows.setdefault(label, {})[name] = summary_row(report)
             print(name, label, rows[label][name], flush=True)
         write_result("retrieval-probes", {"manuals": manuals, "rows": rows})
