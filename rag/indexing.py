@@ -128,7 +128,9 @@ def _in_request_order(pages: list[tuple[str, str, str]], urls: list[str]) -> lis
     """Pages in the order their URLs were asked for, crawled ones after them by URL: fetches
     finish in any order, and rows stored that way made ties (a manual's two identical pages)
     break differently from one build of the same pages to the next."""
-    asked = {url: i for i, url in reversed(list(enumerate(urls)))}
+    asked: dict[str, int] = {}
+    for i, url in enumerate(urls):
+        asked.setdefault(url, i)  # a URL asked twice keeps its first place
     return sorted(pages, key=lambda page: (asked.get(page[2], len(asked)), page[0]))
 
 

@@ -133,3 +133,24 @@ def test_a_small_batch_skips_encode_and_gets_the_same_vectors(local_embeddings):
         assert direct == pytest.approx(expected, abs=1e-5)
         assert np.linalg.norm(direct, axis=1) == pytest.approx(np.ones(len(texts)), abs=1e-5)
     assert len(encode_with(model, [])) == 0
+
+
+def test_direct_queries_beside_document_batches_from_many_threads(local_embeddings):
+    """Sessions share one model: a session's query (the direct path) runs while another
+    session indexes (`encode`), from a cold start of the threads, several rounds."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rag.embeddings.local import BATCH_SIZE, encode_with
+
+    model = local_embeddings.model
+    query = ["which port does the server listen on"]
+    pages = [
+        f"page {i} about ports, servers and listening sockets " * (i % 5 + 1) for i in range(BATCH_SIZE + 9)
+    ]
+    expected = {1: encode_with(model, query), len(pages): encode_with(model, pages)}
+    for _ in range(3):
+        with ThreadPoolExecutor(8) as pool:
+            jobs = [pool.submit(encode_with, model, query if i % 2 else pages) for i in range(16)]
+            for job in jobs:
+                got = job.result()
+                assert got == pytest.approx(expected[len(got)], abs=1e-5)
