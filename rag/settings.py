@@ -147,7 +147,8 @@ class Settings:
     cache_dir: str = _setting(
         "",
         "RAG_CACHE_DIR",
-        "Where the packaged model file is assembled; empty means ~/.cache/workshop-rag.",
+        "Where the packaged model file is assembled and the query embedder's ONNX graph exported; "
+        "empty means ~/.cache/workshop-rag.",
     )
     hosted: bool = _setting(
         False,

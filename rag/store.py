@@ -1,8 +1,8 @@
 """The vector store: scikit-learn nearest neighbours behind LangChain's VectorStore.
 
-It does what the notebook's `SKLearnVectorStore` does (brute-force nearest
-neighbours with `sklearn.neighbors.NearestNeighbors`, cosine similarity) on top of the maintained
-`langchain-core` interface, and adds what a workshop needs: one index file with
+It does what the notebook's `SKLearnVectorStore` does (exact brute-force nearest
+neighbours by cosine similarity, as `sklearn.neighbors.NearestNeighbors` computes them) on top
+of the maintained `langchain-core` interface, and adds what a workshop needs: one index file with
 its metadata (which embedder built it, splitter, sources, counts), written
 atomically so a failed save never leaves a corrupt file, and a refusal to query
 with an embedder other than the one that built it. Reading takes a file from
@@ -25,7 +25,7 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 from langchain_core.documents import Document
@@ -35,10 +35,8 @@ from langchain_core.vectorstores import VectorStore
 from .embeddings.cache import embed_array
 from .errors import EmbedderMismatch, IndexFileError
 
-if TYPE_CHECKING:
-    from sklearn.neighbors import NearestNeighbors
-
 FORMAT = "workshop-rag-index"
+SHORTLIST_MARGIN = 16  # rows past 2k that float32 rounding (~1e-7) could still reorder
 VERSION = 1
 
 
@@ -57,7 +55,7 @@ class IndexInfo:
 
 
 class SKLearnStore(VectorStore):
-    """Chunks, their float32 unit vectors, and a lazily fitted NearestNeighbors."""
+    """Chunks and their float32 unit vectors, searched exactly by cosine similarity."""
 
     def __init__(self, embedding: Embeddings, embedder_id: str, splitter: str = "") -> None:
         self._embedding = embedding
@@ -66,7 +64,6 @@ class SKLearnStore(VectorStore):
         self.ids: list[str] = []
         self._vectors = np.zeros((0, 0), dtype=np.float32)
         self._pending: list[np.ndarray] = []
-        self._nn: NearestNeighbors | None = None
         self._lock = threading.RLock()
 
     @property
@@ -111,7 +108,6 @@ class SKLearnStore(VectorStore):
             self.ids.extend(ids)
             self._pending.append(vectors)
             self.info.chunks = len(self.documents)
-            self._nn = None
             return ids
 
     def _remove(self, gone: set[str]) -> None:
@@ -123,7 +119,6 @@ class SKLearnStore(VectorStore):
         self.documents = [self.documents[row] for row in keep]
         self.ids = [self.ids[row] for row in keep]
         self.info.chunks = len(self.documents)
-        self._nn = None
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool:
         """Drop the chunks with these ids (every chunk if None); unknown ids are ignored."""
@@ -157,7 +152,6 @@ class SKLearnStore(VectorStore):
             self._vectors = self.vectors[order]
             self.documents = [self.documents[row] for row in order]
             self.ids = [self.ids[row] for row in order]
-            self._nn = None
 
     def add_pages(self, pages: Iterable[tuple[str, str]]) -> None:
         known = {p["url"] for p in self.info.pages}
@@ -195,32 +189,32 @@ class SKLearnStore(VectorStore):
 
     # Searching --------------------------------------------------------------
 
-    def _neighbors(self) -> NearestNeighbors:
-        # Imported on first search: reading an index (`rag info`, an upload) does not need
-        # scikit-learn's ~150 MB.
-        from sklearn.neighbors import NearestNeighbors
-
-        with self._lock:
-            if self._nn is None:
-                # Vectors are unit length, so Euclidean order is cosine order; sklearn's
-                # "cosine" metric re-normalises the whole matrix on every query (4x slower).
-                self._nn = NearestNeighbors(metric="euclidean", algorithm="brute")
-                self._nn.fit(self.vectors)
-            return self._nn
-
     def search_vector(self, vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """(row, cosine similarity) of the k nearest chunks."""
-        if not self.documents:
+        """(row, cosine similarity) of the k nearest chunks, nearest first.
+
+        The order is scikit-learn's brute-force Euclidean search's (the notebook's store), found
+        without its thread pool, which fought the query embedder's for the cores (p95 49 ms on
+        2 cores, docs/decisions.md): a float32 product shortlists, float64 distances order."""
+        with self._lock:
+            vectors = self.vectors
+        if not len(vectors):
             return []
-        k = min(k, len(self.documents))
-        query = _unit(np.asarray(vector, dtype=np.float32).reshape(1, -1))
-        if query.shape[1] != self.info.dims:
+        query = _unit(np.asarray(vector, dtype=np.float32).reshape(1, -1))[0]
+        if len(query) != self.info.dims:
             raise EmbedderMismatch(
-                f"The query vector has {query.shape[1]} dimensions; the index has {self.info.dims}.",
+                f"The query vector has {len(query)} dimensions; the index has {self.info.dims}.",
                 f"Query this index with the embedder that built it ({self.info.embedder}).",
             )
-        distances, rows = self._neighbors().kneighbors(query, n_neighbors=k)
-        return [(int(r), float(1.0 - d * d / 2.0)) for r, d in zip(rows[0], distances[0], strict=True)]
+        k = min(k, len(vectors))
+        rough = np.einsum("ij,j->i", vectors, query)  # numpy's own loop: no BLAS threads
+        wide = min(len(vectors), 2 * k + SHORTLIST_MARGIN)
+        rows = np.argpartition(-rough, wide - 1)[:wide] if wide < len(vectors) else np.arange(wide)
+        rows.sort()
+        near = vectors[rows].astype(np.float64)
+        q = query.astype(np.float64)
+        squared = np.einsum("ij,ij->i", near, near) - 2.0 * np.einsum("ij,j->i", near, q) + q @ q
+        best = np.argsort(np.maximum(squared, 0.0), kind="stable")[:k]
+        return [(int(rows[i]), float(1.0 - max(squared[i], 0.0) / 2.0)) for i in best]
 
     def similarity_search_with_score(
         self, query: str, k: int = 4, **kwargs: Any

@@ -15,7 +15,9 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 
 from ..errors import InputError
+from ..settings import env_value
 from .batching import QueryBatcher
+from .onnx_query import QueryEncoder, cached, prepare
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -61,9 +63,21 @@ def encode_with(model: Any, texts: list[str]) -> Any:
 
 
 @cache
+def query_encoder(name: str) -> QueryEncoder:
+    """One per model and process: ONNX Runtime once its graph is ready, PyTorch until then."""
+    model = load_model(name)
+    torch_path = partial(encode_with, model)
+    cache_dir = env_value("cache_dir")
+    encoder = QueryEncoder(torch_path)
+    ready = partial(prepare, model, name, torch_path, cache_dir)
+    encoder.load(ready, background=not cached(model, name, cache_dir))
+    return encoder
+
+
+@cache
 def query_batcher(name: str) -> QueryBatcher:
     """One per model and process: every session's queries share its batches."""
-    return QueryBatcher(partial(encode_with, load_model(name)))
+    return QueryBatcher(query_encoder(name))
 
 
 class LocalEmbeddings(Embeddings):

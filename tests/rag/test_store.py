@@ -31,12 +31,51 @@ def store_with(texts):
     return store
 
 
-def test_similarity_search_uses_cosine_over_sklearn_neighbours():
+def test_similarity_search_uses_cosine_nearest_neighbours():
     store = store_with(["aaaa", "bbbb", "aabb"])
     hits = store.similarity_search_with_score("aaab", k=2)
     assert [d.page_content for d, _ in hits] == ["aaaa", "aabb"]
     assert 0.9 < hits[0][1] <= 1.0
     assert store.as_retriever(search_kwargs={"k": 1}).invoke("bbb")[0].page_content == "bbbb"
+
+
+def vector_store(vectors):
+    store = SKLearnStore(Fixed(), "test:random", "sections")
+    docs = [
+        Document(page_content=f"chunk {i}", metadata={"url": f"http://d/{i}.html"})
+        for i in range(len(vectors))
+    ]
+    store.add_vectors(docs, vectors)
+    return store
+
+
+@pytest.mark.parametrize("k", [1, 4, 40, 500])
+def test_vector_search_finds_what_sklearn_brute_force_finds_in_its_order(k):
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(7)
+    vectors = rng.standard_normal((3000, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    store = vector_store(vectors)
+    reference = NearestNeighbors(metric="euclidean", algorithm="brute").fit(store.vectors)
+    for query in rng.standard_normal((20, 384)).astype(np.float32):
+        query /= np.linalg.norm(query)
+        distances, rows = reference.kneighbors(query.reshape(1, -1), n_neighbors=min(k, 3000))
+        hits = store.search_vector(query, k)
+        assert [r for r, _ in hits] == rows[0].tolist()
+        np.testing.assert_allclose([s for _, s in hits], 1.0 - distances[0] ** 2 / 2.0, atol=1e-5)
+
+
+def test_exact_ties_go_to_the_row_stored_first():
+    """Copies of one page tie exactly; scikit-learn broke such ties by its thread count."""
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((50, 8)).astype(np.float32)
+    vectors[[5, 17, 41]] = vectors[30]
+    store = vector_store(vectors)
+    for _ in range(5):
+        rows = [r for r, _ in store.search_vector(vectors[30], 4)]
+        assert rows[:4] == [5, 17, 30, 41]
+    assert store.search_vector(vectors[30], 0) == [] and len(store.search_vector(vectors[30], 99)) == 50
 
 
 def test_save_and_load_round_trip_with_metadata(tmp_path):
