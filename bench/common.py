@@ -4,7 +4,7 @@ The documentation comes from Debian packages (python3.11-doc, sqlite3-doc, git-d
 python-flask-doc, python-django-doc, apache2-doc,
 python-pytest-doc, python-scrapy-doc, postgresql-doc-15, python-celery-doc, octave-doc,
 python-sqlalchemy-doc, sphinx-doc, nodejs-doc,
-python-tornado-doc, varnish-doc, postfix-doc) and is
+python-tornado-doc, varnish-doc, postfix-doc, exim4-doc-html) and is
 served by a real HTTP server on loopback, optionally adding latency to every
 response the way a remote site would, so it is indexed as web pages.
 """
@@ -205,6 +205,15 @@ CORPORA = {
         Path("/usr/share/doc/postfix/html"),
         ROOT / "bench" / "data" / "postfix-qa.jsonl",
         "postfix-doc",
+    ),
+    # Exim 4.96's specification, whole: 65 chapters from its own xfpt generator, each served
+    # twice (ch-<title>.html and chNN.html are byte-identical), the main-configuration chapter
+    # holding every option in 300 KB, and three indexes (bench/data/exim-README.md).
+    "exim": Corpus(
+        "exim",
+        Path("/usr/share/doc/exim4-doc-html/spec_html"),
+        ROOT / "bench" / "data" / "exim-qa.jsonl",
+        "exim4-doc-html",
     ),
 }
 

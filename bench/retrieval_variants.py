@@ -30,6 +30,7 @@ from functools import lru_cache
 
 from common import CACHE, CORPORA, RESULTS, corpus, corpus_index, machine, summary_row, write_result
 
+from rag import retrieval
 from rag.embeddings.local import LocalEmbeddings
 from rag.evaluation import evaluate, load_questions
 from rag.retrieval import Centroids, Retriever, history_query, hubness, lexical_index
@@ -71,6 +72,11 @@ def settings_grid() -> list[dict]:
             continue  # a fusion of chunks scores chunks (Retriever.passage_size)
         out.append(s)
     return out
+
+
+def default_setting() -> dict:
+    """The app's default ranking, in the grid's terms (a setting in the grid)."""
+    return {key: getattr(retrieval, key.upper()) for key in GRID}
 
 
 def label(chunking: str, s: dict) -> str:
@@ -288,6 +294,7 @@ def main() -> None:
         "baselines": base,
         "leave_one_out": lomo,
         "best_on_all": best_all,
+        "default": label("ours", default_setting()),
         "rules": rules,
         "measured": measured,
         **({"incomplete": incomplete} if incomplete else {}),

@@ -13,6 +13,7 @@ recent user turns (`history`) or with the model's rewrite (see chains.py).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from collections.abc import Sequence
@@ -54,6 +55,10 @@ TITLE_TERMS = True
 PASSAGE_CHARS: int | None = 1200
 PAGE_WEIGHT = 0.25
 PAGE_RRF = True
+# Pages that are copies of each other (the same chunks, in the same order) count as one page
+# in the per-page cap and the page fusion: a manual that serves each chapter under two names
+# otherwise fills half of every result with the same text (issue 12, ninth round).
+MERGE_COPIES = True
 # Source listings are highlighted code without prose: they match a how-to question's
 # identifiers and crowd the pages that explain them, so they come after every other page
 # (still returned when nothing else is found). Sphinx's viewcode writes them under
@@ -116,6 +121,7 @@ class Retriever:
         title_terms: bool = TITLE_TERMS,
         page_weight: float = PAGE_WEIGHT,
         passage_chars: int | None = PASSAGE_CHARS,
+        merge_copies: bool = MERGE_COPIES,
     ) -> None:
         self.store = store
         self.mode = mode
@@ -133,6 +139,8 @@ class Retriever:
         self.passage_chars = None if plain else passage_chars
         self.listings_last = not plain
         self.release_notes_last = not plain
+        self.merge_copies = merge_copies and not plain
+        self._copies: dict[str, str] = {}
         self._bm25: Lexical | None = None
         self._hubness: np.ndarray | None = None
         self._centroids: Centroids | None = None
@@ -146,6 +154,7 @@ class Retriever:
             self._bm25, self._hubness, self._size = None, None, len(self.store)
             self._centroids = None
             self._pages = len(pages_of(self.store.documents))
+            self._copies = copies_of(self.store.documents) if self.merge_copies else {}
 
     def bm25(self) -> Lexical:
         with self._lock:
@@ -252,6 +261,11 @@ class Retriever:
         wider.sort(key=lambda rs: rs[1] - self.hub_penalty * float(hub[rs[0]]), reverse=True)
         return wider[:depth]
 
+    def page_key(self, doc: Document, row: int) -> str:
+        """The page a chunk counts for: its URL, or the first URL of pages that are copies."""
+        page = page_of(doc, row)
+        return self._copies.get(page, page)
+
     def _fuse(self, lists: Sequence[tuple[list[int], float]]) -> dict[int, float]:
         fused: dict[int, float] = {}
         for rows, weight in lists:
@@ -268,12 +282,12 @@ class Retriever:
         for rows, weight in lists:
             seen: set[str] = set()
             for row in rows:
-                page = page_of(docs[row], row)
+                page = self.page_key(docs[row], row)
                 if page not in seen:
                     seen.add(page)
                     page_score[page] = page_score.get(page, 0.0) + weight / (self.rrf_k + len(seen))
         chunk = self._fuse(lists)
-        return {row: page_score[page_of(docs[row], row)] + 1e-3 * s for row, s in chunk.items()}
+        return {row: page_score[self.page_key(docs[row], row)] + 1e-3 * s for row, s in chunk.items()}
 
     def _steps_back(self, row: int, notes_last: bool) -> bool:
         """Whether the row's page comes after every other: a source listing, or release
@@ -306,7 +320,7 @@ class Retriever:
             key = _body(doc)
             if self.dedupe and key in seen_text:
                 continue
-            page = page_of(doc, row)
+            page = self.page_key(doc, row)
             if cap is not None and per_page.get(page, 0) >= cap:
                 continue
             per_page[page] = per_page.get(page, 0) + 1
@@ -372,6 +386,18 @@ def lexical_index(
 def page_of(doc: Document, row: int) -> str:
     """The page a chunk belongs to: its URL; a chunk without one is a page of its own."""
     return doc.metadata.get("url") or f"#{row}"
+
+
+def copies_of(documents: Sequence[Document]) -> dict[str, str]:
+    """Each page's copy group, keyed by the first page stored: pages whose chunks are the same
+    texts in the same order are one page (a manual that serves each chapter under two names,
+    one man page installed under three command names), so copies do not fill the results."""
+    first: dict[bytes, str] = {}
+    groups: dict[str, str] = {}
+    for page, rows in pages_of(documents).items():
+        digest = hashlib.sha256("\x00".join(documents[r].page_content for r in rows).encode()).digest()
+        groups[page] = first.setdefault(digest, page)
+    return groups
 
 
 def pages_of(documents: Sequence[Document]) -> dict[str, list[int]]:

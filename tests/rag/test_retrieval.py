@@ -4,7 +4,7 @@ import numpy as np
 from langchain_core.documents import Document
 
 from rag.lexical import BM25, ChunkBM25, PassageBM25, passages, tokenize, tokenize_stemmed
-from rag.retrieval import SMALL_SITE, Retriever, history_query, hubness, lexical_index
+from rag.retrieval import SMALL_SITE, Retriever, copies_of, history_query, hubness, lexical_index
 from rag.store import SKLearnStore
 
 
@@ -157,6 +157,53 @@ def test_page_rrf_ranks_pages_not_their_chunk_counts(local_embeddings):
     pages = [h.document.metadata["url"] for h in hits]
     assert sorted(pages[:2]) == ["http://d/long", "http://d/short"] and len(set(pages)) == 4
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_copies_of_a_page_take_one_place(local_embeddings):
+    """A manual serving each chapter under two names (Exim's ch-x.html and chNN.html)."""
+    chapter = [
+        "The pipe transport runs a command and writes the message to its standard input.",
+        "Exit code 75 from the command is a temporary error: the delivery is retried later.",
+    ]
+    others = [
+        "The appendfile transport writes messages to mailbox files or Maildir directories.",
+        "The smtp transport delivers messages to remote hosts over SMTP.",
+        "Retry rules say how often and for how long a failing delivery is tried again.",
+    ]
+    filler = [(f"other{i}", f"Unrelated page {i} about cooking pasta.") for i in range(SMALL_SITE)]
+    pages = [
+        *(("ch-pipe.html", t) for t in chapter),
+        *(("ch29.html", t) for t in chapter),
+        *((f"ch-{i}.html", t) for i, t in enumerate(others)),
+        *filler,
+    ]
+    store = _pages_store(local_embeddings, pages)
+    query = "Which exit code makes Exim retry a delivery to a program later?"
+
+    def urls(retriever: Retriever) -> list[str]:
+        return [h.document.metadata["url"].rsplit("/", 1)[-1] for h in retriever.search(query, k=3)]
+
+    merged = urls(Retriever(store))
+    assert merged[0] == "ch-pipe.html" and "ch29.html" not in merged and len(set(merged)) == 3
+    assert sorted(urls(Retriever(store, merge_copies=False))[:2]) == ["ch-pipe.html", "ch29.html"]
+    assert Retriever(store, plain=True).merge_copies is False  # the baseline stays plain
+    copies = copies_of(store.documents)
+    assert copies["http://d/ch29.html"] == "http://d/ch-pipe.html"
+    assert copies["http://d/ch-0.html"] == "http://d/ch-0.html"
+
+
+def test_pages_that_share_only_some_chunks_are_not_copies():
+    docs = [
+        Document("Intro.", metadata={"url": "http://d/a"}),
+        Document("Shared section.", metadata={"url": "http://d/a"}),
+        Document("Shared section.", metadata={"url": "http://d/b"}),
+        Document("Shared section.", metadata={"url": "http://d/c"}),
+    ]
+    assert copies_of(docs) == {
+        "http://d/a": "http://d/a",
+        "http://d/b": "http://d/b",
+        "http://d/c": "http://d/b",
+    }
 
 
 def test_page_centroids_rank_pages_and_stand_for_each_by_its_nearest_chunk(local_embeddings):
