@@ -37,7 +37,7 @@ COPY --chown=10001:10001 . .
 USER 10001
 # The query embedder's ONNX graph, exported at build time (rag/embeddings/onnx_query.py):
 # an instance that starts cold answers its first query on ONNX Runtime, not after an export.
-RUN python -c "import rag.embeddings.local as l; print('query runtime:', l.query_encoder('all-MiniLM-L6-v2').wait())"
+RUN python -c "import rag.embeddings.local as l; r = l.query_encoder('all-MiniLM-L6-v2').wait(); print('query runtime:', r); raise SystemExit(r != 'onnx')"
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('PORT', '8080') + '/_stcore/health', timeout=4)"]

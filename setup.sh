@@ -47,5 +47,5 @@ set +e
 status=${PIPESTATUS[0]}
 set -e
 [ "$status" = 0 ] || { echo "pip install failed (exit $status)" >&2; exit "$status"; }
-"$VENV/bin/python" -c "import rag.llms.embedded as e, rag.embeddings.local as l; print('==> model ready:', e.model_path()); print('==> query embedder:', l.query_encoder('all-MiniLM-L6-v2').wait())"
+"$VENV/bin/python" -c "import rag.llms.embedded as e, rag.embeddings.local as l; print('==> model ready:', e.model_path()); r = l.query_encoder('all-MiniLM-L6-v2').wait(); print('==> query embedder:', r); raise SystemExit(r != 'onnx')"
 echo "==> done. Run:  $VENV/bin/streamlit run streamlit_app.py    Test:  $VENV/bin/python -m pytest"

@@ -31,6 +31,8 @@ EXTERNAL_ENV = {
     "(Cloud Run ID tokens, Vertex AI, the deployer).",
     "CLOUDSDK_CONFIG": "gcloud's configuration folder, where the sign-in of `gcloud auth "
     "application-default login` is looked for.",
+    "PYTHONPATH": "Python's module path; the child process that exports the query embedder's ONNX "
+    "graph gets the app's folder in front of it.",
 }
 
 

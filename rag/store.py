@@ -37,6 +37,7 @@ from .errors import EmbedderMismatch, IndexFileError
 
 FORMAT = "workshop-rag-index"
 SHORTLIST_MARGIN = 16  # rows past 2k that float32 rounding (~1e-7) could still reorder
+SHORTLIST_SLACK = 1e-5  # float32 products of equal float64 distance differ by less
 VERSION = 1
 
 
@@ -206,10 +207,13 @@ class SKLearnStore(VectorStore):
                 f"Query this index with the embedder that built it ({self.info.embedder}).",
             )
         k = min(k, len(vectors))
+        if k <= 0:
+            return []
         rough = np.einsum("ij,j->i", vectors, query)  # numpy's own loop: no BLAS threads
         wide = min(len(vectors), 2 * k + SHORTLIST_MARGIN)
-        rows = np.argpartition(-rough, wide - 1)[:wide] if wide < len(vectors) else np.arange(wide)
-        rows.sort()
+        # every row scoring near the wide-th best, so rows tied there all get their chance
+        cutoff = np.partition(rough, len(rough) - wide)[len(rough) - wide] - SHORTLIST_SLACK
+        rows = np.flatnonzero(rough >= cutoff)
         near = vectors[rows].astype(np.float64)
         q = query.astype(np.float64)
         squared = np.einsum("ij,ij->i", near, near) - 2.0 * np.einsum("ij,j->i", near, q) + q @ q

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from functools import cache, partial
+from importlib import metadata
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -67,10 +68,10 @@ def query_encoder(name: str) -> QueryEncoder:
     """One per model and process: ONNX Runtime once its graph is ready, PyTorch until then."""
     model = load_model(name)
     torch_path = partial(encode_with, model)
-    cache_dir = env_value("cache_dir")
+    cache_dir, version = env_value("cache_dir"), metadata.version(PACKAGED[name])
     encoder = QueryEncoder(torch_path)
-    ready = partial(prepare, model, name, torch_path, cache_dir)
-    encoder.load(ready, background=not cached(model, name, cache_dir))
+    ready = partial(prepare, model, name, torch_path, cache_dir, version)
+    encoder.load(ready, background=not cached(model, name, cache_dir, version))
     return encoder
 
 

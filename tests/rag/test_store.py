@@ -76,6 +76,17 @@ def test_exact_ties_go_to_the_row_stored_first():
         rows = [r for r, _ in store.search_vector(vectors[30], 4)]
         assert rows[:4] == [5, 17, 30, 41]
     assert store.search_vector(vectors[30], 0) == [] and len(store.search_vector(vectors[30], 99)) == 50
+    assert store.search_vector(vectors[30], -1) == []
+
+
+def test_more_tied_rows_than_the_shortlist_still_go_by_row():
+    """80 copies of one chunk among 400: the nearest four are the first four copies stored."""
+    rng = np.random.default_rng(11)
+    vectors = rng.standard_normal((400, 16)).astype(np.float32)
+    copies = np.sort(rng.choice(400, size=80, replace=False))
+    vectors[copies] = vectors[copies[0]]
+    store = vector_store(vectors)
+    assert [r for r, _ in store.search_vector(vectors[copies[0]], 4)] == copies[:4].tolist()
 
 
 def test_save_and_load_round_trip_with_metadata(tmp_path):
