@@ -672,7 +672,7 @@ def main() -> None:
         "`bench/run_all.sh` (several hours on 2 cores), then `.venv/bin/python bench/report.py`.",
         "Every floor of the issues is checked below and marked met or missed.",
         "",
-        "## Retrieval quality on seventeen manuals (issues 2 and 12)",
+        f"## Retrieval quality on {len(MANUALS)} manuals (issues 2 and 12)",
         "",
         "Manuals from Debian packages, served over HTTP on loopback and indexed as web pages",
         "(`bench/retrieval.py`). Three pipelines in the same run on every manual: `notebook`, the",

@@ -153,8 +153,9 @@ class Retriever:
         if self._size != len(self.store):
             self._bm25, self._hubness, self._size = None, None, len(self.store)
             self._centroids = None
-            self._pages = len(pages_of(self.store.documents))
-            self._copies = copies_of(self.store.documents) if self.merge_copies else {}
+            pages = pages_of(self.store.documents)
+            self._pages = len(pages)
+            self._copies = copies_of(self.store.documents, pages) if self.merge_copies else {}
 
     def bm25(self) -> Lexical:
         with self._lock:
@@ -388,13 +389,13 @@ def page_of(doc: Document, row: int) -> str:
     return doc.metadata.get("url") or f"#{row}"
 
 
-def copies_of(documents: Sequence[Document]) -> dict[str, str]:
+def copies_of(documents: Sequence[Document], pages: dict[str, list[int]] | None = None) -> dict[str, str]:
     """Each page's copy group, keyed by the first page stored: pages whose chunks are the same
     texts in the same order are one page (a manual that serves each chapter under two names,
     one man page installed under three command names), so copies do not fill the results."""
     first: dict[bytes, str] = {}
     groups: dict[str, str] = {}
-    for page, rows in pages_of(documents).items():
+    for page, rows in (pages_of(documents) if pages is None else pages).items():
         digest = hashlib.sha256("\x00".join(documents[r].page_content for r in rows).encode()).digest()
         groups[page] = first.setdefault(digest, page)
     return groups

@@ -16,6 +16,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .errors import InputError
@@ -215,6 +216,11 @@ class Settings:
                 continue
             changes[name] = _convert(known[name], raw)
         return dataclasses.replace(self, **changes)
+
+
+def cache_folder(cache_dir: str = "") -> Path:
+    """The cache folder (`RAG_CACHE_DIR`), or its default: model files prepared on first use."""
+    return Path(cache_dir or Path.home() / ".cache" / "workshop-rag")
 
 
 def env_value(name: str, env: Mapping[str, str] | None = None) -> Any:

@@ -196,8 +196,7 @@ class SKLearnStore(VectorStore):
         The order is scikit-learn's brute-force Euclidean search's (the notebook's store), found
         without its thread pool, which fought the query embedder's for the cores (p95 49 ms on
         2 cores, docs/decisions.md): a float32 product shortlists, float64 distances order."""
-        with self._lock:
-            vectors = self.vectors
+        vectors = self.vectors  # one snapshot: chunks added meanwhile wait for the next search
         if not len(vectors):
             return []
         query = _unit(np.asarray(vector, dtype=np.float32).reshape(1, -1))[0]

