@@ -4,7 +4,8 @@ The documentation comes from Debian packages (python3.11-doc, sqlite3-doc, git-d
 python-flask-doc, python-django-doc, apache2-doc,
 python-pytest-doc, python-scrapy-doc, postgresql-doc-15, python-celery-doc, octave-doc,
 python-sqlalchemy-doc, sphinx-doc, nodejs-doc,
-python-tornado-doc, varnish-doc, postfix-doc, exim4-doc-html) and is
+python-tornado-doc, varnish-doc, postfix-doc, exim4-doc-html, libvirt-doc, zsh-doc,
+wireshark-doc, rsyslog-doc, debian-handbook, python-werkzeug-doc) and is
 served by a real HTTP server on loopback, optionally adding latency to every
 response the way a remote site would, so it is indexed as web pages.
 """
@@ -214,6 +215,55 @@ CORPORA = {
         Path("/usr/share/doc/exim4-doc-html/spec_html"),
         ROOT / "bench" / "data" / "exim-qa.jsonl",
         "exim4-doc-html",
+    ),
+    # libvirt 9.0's documentation, whole: its website built by docutils and its own XSLT
+    # template (not Sphinx), the API reference, man pages, knowledge-base articles and the
+    # release notes (news.html, 268 KB) (bench/data/libvirt-README.md).
+    "libvirt": Corpus(
+        "libvirt",
+        Path("/usr/share/doc/libvirt-doc/html"),
+        ROOT / "bench" / "data" / "libvirt-qa.jsonl",
+        "libvirt-doc",
+    ),
+    # Zsh 5.9's manual, whole: one page per node from Yodl through texi2html, the completion
+    # system, modules and contributed functions each a page of 300 KB (bench/data/zsh-README.md).
+    "zsh": Corpus(
+        "zsh",
+        Path("/usr/share/doc/zsh-common/html"),
+        ROOT / "bench" / "data" / "zsh-qa.jsonl",
+        "zsh-doc",
+    ),
+    # Wireshark 4.0's User's Guide, chunked, whole: AsciiDoc through DocBook's XSL (not Sphinx),
+    # the command-line tools as an appendix (bench/data/wireshark-README.md).
+    "wireshark": Corpus(
+        "wireshark",
+        Path("/usr/share/doc/wireshark/wsug_html_chunked"),
+        ROOT / "bench" / "data" / "wireshark-qa.jsonl",
+        "wireshark-doc",
+    ),
+    # rsyslog 8.2302's documentation, whole (Sphinx): module references, RainerScript, tutorials,
+    # and historical pages and proposals that repeat most features (bench/data/rsyslog-README.md).
+    "rsyslog": Corpus(
+        "rsyslog",
+        Path("/usr/share/doc/rsyslog-doc/html"),
+        ROOT / "bench" / "data" / "rsyslog-qa.jsonl",
+        "rsyslog-doc",
+    ),
+    # The Debian Administrator's Handbook (Debian 11), English, whole: Publican's DocBook HTML,
+    # one page a section (bench/data/handbook-README.md).
+    "handbook": Corpus(
+        "handbook",
+        Path("/usr/share/doc/debian-handbook/html/en-US"),
+        ROOT / "bench" / "data" / "handbook-qa.jsonl",
+        "debian-handbook",
+    ),
+    # Werkzeug 2.2's documentation, whole (Sphinx), its changelog included
+    # (bench/data/werkzeug-README.md).
+    "werkzeug": Corpus(
+        "werkzeug",
+        Path("/usr/share/doc/python-werkzeug-doc/html"),
+        ROOT / "bench" / "data" / "werkzeug-qa.jsonl",
+        "python-werkzeug-doc",
     ),
 }
 

@@ -24,6 +24,15 @@ some manuals replaces their rows in bench/results/retrieval-probes.json and keep
   single-turn questions are searched as by the default.
 - `user-turn`: a follow-up searched with the user's previous turn and the question, without
   the answer between them.
+- `csls-0.5`, `csls-1`: hubness by local scaling (CSLS, Lample et al. 2018): the vector list
+  ranked by similarity minus a share of each chunk's mean similarity to its 10 nearest
+  chunks of *other* pages, so a chunk near everything (a usage dump listing every option,
+  a changelog) steps back; computed once from the index.
+- `rank-fusion`: the lists fused by reciprocal rank (RRF, k = 20), as the default did until
+  issue 12's tenth round; the rows of the other probes measured before it compare with this
+  row, not with `default` (docs/decisions.md).
+- `score-fusion-equal`: the default's fusion by scores with BM25 and the page list at full
+  weight, not 0.5 and 0.25.
 """
 
 from __future__ import annotations
@@ -162,6 +171,47 @@ def user_turn_probe(r: Retriever) -> Search:
     return search
 
 
+def neighbourhood(r: Retriever, k: int = 10, block: int = 1024) -> np.ndarray:
+    """Each chunk's mean similarity to its k nearest chunks of other pages."""
+    vectors = r.store.vectors.astype(np.float32)
+    docs = r.store.documents
+    pages = np.array([hash(r.page_key(d, i)) for i, d in enumerate(docs)])
+    out = np.zeros(len(docs), dtype=np.float32)
+    for start in range(0, len(docs), block):
+        sims = vectors[start : start + block] @ vectors.T
+        sims[pages[start : start + block, None] == pages[None, :]] = -1.0
+        top = np.partition(sims, -k, axis=1)[:, -k:]
+        out[start : start + block] = top.mean(axis=1)
+    return out
+
+
+class ScaledRetriever(Retriever):
+    """The default with its vector list ranked by similarity minus `share` × neighbourhood."""
+
+    def __init__(self, store: SKLearnStore, local: np.ndarray, share: float) -> None:
+        super().__init__(store)
+        self.local, self.share = local, share
+
+    def _nearest(self, vector: np.ndarray, depth: int) -> list[tuple[int, float]]:
+        sims = self.store.vectors @ vector
+        scaled = sims - self.share * self.local
+        rows = np.argsort(-scaled, kind="stable")[:depth]
+        return [(int(row), float(sims[row])) for row in rows]
+
+
+def csls_probe(r: Retriever, local: np.ndarray, share: float) -> Search:
+    scaled = ScaledRetriever(r.store, local, share)
+    scaled.adopt(r.bm25(), r.hubness(), r.centroids())
+    return lambda query, _question=None: sources(scaled.search(query, 10))
+
+
+def fusion_probe(r: Retriever, fusion: str, weights: tuple[float, float]) -> Search:
+    """The default fused by `fusion` ("rank" or "score"), BM25 and the page list at `weights`."""
+    other = Retriever(r.store, fusion=fusion, lexical_weight=weights[0], page_weight=weights[1])  # type: ignore[arg-type]
+    other.adopt(r.bm25(), r.hubness(), r.centroids())
+    return lambda query, _question=None: sources(other.search(query, 10))
+
+
 def probes(name: str, embeddings: MemoEmbeddings, chosen: list[str]) -> dict[str, Search]:
     ours = Retriever(SKLearnStore.load(CACHE / f"{name}-ours.ragidx", embeddings, EMBEDDER))  # type: ignore[arg-type]
     ours.prepare()
@@ -185,6 +235,14 @@ def probes(name: str, embeddings: MemoEmbeddings, chosen: list[str]) -> dict[str
         found["wordllama"] = wordllama_probe(ours)
     if "user-turn" in chosen:
         found["user-turn"] = user_turn_probe(ours)
+    if "rank-fusion" in chosen:
+        found["rank-fusion"] = fusion_probe(ours, "rank", (ours.lexical_weight, ours.page_weight))
+    if "score-fusion-equal" in chosen:
+        found["score-fusion-equal"] = fusion_probe(ours, "score", (1.0, 1.0))
+    local = neighbourhood(ours) if any(c.startswith("csls") for c in chosen) else None
+    for share in (0.5, 1.0):
+        if f"csls-{share:g}" in chosen and local is not None:
+            found[f"csls-{share:g}"] = csls_probe(ours, local, share)
     for weight in (0.5, 1.0):
         if f"question-too-{weight:g}" in chosen:
             found[f"question-too-{weight:g}"] = question_too_probe(ours, weight)
@@ -201,6 +259,10 @@ PROBES = (
     "question-too-0.5",
     "question-too-1",
     "user-turn",
+    "csls-0.5",
+    "csls-1",
+    "rank-fusion",
+    "score-fusion-equal",
 )
 
 

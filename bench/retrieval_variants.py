@@ -18,7 +18,9 @@ losses to the notebook and notebook+RRF baselines (bench/retrieval.py's last run
 highest mean R@4, MRR and follow-up R@4. The second round's rule (fewest losses in R@4, MRR
 or follow-up R@4 before the means) is judged beside it the same way, by what each picks for
 the manual left out. `--rescore` chooses again from the saved grid; `--add --corpora A B`
-measures only manuals A and B and adds them to it.
+measures only manuals A and B and adds them to it. Every setting fuses by rank (RRF); the
+default fuses its setting's lists by score since issue 12's tenth round, measured against
+rank fusion by bench/retrieval_probes.py (docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ def measure(store: SKLearnStore, questions, settings: list[dict]) -> list[dict]:
     shared_centroids = {h: Centroids.of(store, h) for h in GRID["hub_penalty"]}
     rows = []
     for s in settings:
-        retriever = Retriever(store, **s)
+        retriever = Retriever(store, fusion="rank", **s)  # the grid's settings are rank fusion's
         retriever.adopt(
             shared_bm25[(s["stem"], s["title_terms"], retriever.passage_size())],
             shared_hub,

@@ -88,6 +88,10 @@ class ChunkBM25:
         scores = self.bm25.scores(query)
         return [int(row) for row in np.argsort(-scores)[:depth] if scores[row] > 0]
 
+    def row_scores(self, query: str, rows: int) -> np.ndarray:
+        """Each chunk's BM25 score."""
+        return self.bm25.scores(query)
+
 
 class PassageBM25:
     """BM25 over fixed-size passages of each page (its chunks joined in order), each passage
@@ -118,6 +122,14 @@ class PassageBM25:
             rows = rows[: np.sort(first)[depth]]  # up to the (depth + 1)-th page
         _, once = np.unique(rows, return_index=True)
         return [int(row) for row in rows[np.sort(once)]]
+
+    def row_scores(self, query: str, rows: int) -> np.ndarray:
+        """Each of the store's `rows` chunks scored by the best passage standing for it
+        (0 for a chunk that no passage stands for)."""
+        best = np.zeros(rows, dtype=np.float32)
+        known = self.owners[:, 0] < rows  # a store grown since: its new rows are not scored here
+        np.maximum.at(best, self.owners[known, 0], self.bm25.scores(query)[known])
+        return best
 
 
 def passages(text: str, size: int, overlap: int) -> list[tuple[int, int]]:

@@ -1,9 +1,10 @@
 """Finding the chunks that answer a question.
 
-Hybrid by default: the vector store's nearest neighbours and BM25's best
-matches (over passages of each page, rag/lexical.py) are fused by reciprocal
-rank (RRF), then near-duplicate chunks are dropped. `mode="vector"` is the
-notebook's plain vector search. The modes and constants were chosen with
+Hybrid by default: the vector store's similarities, BM25's scores (over passages
+of each page, rag/lexical.py) and the pages' centroids are fused page by page by
+their standardised scores (rag/score_fusion.py; on a small site, chunk by chunk
+by reciprocal rank, RRF), then near-duplicate chunks are dropped. `mode="vector"`
+is the notebook's plain vector search. The modes and constants were chosen with
 `bench/retrieval.py` (docs/benchmarks.md).
 
 Follow-up questions need the conversation: `search_query()` turns the history
@@ -26,9 +27,11 @@ import numpy as np
 from langchain_core.documents import Document
 
 from .lexical import ChunkBM25, PassageBM25
+from .score_fusion import PageGroups, Signals, fuse_pages
 from .store import SKLearnStore
 
 Mode = Literal["hybrid", "vector", "bm25"]
+Fusion = Literal["rank", "score"]
 Lexical = ChunkBM25 | PassageBM25
 # `per_page` caps the chunks of one page in a result: the best chunk of each page, so a
 # page that matches everywhere (release notes, a long reference page) takes one of the k
@@ -37,14 +40,14 @@ Lexical = ChunkBM25 | PassageBM25
 # holds the answer more often than another page does.
 PER_PAGE: int | None = 1
 SMALL_SITE = 20
-# Three lists are fused by reciprocal rank, over pages (a page ranks where its best chunk
-# does in each list, so a long page does not crowd them; its best chunk is returned): the
-# vector search; BM25 at half its weight, over passages of the page's text, on word stems
-# ("uploads" finds "uploading") and the page's title; and pages ranked by their centroid
-# (the mean of their chunks' vectors: a page about the question's topic as a whole, though
-# no single chunk of it is nearest) at a quarter. RRF's constant is 20 (a first place counts
-# more than with the usual 60). Chosen leave-one-manual-out on every manual in bench/
-# (docs/decisions.md).
+# Three signals are fused over pages (a page counts by its best chunk in each, so a long
+# page does not crowd the others; one chunk of it is returned): the vector similarity; BM25
+# at half its weight, over passages of the page's text, on word stems ("uploads" finds
+# "uploading") and the page's title; and the page's centroid (the mean of its chunks'
+# vectors: a page about the question's topic as a whole, though no single chunk of it is
+# nearest) at a quarter. They meet by score (FUSION below) or by reciprocal rank, whose
+# constant is 20 (a first place counts more than with the usual 60). Chosen
+# leave-one-manual-out on every manual in bench/ (docs/decisions.md).
 LEXICAL_WEIGHT = 0.5
 RRF_K = 20
 STEM = True
@@ -59,6 +62,11 @@ PAGE_RRF = True
 # in the per-page cap and the page fusion: a manual that serves each chapter under two names
 # otherwise fills half of every result with the same text (issue 12, ninth round).
 MERGE_COPIES = True
+# How the three lists meet where pages are fused: by their standardised scores
+# (rag/score_fusion.py), so a page far ahead in one list keeps its lead, or by rank (RRF).
+# Scores since the tenth round of issue 12, by a test fixed before two manuals were
+# measured (docs/decisions.md).
+FUSION: Fusion = "score"
 # Source listings are highlighted code without prose: they match a how-to question's
 # identifiers and crowd the pages that explain them, so they come after every other page
 # (still returned when nothing else is found). Sphinx's viewcode writes them under
@@ -122,6 +130,7 @@ class Retriever:
         page_weight: float = PAGE_WEIGHT,
         passage_chars: int | None = PASSAGE_CHARS,
         merge_copies: bool = MERGE_COPIES,
+        fusion: Fusion = FUSION,
     ) -> None:
         self.store = store
         self.mode = mode
@@ -140,6 +149,8 @@ class Retriever:
         self.listings_last = not plain
         self.release_notes_last = not plain
         self.merge_copies = merge_copies and not plain
+        self.fusion: Fusion = "rank" if plain else fusion
+        self._groups: PageGroups | None = None
         self._copies: dict[str, str] = {}
         self._bm25: Lexical | None = None
         self._hubness: np.ndarray | None = None
@@ -152,7 +163,7 @@ class Retriever:
         """Drop what was derived from the store when chunks were added since."""
         if self._size != len(self.store):
             self._bm25, self._hubness, self._size = None, None, len(self.store)
-            self._centroids = None
+            self._centroids, self._groups = None, None
             pages = pages_of(self.store.documents)
             self._pages = len(pages)
             self._copies = copies_of(self.store.documents, pages) if self.merge_copies else {}
@@ -190,6 +201,14 @@ class Retriever:
                 self._centroids = Centroids.of(self.store, self.hub_penalty)
             return self._centroids
 
+    def page_groups(self) -> PageGroups:
+        with self._lock:
+            self._fresh()
+            if self._groups is None:
+                docs = self.store.documents
+                self._groups = PageGroups.of([self.page_key(d, row) for row, d in enumerate(docs)])
+            return self._groups
+
     def adopt(self, bm25: Lexical, hubness: np.ndarray, centroids: Centroids) -> None:
         """Use parts built elsewhere for this store (a benchmark scoring many settings builds
         each BM25 and centroid set once); they must match this retriever's settings."""
@@ -206,6 +225,8 @@ class Retriever:
             self.hubness()
         if self.page_weight:
             self.centroids()
+        if self.fusion == "score":
+            self.page_groups()
         self.page_cap()
 
     def embed_query(self, query: str) -> np.ndarray:
@@ -224,11 +245,19 @@ class Retriever:
         such ideas: retrieval_variants.py, retrieval_probes.py)."""
         if not len(self.store) or not query.strip():
             return []
-        lists, similarity = self.lists(query, max(self.fetch_k, k * 4), extra)
-        lists += ranked
+        depth = max(self.fetch_k, k * 4)
         # Pages are fused as pages where one chunk a page is returned (not on a small site).
         cap = self.page_cap()
-        fused = self._fuse_pages(lists) if self.page_rrf and cap is not None else self._fuse(lists)
+        pages_fused = self.page_rrf and cap is not None
+        scored = None
+        if self.fusion == "score" and pages_fused and self.mode == "hybrid" and not (extra or ranked):
+            scored = self._fuse_scores(query, depth)
+        if scored is not None:
+            fused, similarity = scored
+        else:
+            lists, similarity = self.lists(query, depth, extra)
+            lists += ranked
+            fused = self._fuse_pages(lists) if pages_fused else self._fuse(lists)
         notes_last = self.release_notes_last and ASKS_WHAT_CHANGED.search(query) is None
         return self._pick(fused, similarity, k, cap, notes_last)
 
@@ -251,6 +280,23 @@ class Retriever:
         if self.mode in ("hybrid", "bm25"):
             lists.append((self.bm25().ranked(query, depth), self.lexical_weight))
         return lists, similarity
+
+    def _fuse_scores(self, query: str, depth: int) -> tuple[dict[int, float], dict[int, float]] | None:
+        """The best `depth` pages by their standardised scores (rag/score_fusion.py), and the
+        chosen chunks' similarities; None when the store grew between the parts built from it
+        (rank fusion then takes the search)."""
+        vector = self.embed_query(query)
+        groups = self.page_groups()
+        similarity = self.store.similarities(vector)
+        hub = self.hubness() if self.hub_penalty else np.zeros_like(similarity)
+        centroid = self.centroids().row_scores(vector) if self.page_weight else np.zeros_like(similarity)
+        if not len(similarity) == len(groups.order) == len(hub) == len(centroid):
+            return None
+        lexical = self.bm25().row_scores(query, len(similarity))
+        signals = Signals(similarity - self.hub_penalty * hub, lexical, centroid)
+        weights = (1.0, self.lexical_weight, self.page_weight)
+        fused = fuse_pages(groups, signals, weights, depth)
+        return fused, {row: float(similarity[row]) for row in fused}
 
     def _nearest(self, vector: np.ndarray, depth: int) -> list[tuple[int, float]]:
         """(row, similarity) nearest first; with a hub penalty, chunks close to the whole
@@ -340,6 +386,7 @@ class Centroids:
     penalty: np.ndarray  # per page: the hub penalty times its centroid's hubness
     rows: list[np.ndarray]
     chunks: np.ndarray  # the store's vectors
+    page_of_row: np.ndarray  # each chunk's page (an index into `vectors`)
 
     @classmethod
     def of(cls, store: SKLearnStore, hub_penalty: float) -> Centroids:
@@ -348,7 +395,16 @@ class Centroids:
         means = np.stack([chunks[r].mean(axis=0) for r in rows]) if rows else np.zeros((0, 1), np.float32)
         norms = np.linalg.norm(means, axis=1, keepdims=True)
         vectors = (means / np.where(norms > 0, norms, 1.0)).astype(np.float32)
-        return cls(vectors, hub_penalty * hubness(vectors), rows, chunks)
+        page_of_row = np.zeros(len(chunks), dtype=np.int64)
+        for page, page_rows in enumerate(rows):
+            page_of_row[page_rows] = page
+        return cls(vectors, hub_penalty * hubness(vectors), rows, chunks, page_of_row)
+
+    def row_scores(self, vector: np.ndarray) -> np.ndarray:
+        """Each chunk's page centroid's similarity to the query (less the page's hub penalty)."""
+        if not len(self.rows):
+            return np.zeros(len(self.chunks), dtype=np.float32)
+        return (self.vectors @ vector - self.penalty)[self.page_of_row].astype(np.float32)
 
     def ranked(self, vector: np.ndarray, depth: int) -> list[int]:
         """The `depth` pages nearest the query by centroid, each as its chunk nearest the query."""

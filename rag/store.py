@@ -199,12 +199,7 @@ class SKLearnStore(VectorStore):
         vectors = self.vectors  # one snapshot: chunks added meanwhile wait for the next search
         if not len(vectors):
             return []
-        query = _unit(np.asarray(vector, dtype=np.float32).reshape(1, -1))[0]
-        if len(query) != self.info.dims:
-            raise EmbedderMismatch(
-                f"The query vector has {len(query)} dimensions; the index has {self.info.dims}.",
-                f"Query this index with the embedder that built it ({self.info.embedder}).",
-            )
+        query = self._query(vector)
         k = min(k, len(vectors))
         if k <= 0:
             return []
@@ -218,6 +213,20 @@ class SKLearnStore(VectorStore):
         squared = np.einsum("ij,ij->i", near, near) - 2.0 * np.einsum("ij,j->i", near, q) + q @ q
         best = np.argsort(np.maximum(squared, 0.0), kind="stable")[:k]
         return [(int(rows[i]), float(1.0 - max(squared[i], 0.0) / 2.0)) for i in best]
+
+    def similarities(self, vector: np.ndarray) -> np.ndarray:
+        """Every chunk's cosine similarity to `vector` (float32, in store order), computed
+        without BLAS threads as search_vector's shortlist is."""
+        return np.einsum("ij,j->i", self.vectors, self._query(vector))
+
+    def _query(self, vector: np.ndarray) -> np.ndarray:
+        query = _unit(np.asarray(vector, dtype=np.float32).reshape(1, -1))[0]
+        if len(query) != self.info.dims:
+            raise EmbedderMismatch(
+                f"The query vector has {len(query)} dimensions; the index has {self.info.dims}.",
+                f"Query this index with the embedder that built it ({self.info.embedder}).",
+            )
+        return query
 
     def similarity_search_with_score(
         self, query: str, k: int = 4, **kwargs: Any

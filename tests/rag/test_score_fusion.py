@@ -1,0 +1,128 @@
+"""Fusing the vector, BM25 and page lists by their standardised scores (rag/score_fusion.py)."""
+
+import numpy as np
+from langchain_core.documents import Document
+
+from rag.lexical import PassageBM25
+from rag.retrieval import SMALL_SITE, Retriever
+from rag.score_fusion import PageGroups, Signals, fuse_pages, standardise
+from rag.store import SKLearnStore
+from tests.rag.test_retrieval import _pages_store
+
+
+def test_page_groups_take_each_pages_largest_value_whatever_the_row_order():
+    groups = PageGroups.of(["a", "b", "a", "c", "b"])
+    assert groups.best(np.array([1.0, 5.0, 3.0, 2.0, 4.0])).tolist() == [3.0, 5.0, 2.0]
+    assert [groups.rows(p).tolist() for p in range(3)] == [[0, 2], [1, 4], [3]]
+
+
+def test_standardise_over_the_masked_values_and_degenerate_cases():
+    values = np.array([1.0, 3.0, 0.0])
+    mean, std = standardise(values, values > 0)
+    assert (mean, std) == (2.0, 1.0)
+    assert standardise(np.array([2.0, 2.0]), np.array([True, True])) == (0.0, 1.0)
+    assert standardise(np.array([2.0]), np.array([True])) == (0.0, 1.0)
+
+
+def _signals(vector, lexical, centroid=None):
+    vector, lexical = np.asarray(vector, np.float32), np.asarray(lexical, np.float32)
+    return Signals(vector, lexical, np.zeros_like(vector) if centroid is None else np.asarray(centroid))
+
+
+def test_a_page_far_ahead_in_bm25_passes_one_a_hair_ahead_in_the_vector_list():
+    """Rank fusion (vector 1, BM25 0.5, k = 20) would put page 0 first: first in the vector
+    list, second in BM25. Its vector lead is a hair; page 1's BM25 lead is large."""
+    vector = [0.50, 0.49, *np.linspace(0.2, 0.3, 10)]
+    lexical = [1.0, 9.0, *([0.5] * 10)]
+    groups = PageGroups.of([f"p{i}" for i in range(12)])
+    fused = fuse_pages(groups, _signals(vector, lexical), (1.0, 0.5, 0.0), depth=3)
+    assert list(fused)[:2] == [1, 0]
+    assert list(fused.values()) == sorted(fused.values(), reverse=True) and len(fused) == 3
+
+
+def test_each_page_stands_for_itself_by_its_chunk_with_the_best_own_evidence():
+    # page "a" has rows 0-2: row 1 is nearest by vector, row 2 holds the BM25 match
+    keys = ["a", "a", "a", *(f"o{i}" for i in range(8))]
+    vector = [0.30, 0.52, 0.50, *([0.1] * 8)]
+    lexical = [0.0, 0.0, 12.0, *([1.0] * 8)]
+    fused = fuse_pages(PageGroups.of(keys), _signals(vector, lexical), (1.0, 0.5, 0.0), depth=1)
+    assert list(fused) == [2, 1, 0]  # its best chunk first, then the next ones a hair below
+    assert fused[2] > fused[1] > fused[0] and fused[2] - fused[0] < 1e-6
+    only_vector = fuse_pages(PageGroups.of(keys), _signals(vector, lexical), (1.0, 0.0, 0.0), depth=1)
+    assert next(iter(only_vector)) == 1
+
+
+def test_pages_without_a_bm25_match_are_neither_raised_nor_lowered_by_it():
+    vector = [0.40, 0.40, 0.10, 0.10]
+    lexical = [0.0, 2.0, 6.0, 10.0]  # page 0 has no match: its BM25 term is 0, page 1's is below the mean
+    fused = fuse_pages(PageGroups.of(["a", "b", "c", "d"]), _signals(vector, lexical), (1.0, 0.5, 0.0), 4)
+    assert list(fused) == [0, 1, 3, 2]  # one chunk each
+
+
+def test_passage_bm25_scores_each_chunk_by_its_best_passage():
+    pages = [("", [(0, "alpha beta " * 30), (1, "gamma delta " * 30)]), ("", [(2, "beta only here")])]
+    bm25 = PassageBM25(pages, 200, stem=False)
+    scores = bm25.row_scores("gamma", 4)
+    assert scores.shape == (4,) and scores[1] > 0 and scores[2] == 0 and scores[3] == 0
+    assert bm25.row_scores("beta", 4)[2] > 0
+
+
+def test_store_similarities_are_the_search_similarities(local_embeddings):
+    texts = ["GPU billing on Cloud Run", "Pasta for nine minutes", "Quotas for GPUs per region"]
+    store = SKLearnStore(local_embeddings, "local:all-MiniLM-L6-v2")
+    store.add_vectors([Document(t) for t in texts], local_embeddings.encode(texts))
+    query = np.asarray(local_embeddings.embed_query("How is a GPU billed?"), dtype=np.float32)
+    similarities = store.similarities(query)
+    for row, similarity in store.search_vector(query, 3):
+        assert abs(similarities[row] - similarity) < 1e-5
+
+
+def _site(local_embeddings, pages: list[tuple[str, str]]) -> SKLearnStore:
+    filler = [(f"other{i}", f"Unrelated page {i} about cooking pasta and sauces.") for i in range(SMALL_SITE)]
+    return _pages_store(local_embeddings, [*pages, *filler])
+
+
+def test_the_retriever_fuses_pages_by_score_keeping_its_other_rules(local_embeddings):
+    pages = [
+        ("ch-pipe.html", "Exit code 75 from the pipe command is a temporary error: delivery is retried."),
+        ("ch29.html", "Exit code 75 from the pipe command is a temporary error: delivery is retried."),
+        ("changelog-4.96.html", "Changes: exit code 75 of the pipe transport is now a temporary error."),
+        ("ch-retry.html", "Retry rules say how often and for how long a failing delivery is tried again."),
+        ("ch-smtp.html", "The smtp transport delivers messages to remote hosts over SMTP."),
+    ]
+    store = _site(local_embeddings, pages)
+    scored = Retriever(store, fusion="score")
+    hits = scored.search("Which exit code makes a pipe delivery be retried later?", k=4)
+    urls = [h.document.metadata["url"].rsplit("/", 1)[-1] for h in hits]
+    assert urls[0] == "ch-pipe.html" and "ch29.html" not in urls  # copies take one place
+    assert len(set(urls)) == 4 and "changelog-4.96.html" not in urls[:2]  # release notes last
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert all(0.0 < h.similarity <= 1.0 for h in hits)
+    assert Retriever(store, plain=True, fusion="score").fusion == "rank"  # the baseline stays plain
+
+
+def test_score_fusion_leaves_small_sites_and_extra_lists_to_rank_fusion(local_embeddings):
+    store = SKLearnStore(local_embeddings, "local:all-MiniLM-L6-v2")
+    texts = ["GPU billing on Cloud Run", "GPU quotas per region", "Pasta for nine minutes"]
+    docs = [Document(t, metadata={"url": "http://d/one", "source": "http://d/one"}) for t in texts]
+    store.add_vectors(docs, local_embeddings.encode(texts))
+    small = Retriever(store, fusion="score").search("GPU billing", k=3)
+    same = Retriever(store, fusion="rank").search("GPU billing", k=3)
+    assert [h.document.page_content for h in small] == [h.document.page_content for h in same]
+    big = _site(local_embeddings, [("gpu", "GPU billing on Cloud Run")])
+    extra = np.asarray(local_embeddings.embed_query("pasta"), dtype=np.float32)
+    ranked = Retriever(big, fusion="score").search("GPU billing", k=2, extra=[(extra, 0.5)])
+    assert [h.document.page_content for h in ranked] == [
+        h.document.page_content for h in Retriever(big).search("GPU billing", k=2, extra=[(extra, 0.5)])
+    ]
+
+
+def test_chunks_added_after_a_search_are_found_by_the_next(local_embeddings):
+    store = _site(local_embeddings, [("gpu", "GPU billing on Cloud Run is per second.")])
+    retriever = Retriever(store, fusion="score")
+    assert retriever.search("How are GPUs billed?", k=1)[0].document.metadata["url"] == "http://d/gpu"
+    text = "Cloud Run GPU quotas are set per region; request more in the console."
+    doc = Document(text, metadata={"url": "http://d/quotas", "source": "http://d/quotas"})
+    store.add_vectors([doc], local_embeddings.encode([text]))
+    hits = retriever.search("How do I get a higher GPU quota in my region?", k=2)
+    assert hits[0].document.metadata["url"] == "http://d/quotas"
