@@ -52,7 +52,7 @@ from retrieval_variants import EMBEDDER, MemoEmbeddings
 
 from rag.embeddings.local import LocalEmbeddings
 from rag.evaluation import evaluate, load_questions
-from rag.retrieval import Retriever, history_query
+from rag.retrieval import Fusion, Retriever, history_query
 from rag.store import SKLearnStore
 
 Search = Callable[[str, Any], list[str]]  # (the text searched, the question: rag.evaluation)
@@ -189,7 +189,7 @@ class ScaledRetriever(Retriever):
     """The default with its vector list ranked by similarity minus `share` × neighbourhood."""
 
     def __init__(self, store: SKLearnStore, local: np.ndarray, share: float) -> None:
-        super().__init__(store)
+        super().__init__(store, fusion="rank")  # its vector list is the one it rescales
         self.local, self.share = local, share
 
     def _nearest(self, vector: np.ndarray, depth: int) -> list[tuple[int, float]]:
@@ -205,9 +205,9 @@ def csls_probe(r: Retriever, local: np.ndarray, share: float) -> Search:
     return lambda query, _question=None: sources(scaled.search(query, 10))
 
 
-def fusion_probe(r: Retriever, fusion: str, weights: tuple[float, float]) -> Search:
+def fusion_probe(r: Retriever, fusion: Fusion, weights: tuple[float, float]) -> Search:
     """The default fused by `fusion` ("rank" or "score"), BM25 and the page list at `weights`."""
-    other = Retriever(r.store, fusion=fusion, lexical_weight=weights[0], page_weight=weights[1])  # type: ignore[arg-type]
+    other = Retriever(r.store, fusion=fusion, lexical_weight=weights[0], page_weight=weights[1])
     other.adopt(r.bm25(), r.hubness(), r.centroids())
     return lambda query, _question=None: sources(other.search(query, 10))
 

@@ -89,8 +89,9 @@ class ChunkBM25:
         return [int(row) for row in np.argsort(-scores)[:depth] if scores[row] > 0]
 
     def row_scores(self, query: str, rows: int) -> np.ndarray:
-        """Each chunk's BM25 score."""
-        return self.bm25.scores(query)
+        """Each of the store's `rows` chunks' BM25 score (0 for chunks added since)."""
+        scores = self.bm25.scores(query)[:rows]
+        return np.pad(scores, (0, rows - len(scores)))
 
 
 class PassageBM25:

@@ -27,7 +27,7 @@ import numpy as np
 from langchain_core.documents import Document
 
 from .lexical import ChunkBM25, PassageBM25
-from .score_fusion import PageGroups, Signals, fuse_pages
+from .score_fusion import ROWS_PER_PAGE, PageGroups, Signals, fuse_pages
 from .store import SKLearnStore
 
 Mode = Literal["hybrid", "vector", "bm25"]
@@ -107,7 +107,7 @@ HUB_PENALTY = 0.0
 @dataclass
 class Hit:
     document: Document
-    score: float  # the fused score used for ranking
+    score: float  # the fused score used for ranking (with score fusion a sum of z-scores: may be < 0)
     similarity: float  # cosine similarity to the query (0 when only BM25 found it)
 
 
@@ -295,7 +295,7 @@ class Retriever:
         lexical = self.bm25().row_scores(query, len(similarity))
         signals = Signals(similarity - self.hub_penalty * hub, lexical, centroid)
         weights = (1.0, self.lexical_weight, self.page_weight)
-        fused = fuse_pages(groups, signals, weights, depth)
+        fused = fuse_pages(groups, signals, weights, depth, max(ROWS_PER_PAGE, (self.per_page or 1) + 2))
         return fused, {row: float(similarity[row]) for row in fused}
 
     def _nearest(self, vector: np.ndarray, depth: int) -> list[tuple[int, float]]:

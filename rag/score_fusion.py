@@ -51,26 +51,38 @@ class PageGroups:
 
 
 def standardise(values: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
-    """Mean and standard deviation over the masked values (0 and 1 when too few differ)."""
+    """Mean and standard deviation over the masked values. When they do not differ (one
+    BM25 match, or several with one score) each counts one deviation above the mean, as a
+    clear leader would, not its raw score."""
     seen = values[mask]
-    if len(seen) < 2 or not seen.std():
+    if not len(seen):
         return (0.0, 1.0)
-    return (float(seen.mean()), float(seen.std()))
+    spread = float(seen.std())
+    return (float(seen.mean()), spread) if spread > 0 else (float(seen.mean()) - 1.0, 1.0)
 
 
-# Chunks offered for each page, best first: a page whose best chunk repeats another page's
-# text (a copy not merged) or a cap above one still finds its next chunk.
+# Chunks offered for each page, best first, at least: a page whose best chunk repeats another
+# page's text (a copy not merged) still finds its next chunk (the retriever asks for its
+# per-page cap plus two when that is more).
 ROWS_PER_PAGE = 3
 
 
 def fuse_pages(
-    groups: PageGroups, signals: Signals, weights: tuple[float, float, float], depth: int
+    groups: PageGroups,
+    signals: Signals,
+    weights: tuple[float, float, float],
+    depth: int,
+    rows_per_page: int = ROWS_PER_PAGE,
 ) -> dict[int, float]:
     """The `depth` best pages, each as its chunks with the best evidence of their own (vector
     and BM25, standardised alike), scored by the page's fused score and, a hair below it,
     each next chunk."""
-    pages = [groups.best(s.astype(np.float64)) for s in (signals.vector, signals.lexical, signals.centroid)]
-    masks = [np.ones(len(pages[0]), bool), pages[1] > 0, np.ones(len(pages[0]), bool)]
+    # a chunk whose vector is not finite (a broken embedding) counts as no evidence, not NaN
+    raw = (signals.vector, signals.lexical, signals.centroid)
+    pages = [groups.best(np.where(np.isfinite(s), s, -np.inf).astype(np.float64)) for s in raw]
+    finite = [np.isfinite(p) for p in pages]
+    pages = [np.where(ok, p, 0.0) for p, ok in zip(pages, finite, strict=True)]
+    masks = [finite[0], finite[1] & (pages[1] > 0), finite[2]]
     scales = [standardise(p, m) for p, m in zip(pages, masks, strict=True)]
     fused = np.zeros(len(pages[0]))
     for page_values, mask, (mean, std), weight in zip(pages, masks, scales, weights, strict=True):
@@ -78,9 +90,9 @@ def fuse_pages(
     chosen: dict[int, float] = {}
     for page in np.argsort(-fused, kind="stable")[:depth]:
         rows = groups.rows(int(page))
-        own = weights[0] * (signals.vector[rows] - scales[0][0]) / scales[0][1]
+        own = weights[0] * np.nan_to_num((signals.vector[rows] - scales[0][0]) / scales[0][1], nan=-np.inf)
         lexical = signals.lexical[rows]
         own += weights[1] * np.where(lexical > 0, (lexical - scales[1][0]) / scales[1][1], 0.0)
-        for place, best in enumerate(np.argsort(-own, kind="stable")[:ROWS_PER_PAGE]):
+        for place, best in enumerate(np.argsort(-own, kind="stable")[:rows_per_page]):
             chosen[int(rows[int(best)])] = float(fused[page]) - 1e-9 * place
     return chosen

@@ -1,6 +1,7 @@
 """Fusing the vector, BM25 and page lists by their standardised scores (rag/score_fusion.py)."""
 
 import numpy as np
+import pytest
 from langchain_core.documents import Document
 
 from rag.lexical import PassageBM25
@@ -20,8 +21,10 @@ def test_standardise_over_the_masked_values_and_degenerate_cases():
     values = np.array([1.0, 3.0, 0.0])
     mean, std = standardise(values, values > 0)
     assert (mean, std) == (2.0, 1.0)
-    assert standardise(np.array([2.0, 2.0]), np.array([True, True])) == (0.0, 1.0)
-    assert standardise(np.array([2.0]), np.array([True])) == (0.0, 1.0)
+    # values that do not differ each count one deviation above the mean, not their raw size
+    assert standardise(np.array([2.0, 2.0]), np.array([True, True])) == (1.0, 1.0)
+    assert standardise(np.array([12.0]), np.array([True])) == (11.0, 1.0)
+    assert standardise(np.array([12.0]), np.array([False])) == (0.0, 1.0)
 
 
 def _signals(vector, lexical, centroid=None):
@@ -126,3 +129,27 @@ def test_chunks_added_after_a_search_are_found_by_the_next(local_embeddings):
     store.add_vectors([doc], local_embeddings.encode([text]))
     hits = retriever.search("How do I get a higher GPU quota in my region?", k=2)
     assert hits[0].document.metadata["url"] == "http://d/quotas"
+
+
+def test_a_lone_bm25_match_counts_as_a_leader_not_by_its_raw_score():
+    vector = [0.30, 0.50, *np.linspace(0.2, 0.45, 28)]
+    lexical = [12.0, *([0.0] * 29)]  # one page matches the query's words
+    groups = PageGroups.of([f"p{i}" for i in range(30)])
+    fused = fuse_pages(groups, _signals(vector, lexical), (1.0, 0.5, 0.0), 30)
+    z_vector = (0.30 - np.mean(vector)) / np.std(vector)
+    assert fused[0] == pytest.approx(z_vector + 0.5, abs=1e-5)  # +1 deviation at half weight, not 0.5 * 12
+
+
+def test_a_broken_vector_costs_its_page_its_evidence_not_every_search():
+    vector = [np.nan, 0.9, 0.5, 0.4, 0.3]
+    lexical = [0.0, 3.0, 1.0, 0.0, 0.0]
+    fused = fuse_pages(PageGroups.of(list("abcde")), _signals(vector, lexical), (1.0, 0.5, 0.0), 5)
+    assert all(np.isfinite(list(fused.values()))) and next(iter(fused)) == 1
+
+
+def test_a_page_offers_as_many_chunks_as_its_cap_needs():
+    keys = ["a"] * 6 + [f"o{i}" for i in range(6)]
+    vector = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, *([0.1] * 6)]
+    signals = _signals(vector, [0.0] * 12)
+    assert len(fuse_pages(PageGroups.of(keys), signals, (1.0, 0.5, 0.0), depth=1)) == 3
+    assert len(fuse_pages(PageGroups.of(keys), signals, (1.0, 0.5, 0.0), 1, rows_per_page=6)) == 6
