@@ -249,9 +249,8 @@ class Retriever:
         # Pages are fused as pages where one chunk a page is returned (not on a small site).
         cap = self.page_cap()
         pages_fused = self.page_rrf and cap is not None
-        scored = None
-        if self.fusion == "score" and pages_fused and self.mode == "hybrid" and not (extra or ranked):
-            scored = self._fuse_scores(query, depth)
+        by_score = self.fusion == "score" and pages_fused and self.mode == "hybrid" and not (extra or ranked)
+        scored = self._fuse_scores(query, depth) if by_score else None
         if scored is not None:
             fused, similarity = scored
         else:
@@ -288,12 +287,13 @@ class Retriever:
         vector = self.embed_query(query)
         groups = self.page_groups()
         similarity = self.store.similarities(vector)
-        hub = self.hubness() if self.hub_penalty else np.zeros_like(similarity)
+        hub = self.hubness() if self.hub_penalty else similarity  # (a stand-in of the right size)
         centroid = self.centroids().row_scores(vector) if self.page_weight else np.zeros_like(similarity)
         if not len(similarity) == len(groups.order) == len(hub) == len(centroid):
             return None
+        nearness = similarity - self.hub_penalty * hub if self.hub_penalty else similarity
         lexical = self.bm25().row_scores(query, len(similarity))
-        signals = Signals(similarity - self.hub_penalty * hub, lexical, centroid)
+        signals = Signals(nearness, lexical, centroid)
         weights = (1.0, self.lexical_weight, self.page_weight)
         fused = fuse_pages(groups, signals, weights, depth, max(ROWS_PER_PAGE, (self.per_page or 1) + 2))
         return fused, {row: float(similarity[row]) for row in fused}
