@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,3 +38,15 @@ def column_texts(page) -> list[str]:
     columns = page.locator('[data-testid="stColumn"]')
     count = columns.count()
     return [columns.nth(i).inner_text() for i in range(max(0, count - 2), count)]
+
+
+def finished_columns(page, timeout: float = 30.0) -> list[str]:
+    """The two columns once neither is streaming: one may finish seconds after the other."""
+    deadline = time.time() + timeout
+    texts = column_texts(page)
+    while time.time() < deadline:
+        if len(texts) == 2 and not any("▌" in t for t in texts):
+            return texts
+        time.sleep(0.1)
+        texts = column_texts(page)
+    pytest.fail(f"the columns did not finish streaming in {timeout:.0f} s: {texts!r}")

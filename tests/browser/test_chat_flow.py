@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser.helpers import BROWSER, app_on_ollama, column_texts
+from tests.browser.helpers import BROWSER, app_on_ollama, column_texts, finished_columns
 from tests.conftest import ROOT, SAMPLE_DOCS
 from tests.servers.ollama import FakeOllama, OllamaState
 from tests.servers.site import SiteServer
@@ -89,8 +89,8 @@ def test_index_ask_stream_follow_source_and_follow_up(app_url, docs, browser, ol
     assert both_partial, "the two columns never streamed at the same time"
     page.get_by_text("Sources (4)").wait_for(timeout=30_000)
     assert ollama.state.max_active == 2
+    left, right = finished_columns(page)
     shot(page, "chat")
-    left, right = column_texts(page)
     assert ANSWER in left and ANSWER in right and "first token" in left
 
     # Follow a source link: it opens the served page at the chunk's anchor.
