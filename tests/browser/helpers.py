@@ -40,12 +40,13 @@ def column_texts(page) -> list[str]:
     return [columns.nth(i).inner_text() for i in range(max(0, count - 2), count)]
 
 
-def finished_columns(page, timeout: float = 30.0) -> list[str]:
-    """The two columns once neither is streaming: one may finish seconds after the other."""
+def finished_columns(page, answer: str, timeout: float = 30.0) -> list[str]:
+    """The two columns once both show `answer` and neither is streaming: one may finish
+    seconds after the other, and the run that redraws the turn empties a column for a moment."""
     deadline = time.time() + timeout
     texts = column_texts(page)
     while time.time() < deadline:
-        if len(texts) == 2 and not any("▌" in t for t in texts):
+        if len(texts) == 2 and all(answer in t and "▌" not in t for t in texts):
             return texts
         time.sleep(0.1)
         texts = column_texts(page)

@@ -89,7 +89,7 @@ def test_index_ask_stream_follow_source_and_follow_up(app_url, docs, browser, ol
     assert both_partial, "the two columns never streamed at the same time"
     page.get_by_text("Sources (4)").wait_for(timeout=30_000)
     assert ollama.state.max_active == 2
-    left, right = finished_columns(page)
+    left, right = finished_columns(page, ANSWER)
     shot(page, "chat")
     assert ANSWER in left and ANSWER in right and "first token" in left
 
