@@ -5,7 +5,7 @@ python-flask-doc, python-django-doc, apache2-doc,
 python-pytest-doc, python-scrapy-doc, postgresql-doc-15, python-celery-doc, octave-doc,
 python-sqlalchemy-doc, sphinx-doc, nodejs-doc,
 python-tornado-doc, varnish-doc, postfix-doc, exim4-doc-html, libvirt-doc, zsh-doc,
-wireshark-doc, rsyslog-doc, debian-handbook, python-werkzeug-doc) and is
+wireshark-doc, rsyslog-doc, debian-handbook, python-werkzeug-doc, vim-doc, cmake-doc) and is
 served by a real HTTP server on loopback, optionally adding latency to every
 response the way a remote site would, so it is indexed as web pages.
 """
@@ -264,6 +264,22 @@ CORPORA = {
         Path("/usr/share/doc/python-werkzeug-doc/html"),
         ROOT / "bench" / "data" / "werkzeug-qa.jsonl",
         "python-werkzeug-doc",
+    ),
+    # Vim 9.0's help as HTML pages (vim2html: preformatted help text with tag links), whole,
+    # its version notes included (bench/data/vim-README.md).
+    "vim": Corpus(
+        "vim",
+        Path("/usr/share/doc/vim/html"),
+        ROOT / "bench" / "data" / "vim-qa.jsonl",
+        "vim-doc",
+    ),
+    # CMake 3.25's documentation, whole (Sphinx): one page a command, variable, property and
+    # module, the manuals and guides, and 27 release-notes pages (bench/data/cmake-README.md).
+    "cmake": Corpus(
+        "cmake",
+        Path("/usr/share/doc/cmake-data/html"),
+        ROOT / "bench" / "data" / "cmake-qa.jsonl",
+        "cmake-doc",
     ),
 }
 

@@ -33,6 +33,13 @@ some manuals replaces their rows in bench/results/retrieval-probes.json and keep
   row, not with `default` (docs/decisions.md).
 - `score-fusion-equal`: the default's fusion by scores with BM25 and the page list at full
   weight, not 0.5 and 0.25.
+- `score-bm25-0.25`, `score-bm25-0.75`, `score-page-0.5`, `score-page-0`: the default's
+  fusion by scores with one weight moved (BM25 at 0.25 or 0.75, the page centroid at 0.5
+  or 0).
+- `length-fair-0.5`, `length-fair-1`: each page's best vector similarity less a share of
+  σ·√(2 ln n), the expected best of n random chunks, for a page of n chunks (σ: the spread
+  of the query's similarities over the manual): a long page's best chunk is the best of
+  more chances.
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ from retrieval_variants import EMBEDDER, MemoEmbeddings
 from rag.embeddings.local import LocalEmbeddings
 from rag.evaluation import evaluate, load_questions
 from rag.retrieval import Fusion, Retriever, history_query
+from rag.score_fusion import ROWS_PER_PAGE, Signals, fuse_pages
 from rag.store import SKLearnStore
 
 Search = Callable[[str, Any], list[str]]  # (the text searched, the question: rag.evaluation)
@@ -212,6 +220,47 @@ def fusion_probe(r: Retriever, fusion: Fusion, weights: tuple[float, float]) -> 
     return lambda query, _question=None: sources(other.search(query, 10))
 
 
+class LengthFairRetriever(Retriever):
+    """The default with each page's best vector similarity judged against the best of as
+    many chunks drawn at random: a page of n chunks gives up `share` × σ × √(2 ln n), the
+    expected maximum of n draws (σ: the spread of this query's similarities), so a long page
+    does not lead only because it offers more chances."""
+
+    def __init__(self, store: SKLearnStore, share: float) -> None:
+        super().__init__(store)
+        self.share = share
+
+    def _fuse_scores(self, query: str, depth: int) -> tuple[dict[int, float], dict[int, float]] | None:
+        vector = self.embed_query(query)
+        groups = self.page_groups()
+        similarity = self.store.similarities(vector)
+        counts = np.diff(np.r_[groups.starts, len(groups.order)])
+        size = np.empty(len(similarity))
+        size[groups.order] = np.repeat(counts, counts)
+        chances = np.sqrt(2.0 * np.log(np.maximum(size, 1.0)))
+        nearness = similarity - self.share * float(similarity.std()) * chances
+        lexical = self.bm25().row_scores(query, len(similarity))
+        signals = Signals(nearness, lexical, self.centroids().row_scores(vector))
+        weights = (1.0, self.lexical_weight, self.page_weight)
+        fused = fuse_pages(groups, signals, weights, depth, ROWS_PER_PAGE)
+        return fused, {row: float(similarity[row]) for row in fused}
+
+
+def length_fair_probe(r: Retriever, share: float) -> Search:
+    fair = LengthFairRetriever(r.store, share)
+    fair.adopt(r.bm25(), r.hubness(), r.centroids())
+    return lambda query, _question=None: sources(fair.search(query, 10))
+
+
+# Score fusion with one weight moved: (BM25, page centroid), the default being (0.5, 0.25).
+SCORE_WEIGHTS = {
+    "score-bm25-0.25": (0.25, 0.25),
+    "score-bm25-0.75": (0.75, 0.25),
+    "score-page-0.5": (0.5, 0.5),
+    "score-page-0": (0.5, 0.0),
+}
+
+
 def probes(name: str, embeddings: MemoEmbeddings, chosen: list[str]) -> dict[str, Search]:
     ours = Retriever(SKLearnStore.load(CACHE / f"{name}-ours.ragidx", embeddings, EMBEDDER))  # type: ignore[arg-type]
     ours.prepare()
@@ -239,6 +288,12 @@ def probes(name: str, embeddings: MemoEmbeddings, chosen: list[str]) -> dict[str
         found["rank-fusion"] = fusion_probe(ours, "rank", (ours.lexical_weight, ours.page_weight))
     if "score-fusion-equal" in chosen:
         found["score-fusion-equal"] = fusion_probe(ours, "score", (1.0, 1.0))
+    for label, weights in SCORE_WEIGHTS.items():
+        if label in chosen:
+            found[label] = fusion_probe(ours, "score", weights)
+    for share in (0.5, 1.0):
+        if f"length-fair-{share:g}" in chosen:
+            found[f"length-fair-{share:g}"] = length_fair_probe(ours, share)
     local = neighbourhood(ours) if any(c.startswith("csls") for c in chosen) else None
     for share in (0.5, 1.0):
         if f"csls-{share:g}" in chosen and local is not None:
@@ -263,6 +318,9 @@ PROBES = (
     "csls-1",
     "rank-fusion",
     "score-fusion-equal",
+    *SCORE_WEIGHTS,
+    "length-fair-0.5",
+    "length-fair-1",
 )
 
 

@@ -77,11 +77,13 @@ SOURCE_LISTING = re.compile(r"/_modules/|/src-html/|_8[a-z0-9]+_source\.html$")
 # take first places for feature questions whose answer is elsewhere, so they too come after
 # every other page, unless the question asks what changed (measured: docs/decisions.md).
 # Found by their path (whatsnew/, releases/, releaselog/, announce/, history/, changelog…,
-# release-15.html, whatsnew-5.2.html) or their title ("Django 3.2 release notes").
+# release-15.html, whatsnew-5.2.html, Vim's version9.html) or their title ("Django 3.2
+# release notes").
 RELEASE_NOTES_PATH = re.compile(
     r"(?:^|/)(?:whatsnew|releases|releaselog|relnotes|changelogs?|announce|history|news)/"
     r"|(?:^|/|md_)(?:whatsnew|releases?|releaselog|changelog|changes|news|history|relnotes)[-_]v?\d"
-    r"|release[-_]?notes|(?:^|/|md_)whats?[-_]?new|new[-_]features[-_]\d|change[-_]?log",
+    r"|release[-_]?notes|(?:^|/|md_)whats?[-_]?new|new[-_]features[-_]\d|change[-_]?log"
+    r"|(?:^|/|md_)version[-_]?\d+(?:[._]\d+)*\.[a-z]+$",
     re.I,
 )
 RELEASE_NOTES_TITLE = re.compile(

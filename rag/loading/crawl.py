@@ -14,10 +14,11 @@ import re
 import threading
 import xml.etree.ElementTree as ET
 from pathlib import PurePosixPath
-from urllib.parse import urldefrag, urljoin, urlsplit, urlunsplit
+from urllib.parse import urldefrag, urlsplit, urlunsplit
 from urllib.robotparser import RobotFileParser
 
 from .fetch import Fetcher
+from .navigation import resolve
 
 PAGE_SUFFIXES = {"", ".html", ".htm", ".xhtml", ".shtml", ".php", ".asp", ".aspx", ".jsp", ".md"}
 MAX_SITEMAPS = 20
@@ -34,6 +35,16 @@ def normalize(url: str) -> str:
     if parts.username:
         netloc = f"{parts.username}@{netloc}"
     return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
+
+
+def _sitemap_url(sitemap: str, loc: str) -> str | None:
+    """A sitemap entry's URL; None for one that is no address ("http://[x", "http://h:99999/"):
+    it costs that entry, not the crawl."""
+    joined = resolve(sitemap, loc)
+    try:
+        return normalize(joined) if joined else None
+    except ValueError:
+        return None
 
 
 _INDEX_FILE = re.compile(r"/(?:index|default)\.(?:html?|xhtml|php|aspx?|jsp|shtml)$")
@@ -125,7 +136,9 @@ def sitemap_urls(
         for loc in root.iter():
             if not loc.tag.endswith("loc") or not (loc.text or "").strip():
                 continue
-            url = normalize(urljoin(sitemap, loc.text.strip()))
+            url = _sitemap_url(sitemap, loc.text.strip())
+            if url is None:
+                continue
             if root.tag.endswith("sitemapindex"):
                 queue.append(url)
             elif url in scope and robots.allowed(url):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass, field
-from urllib.parse import urldefrag, urljoin
+from urllib.parse import urldefrag
 
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag, XMLParsedAsHTMLWarning
 
@@ -25,6 +25,7 @@ from .navigation import (
     link_lists,
     pagers,
     refresh_target,
+    resolve,
     tags,
     text_stats,
 )
@@ -260,7 +261,10 @@ def _links(soup: BeautifulSoup, base: str) -> list[str]:
         href = str(a["href"]).strip()
         if not href or href.startswith(("#", "mailto:", "javascript:", "tel:")):
             continue
-        url, _ = urldefrag(urljoin(base, href))
+        joined = resolve(base, href)
+        if joined is None:
+            continue
+        url = urldefrag(joined)[0]
         if url.startswith(("http://", "https://", "file://")):
             seen.setdefault(url, None)
     return list(seen)
@@ -290,7 +294,7 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
         warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
         soup = BeautifulSoup(html, "lxml", from_encoding=encoding if isinstance(html, bytes) else None)
     base_tag = soup.find("base", href=True)
-    base = urljoin(url, str(base_tag["href"])) if isinstance(base_tag, Tag) else url
+    base = (resolve(url, str(base_tag["href"])) if isinstance(base_tag, Tag) else None) or url
     links = _links(soup, base)
     redirect = refresh_target(soup, base)
     main = _main_content(soup)

@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
 import certifi
@@ -30,6 +30,7 @@ from urllib3.response import HTTPResponse
 from ..errors import FetchError
 from . import urlpolicy
 from .deadline import Watch, watched
+from .navigation import resolve
 from .urlpolicy import Target, check_url
 
 HTML_TYPES = {"text/html", "application/xhtml+xml"}
@@ -164,7 +165,14 @@ class Fetcher:
             location = response.headers.get("Location")
             if not location:
                 raise FetchError(url, "bad-response", "The server sent a redirect with no target.")
-            current = urljoin(target.url, location)
+            joined = resolve(target.url, location)
+            if joined is None:
+                raise FetchError(
+                    url,
+                    "bad-response",
+                    f"The server sent a redirect to {location[:200]!r}, which is no address.",
+                )
+            current = joined
             if current in seen:
                 raise FetchError(
                     url,
@@ -294,6 +302,12 @@ def decode(url: str, body: bytes, declared: str | None, media: str) -> str:
     return text
 
 
+# Labels that browsers read as windows-1252 (the WHATWG Encoding Standard), whose bytes
+# 0x80-0x9F are letters and signs, not controls. A page so labelled whose bytes are valid
+# UTF-8 is UTF-8 with a stale label (18 of Vim's 152 help pages): it is read as UTF-8.
+_WINDOWS_1252 = {"iso8859-1", "ascii", "cp1252"}
+
+
 def _decode(body: bytes, declared: str | None, media: str) -> str | None:
     for bom, codec in _BOMS:
         if body.startswith(bom):
@@ -303,7 +317,7 @@ def _decode(body: bytes, declared: str | None, media: str) -> str | None:
         return body.decode(codec, errors="replace")
     if b"\x00" in body:  # binary, or UTF-16/32 that names no encoding
         return None
-    if codec:
+    if codec and codec not in _WINDOWS_1252:
         return body.decode(codec, errors="replace")
     try:
         return body.decode("utf-8")

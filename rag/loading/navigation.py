@@ -23,6 +23,11 @@ MIN_LINKS = 5
 # installation notes share a wrapper with a long table of contents keeps them.
 PROSE_TAGS = {"p", "pre"}
 PROSE_MIN = 500
+# A paragraph with this many words outside its links, and more of them than links, is a
+# sentence that names linked things ("When run in script mode, CMake sets the variables
+# A, B, C and D to ..."), not a list of links ("See also: A, B, C, D and E."): it stays.
+SENTENCE_WORDS = 6
+WORD = re.compile(r"[^\W\d_]{2,}")
 # A pager ("Next: Broadcasting, Up: Vectorization [Contents][Index]", Texinfo's header;
 # DocBook's Prev | Up | Home | Next) is a block whose every link is a keyboard shortcut or
 # a rel=next/prev/up link, with little text besides: navigation however few its links.
@@ -38,8 +43,10 @@ def tags(root: Tag) -> list[Tag]:
 
 
 # text_stats fields, per element: text as get_text(" ", strip=True) sees it (characters of
-# the stripped strings, and how many), links (a[href]) inside, their text, raw text length.
-CHARS, STRINGS, LINKS, LINKED, RAW = range(5)
+# the stripped strings, and how many), links (a[href]) inside, their text, raw text length,
+# words (WORD), and words inside links.
+CHARS, STRINGS, LINKS, LINKED, RAW, WORDS, LINKED_WORDS = range(7)
+FIELDS = 7
 
 
 def text_stats(root: Tag) -> dict[int, list[int]]:
@@ -48,21 +55,23 @@ def text_stats(root: Tag) -> dict[int, list[int]]:
     for node in reversed([root, *root.descendants]):  # document order reversed: children first
         parent = node.parent
         if isinstance(node, Tag):
-            own = stats.setdefault(id(node), [0, 0, 0, 0, 0])
+            own = stats.setdefault(id(node), [0] * FIELDS)
             if node.name == "a" and node.get("href") is not None:
                 own[LINKS] += 1
                 own[LINKED] += spaced(own)
+                own[LINKED_WORDS] = own[WORDS]
             if node is not root and parent is not None:
-                up = stats.setdefault(id(parent), [0, 0, 0, 0, 0])
-                for i in range(5):
+                up = stats.setdefault(id(parent), [0] * FIELDS)
+                for i in range(FIELDS):
                     up[i] += own[i]
         elif type(node) in (NavigableString, CData) and parent is not None:
-            up = stats.setdefault(id(parent), [0, 0, 0, 0, 0])
+            up = stats.setdefault(id(parent), [0] * FIELDS)
             stripped = node.strip()
             up[RAW] += len(node)
             if stripped:
                 up[CHARS] += len(stripped)
                 up[STRINGS] += 1
+                up[WORDS] += len(WORD.findall(stripped))
     return stats
 
 
@@ -80,7 +89,7 @@ def link_lists(main: Tag) -> list[Tag]:
     lists = []
     for tag in reversed(tags(main)):
         stat = stats[id(tag)]
-        linked = stat[LINKED] / (spaced(stat) or 1) > LINK_DENSITY
+        linked = stat[LINKED] / (spaced(stat) or 1) > LINK_DENSITY and not _is_sentence(tag, stat)
         dense = linked and stat[LINKS] >= MIN_LINKS
         # a paragraph that is mostly its link (a list item naming a page) is not prose
         own = spaced(stat) if tag.name in PROSE_TAGS and not linked else prose.get(id(tag), 0)
@@ -91,6 +100,13 @@ def link_lists(main: Tag) -> list[Tag]:
             prose[id(tag.parent)] = prose.get(id(tag.parent), 0) + own
     lists.reverse()  # document order, as the callers expect
     return lists
+
+
+def _is_sentence(tag: Tag, stat: list[int]) -> bool:
+    """A paragraph with more words outside its links than links, and SENTENCE_WORDS at
+    least: a sentence naming linked things. One opening line before 200 links is not."""
+    unlinked = stat[WORDS] - stat[LINKED_WORDS]
+    return tag.name == "p" and unlinked >= max(SENTENCE_WORDS, stat[LINKS])
 
 
 def _is_pager_link(tag: Tag) -> bool:
@@ -158,8 +174,16 @@ def refresh_target(soup: BeautifulSoup, base: str) -> str | None:
         found = _REFRESH.match(str(meta["content"]))
         target = found.group(3).strip() if found and int(found.group(1)) == 0 else ""
         if target and not target.lower().startswith("url="):
-            try:
-                return urldefrag(urljoin(base, target))[0]
-            except ValueError:  # "http://[::1": not a URL a reader could be sent to
-                return None
+            found_url = resolve(base, target)
+            return urldefrag(found_url)[0] if found_url else None
     return None
+
+
+def resolve(base: str, href: str) -> str | None:
+    """`href` read against `base`, or None when it is no URL at all: "http://[::1",
+    "ftp://[user@]host/" (Vim's help writes that as a placeholder). One such link on a page
+    must cost that link, not the page."""
+    try:
+        return urljoin(base, href)
+    except ValueError:
+        return None

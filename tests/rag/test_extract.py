@@ -154,6 +154,51 @@ def test_an_index_of_terms_and_links_is_still_only_a_list_of_links():
     assert extract_html(html, "http://docs.test/bookindex.html").links_only
 
 
+def test_a_sentence_naming_linked_things_is_prose_and_see_also_is_a_link_list():
+    """CMake's CMAKE_CURRENT_SOURCE_DIR page: two short paragraphs, then a sentence naming
+    four linked variables. The sentence counted as a list of links, so the page was refused
+    as one; a "See also" paragraph of links still goes."""
+    variables = (
+        "CMAKE_BINARY_DIR",
+        "CMAKE_SOURCE_DIR",
+        "CMAKE_CURRENT_BINARY_DIR",
+        "CMAKE_CURRENT_SOURCE_DIR",
+    )
+    named = ", ".join(f'<a href="{v}.html"><code>{v}</code></a>' for v in variables)
+    also = ", ".join(f'<a href="{v}.html"><code>{v}</code></a>' for v in (*variables, "PROJECT_SOURCE_DIR"))
+    html = f"""<html><body><div role="main"><section id="cmake-current-source-dir">
+    <h1>CMAKE_CURRENT_SOURCE_DIR</h1><p>The path to the source directory currently being processed.</p>
+    <p>This is the full path to the source directory that is currently being processed by cmake.</p>
+    <p>When run in <a href="cmake.1.html"><code>cmake -P</code></a> script mode, CMake sets the
+    variables {named} to the current working directory.</p><p>See also: {also}.</p>
+    </section></div></body></html>"""
+    page = extract_html(html, "http://docs.test/variable/CMAKE_CURRENT_SOURCE_DIR.html")
+    text = " ".join(s.text for s in page.sections)
+    assert not page.links_only
+    assert "CMake sets the variables CMAKE_BINARY_DIR, CMAKE_SOURCE_DIR" in " ".join(text.split())
+    assert "See also" not in text
+
+
+def test_an_opening_line_before_many_links_does_not_make_them_prose():
+    links = ", ".join(f'<a href="cmd{i}.html">command_{i}</a>' for i in range(200))
+    html = f"""<html><body><div role="main"><h1>Commands</h1>
+    <p>This is the list of all the commands in the manual, in order: {links}.</p></div></body></html>"""
+    assert extract_html(html, "http://docs.test/commands.html").links_only
+
+
+def test_words_outside_links_are_counted_in_linear_time():
+    """A paragraph mostly of links under deep nesting: its words are counted in the one pass
+    of text_stats, not by walking up from every string."""
+    import time
+
+    words = "".join(f"<i>word{i % 10} and more</i> " for i in range(40_000))
+    inner = "<span>" * 400 + words + "</span>" * 400
+    html = f"<html><body><h1>Deep</h1><p><a href='/x'>{'link text ' * 50000}</a>{inner}</p></body></html>"
+    started = time.monotonic()
+    extract_html(html, "http://docs.test/deep.html")
+    assert time.monotonic() - started < 12.0  # 4 s here; walking up from every string: 21 s
+
+
 def test_a_list_whose_items_are_paragraphs_naming_a_link_is_still_a_link_list():
     """Sphinx writes a loose list as <li><p>...</p></li>; a paragraph that is mostly its one
     link (Sphinx's "Projects using Sphinx") is not prose that keeps the list."""

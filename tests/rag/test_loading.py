@@ -112,6 +112,31 @@ def test_crawl_uses_the_sitemap_and_honours_robots(site):
     assert [r.url.rsplit("/", 1)[-1] for r in blocked] == ["security.html"]
 
 
+def test_sitemap_entries_that_are_no_address_cost_those_entries_not_the_crawl(site):
+    from tests.servers.site import reply
+
+    bad = ("http://[user@]machine/x.html", "http://127.0.0.1:99999/x.html", "http://h:abc/")
+    entries = "".join(f"<url><loc>{loc}</loc></url>" for loc in (*bad, f"{site.url}/gemma.html"))
+    sitemap = (
+        f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{entries}</urlset>'
+    )
+    site.handler.extra["/map.xml"] = reply(200, sitemap.encode(), "application/xml")
+    site.handler.extra["/robots.txt"] = reply(200, f"Sitemap: {site.url}/map.xml\n".encode(), "text/plain")
+    results = list(WebLoader(FetchConfig()).load(crawl=f"{site.url}/index.html", max_pages=10))
+    assert "/map.xml" in site.hits
+    assert any(r.ok and r.url.endswith("/gemma.html") for r in results)
+
+
+def test_a_base_href_that_is_no_address_leaves_links_read_against_the_page(site):
+    from tests.servers.site import reply
+
+    body = f"<p>{'Words. ' * 40}</p><p>See <a href='gemma.html'>the Gemma page</a>.</p>"
+    html = f"<html><head><base href='http://[broken'></head><body><h1>Base</h1>{body}</body></html>"
+    site.handler.extra["/base.html"] = reply(200, html.encode())
+    [result] = WebLoader(FetchConfig()).load([f"{site.url}/base.html"])
+    assert result.ok and f"{site.url}/gemma.html" in result.links
+
+
 def test_pages_disallowed_by_robots_do_not_use_up_the_page_limit(site):
     from tests.servers.site import reply
 
@@ -254,3 +279,51 @@ def test_a_link_with_a_port_out_of_range_is_skipped_not_the_end_of_the_crawl(sit
     )
     results = list(WebLoader(FetchConfig()).load(crawl=f"{site.url}/start.html", max_pages=50))
     assert {r.url.rsplit("/", 1)[-1] for r in results if r.ok} >= set(PAGES)
+
+
+def test_a_link_that_is_no_address_costs_that_link_not_the_page(site):
+    """Vim's help writes "ftp://[user@]machine/path" as a link: urljoin raises on it."""
+    from tests.servers.site import reply
+
+    links = "".join(f'<p>See <a href="/{p}">the {p} page</a> for more about it.</p>' for p in PAGES)
+    bad = '<p>Edit <a href="ftp://[user@]machine[[:port]/path">ftp://[user@]machine/path</a> at once.</p>'
+    site.handler.extra["/netrw.html"] = reply(
+        200, f"<html><body><h1>Netrw</h1><p>{'Words. ' * 40}</p>{bad}{links}</body></html>".encode()
+    )
+    [result] = WebLoader(FetchConfig()).load([f"{site.url}/netrw.html"])
+    assert result.ok and "Edit ftp://[user@]machine/path at once." in result.documents[0].page_content
+    assert {link.rsplit("/", 1)[-1] for link in result.links} >= set(PAGES)
+    crawled = list(WebLoader(FetchConfig()).load(crawl=f"{site.url}/netrw.html", max_pages=50))
+    assert {r.url.rsplit("/", 1)[-1] for r in crawled if r.ok} >= set(PAGES)
+
+
+def test_a_redirect_to_no_address_is_reported(site):
+    from tests.servers.site import reply
+
+    site.handler.extra["/moved.html"] = reply(302, Location="http://[user@]elsewhere/")
+    [result] = WebLoader(FetchConfig()).load([f"{site.url}/moved.html"])
+    assert result.error.reason == "bad-response" and "which is no address" in result.error.message
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # labelled Latin-1, written in UTF-8 (Vim's ft_raku.html): read as UTF-8
+        (
+            "\u00ab Raku \u00bb \u2264 \u269b \u00e9t\u00e9 ".encode() * 40,
+            "\u00ab Raku \u00bb \u2264 \u269b \u00e9t\u00e9",
+        ),
+        # labelled Latin-1, with windows-1252's quotes and dashes (0x80-0x9F): read as browsers do
+        (b"\x93quoted\x94 \x96 dash, caf\xe9 " * 40, "\u201cquoted\u201d \u2013 dash, caf\u00e9"),
+    ],
+)
+def test_a_page_labelled_latin_1_is_read_as_browsers_and_its_bytes_say(site, body, expected):
+    from tests.servers.site import reply
+
+    head = b'<html><head><meta http-equiv="Content-type" content="text/html; charset=ISO-8859-1">'
+    site.handler.extra["/labelled.html"] = reply(
+        200, head + b"</head><body><h1>Page</h1><p>" + body + b"</p></body></html>"
+    )
+    [result] = WebLoader(FetchConfig()).load([f"{site.url}/labelled.html"])
+    assert result.ok, result.error
+    assert expected in result.documents[0].page_content

@@ -284,6 +284,9 @@ def test_release_notes_paths_and_titles():
         "http://d/release-15.html": "E.1. Release 15.5",
         "http://d/md_NEWS.html": "Version History",
         "http://d/CHANGES.html": "Changes",
+        "http://d/version9.html": "Vim documentation: version9",
+        "http://d/version3.html": "SQLite Version 3 Overview",
+        "http://d/version-2.1.html": "Version 2.1",
     }
     for url, title in notes.items():
         assert is_release_notes(url, title), url
@@ -295,6 +298,10 @@ def test_release_notes_paths_and_titles():
         "http://d/lang_altertable.html": "ALTER TABLE",
         "http://d/releases-of-locks.html": "Releasing locks",
         "http://d/contributing/new-features.html": "Proposing new features",
+        "http://d/v8.html": "V8 | Node.js v18 Documentation",
+        "http://d/versioning.html": "Versioning your API",
+        "http://d/version9/intro.html": "Introduction",
+        "http://d/en/version-2.1/": "Documentation for version 2.1",
     }
     for url, title in prose.items():
         assert not is_release_notes(url, title), url
