@@ -59,7 +59,7 @@ from retrieval_variants import EMBEDDER, MemoEmbeddings
 
 from rag.embeddings.local import LocalEmbeddings
 from rag.evaluation import evaluate, load_questions
-from rag.retrieval import Fusion, Retriever, history_query
+from rag.retrieval import LEXICAL_WEIGHT, PAGE_WEIGHT, Fusion, Retriever, history_query
 from rag.score_fusion import ROWS_PER_PAGE, Signals, fuse_pages
 from rag.store import SKLearnStore
 
@@ -222,9 +222,10 @@ def fusion_probe(r: Retriever, fusion: Fusion, weights: tuple[float, float]) -> 
 
 class LengthFairRetriever(Retriever):
     """The default with each page's best vector similarity judged against the best of as
-    many chunks drawn at random: a page of n chunks gives up `share` × σ × √(2 ln n), the
-    expected maximum of n draws (σ: the spread of this query's similarities), so a long page
-    does not lead only because it offers more chances."""
+    many chunks drawn at random: a page of n chunks gives up `share` × σ × √(2 ln n), about
+    the expected maximum of n normal draws (σ: the spread of this query's similarities), so
+    a long page does not lead only because it offers more chances. It rebuilds the default's
+    score fusion, so it holds while the default has no hub penalty and one chunk a page."""
 
     def __init__(self, store: SKLearnStore, share: float) -> None:
         super().__init__(store)
@@ -252,12 +253,12 @@ def length_fair_probe(r: Retriever, share: float) -> Search:
     return lambda query, _question=None: sources(fair.search(query, 10))
 
 
-# Score fusion with one weight moved: (BM25, page centroid), the default being (0.5, 0.25).
+# Score fusion with one weight moved from the default's (BM25, page centroid).
 SCORE_WEIGHTS = {
-    "score-bm25-0.25": (0.25, 0.25),
-    "score-bm25-0.75": (0.75, 0.25),
-    "score-page-0.5": (0.5, 0.5),
-    "score-page-0": (0.5, 0.0),
+    "score-bm25-0.25": (0.25, PAGE_WEIGHT),
+    "score-bm25-0.75": (0.75, PAGE_WEIGHT),
+    "score-page-0.5": (LEXICAL_WEIGHT, 0.5),
+    "score-page-0": (LEXICAL_WEIGHT, 0.0),
 }
 
 

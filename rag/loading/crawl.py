@@ -18,7 +18,7 @@ from urllib.parse import urldefrag, urlsplit, urlunsplit
 from urllib.robotparser import RobotFileParser
 
 from .fetch import Fetcher
-from .navigation import resolve
+from .urlpolicy import join_url
 
 PAGE_SUFFIXES = {"", ".html", ".htm", ".xhtml", ".shtml", ".php", ".asp", ".aspx", ".jsp", ".md"}
 MAX_SITEMAPS = 20
@@ -40,7 +40,7 @@ def normalize(url: str) -> str:
 def _sitemap_url(sitemap: str, loc: str) -> str | None:
     """A sitemap entry's URL; None for one that is no address ("http://[x", "http://h:99999/"):
     it costs that entry, not the crawl."""
-    joined = resolve(sitemap, loc)
+    joined = join_url(sitemap, loc)
     try:
         return normalize(joined) if joined else None
     except ValueError:

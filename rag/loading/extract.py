@@ -25,10 +25,10 @@ from .navigation import (
     link_lists,
     pagers,
     refresh_target,
-    resolve,
     tags,
     text_stats,
 )
+from .urlpolicy import join_url
 
 MIN_TEXT = 200  # below this much text besides link lists, a page is an index
 BLOCK_TAGS = {
@@ -261,7 +261,7 @@ def _links(soup: BeautifulSoup, base: str) -> list[str]:
         href = str(a["href"]).strip()
         if not href or href.startswith(("#", "mailto:", "javascript:", "tel:")):
             continue
-        joined = resolve(base, href)
+        joined = join_url(base, href)
         if joined is None:
             continue
         url = urldefrag(joined)[0]
@@ -294,7 +294,7 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
         warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
         soup = BeautifulSoup(html, "lxml", from_encoding=encoding if isinstance(html, bytes) else None)
     base_tag = soup.find("base", href=True)
-    base = (resolve(url, str(base_tag["href"])) if isinstance(base_tag, Tag) else None) or url
+    base = (join_url(url, str(base_tag["href"])) if isinstance(base_tag, Tag) else None) or url
     links = _links(soup, base)
     redirect = refresh_target(soup, base)
     main = _main_content(soup)

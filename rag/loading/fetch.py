@@ -30,8 +30,7 @@ from urllib3.response import HTTPResponse
 from ..errors import FetchError
 from . import urlpolicy
 from .deadline import Watch, watched
-from .navigation import resolve
-from .urlpolicy import Target, check_url
+from .urlpolicy import Target, check_url, join_url
 
 HTML_TYPES = {"text/html", "application/xhtml+xml"}
 TEXT_TYPES = {"text/markdown", "text/x-markdown", "text/plain"}
@@ -165,7 +164,7 @@ class Fetcher:
             location = response.headers.get("Location")
             if not location:
                 raise FetchError(url, "bad-response", "The server sent a redirect with no target.")
-            joined = resolve(target.url, location)
+            joined = join_url(target.url, location)
             if joined is None:
                 raise FetchError(
                     url,

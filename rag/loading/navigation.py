@@ -7,11 +7,12 @@ page, so a hostile page costs linear time.
 from __future__ import annotations
 
 import re
-from urllib.parse import urldefrag, urljoin
+from urllib.parse import urldefrag
 
 from bs4 import BeautifulSoup, CData, NavigableString, Tag
 
 from .anchors import HEADINGS
+from .urlpolicy import join_url
 
 # A block whose text is mostly link text (a table of contents, an index, a link
 # farm) is navigation, whatever its markup says.
@@ -23,7 +24,7 @@ MIN_LINKS = 5
 # installation notes share a wrapper with a long table of contents keeps them.
 PROSE_TAGS = {"p", "pre"}
 PROSE_MIN = 500
-# A paragraph with this many words outside its links, and more of them than links, is a
+# A paragraph with this many words outside its links, and at least as many as links, is a
 # sentence that names linked things ("When run in script mode, CMake sets the variables
 # A, B, C and D to ..."), not a list of links ("See also: A, B, C, D and E."): it stays.
 SENTENCE_WORDS = 6
@@ -103,8 +104,8 @@ def link_lists(main: Tag) -> list[Tag]:
 
 
 def _is_sentence(tag: Tag, stat: list[int]) -> bool:
-    """A paragraph with more words outside its links than links, and SENTENCE_WORDS at
-    least: a sentence naming linked things. One opening line before 200 links is not."""
+    """A paragraph with at least as many words outside its links as links, and at least
+    SENTENCE_WORDS: a sentence naming linked things. One opening line before 200 links is not."""
     unlinked = stat[WORDS] - stat[LINKED_WORDS]
     return tag.name == "p" and unlinked >= max(SENTENCE_WORDS, stat[LINKS])
 
@@ -174,16 +175,6 @@ def refresh_target(soup: BeautifulSoup, base: str) -> str | None:
         found = _REFRESH.match(str(meta["content"]))
         target = found.group(3).strip() if found and int(found.group(1)) == 0 else ""
         if target and not target.lower().startswith("url="):
-            found_url = resolve(base, target)
+            found_url = join_url(base, target)
             return urldefrag(found_url)[0] if found_url else None
     return None
-
-
-def resolve(base: str, href: str) -> str | None:
-    """`href` read against `base`, or None when it is no URL at all: "http://[::1",
-    "ftp://[user@]host/" (Vim's help writes that as a placeholder). One such link on a page
-    must cost that link, not the page."""
-    try:
-        return urljoin(base, href)
-    except ValueError:
-        return None

@@ -21,7 +21,7 @@ import ipaddress
 import re
 import socket
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from ..errors import FetchError
 
@@ -170,3 +170,13 @@ def _bad(url: str, why: str) -> FetchError:
         f"{url!r} cannot be fetched: {why}.",
         "Use a plain URL like https://example.com/page, with any special characters %-encoded.",
     )
+
+
+def join_url(base: str, href: str) -> str | None:
+    """`href` read against `base`, or None when it is no URL at all: "http://[::1",
+    "ftp://[user@]host/" (Vim's help writes that as a placeholder). One such link on a page
+    must cost that link, not the page."""
+    try:
+        return urljoin(base, href)
+    except ValueError:
+        return None

@@ -196,7 +196,7 @@ def test_words_outside_links_are_counted_in_linear_time():
     html = f"<html><body><h1>Deep</h1><p><a href='/x'>{'link text ' * 50000}</a>{inner}</p></body></html>"
     started = time.monotonic()
     extract_html(html, "http://docs.test/deep.html")
-    assert time.monotonic() - started < 12.0  # 4 s here; walking up from every string: 21 s
+    assert time.monotonic() - started < 15.0  # 4 s here; walking up from every string: 5-6 times that
 
 
 def test_a_list_whose_items_are_paragraphs_naming_a_link_is_still_a_link_list():
