@@ -664,6 +664,21 @@ def answers_section(data: dict) -> list[str]:
     return [*lines, ""]
 
 
+def loader_sweep_section(data: dict) -> list[str]:
+    """What the loader makes of every installed manual page, by outcome."""
+    lines = [
+        ran_on(data) + f" `bench/loader_sweep.py`: {data['pages']} HTML pages under {data['root']}, "
+        "decoded and extracted as the loader does (no network). An exception is a loader defect.",
+        "",
+        "| outcome | pages | e.g. |",
+        "|---|---|---|",
+    ]
+    for outcome, count in sorted(data["outcomes"].items(), key=lambda kv: -kv[1]):
+        example = (data["samples"].get(outcome) or ["–"])[0]
+        lines.append(f"| {outcome} | {count} | {example} |")
+    return [*lines, ""]
+
+
 def hostile_files_section(data: dict) -> list[str]:
     lines = [ran_on(data) + " `bench/hostile_files.py`: `python -m rag info` on crafted index files.", ""]
     lines += ["| file | size MB | would inflate to MB | exit | peak RSS MB |", "|---|---|---|---|---|"]
@@ -783,6 +798,12 @@ def main() -> None:
             "hostile",
             "bench/hostile_fetch.py",
             hostile_fetch_section,
+        ),
+        *section(
+            "## Every installed manual page through the loader (issues 11 and 12)",
+            "loader-sweep",
+            "bench/loader_sweep.py",
+            loader_sweep_section,
         ),
         *section(
             "## Hostile index files (issue 11)",

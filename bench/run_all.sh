@@ -22,6 +22,7 @@ $PY bench/load_room.py --target both
 $PY bench/shared_index.py
 $PY bench/hostile_fetch.py
 $PY bench/hostile_files.py
+$PY bench/loader_sweep.py
 # The first 200 pages (alphabetical) keep the three pipelines to ~15 minutes on 2 cores.
 $PY bench/indexing.py --pages 200
 $PY bench/report.py
