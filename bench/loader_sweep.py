@@ -1,12 +1,13 @@
-"""Every installed HTML manual page through the loader's decoding and extraction.
+"""Every installed HTML manual page through the loader, as `python -m rag index` reads it.
 
     .venv/bin/python bench/loader_sweep.py [--root /usr/share/doc]
 
-Each *.html / *.htm file under the root is decoded as the fetcher decodes a body with no
-declared charset and extracted as the loader extracts it, and counted by outcome: indexed,
-a redirect stub, only a list of links, no text, a refusal by the fetcher's rules (its
-reason), or an exception (a loader defect: the page would fail as "could not be read").
-Written to bench/results/loader-sweep.json with a few pages of each outcome; no network.
+Each *.html / *.htm file under the root is loaded by `WebLoader.load_one` from its file://
+URL (the same fetch, decoding and extraction as a page served over HTTP) and counted by
+outcome: indexed, or the loader's reason for not indexing it (a redirect stub, only a list
+of links, no text, binary, ...). `parse-error` is a loader defect: the page would fail as
+"could not be read". Written to bench/results/loader-sweep.json with a few pages of each
+outcome; no network.
 """
 
 from __future__ import annotations
@@ -18,36 +19,25 @@ from pathlib import Path
 
 from common import write_result
 
-from rag.errors import FetchError
-from rag.loading.extract import extract_html
-from rag.loading.fetch import decode
-from rag.loading.loader import page_documents
+from rag.loading.fetch import FetchConfig
+from rag.loading.loader import WebLoader
 
 SAMPLES = 10
 
 
-def outcome(path: Path) -> str:
-    """What the loader makes of one page."""
-    try:
-        text = decode(str(path), path.read_bytes(), None, "text/html")
-        page = extract_html(text, f"http://127.0.0.1/{path.name}")
-    except FetchError as exc:
-        return exc.reason
-    except Exception as exc:  # an exception here is what the sweep looks for
-        return f"exception: {type(exc).__name__}"
-    if page.links_only:
-        return "links-only"
-    if page.redirect and not page.sections:
-        return "redirect"
-    return "indexed" if page_documents(page) else "empty"
+def outcome(loader: WebLoader, path: Path) -> str:
+    """What the loader makes of one page: "indexed", or its reason for not indexing it."""
+    result = loader.load_one(path.as_uri())
+    return "indexed" if result.error is None else result.error.reason
 
 
 def sweep(root: Path) -> dict:
     counts: Counter[str] = Counter()
     samples: dict[str, list[str]] = defaultdict(list)
     pages = sorted(p for p in root.rglob("*") if p.suffix in (".html", ".htm") and p.is_file())
+    loader = WebLoader(FetchConfig())
     for path in pages:
-        found = outcome(path)
+        found = outcome(loader, path)
         counts[found] += 1
         if found != "indexed" and len(samples[found]) < SAMPLES:
             samples[found].append(str(path))

@@ -668,7 +668,8 @@ def loader_sweep_section(data: dict) -> list[str]:
     """What the loader makes of every installed manual page, by outcome."""
     lines = [
         ran_on(data) + f" `bench/loader_sweep.py`: {data['pages']} HTML pages under {data['root']}, "
-        "decoded and extracted as the loader does (no network). An exception is a loader defect.",
+        "loaded by `WebLoader.load_one` from their file:// URLs (no network). `parse-error` is a "
+        "loader defect.",
         "",
         "| outcome | pages | e.g. |",
         "|---|---|---|",

@@ -60,7 +60,6 @@ from retrieval_variants import EMBEDDER, MemoEmbeddings
 from rag.embeddings.local import LocalEmbeddings
 from rag.evaluation import evaluate, load_questions
 from rag.retrieval import LEXICAL_WEIGHT, PAGE_WEIGHT, Fusion, Retriever, history_query
-from rag.score_fusion import ROWS_PER_PAGE, Signals, fuse_pages
 from rag.store import SKLearnStore
 
 Search = Callable[[str, Any], list[str]]  # (the text searched, the question: rag.evaluation)
@@ -224,27 +223,20 @@ class LengthFairRetriever(Retriever):
     """The default with each page's best vector similarity judged against the best of as
     many chunks drawn at random: a page of n chunks gives up `share` × σ × √(2 ln n), about
     the expected maximum of n normal draws (σ: the spread of this query's similarities), so
-    a long page does not lead only because it offers more chances. It rebuilds the default's
-    score fusion, so it holds while the default has no hub penalty and one chunk a page."""
+    a long page does not lead only because it offers more chances (in place of the default's
+    hub penalty, which is 0)."""
 
     def __init__(self, store: SKLearnStore, share: float) -> None:
         super().__init__(store)
         self.share = share
 
-    def _fuse_scores(self, query: str, depth: int) -> tuple[dict[int, float], dict[int, float]] | None:
-        vector = self.embed_query(query)
+    def _nearness(self, similarity: np.ndarray) -> np.ndarray | None:
         groups = self.page_groups()
-        similarity = self.store.similarities(vector)
         counts = np.diff(np.r_[groups.starts, len(groups.order)])
         size = np.empty(len(similarity))
         size[groups.order] = np.repeat(counts, counts)
         chances = np.sqrt(2.0 * np.log(np.maximum(size, 1.0)))
-        nearness = similarity - self.share * float(similarity.std()) * chances
-        lexical = self.bm25().row_scores(query, len(similarity))
-        signals = Signals(nearness, lexical, self.centroids().row_scores(vector))
-        weights = (1.0, self.lexical_weight, self.page_weight)
-        fused = fuse_pages(groups, signals, weights, depth, ROWS_PER_PAGE)
-        return fused, {row: float(similarity[row]) for row in fused}
+        return similarity - self.share * float(similarity.std()) * chances
 
 
 def length_fair_probe(r: Retriever, share: float) -> Search:

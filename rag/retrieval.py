@@ -289,16 +289,23 @@ class Retriever:
         vector = self.embed_query(query)
         groups = self.page_groups()
         similarity = self.store.similarities(vector)
-        hub = self.hubness() if self.hub_penalty else similarity  # (a stand-in of the right size)
+        nearness = self._nearness(similarity)
         centroid = self.centroids().row_scores(vector) if self.page_weight else np.zeros_like(similarity)
-        if not len(similarity) == len(groups.order) == len(hub) == len(centroid):
+        if nearness is None or not len(similarity) == len(groups.order) == len(centroid):
             return None
-        nearness = similarity - self.hub_penalty * hub if self.hub_penalty else similarity
         lexical = self.bm25().row_scores(query, len(similarity))
         signals = Signals(nearness, lexical, centroid)
         weights = (1.0, self.lexical_weight, self.page_weight)
         fused = fuse_pages(groups, signals, weights, depth, max(ROWS_PER_PAGE, (self.per_page or 1) + 2))
         return fused, {row: float(similarity[row]) for row in fused}
+
+    def _nearness(self, similarity: np.ndarray) -> np.ndarray | None:
+        """Each chunk's vector evidence for score fusion: its similarity, less the hub
+        penalty when there is one; None when the hub scores are of a smaller store."""
+        if not self.hub_penalty:
+            return similarity
+        hub = self.hubness()
+        return similarity - self.hub_penalty * hub if len(hub) == len(similarity) else None
 
     def _nearest(self, vector: np.ndarray, depth: int) -> list[tuple[int, float]]:
         """(row, similarity) nearest first; with a hub penalty, chunks close to the whole

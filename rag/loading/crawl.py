@@ -37,12 +37,11 @@ def normalize(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
 
 
-def _sitemap_url(sitemap: str, loc: str) -> str | None:
-    """A sitemap entry's URL; None for one that is no address ("http://[x", "http://h:99999/"):
-    it costs that entry, not the crawl."""
-    joined = join_url(sitemap, loc)
+def normalized(url: str) -> str | None:
+    """`normalize`, or None for a URL that is no address ("http://h:99999/x"): it costs that
+    link or sitemap entry, not the crawl."""
     try:
-        return normalize(joined) if joined else None
+        return normalize(url)
     except ValueError:
         return None
 
@@ -136,7 +135,8 @@ def sitemap_urls(
         for loc in root.iter():
             if not loc.tag.endswith("loc") or not (loc.text or "").strip():
                 continue
-            url = _sitemap_url(sitemap, loc.text.strip())
+            joined = join_url(sitemap, loc.text.strip())
+            url = normalized(joined) if joined else None
             if url is None:
                 continue
             if root.tag.endswith("sitemapindex"):

@@ -19,7 +19,7 @@ from pathlib import Path
 from langchain_core.documents import Document
 
 from ..errors import Cancelled, FetchError, InputError
-from .crawl import Robots, Scope, normalize, page_key, sitemap_urls
+from .crawl import Robots, Scope, normalized, page_key, sitemap_urls
 from .extract import Page, extract_html, extract_markdown
 from .fetch import HTML_TYPES, FetchConfig, Fetched, Fetcher
 
@@ -211,11 +211,8 @@ class _Frontier:
     def follow(self, links: Iterable[str], scope: Scope) -> None:
         """A crawled page's links that stay in the crawl's scope."""
         for link in links:
-            try:
-                url = normalize(link)
-            except ValueError:  # "http://h:99999/x": no page to crawl, and no reason to stop
-                continue
-            if url in scope:
+            url = normalized(link)
+            if url is not None and url in scope:
                 self.add(url)
 
 

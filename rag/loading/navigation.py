@@ -47,7 +47,7 @@ def tags(root: Tag) -> list[Tag]:
 # the stripped strings, and how many), links (a[href]) inside, their text, raw text length,
 # words (WORD), and words inside links.
 CHARS, STRINGS, LINKS, LINKED, RAW, WORDS, LINKED_WORDS = range(7)
-FIELDS = 7
+FIELDS = LINKED_WORDS + 1
 
 
 def text_stats(root: Tag) -> dict[int, list[int]]:
@@ -175,6 +175,6 @@ def refresh_target(soup: BeautifulSoup, base: str) -> str | None:
         found = _REFRESH.match(str(meta["content"]))
         target = found.group(3).strip() if found and int(found.group(1)) == 0 else ""
         if target and not target.lower().startswith("url="):
-            found_url = join_url(base, target)
-            return urldefrag(found_url)[0] if found_url else None
+            joined = join_url(base, target)
+            return urldefrag(joined)[0] if joined else None
     return None
