@@ -31,9 +31,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag.embeddings.cache import VectorCache  # noqa: E402
+from rag.evaluation import Question, load_questions  # noqa: E402
 from tests.servers.site import SiteServer  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
+# Further follow-ups for some manuals, written after the twelfth round's change was chosen
+# to check it (bench/data/followups/README.md); scored with the manual's own set.
+FOLLOWUPS = ROOT / "bench" / "data" / "followups"
 CACHE = ROOT / "bench" / ".cache"
 
 
@@ -316,6 +320,12 @@ def page_paths(c: Corpus) -> list[str]:
     rng = random.Random(f"{c.name}-pages")
     keep += rng.sample(others, min(c.sample, len(others)))
     return sorted(set(keep))  # a hub can be drawn again (the loader skips repeats too)
+
+
+def questions_of(c: Corpus) -> list[Question]:
+    """A manual's questions: its set and, where there are some, its further follow-ups."""
+    more = FOLLOWUPS / f"{c.name}-followups.jsonl"
+    return load_questions(c.questions) + (load_questions(more) if more.exists() else [])
 
 
 def page_urls(base: str, c: Corpus, whole: bool = False) -> list[str]:

@@ -238,7 +238,13 @@ def probes_section(data: dict) -> list[str]:
         ran_on(data) + " `bench/retrieval_probes.py`: the default and, in the same run, each probe "
         "(its docstring says what each does; none is in the app), on the saved indexes. The default "
         "fuses by score since the tenth round; `rank-fusion` is the default before it, and the "
-        "probes below it were measured beside it, not beside today's default.",
+        "probes below it were measured beside it, not beside today's default. Since the twelfth "
+        "round the default also weighs a follow-up's bare question; `question-weight-0` is the "
+        "default before that. That row, the default and the other `question-weight-*` and "
+        "`answer-then-question` rows count the further follow-ups of 23 manuals "
+        "(bench/data/followups/, 16-18 follow-ups a manual there); the other rows were measured "
+        "before them, on the manuals' own sets (8 a manual), and search follow-ups without the "
+        "bare question.",
         "",
         "| probe | " + " | ".join(f"{m} R@4 / MRR / fu" for m in manuals) + " |",
         "|---|" + "---|" * len(manuals),
@@ -272,6 +278,16 @@ def indexing_section(data: dict) -> list[str]:
 RUNTIMES = {"onnx": "ONNX Runtime", "torch": "PyTorch"}
 
 
+def _followup_row(data: dict) -> list[str]:
+    f = data.get("followup_retrieval_ms")  # measured since issue 12's twelfth round
+    if not f:
+        return []
+    return [
+        f"| follow-up retrieval (history and the bare question embedded) | {f['p50']} | {f['p95']} | "
+        f"{f['n']} | none (single-turn's is above) |"
+    ]
+
+
 def latency_section(data: dict) -> list[str]:
     r, b, rr = data["retrieval_ms"], data["before_llm_ms"], data["rerun_ms"]
     return [
@@ -282,6 +298,7 @@ def latency_section(data: dict) -> list[str]:
         "|---|---|---|---|---|",
         f"| retrieval, query embedding included | {r['p50']} | {r['p95']} | {r['n']} | "
         f"p50 ≤ 30: {mark(r['p50'] <= 30)} |",
+        *_followup_row(data),
         f"| first turn, question → model call | {b['p50']} | {b['p95']} | {b['n']} | "
         f"p50 ≤ 50: {mark(b['p50'] <= 50)} |",
         f"| Chat page rerun (AppTest), index in session state | {rr['p50']} | {rr['p95']} | {rr['n']} | "
@@ -709,7 +726,10 @@ def main() -> None:
         "by RRF (k = 60, equal weights); `ours`, the default as `python -m rag index --urls-file` builds",
         "it and `python -m rag search` ranks it. A hit is a chunk from a gold page; R@k and MRR are",
         "single-turn questions; follow-ups are searched with the last exchange before the question",
-        "(all three pipelines alike). Page sets: SQLite, Git, Flask, Apache, pytest, Scrapy, Celery,",
+        "(all three pipelines alike; `ours` also weighs the bare question, since the twelfth round).",
+        "Follow-up R@4 counts each manual's own follow-ups and, on 23 manuals, 10 more written to check",
+        "that change (bench/data/followups/README.md). Page sets: SQLite, Git, Flask, Apache, pytest,",
+        "Scrapy, Celery,",
         "Octave, SQLAlchemy, Sphinx, Tornado, Varnish, Postfix, Exim, libvirt, Zsh, Wireshark's",
         "User's Guide, rsyslog, the Debian Handbook, Werkzeug, Vim's help and CMake whole",
         "(release notes, changelogs, source pages, manual pages and",

@@ -18,11 +18,11 @@ import json
 import statistics
 import time
 
-from common import CACHE, CORPORA, RESULTS, corpus, summary_row, write_result
+from common import CACHE, CORPORA, RESULTS, corpus, questions_of, summary_row, write_result
 from likelihood import QueryLikelihood
 
 from rag.embeddings.local import LocalEmbeddings
-from rag.evaluation import evaluate, load_questions
+from rag.evaluation import evaluate
 from rag.llms.embedded import LlamaPool, model_path
 from rag.retrieval import Retriever, history_query
 from rag.store import SKLearnStore
@@ -36,7 +36,7 @@ def summary(report: dict) -> dict:
 
 def run_manual(name: str, pool: LlamaPool, depth: int) -> dict:
     store = SKLearnStore.load(CACHE / f"{name}-ours.ragidx", LocalEmbeddings(), EMBEDDER)
-    questions = load_questions(corpus(name).questions)
+    questions = questions_of(corpus(name))
     plain = Retriever(store)
     plain.prepare()
     scorer = QueryLikelihood(pool)
@@ -45,7 +45,7 @@ def run_manual(name: str, pool: LlamaPool, depth: int) -> dict:
     def timed(q) -> list[str]:
         query = history_query(q.question, q.history)
         started = time.perf_counter()
-        hits = plain.search(query, max(10, depth))
+        hits = plain.search(query, max(10, depth), question=q.question)
         head = hits[:depth]
         scores = scorer.scores(query, [h.document.page_content for h in head])
         order = sorted(range(len(head)), key=lambda i: -scores[i])  # stable: ties keep the fusion's order
@@ -55,7 +55,8 @@ def run_manual(name: str, pool: LlamaPool, depth: int) -> dict:
         ]
 
     def urls(q) -> list[str]:
-        return [h.document.metadata["source"] for h in plain.search(history_query(q.question, q.history), 10)]
+        hits = plain.search(history_query(q.question, q.history), 10, question=q.question)
+        return [h.document.metadata["source"] for h in hits]
 
     default = evaluate(questions, urls)
     ranked = evaluate(questions, timed)

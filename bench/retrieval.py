@@ -28,13 +28,23 @@ import argparse
 import os
 import time
 
-from common import CACHE, CORPORA, corpus, load_cache, page_urls, save_cache, serve, write_result
+from common import (
+    CACHE,
+    CORPORA,
+    corpus,
+    load_cache,
+    page_urls,
+    questions_of,
+    save_cache,
+    serve,
+    write_result,
+)
 from langchain_core.documents import Document
 
 from rag.embeddings.base import EmbedderSpec
 from rag.embeddings.cache import CachedEmbeddings, embed_array
 from rag.embeddings.local import LocalEmbeddings
-from rag.evaluation import KS, evaluate, group_of, load_questions
+from rag.evaluation import KS, evaluate, group_of
 from rag.pipeline import index_pages
 from rag.retrieval import Retriever, history_query
 from rag.settings import Settings
@@ -102,7 +112,7 @@ def run_corpus(
     name: str, local: LocalEmbeddings, rewrite: bool, reuse: bool, index_only: bool = False
 ) -> dict:
     c = corpus(name)
-    questions = [] if index_only else load_questions(c.questions)
+    questions = [] if index_only else questions_of(c)
     cache = load_cache(EMBEDDER)
     embeddings = CachedEmbeddings(local, EMBEDDER, cache)
     k = max(KS)
@@ -137,7 +147,7 @@ def run_corpus(
         results["ours"] = {
             "chunks": len(store),
             "splitter": store.info.splitter,
-            **scores(questions, lambda q: urls_of(retriever.search(query_of(q), k))),
+            **scores(questions, lambda q: urls_of(retriever.search(query_of(q), k, question=q.question))),
         }
         if rewrite:
             results["ours+rewrite"] = rewrite_scores(store, questions, k)

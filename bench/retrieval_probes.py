@@ -36,6 +36,15 @@ some manuals replaces their rows in bench/results/retrieval-probes.json and keep
 - `score-bm25-0.25`, `score-bm25-0.75`, `score-page-0.5`, `score-page-0`: the default's
   fusion by scores with one weight moved (BM25 at 0.25 or 0.75, the page centroid at 0.5
   or 0).
+- `question-weight-0`: a follow-up searched as its last exchange and the question only,
+  the bare question's own vector evidence not fused in (the default until issue 12's
+  twelfth round); rows of other probes measured before then compare with this row in
+  R@4 and MRR (their follow-up column counts the manuals' own sets, 8 a manual). The
+  other probes search follow-ups without the bare question, as the default did then.
+- `question-weight-0.5`, `question-weight-2`: the bare question's vector evidence at half
+  or twice the default's weight (QUESTION_WEIGHT, 1).
+- `answer-then-question`: a follow-up searched as the previous answer and the question,
+  without the user's previous turn, the bare question weighed as by the default.
 - `length-fair-0.5`, `length-fair-1`: each page's best vector similarity less a share of
   σ·√(2 ln n), the expected best of n random chunks, for a page of n chunks (σ: the spread
   of the query's similarities over the manual): a long page's best chunk is the best of
@@ -54,11 +63,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
-from common import CACHE, CORPORA, RESULTS, corpus, summary_row, write_result
+from common import CACHE, CORPORA, RESULTS, corpus, questions_of, summary_row, write_result
 from retrieval_variants import EMBEDDER, MemoEmbeddings
 
 from rag.embeddings.local import LocalEmbeddings
-from rag.evaluation import evaluate, load_questions
+from rag.evaluation import evaluate
 from rag.retrieval import LEXICAL_WEIGHT, PAGE_WEIGHT, Fusion, Retriever, history_query
 from rag.store import SKLearnStore
 
@@ -74,6 +83,15 @@ def sources(hits) -> list[str]:
 def unit(vector: np.ndarray) -> np.ndarray:
     norm = float(np.linalg.norm(vector))
     return (vector / norm if norm else vector).astype(np.float32)
+
+
+def default_search(r: Retriever) -> Search:
+    """The default: a follow-up's bare question weighed beside its history (QUESTION_WEIGHT)."""
+
+    def search(query: str, question: Any = None) -> list[str]:
+        return sources(r.search(query, 10, question=None if question is None else question.question))
+
+    return search
 
 
 def sentences_probe(r: Retriever, embed: Callable[[str], np.ndarray]) -> Search:
@@ -152,9 +170,10 @@ def wordllama_probe(r: Retriever) -> Search | None:
 
 
 def question_too_probe(r: Retriever, weight: float) -> Search:
-    """A follow-up searched as the default does (the last exchange, then the question) with
-    the bare question's own lists (vector, page list, BM25) fused in at `weight`: the
-    history names the topic, but the words of what is asked now can drown in it."""
+    """A follow-up searched as the default did before the twelfth round (the last exchange,
+    then the question, no question signal) with the bare question's own lists (vector,
+    page list, BM25) fused in by rank at `weight`: the history names the topic, but the
+    words of what is asked now can drown in it."""
 
     def search(query: str, question: Any = None) -> list[str]:
         if question is None or not question.history:
@@ -174,6 +193,25 @@ def user_turn_probe(r: Retriever) -> Search:
             return sources(r.search(query, 10))
         asked = [m["content"] for m in question.history if m.get("role") == "user"][-1:]
         return sources(r.search("\n".join([*asked, question.question]), 10))
+
+    return search
+
+
+def question_weight_probe(r: Retriever, weight: float) -> Search:
+    """The default with the bare question's vector evidence at `weight`."""
+    other = Retriever(r.store, question_weight=weight)
+    other.adopt(r.bm25(), r.hubness(), r.centroids())
+    return default_search(other)
+
+
+def answer_then_question_probe(r: Retriever) -> Search:
+    """A follow-up searched as the previous answer and the question (no earlier user turn)."""
+
+    def search(query: str, question: Any = None) -> list[str]:
+        if question is None or not question.history:
+            return sources(r.search(query, 10))
+        answered = [m["content"] for m in question.history if m.get("role") == "assistant"][-1:]
+        return sources(r.search("\n".join([*answered, question.question]), 10, question=question.question))
 
     return search
 
@@ -258,7 +296,7 @@ def probes(name: str, embeddings: MemoEmbeddings, chosen: list[str]) -> dict[str
     ours = Retriever(SKLearnStore.load(CACHE / f"{name}-ours.ragidx", embeddings, EMBEDDER))  # type: ignore[arg-type]
     ours.prepare()
     embed = lambda text: np.asarray(embeddings.embed_query(text), dtype=np.float32)  # noqa: E731
-    found: dict[str, Search | None] = {"default": lambda q, _question=None: sources(ours.search(q, 10))}
+    found: dict[str, Search | None] = {"default": default_search(ours)}
     if "sentences" in chosen:
         found["sentences"] = sentences_probe(ours, embed)
     if "prf" in chosen:
@@ -275,6 +313,13 @@ def probes(name: str, embeddings: MemoEmbeddings, chosen: list[str]) -> dict[str
         found["release-notes-in-place"] = in_place_probe(ours, "release_notes_last")
     if "wordllama" in chosen:
         found["wordllama"] = wordllama_probe(ours)
+    if "question-weight-0" in chosen:
+        found["question-weight-0"] = lambda q, _question=None: sources(ours.search(q, 10))
+    for weight in (0.5, 2.0):
+        if f"question-weight-{weight:g}" in chosen:
+            found[f"question-weight-{weight:g}"] = question_weight_probe(ours, weight)
+    if "answer-then-question" in chosen:
+        found["answer-then-question"] = answer_then_question_probe(ours)
     if "user-turn" in chosen:
         found["user-turn"] = user_turn_probe(ours)
     if "rank-fusion" in chosen:
@@ -314,6 +359,10 @@ PROBES = (
     *SCORE_WEIGHTS,
     "length-fair-0.5",
     "length-fair-1",
+    "question-weight-0",
+    "question-weight-0.5",
+    "question-weight-2",
+    "answer-then-question",
 )
 
 
@@ -328,7 +377,7 @@ def main() -> None:
     # a run on some manuals or probes keeps the others' rows
     manuals = [m for m in CORPORA if m in args.corpora or any(m in r for r in rows.values())]
     for name in args.corpora:
-        questions = load_questions(corpus(name).questions)
+        questions = questions_of(corpus(name))
         for label, search in probes(name, embeddings, args.probes).items():
             report = evaluate(questions, lambda q, s=search: s(history_query(q.question, q.history), q))
             rows.setdefault(label, {})[name] = summary_row(report)

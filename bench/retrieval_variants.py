@@ -30,11 +30,21 @@ import itertools
 import json
 from functools import lru_cache
 
-from common import CACHE, CORPORA, RESULTS, corpus, corpus_index, machine, summary_row, write_result
+from common import (
+    CACHE,
+    CORPORA,
+    RESULTS,
+    corpus,
+    corpus_index,
+    machine,
+    questions_of,
+    summary_row,
+    write_result,
+)
 
 from rag import retrieval
 from rag.embeddings.local import LocalEmbeddings
-from rag.evaluation import evaluate, load_questions
+from rag.evaluation import evaluate
 from rag.retrieval import Centroids, Retriever, history_query, hubness, lexical_index
 from rag.store import SKLearnStore
 
@@ -138,7 +148,8 @@ def measure(store: SKLearnStore, questions, settings: list[dict]) -> list[dict]:
         report = evaluate(
             questions,
             lambda q, r=retriever: [
-                h.document.metadata["source"] for h in r.search(history_query(q.question, q.history), 10)
+                h.document.metadata["source"]
+                for h in r.search(history_query(q.question, q.history), 10, question=q.question)
             ],
         )
         rows.append(summary_row(report))
@@ -232,7 +243,7 @@ def measure_all(corpora: list[str], chunkings: list[str]) -> dict[str, dict[str,
     settings = settings_grid()
     grid: dict[str, dict[str, dict]] = {}
     for name in corpora:
-        questions = load_questions(corpus(name).questions)
+        questions = questions_of(corpus(name))
         for chunking in chunkings:
             store = load_store(name, chunking, embeddings)
             for s, row in zip(settings, measure(store, questions, settings), strict=True):

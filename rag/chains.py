@@ -3,9 +3,10 @@
 RAG, as in the notebook:
   (a) with history, turn the latest question into a standalone search query —
       the notebook's `query_rewrite_template` asked of the model (`rewrite`), or
-      the recent user turns searched together (`history`, for small models that
-      cannot rewrite usefully; see docs/benchmarks.md). With no history the
-      question is searched as it is and no model call is made;
+      the last exchange and the question searched together, the bare question
+      weighed too (`history`, for small models that cannot rewrite usefully; see
+      docs/benchmarks.md). With no history the question is searched as it is
+      and no model call is made;
   (b) retrieve the top k chunks (4, as in the notebook);
   (c) answer with the notebook's answer prompt over the retrieved context;
   (d) return the answer with its sources and the query that was searched.
@@ -240,12 +241,19 @@ class RagChain:
         query = _first_line(text)
         return (query, True) if query else (history_query(question, list(history)), False)
 
+    def _search(self, query: str, question: str, rewritten: bool, k: int | None) -> list[Hit]:
+        # A query with its history also weighs the question alone; the model's rewrite
+        # stands alone already (rag/retrieval.py, QUESTION_WEIGHT).
+        return self.retriever.search(
+            query, self.k if k is None else k, question=None if rewritten else question
+        )
+
     def retrieve(
         self, question: str, history: Sequence[Message] = (), *, k: int | None = None
     ) -> tuple[str, bool, list[Hit]]:
         """The query searched, whether the model rewrote it, and the top `k` hits (default: the chain's k)."""
         query, rewritten = self.search_query(question, history)
-        return query, rewritten, self.retriever.search(query, self.k if k is None else k)
+        return query, rewritten, self._search(query, question, rewritten, k)
 
     def stream(
         self,
@@ -261,7 +269,7 @@ class RagChain:
         rewrite_s = time.perf_counter() - started if history else None
         yield QueryEvent(query, rewritten)
         t0 = time.perf_counter()
-        hits = self.retriever.search(query, self.k if k is None else k)
+        hits = self._search(query, question, rewritten, k)
         retrieve_s = time.perf_counter() - t0
         sources = [to_source(h) for h in hits]
         yield SourcesEvent(sources)

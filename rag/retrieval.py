@@ -8,8 +8,9 @@ is the notebook's plain vector search. The modes and constants were chosen with
 `bench/retrieval.py` (docs/benchmarks.md).
 
 Follow-up questions need the conversation: `search_query()` turns the history
-and the latest question into what is searched, either by concatenating the
-recent user turns (`history`) or with the model's rewrite (see chains.py).
+and the latest question into what is searched, either the last exchange and the
+question together (`history_query`, the bare question's own vector evidence fused
+in: `search(question=...)`) or the model's rewrite (see chains.py).
 """
 
 from __future__ import annotations
@@ -100,6 +101,12 @@ ASKS_WHAT_CHANGED = re.compile(
     r"\badded in\b|\bupgrad|\bmigrat",
     re.I,
 )
+# A follow-up is searched as its last exchange and the question together (history_query):
+# the exchange names the topic. The latest question alone says what is asked now, and in
+# that text it is a few words among many, so its own vector similarity is fused in too, at
+# this weight (the vector list's is 1). Measured on every manual's follow-ups and checked on
+# follow-ups written after it was chosen (docs/decisions.md, issue 12, twelfth round).
+QUESTION_WEIGHT = 1.0
 # Chunks near the corpus's mean direction (release notes, changelogs, overviews: near every
 # question) can step back in the vector list by this much similarity per unit of hubness;
 # with pages fused as pages and the page list, the bench's manuals did best without it.
@@ -110,7 +117,7 @@ HUB_PENALTY = 0.0
 class Hit:
     document: Document
     score: float  # the fused score used for ranking (with score fusion a sum of z-scores: may be < 0)
-    similarity: float  # cosine similarity to the query (0 when only BM25 found it)
+    similarity: float  # cosine similarity to the query (0 when only BM25 or the bare question found it)
 
 
 class Retriever:
@@ -133,6 +140,7 @@ class Retriever:
         passage_chars: int | None = PASSAGE_CHARS,
         merge_copies: bool = MERGE_COPIES,
         fusion: Fusion = FUSION,
+        question_weight: float = QUESTION_WEIGHT,
     ) -> None:
         self.store = store
         self.mode = mode
@@ -152,6 +160,7 @@ class Retriever:
         self.release_notes_last = not plain
         self.merge_copies = merge_copies and not plain
         self.fusion: Fusion = "rank" if plain else fusion
+        self.question_weight = 0.0 if plain else question_weight
         self._groups: PageGroups | None = None
         self._copies: dict[str, str] = {}
         self._bm25: Lexical | None = None
@@ -239,23 +248,29 @@ class Retriever:
         query: str,
         k: int = 4,
         *,
+        question: str | None = None,
         extra: Sequence[tuple[np.ndarray, float]] = (),
         ranked: Sequence[tuple[list[int], float]] = (),
     ) -> list[Hit]:
-        """The k best chunks for `query`. `extra` adds vector queries to the fusion and
-        `ranked` lists of rows ranked some other way, each with its weight (bench/ measures
-        such ideas: retrieval_variants.py, retrieval_probes.py)."""
+        """The k best chunks for `query`. `question`: the latest question alone, when `query`
+        is it with its history (its vector evidence is fused in at question_weight). `extra`
+        adds vector queries to the fusion and `ranked` lists of rows ranked some other way,
+        each with its weight (bench/ measures such ideas: retrieval_probes.py)."""
         if not len(self.store) or not query.strip():
             return []
         depth = max(self.fetch_k, k * 4)
+        asked = (question or "").strip()
+        alone = asked if asked and asked != query.strip() and self.question_weight else None
         # Pages are fused as pages where one chunk a page is returned (not on a small site).
         cap = self.page_cap()
         pages_fused = self.page_rrf and cap is not None
         by_score = self.fusion == "score" and pages_fused and self.mode == "hybrid" and not (extra or ranked)
-        scored = self._fuse_scores(query, depth) if by_score else None
+        scored = self._fuse_scores(query, depth, alone) if by_score else None
         if scored is not None:
             fused, similarity = scored
         else:
+            if alone is not None and self.mode != "bm25":
+                extra = [*extra, (self.embed_query(alone), self.question_weight)]
             lists, similarity = self.lists(query, depth, extra)
             lists += ranked
             fused = self._fuse_pages(lists) if pages_fused else self._fuse(lists)
@@ -282,7 +297,9 @@ class Retriever:
             lists.append((self.bm25().ranked(query, depth), self.lexical_weight))
         return lists, similarity
 
-    def _fuse_scores(self, query: str, depth: int) -> tuple[dict[int, float], dict[int, float]] | None:
+    def _fuse_scores(
+        self, query: str, depth: int, question: str | None = None
+    ) -> tuple[dict[int, float], dict[int, float]] | None:
         """The best `depth` pages by their standardised scores (rag/score_fusion.py), and the
         chosen chunks' similarities; None when the store grew between the parts built from it
         (rank fusion then takes the search)."""
@@ -291,11 +308,22 @@ class Retriever:
         similarity = self.store.similarities(vector)
         nearness = self._nearness(similarity)
         centroid = self.centroids().row_scores(vector) if self.page_weight else np.zeros_like(similarity)
-        if nearness is None or not len(similarity) == len(groups.order) == len(centroid):
+        question_near = (
+            self._nearness(self.store.similarities(self.embed_query(question))) if question else None
+        )
+        if nearness is None or (question and question_near is None):
+            return None
+        sizes = {
+            len(similarity),
+            len(groups.order),
+            len(centroid),
+            len(nearness if question_near is None else question_near),
+        }
+        if len(sizes) != 1:
             return None
         lexical = self.bm25().row_scores(query, len(similarity))
-        signals = Signals(nearness, lexical, centroid)
-        weights = (1.0, self.lexical_weight, self.page_weight)
+        signals = Signals(nearness, lexical, centroid, question_near)
+        weights = (1.0, self.lexical_weight, self.page_weight, self.question_weight)
         fused = fuse_pages(groups, signals, weights, depth, max(ROWS_PER_PAGE, (self.per_page or 1) + 2))
         return fused, {row: float(similarity[row]) for row in fused}
 

@@ -1,10 +1,11 @@
-"""Fusing the retriever's three signals by their scores, page by page.
+"""Fusing the retriever's signals by their scores, page by page.
 
 Reciprocal rank fusion gives a first place the same credit however far ahead it is: a page
 whose BM25 score stands far above every other page's counts no more than one that leads by
 a hair. Here each page gets its best chunk's vector similarity, its best BM25 passage's
-score and its centroid's similarity; each signal is standardised over the manual's pages
-(z-scores: pages without a BM25 match stay at 0) and the three are summed with the
+score and its centroid's similarity (and, for a follow-up searched with its history, the
+bare question's own similarity: twelfth round); each signal is standardised over the
+manual's pages (z-scores: pages without a BM25 match stay at 0) and they are summed with the
 retriever's weights. Measured against RRF on every manual in bench/ (docs/decisions.md,
 issue 12, tenth round).
 """
@@ -13,17 +14,33 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal, NamedTuple
 
 import numpy as np
+
+# "chunk" evidence also picks a page's chunks, "lexical" counts only where BM25 matched,
+# "page" is the same for every chunk of a page
+Kind = Literal["chunk", "lexical", "page"]
 
 
 @dataclass(frozen=True)
 class Signals:
-    """Per chunk row: the vector similarity, the BM25 score and the page centroid's similarity."""
+    """Per chunk row: the vector similarity, the BM25 score and the page centroid's similarity;
+    for a follow-up searched with its history, also the latest question's own similarity."""
 
     vector: np.ndarray
     lexical: np.ndarray
     centroid: np.ndarray
+    question: np.ndarray | None = None
+
+    def parts(self) -> list[tuple[np.ndarray, Kind]]:
+        """Each signal with its kind, in the order their weights are given."""
+        found: list[tuple[np.ndarray, Kind]] = [
+            (self.vector, "chunk"),
+            (self.lexical, "lexical"),
+            (self.centroid, "page"),
+        ]
+        return found if self.question is None else [*found, (self.question, "chunk")]
 
 
 @dataclass(frozen=True)
@@ -67,32 +84,69 @@ def standardise(values: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
 ROWS_PER_PAGE = 3
 
 
+class Scaled(NamedTuple):
+    """One signal with its weight, standardised over the pages."""
+
+    values: np.ndarray  # per chunk row
+    kind: Kind
+    weight: float
+    page_z: np.ndarray  # per page: its best value, standardised (0 where it has none)
+    mean: float
+    std: float
+
+
 def fuse_pages(
     groups: PageGroups,
     signals: Signals,
-    weights: tuple[float, float, float],
+    weights: Sequence[float],
     depth: int,
     rows_per_page: int = ROWS_PER_PAGE,
 ) -> dict[int, float]:
-    """The `depth` best pages, each as its chunks with the best evidence of their own (vector
-    and BM25, standardised alike), scored by the page's fused score and, a hair below it,
-    each next chunk."""
-    # a chunk whose vector is not finite (a broken embedding) counts as no evidence, not NaN
-    raw = (signals.vector, signals.lexical, signals.centroid)
-    pages = [groups.best(np.where(np.isfinite(s), s, -np.inf).astype(np.float64)) for s in raw]
-    finite = [np.isfinite(p) for p in pages]
-    pages = [np.where(ok, p, 0.0) for p, ok in zip(pages, finite, strict=True)]
-    masks = [finite[0], finite[1] & (pages[1] > 0), finite[2]]
-    scales = [standardise(p, m) for p, m in zip(pages, masks, strict=True)]
-    fused = np.zeros(len(pages[0]))
-    for page_values, mask, (mean, std), weight in zip(pages, masks, scales, weights, strict=True):
-        fused += weight * np.where(mask, (page_values - mean) / std, 0.0)
+    """The `depth` best pages, each as its chunks with the best chunk-level evidence of their
+    own (standardised alike), scored by the page's fused score and, a hair below it, each
+    next chunk. `weights` go with `signals.parts()` in order, one for each at least."""
+    parts = signals.parts()
+    if len(weights) < len(parts):
+        raise ValueError(f"{len(parts)} signals and {len(weights)} weights")
+    given = zip(parts, weights[: len(parts)], strict=True)  # a weight for an absent question is unused
+    scaled = [_scaled(groups, values, kind, weight) for (values, kind), weight in given]
+    # a signal at weight 0, or with no finite value (a broken embedding), is left out:
+    # 0 times its -inf would be NaN, and -inf on every row would hide the others' choice
+    used = [part for part in scaled if part is not None]
+    fused = np.zeros(len(groups.starts))
+    for part in used:
+        fused += part.weight * part.page_z
+    by_row = [part for part in used if part.kind != "page"]
     chosen: dict[int, float] = {}
     for page in np.argsort(-fused, kind="stable")[:depth]:
         rows = groups.rows(int(page))
-        own = weights[0] * np.nan_to_num((signals.vector[rows] - scales[0][0]) / scales[0][1], nan=-np.inf)
-        lexical = signals.lexical[rows]
-        own += weights[1] * np.where(lexical > 0, (lexical - scales[1][0]) / scales[1][1], 0.0)
+        own = np.zeros(len(rows))
+        for part in by_row:
+            own += part.weight * _row_z(part, rows)
         for place, best in enumerate(np.argsort(-own, kind="stable")[:rows_per_page]):
             chosen[int(rows[int(best)])] = float(fused[page]) - 1e-9 * place
     return chosen
+
+
+def _scaled(groups: PageGroups, values: np.ndarray, kind: Kind, weight: float) -> Scaled | None:
+    """The signal standardised over the pages by each page's best value; None when it is
+    at weight 0 or no value of it is finite."""
+    finite_rows = np.isfinite(values)
+    if not weight or not finite_rows.any():
+        return None
+    # a chunk whose vector is not finite (a broken embedding) counts as no evidence, not NaN
+    best = groups.best(np.where(finite_rows, values, -np.inf).astype(np.float64))
+    finite = np.isfinite(best)
+    best = np.where(finite, best, 0.0)
+    mask = finite & (best > 0) if kind == "lexical" else finite
+    mean, std = standardise(best, mask)
+    return Scaled(values, kind, weight, np.where(mask, (best - mean) / std, 0.0), mean, std)
+
+
+def _row_z(part: Scaled, rows: np.ndarray) -> np.ndarray:
+    """A chunk-level signal's evidence for each chunk of a page, on its page scale (BM25
+    only where it matched; a broken chunk last)."""
+    values = part.values[rows]
+    if part.kind == "lexical":
+        return np.where(values > 0, (values - part.mean) / part.std, 0.0)
+    return np.nan_to_num((values - part.mean) / part.std, nan=-np.inf)

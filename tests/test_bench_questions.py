@@ -1,6 +1,6 @@
-"""Every manual's question set in bench/: well formed, gold pages that exist in the Debian
-package, answer keys that the gold pages hold (a wrong gold path would score a pipeline
-wrongly without any error)."""
+"""Every manual's question set in bench/, with its further follow-ups: well formed, gold
+pages that exist in the Debian package, answer keys that the gold pages hold (a wrong gold
+path would score a pipeline wrongly without any error)."""
 
 import re
 import warnings
@@ -8,8 +8,7 @@ import warnings
 import pytest
 from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
 
-from bench.common import CORPORA
-from rag.evaluation import load_questions
+from bench.common import CORPORA, questions_of
 
 KINDS = {"howto", "why", "factoid", "unanswerable", "followup"}
 
@@ -24,7 +23,7 @@ def _text(path) -> str:
 @pytest.mark.parametrize("name", sorted(CORPORA))
 def test_question_set_is_well_formed_and_its_gold_pages_answer(name):
     corpus = CORPORA[name]
-    questions = load_questions(corpus.questions)
+    questions = questions_of(corpus)  # with its further follow-ups, where it has some
     assert len(questions) >= 24 and len({q.id for q in questions}) == len(questions)
     for q in questions:
         assert bool(q.history) == (q.kind == "followup"), q.id

@@ -120,6 +120,20 @@ def test_auto_mode_rewrites_for_ollama_and_uses_history_for_the_embedded_model(
     assert any("16 GiB" in h.document.page_content for h in hits)
 
 
+def test_a_history_query_also_weighs_the_bare_question_and_a_rewrite_does_not(ollama, retriever):
+    def texts(hits):
+        return [h.document.page_content for h in hits]
+
+    chain = rag_chain(make_target(f"ollama:{ollama.url}"), retriever, history_mode="history")
+    query, _, hits = chain.retrieve("And how much memory?", HISTORY)
+    assert texts(hits) == texts(retriever.search(query, chain.k, question="And how much memory?"))
+    assert texts(hits) != texts(retriever.search(query, chain.k))  # the question counted
+    ollama.state.answer = lambda messages: "Cloud Run L4 GPU minimum memory"
+    chain = rag_chain(make_target(f"ollama:{ollama.url}"), retriever, history_mode="rewrite")
+    query, rewritten, hits = chain.retrieve("And how much memory?", HISTORY)
+    assert rewritten and texts(hits) == texts(retriever.search(query, chain.k))
+
+
 def test_raw_chain_has_no_retrieval(ollama):
     answer = RawChain(make_target(f"ollama:{ollama.url}"), model="gemma2:9b").invoke(
         "What is Cloud Run?", HISTORY

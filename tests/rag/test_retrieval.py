@@ -400,3 +400,73 @@ def test_the_default_scores_passages_and_the_plain_baseline_chunks(local_embeddi
     assert Retriever(store, mode="bm25").search("delta", k=1)[0].document.page_content == "gamma delta"
     small = _pages_store(local_embeddings, [("a", "alpha beta"), ("a", "gamma delta")])
     assert isinstance(Retriever(small).bm25(), ChunkBM25)  # a small site fuses chunks
+
+
+TLS_PAGES = [
+    (
+        "tls-client",
+        "Outgoing mail over TLS: set smtp_tls_security_level = may in main.cf for opportunistic TLS when "
+        "the SMTP client sends mail to other servers; smtp_tls_CAfile names the certificates it trusts.",
+    ),
+    (
+        "tls-server",
+        "Incoming mail over TLS: smtpd_tls_cert_file and smtpd_tls_key_file give the SMTP server's "
+        "certificate and key for STARTTLS.",
+    ),
+    (
+        "tls-policy",
+        "Per-destination TLS policy: smtp_tls_policy_maps makes the SMTP client encrypt or verify for one "
+        "domain when it sends mail.",
+    ),
+    (
+        "tls-logging",
+        "TLS logging: smtp_tls_loglevel makes the SMTP client log the TLS handshake when it sends mail to "
+        "other servers.",
+    ),
+    (
+        "finger",
+        "posttls-finger is a command-line tool: it connects to a remote mail server, prints the certificate "
+        "chain it presents and says whether verification would succeed.",
+    ),
+]
+TLS_HISTORY = [
+    {"role": "user", "content": "How do I make Postfix use TLS when it sends mail out to other servers?"},
+    {
+        "role": "assistant",
+        "content": "Set smtp_tls_security_level = may in main.cf (plus smtp_tls_CAfile if you want "
+        "certificates checked) and reload; the Postfix SMTP client then uses STARTTLS whenever the "
+        "remote server offers it.",
+    },
+]
+NEW_ASK = (
+    "One partner says our connections fail their check. Is there a tool I can run that connects to "
+    "their server and shows me what it presents?"
+)
+
+
+def test_a_follow_ups_bare_question_is_weighed_beside_its_history(local_embeddings):
+    """The last exchange is all TLS settings; what is asked now is a tool. Searched as
+    exchange + question alone, the settings pages win; with the question's own evidence
+    fused in (QUESTION_WEIGHT), the tool's page comes first (by score; by rank it enters)."""
+    filler = [(f"other{i}", f"Unrelated page {i} about cooking pasta and baking bread.") for i in range(25)]
+    store = _pages_store(local_embeddings, [*TLS_PAGES, *filler])
+    query = history_query(NEW_ASK, TLS_HISTORY)
+
+    def pages(retriever: Retriever, k: int, question: str | None = NEW_ASK) -> list[str]:
+        return [
+            h.document.metadata["url"].rsplit("/", 1)[1]
+            for h in retriever.search(query, k, question=question)
+        ]
+
+    assert "finger" not in pages(Retriever(store, question_weight=0.0), 2)
+    assert pages(Retriever(store), 2)[0] == "finger"
+    without = pages(Retriever(store), 3, question=None)
+    for nothing_to_add in (query, "", "   ", f"  {query}\n"):
+        assert pages(Retriever(store), 3, question=nothing_to_add) == without
+    bm25 = Retriever(store, mode="bm25")  # no vectors: the question adds nothing
+    assert pages(bm25, 3) == pages(bm25, 3, question=None)
+    assert "finger" not in pages(Retriever(store, mode="vector", question_weight=0.0), 3)
+    assert "finger" in pages(Retriever(store, mode="vector"), 3)
+    assert "finger" not in pages(Retriever(store, fusion="rank", question_weight=0.0), 3)
+    assert "finger" in pages(Retriever(store, fusion="rank"), 3)
+    assert "finger" not in pages(Retriever(store, plain=True), 3)  # the notebook+RRF baseline stays plain

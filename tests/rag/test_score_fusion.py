@@ -153,3 +153,39 @@ def test_a_page_offers_as_many_chunks_as_its_cap_needs():
     signals = _signals(vector, [0.0] * 12)
     assert len(fuse_pages(PageGroups.of(keys), signals, (1.0, 0.5, 0.0), depth=1)) == 3
     assert len(fuse_pages(PageGroups.of(keys), signals, (1.0, 0.5, 0.0), 1, rows_per_page=6)) == 6
+
+
+def test_a_follow_ups_bare_question_is_a_fourth_signal_that_can_lift_its_page():
+    # the history-laden query leans to page 0; the question alone points at page 1
+    vector = [0.60, 0.45, *np.linspace(0.2, 0.3, 10)]
+    question = np.asarray([0.20, 0.70, *np.linspace(0.2, 0.3, 10)], np.float32)
+    lexical = [0.0] * 12
+    groups = PageGroups.of([f"p{i}" for i in range(12)])
+    plain = _signals(vector, lexical)
+    with_question = Signals(plain.vector, plain.lexical, plain.centroid, question)
+    assert next(iter(fuse_pages(groups, plain, (1.0, 0.5, 0.0, 1.0), 2))) == 0  # no question, no signal
+    assert next(iter(fuse_pages(groups, with_question, (1.0, 0.5, 0.0, 0.0), 2))) == 0  # weight 0: ignored
+    assert next(iter(fuse_pages(groups, with_question, (1.0, 0.5, 0.0, 1.0), 2))) == 1
+    with pytest.raises(ValueError, match="4 signals and 3 weights"):
+        fuse_pages(groups, with_question, (1.0, 0.5, 0.0), 2)
+
+
+def test_the_bare_question_also_picks_the_chunk_that_stands_for_its_page():
+    keys = ["a", "a", *(f"o{i}" for i in range(10))]
+    vector = [0.50, 0.49, *np.linspace(0.1, 0.2, 10)]  # row 0 a hair nearer the history
+    question = np.asarray([0.20, 0.80, *np.linspace(0.1, 0.2, 10)], np.float32)
+    plain = _signals(vector, [0.0] * 12)
+    signals = Signals(plain.vector, plain.lexical, plain.centroid, question)
+    assert list(fuse_pages(PageGroups.of(keys), plain, (1.0, 0.5, 0.0), 1)) == [0, 1]
+    assert list(fuse_pages(PageGroups.of(keys), signals, (1.0, 0.5, 0.0, 1.0), 1)) == [1, 0]
+
+
+@pytest.mark.parametrize("weight", [0.0, 1.0])
+def test_a_broken_question_embedding_is_no_evidence_and_spoils_nothing(weight):
+    keys = ["a", "a", *(f"o{i}" for i in range(10))]
+    vector = [0.4, 0.5, *np.linspace(0.2, 0.3, 10)]
+    plain = _signals(vector, [0.0] * 12)
+    signals = Signals(plain.vector, plain.lexical, plain.centroid, np.full(12, np.nan, np.float32))
+    fused = fuse_pages(PageGroups.of(keys), signals, (1.0, 0.5, 0.0, weight), 3)
+    assert all(np.isfinite(list(fused.values())))
+    assert fused == fuse_pages(PageGroups.of(keys), plain, (1.0, 0.5, 0.0), 3)  # page a by its row 1
