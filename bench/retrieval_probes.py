@@ -184,15 +184,18 @@ def question_too_probe(r: Retriever, weight: float) -> Search:
     return search
 
 
-def user_turn_probe(r: Retriever) -> Search:
-    """A follow-up searched with the user's previous turn and the question, without the
-    answer between them (the default searches the whole last exchange)."""
+def previous_turn_probe(r: Retriever, role: str, weigh_question: bool) -> Search:
+    """A follow-up searched with only one turn of the last exchange, the user's previous
+    question (`user-turn`, measured before the twelfth round: no question signal) or the
+    previous answer (`answer-then-question`, the bare question weighed as by the default),
+    and then the question."""
 
     def search(query: str, question: Any = None) -> list[str]:
         if question is None or not question.history:
             return sources(r.search(query, 10))
-        asked = [m["content"] for m in question.history if m.get("role") == "user"][-1:]
-        return sources(r.search("\n".join([*asked, question.question]), 10))
+        turn = [m["content"] for m in question.history if m.get("role") == role][-1:]
+        asked = question.question if weigh_question else None
+        return sources(r.search("\n".join([*turn, question.question]), 10, question=asked))
 
     return search
 
@@ -202,18 +205,6 @@ def question_weight_probe(r: Retriever, weight: float) -> Search:
     other = Retriever(r.store, question_weight=weight)
     other.adopt(r.bm25(), r.hubness(), r.centroids())
     return default_search(other)
-
-
-def answer_then_question_probe(r: Retriever) -> Search:
-    """A follow-up searched as the previous answer and the question (no earlier user turn)."""
-
-    def search(query: str, question: Any = None) -> list[str]:
-        if question is None or not question.history:
-            return sources(r.search(query, 10))
-        answered = [m["content"] for m in question.history if m.get("role") == "assistant"][-1:]
-        return sources(r.search("\n".join([*answered, question.question]), 10, question=question.question))
-
-    return search
 
 
 def neighbourhood(r: Retriever, k: int = 10, block: int = 1024) -> np.ndarray:
@@ -313,15 +304,13 @@ def probes(name: str, embeddings: MemoEmbeddings, chosen: list[str]) -> dict[str
         found["release-notes-in-place"] = in_place_probe(ours, "release_notes_last")
     if "wordllama" in chosen:
         found["wordllama"] = wordllama_probe(ours)
-    if "question-weight-0" in chosen:
-        found["question-weight-0"] = lambda q, _question=None: sources(ours.search(q, 10))
-    for weight in (0.5, 2.0):
+    for weight in (0.0, 0.5, 2.0):
         if f"question-weight-{weight:g}" in chosen:
             found[f"question-weight-{weight:g}"] = question_weight_probe(ours, weight)
     if "answer-then-question" in chosen:
-        found["answer-then-question"] = answer_then_question_probe(ours)
+        found["answer-then-question"] = previous_turn_probe(ours, "assistant", weigh_question=True)
     if "user-turn" in chosen:
-        found["user-turn"] = user_turn_probe(ours)
+        found["user-turn"] = previous_turn_probe(ours, "user", weigh_question=False)
     if "rank-fusion" in chosen:
         found["rank-fusion"] = fusion_probe(ours, "rank", (ours.lexical_weight, ours.page_weight))
     if "score-fusion-equal" in chosen:
