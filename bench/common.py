@@ -285,6 +285,29 @@ CORPORA = {
         ROOT / "bench" / "data" / "cmake-qa.jsonl",
         "cmake-doc",
     ),
+    # Three more, added in issue 12's thirteenth round (questions written before any
+    # retrieval; bench/data/<name>-README.md): setuptools 66's documentation (Sphinx, its
+    # 476 KB history page included), lxml 4.9's (docutils pages and Sphinx API pages, its
+    # changelog and source listings included) and Requests 2.28's (Sphinx; its release
+    # history sits in "Community Updates", a page neither its path nor its title names).
+    "setuptools": Corpus(
+        "setuptools",
+        Path("/usr/share/doc/python-setuptools-doc/html"),
+        ROOT / "bench" / "data" / "setuptools-qa.jsonl",
+        "python-setuptools-doc",
+    ),
+    "lxml": Corpus(
+        "lxml",
+        Path("/usr/share/doc/python-lxml/html"),
+        ROOT / "bench" / "data" / "lxml-qa.jsonl",
+        "python-lxml-doc",
+    ),
+    "requests": Corpus(
+        "requests",
+        Path("/usr/share/doc/python-requests-doc/html"),
+        ROOT / "bench" / "data" / "requests-qa.jsonl",
+        "python-requests-doc",
+    ),
 }
 
 

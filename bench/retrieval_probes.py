@@ -45,6 +45,9 @@ some manuals replaces their rows in bench/results/retrieval-probes.json and keep
   or twice the default's weight (QUESTION_WEIGHT, 1).
 - `answer-then-question`: a follow-up searched as the previous answer and the question,
   without the user's previous turn, the bare question weighed as by the default.
+- `declarative`: the question's asking words ("How do I", "Is there a way to", "Why does")
+  dropped before it is searched, so it reads like the manual's statements rather than like
+  an FAQ's questions (a follow-up's bare question alike).
 - `length-fair-0.5`, `length-fair-1`: each page's best vector similarity less a share of
   σ·√(2 ln n), the expected best of n random chunks, for a page of n chunks (σ: the spread
   of the query's similarities over the manual): a long page's best chunk is the best of
@@ -73,6 +76,16 @@ from rag.store import SKLearnStore
 
 Search = Callable[[str, Any], list[str]]  # (the text searched, the question: rag.evaluation)
 SENTENCE = re.compile(r"(?<=[.?!])\s+")
+ASKING = re.compile(
+    r"(?:^|(?<=[.!?]\s))\s*(?:(?:so|and|but|then|also|now|ok|okay|well),?\s+)?"
+    r"(?:how (?:do|can|should|would) (?:i|we|you)|how to"
+    r"|is there (?:a|any) (?:way|setting|option|command|tool|hook|function|file)"
+    r"(?: (?:to|that|for|i can use to|i can))?"
+    r"|can (?:i|we|you)|what (?:do|should|can) (?:i|we) (?:do|use|type|pass|set|put)(?: to)?"
+    r"|where (?:do|should|can) (?:i|we)|which \w+ (?:do|should) (?:i|we)"
+    r"|why (?:does|do|is|are|did|doesn't|don't|isn't|won't)|what (?:is|are|does)|does|do|is|are)\b\s*",
+    re.I,
+)
 DEPTH = 40
 
 
@@ -200,6 +213,16 @@ def previous_turn_probe(r: Retriever, role: str, weigh_question: bool) -> Search
     return search
 
 
+def declarative_probe(r: Retriever) -> Search:
+    """The default searching the text with its asking words dropped."""
+
+    def search(query: str, question: Any = None) -> list[str]:
+        bare = None if question is None else ASKING.sub(" ", question.question).strip()
+        return sources(r.search(ASKING.sub(" ", query).strip(), 10, question=bare))
+
+    return search
+
+
 def question_weight_probe(r: Retriever, weight: float) -> Search:
     """The default with the bare question's vector evidence at `weight`."""
     other = Retriever(r.store, question_weight=weight)
@@ -292,6 +315,8 @@ def probes(name: str, embeddings: MemoEmbeddings, chosen: list[str]) -> dict[str
         found["sentences"] = sentences_probe(ours, embed)
     if "prf" in chosen:
         found["prf"] = prf_probe(ours)
+    if "declarative" in chosen:
+        found["declarative"] = declarative_probe(ours)
     if "both-chunkings" in chosen:
         notebook = Retriever(
             SKLearnStore.load(CACHE / f"{name}-notebook.ragidx", embeddings, EMBEDDER),  # type: ignore[arg-type]
@@ -352,6 +377,7 @@ PROBES = (
     "question-weight-0.5",
     "question-weight-2",
     "answer-then-question",
+    "declarative",
 )
 
 

@@ -20,14 +20,13 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Literal
-from urllib.parse import urlsplit
 
 import numpy as np
 from langchain_core.documents import Document
 
 from .lexical import ChunkBM25, PassageBM25
+from .release_notes import ASKS_WHAT_CHANGED, is_release_notes, pages_by_headings
 from .score_fusion import ROWS_PER_PAGE, PageGroups, Signals, fuse_pages
 from .store import SKLearnStore
 
@@ -74,33 +73,8 @@ FUSION: Fusion = "score"
 # `_modules/` (measured: docs/decisions.md), Javadoc's -linksource under `src-html/`,
 # Doxygen as `<file>_8<ext>_source.html`.
 SOURCE_LISTING = re.compile(r"/_modules/|/src-html/|_8[a-z0-9]+_source\.html$")
-# Release notes and changelogs name every feature in passing and explain few of them: they
-# take first places for feature questions whose answer is elsewhere, so they too come after
-# every other page, unless the question asks what changed (measured: docs/decisions.md).
-# Found by their path (whatsnew/, releases/, releaselog/, announce/, history/, changelog…,
-# release-15.html, whatsnew-5.2.html, Vim's version9.html) or their title ("Django 3.2
-# release notes").
-RELEASE_NOTES_PATH = re.compile(
-    r"(?:^|/)(?:whatsnew|releases|releaselog|relnotes|changelogs?|announce|history|news)/"
-    r"|(?:^|/|md_)(?:whatsnew|releases?|releaselog|changelog|changes|news|history|relnotes)[-_]v?\d"
-    r"|release[-_]?notes|(?:^|/|md_)whats?[-_]?new|new[-_]features[-_]\d|change[-_]?log"
-    r"|(?:^|/|md_)version[-_]?\d+(?:[._]\d+)*\.[a-z]+$",
-    re.I,
-)
-RELEASE_NOTES_TITLE = re.compile(
-    r"release notes|change ?log|change history|what.s new|release history|version history|"
-    r"^changes in|\brelease \d+\.\d",
-    re.I,
-)
-# A page named just "changes", "news", "history" or "releases" is release notes only if its
-# title agrees: SQLite's c3ref/changes.html documents sqlite3_changes().
-RELEASE_NOTES_NAME = re.compile(r"(?:^|/|md_)(?:changes|news|history|releases?)(?:\.[a-z]+)?$", re.I)
-RELEASE_NOTES_NAME_TITLE = re.compile(r"\b(?:changes|news|history|releases)\b", re.I)
-ASKS_WHAT_CHANGED = re.compile(
-    r"what.s new|\bnew in\b|change ?log|release notes|\bchanged in\b|\bdeprecat|\bremoved in\b|"
-    r"\badded in\b|\bupgrad|\bmigrat",
-    re.I,
-)
+# Release notes and changelogs come after every other page too, unless the question asks
+# what changed (rag/release_notes.py says how they are found).
 # A follow-up is searched as its last exchange and the question together (history_query):
 # the exchange names the topic. The latest question alone says what is asked now, and in
 # that text it is a few words among many, so its own vector similarity is fused in too, at
@@ -163,6 +137,7 @@ class Retriever:
         self.question_weight = 0.0 if plain else question_weight
         self._groups: PageGroups | None = None
         self._copies: dict[str, str] = {}
+        self._notes: frozenset[str] = frozenset()  # release notes by their headings
         self._bm25: Lexical | None = None
         self._hubness: np.ndarray | None = None
         self._centroids: Centroids | None = None
@@ -178,6 +153,9 @@ class Retriever:
             pages = pages_of(self.store.documents)
             self._pages = len(pages)
             self._copies = copies_of(self.store.documents, pages) if self.merge_copies else {}
+            self._notes = (
+                pages_by_headings(self.store.documents, pages) if self.release_notes_last else frozenset()
+            )
 
     def bm25(self) -> Lexical:
         with self._lock:
@@ -303,8 +281,19 @@ class Retriever:
         """The best `depth` pages by their standardised scores (rag/score_fusion.py), and the
         chosen chunks' similarities; None when the store grew between the parts built from it
         (rank fusion then takes the search)."""
-        vector = self.embed_query(query)
         groups = self.page_groups()
+        found = self._signals(query, question)
+        if found is None or len(found[2]) != len(groups.order):
+            return None
+        signals, weights, similarity = found
+        fused = fuse_pages(groups, signals, weights, depth, max(ROWS_PER_PAGE, (self.per_page or 1) + 2))
+        return fused, {row: float(similarity[row]) for row in fused}
+
+    def _signals(self, query: str, question: str | None) -> tuple[Signals, list[float], np.ndarray] | None:
+        """What score fusion weighs for `query` (and the bare question) with a weight for each,
+        and the query's similarity to every chunk; None when a part is of a smaller store.
+        The seam bench/ extends to measure further evidence beside the default's."""
+        vector = self.embed_query(query)
         similarity = self.store.similarities(vector)
         nearness = self._nearness(similarity)
         centroid = self.centroids().row_scores(vector) if self.page_weight else np.zeros_like(similarity)
@@ -313,19 +302,13 @@ class Retriever:
         )
         if nearness is None or (question and question_near is None):
             return None
-        sizes = {
-            len(similarity),
-            len(groups.order),
-            len(centroid),
-            len(nearness if question_near is None else question_near),
-        }
-        if len(sizes) != 1:
+        parts = [similarity, centroid, nearness] + ([] if question_near is None else [question_near])
+        if len({len(part) for part in parts}) != 1:
             return None
         lexical = self.bm25().row_scores(query, len(similarity))
-        signals = Signals(nearness, lexical, centroid, question_near)
-        weights = (1.0, self.lexical_weight, self.page_weight, self.question_weight)
-        fused = fuse_pages(groups, signals, weights, depth, max(ROWS_PER_PAGE, (self.per_page or 1) + 2))
-        return fused, {row: float(similarity[row]) for row in fused}
+        weights = [1.0, self.lexical_weight, self.page_weight]
+        weights += [] if question_near is None else [self.question_weight]
+        return Signals(nearness, lexical, centroid, question_near), weights, similarity
 
     def _nearness(self, similarity: np.ndarray) -> np.ndarray | None:
         """Each chunk's vector evidence for score fusion: its similarity, less the hub
@@ -376,11 +359,13 @@ class Retriever:
     def _steps_back(self, row: int, notes_last: bool) -> bool:
         """Whether the row's page comes after every other: a source listing, or release
         notes when the question does not ask what changed."""
-        meta = self.store.documents[row].metadata
-        url = meta.get("url", "")
+        doc = self.store.documents[row]
+        url = doc.metadata.get("url", "")
         if self.listings_last and SOURCE_LISTING.search(url):
             return True
-        return notes_last and is_release_notes(url, meta.get("title", ""))
+        if not notes_last:
+            return False
+        return is_release_notes(url, doc.metadata.get("title", "")) or page_of(doc, row) in self._notes
 
     def page_cap(self) -> int | None:
         """The per-page cap in force: none on a small site."""
@@ -450,15 +435,6 @@ class Centroids:
         scores = self.vectors @ vector - self.penalty
         best = np.argsort(-scores)[:depth]
         return [int(self.rows[p][np.argmax(self.chunks[self.rows[p]] @ vector)]) for p in best]
-
-
-@lru_cache(maxsize=65536)  # asked for each fused row of every search: once per page instead
-def is_release_notes(url: str, title: str) -> bool:
-    """Release notes, a changelog or a "what's new" page, by its URL's path or its title."""
-    path = (urlsplit(url).path if "://" in url else url).rstrip("/")
-    if RELEASE_NOTES_PATH.search(path) or RELEASE_NOTES_TITLE.search(title):
-        return True
-    return bool(RELEASE_NOTES_NAME.search(path) and RELEASE_NOTES_NAME_TITLE.search(title))
 
 
 def lexical_index(

@@ -32,6 +32,7 @@ class Signals:
     lexical: np.ndarray
     centroid: np.ndarray
     question: np.ndarray | None = None
+    more: tuple[tuple[np.ndarray, Kind], ...] = ()  # further evidence a benchmark measures
 
     def parts(self) -> list[tuple[np.ndarray, Kind]]:
         """Each signal with its kind, in the order their weights are given."""
@@ -40,7 +41,8 @@ class Signals:
             (self.lexical, "lexical"),
             (self.centroid, "page"),
         ]
-        return found if self.question is None else [*found, (self.question, "chunk")]
+        asked: list[tuple[np.ndarray, Kind]] = [] if self.question is None else [(self.question, "chunk")]
+        return [*found, *asked, *self.more]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass, field
-from urllib.parse import urldefrag
+from urllib.parse import urldefrag, urlsplit
 
 from bs4 import BeautifulSoup, Comment, NavigableString, Tag, XMLParsedAsHTMLWarning
 
@@ -22,6 +22,8 @@ from .chrome import is_chrome
 from .depth import MAX_DEPTH, too_deep
 from .navigation import (
     RAW,
+    SENTENCE_WORDS,
+    WORD,
     link_lists,
     pagers,
     refresh_target,
@@ -30,7 +32,13 @@ from .navigation import (
 )
 from .urlpolicy import join_url
 
-MIN_TEXT = 200  # below this much text besides link lists, a page is an index
+MIN_TEXT = 200  # below this much text besides link lists, a page is an index...
+# ...unless its lists link mostly to other sites and its own text holds a sentence: a short
+# page of prose with a list of articles after it (Requests' "Integrations": "Requests is
+# built into the wonderful Python for iOS runtime!") is content, and keeps its list. An
+# index or a table of contents links to the site's own pages; a stub with only navigation
+# to other sites has no sentence (measured on every installed page: docs/decisions.md).
+SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n")
 BLOCK_TAGS = {
     "p",
     "div",
@@ -302,10 +310,12 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
     _drop(pagers(main))
     lists = link_lists(main)
     full = _sections(main) if lists else []
+    elsewhere = _link_elsewhere(lists, base)
     _drop(lists)
     sections = _sections(main)
     kept, everything = _length(sections), _length(full)
     links_only = bool(lists) and kept < MIN_TEXT and everything > 2 * max(kept, 1)
+    links_only = links_only and not (elsewhere and _has_sentence(sections))
     if links_only:
         sections = []
     elif kept < MIN_TEXT and lists:  # short pages keep their lists rather than become empty
@@ -314,6 +324,27 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
         sections, links = [], [redirect, *(link for link in links if link != redirect)]
     title = _title(soup, sections or full)
     return Page(url, title, sections, links, links_only=links_only, redirect=redirect)
+
+
+def _link_elsewhere(lists: list[Tag], base: str) -> bool:
+    """Whether most links in these lists lead to other sites (articles, not this site's pages)."""
+    host = urlsplit(base).netloc
+    listed = {id(block) for block in lists}
+    # the outermost lists only: lists nest (a hostile page, 200 levels deep), links count once
+    outer = [b for b in lists if not any(id(up) in listed for up in b.parents)]
+    targets = [join_url(base, str(a["href"])) for block in outer for a in block.find_all("a", href=True)]
+    away = sum(1 for t in targets if t is not None and urlsplit(t).netloc not in ("", host))
+    return 2 * away > len(targets)
+
+
+def _has_sentence(sections: list[Section]) -> bool:
+    """Whether the text holds a sentence: SENTENCE_WORDS words or more, ending in . ! or ?"""
+    for section in sections:
+        for part in SENTENCE_BREAK.split(section.text):
+            part = part.strip()
+            if part[-1:] in (".", "!", "?") and len(WORD.findall(part)) >= SENTENCE_WORDS:
+                return True
+    return False
 
 
 def _drop(found: list[Tag]) -> None:

@@ -186,6 +186,38 @@ def test_an_opening_line_before_many_links_does_not_make_them_prose():
     assert extract_html(html, "http://docs.test/commands.html").links_only
 
 
+def _integrations(host: str, intro: str) -> str:
+    articles = "".join(
+        f'<li><p><a href="{host}/post-{i}.html">Article {i} on sessions and retries</a></p></li>'
+        for i in range(8)
+    )
+    return f"""<html><body><div role="main"><section id="integrations"><h1>Integrations</h1>
+    <section id="ios"><h2>Python for iOS</h2>{intro}<pre>import requests</pre></section></section>
+    <section id="articles"><h1>Articles &amp; Talks</h1><ul>{articles}</ul></section></div></body></html>"""
+
+
+def test_a_short_page_whose_list_links_to_other_sites_is_content_when_it_has_a_sentence():
+    """Requests' "Integrations" page: two lines of prose and a list of articles elsewhere.
+    It was refused as "only a list of links"; an index links to the site's own pages, a
+    stub of navigation to other sites has no sentence, and both are still refused."""
+    said = (
+        "<p>Requests is built into the wonderful Python for iOS runtime!</p><p>To give it a try, simply:</p>"
+    )
+    page = extract_html(
+        _integrations("https://blog.example", said), "http://docs.test/community/out-there.html"
+    )
+    text = " ".join(s.text for s in page.sections)
+    assert not page.links_only
+    assert "built into the wonderful Python for iOS runtime" in text and "Article 3 on sessions" in text
+    # the same page linking to its own site's pages is a table of contents
+    assert extract_html(_integrations("", said), "http://docs.test/community/out-there.html").links_only
+    # no sentence of its own: navigation, wherever it links
+    bare = "<p>Python for iOS</p>"
+    assert extract_html(
+        _integrations("https://blog.example", bare), "http://docs.test/policy.html"
+    ).links_only
+
+
 def test_words_outside_links_are_counted_in_linear_time():
     """A paragraph mostly of links under deep nesting: its words are counted in the one pass
     of text_stats, not by walking up from every string."""

@@ -269,7 +269,7 @@ def test_source_listings_come_after_every_page_that_explains(local_embeddings):
 
 
 def test_release_notes_paths_and_titles():
-    from rag.retrieval import is_release_notes
+    from rag.release_notes import is_release_notes
 
     notes = {
         "http://d/whatsnew/3.11.html": "What's New In Python 3.11",

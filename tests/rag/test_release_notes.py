@@ -1,0 +1,124 @@
+"""Release notes found by their headings where neither path nor title names them."""
+
+from langchain_core.documents import Document
+
+from rag.release_notes import by_headings, is_release_notes, is_version_heading, pages_by_headings
+from rag.retrieval import Retriever
+from rag.store import SKLearnStore
+
+
+def test_version_headings_in_the_forms_manuals_write_them():
+    versions = [
+        "Version 3.1.2",  # Jinja, Click, Flask
+        "Version 3.1.2\u00b6",  # with Sphinx's permalink mark
+        "2.28.1 (2022-06-29)",  # Requests
+        "v66.1.0",  # setuptools
+        "lxml 4.9.2 (2022-12-13)",
+        "2015-10-16 - Release 3.9.1",  # SQLite's news
+        "2004-07-22 - Version 3.0.3 (beta)",
+        "Changes in 1.2",
+        "Version 2.2.0 - Released 2022-08-01",
+        "2022-06-29",
+    ]
+    for heading in versions:
+        assert is_version_heading(heading), heading
+    prose = [
+        "16.2.4 History",  # a numbered section
+        "1.2 Simple Examples",
+        "Step 1.2",  # a tutorial's steps
+        "Part 2.1",
+        "Section 4.2",
+        "Released 2022-08-08",
+        "dev",
+        "Installing on Python 3.11 and later",
+        "",
+    ]
+    for heading in prose:
+        assert not is_version_heading(heading), heading
+
+
+def test_a_page_is_release_notes_when_most_of_its_headings_are_versions():
+    history = [
+        "Community Updates",
+        "Community Updates \u203a GitHub",
+        "Community Updates \u203a Release History",
+        *(f"Community Updates \u203a Release History \u203a 2.{n}.0 (2022-0{n}-01)" for n in range(1, 8)),
+    ]
+    assert by_headings(history)
+    # the same subsections under every version count once
+    setuptools = [f"History \u203a v66.{n}.0 \u203a {part}" for n in range(4) for part in ("Changes", "Misc")]
+    assert by_headings(setuptools)
+    assert not by_headings(["Installing", "Installing \u203a Python 3.11", "Installing \u203a Python 3.10"])
+    assert not by_headings(["Upgrading \u203a 1.0", "Upgrading \u203a 2.0"])  # too few to tell
+    tutorial = [f"Tutorial \u203a Step {n}.{m}" for n in range(1, 4) for m in range(1, 4)]
+    assert not by_headings(tutorial)
+    assert not by_headings([])
+
+
+def _docs(pages: dict[str, tuple[str, list[tuple[str, str]]]]) -> list[Document]:
+    return [
+        Document(
+            text,
+            metadata={
+                "url": f"http://d/{page}",
+                "source": f"http://d/{page}#{i}",
+                "title": title,
+                "heading": heading,
+            },
+        )
+        for page, (title, sections) in pages.items()
+        for i, (heading, text) in enumerate(sections)
+    ]
+
+
+def test_release_history_that_its_path_and_title_do_not_name_comes_after_the_feature_page(local_embeddings):
+    """Requests keeps its release history in "Community Updates" (community/updates.html):
+    found by its headings, it steps back for a feature question and still answers one
+    about what changed."""
+    updates = [
+        (
+            "Community Updates \u203a Release History \u203a 2.28.0 (2022-06-09)",
+            "Added a timeout parameter to retry sessions with backoff.",
+        ),
+        (
+            "Community Updates \u203a Release History \u203a 2.27.0 (2022-01-03)",
+            "Sessions now send proxies from the environment.",
+        ),
+        (
+            "Community Updates \u203a Release History \u203a 2.26.0 (2021-07-13)",
+            "Connection timeouts raise ConnectTimeout.",
+        ),
+    ]
+    pages = {
+        "community/updates.html": ("Community Updates", updates),
+        "user/advanced.html": (
+            "Advanced Usage",
+            [
+                (
+                    "Advanced Usage \u203a Timeouts",
+                    "Pass timeout= to stop waiting for a server that never answers.",
+                )
+            ],
+        ),
+        "user/quickstart.html": (
+            "Quickstart",
+            [("Quickstart \u203a Cookies", "Cookies sent by the server are in response.cookies.")],
+        ),
+    }
+    docs = _docs(pages)
+    assert not is_release_notes("http://d/community/updates.html", "Community Updates")
+    grouped = {
+        f"http://d/{p}": [i for i, d in enumerate(docs) if d.metadata["url"] == f"http://d/{p}"]
+        for p in pages
+    }
+    assert pages_by_headings(docs, grouped) == {"http://d/community/updates.html"}
+    store = SKLearnStore(local_embeddings, "local:all-MiniLM-L6-v2")
+    store.add_vectors(docs, local_embeddings.encode([d.page_content for d in docs]))
+    urls = [h.document.metadata["url"] for h in Retriever(store).search("connection timeouts", k=3)]
+    assert urls[0] == "http://d/user/advanced.html" and urls[-1] == "http://d/community/updates.html"
+    plain = [
+        h.document.metadata["url"] for h in Retriever(store, plain=True).search("connection timeouts", k=3)
+    ]
+    assert plain[0] == "http://d/community/updates.html"  # where its match alone puts it
+    changed = Retriever(store).search("What changed in 2.26.0 about connection timeouts?", k=3)
+    assert changed[0].document.metadata["url"] == "http://d/community/updates.html"
