@@ -308,6 +308,21 @@ CORPORA = {
         ROOT / "bench" / "data" / "requests-qa.jsonl",
         "python-requests-doc",
     ),
+    # Two more in the same round: Python-Markdown 3.4's documentation (MkDocs, the first
+    # manual from that generator; a change-log page a release) and Kombu 5.2's (Sphinx, its
+    # API reference, changelog and source listings included).
+    "markdown": Corpus(
+        "markdown",
+        Path("/usr/share/doc/python-markdown-doc/docs"),
+        ROOT / "bench" / "data" / "markdown-qa.jsonl",
+        "python-markdown-doc",
+    ),
+    "kombu": Corpus(
+        "kombu",
+        Path("/usr/share/doc/python-kombu-doc/html"),
+        ROOT / "bench" / "data" / "kombu-qa.jsonl",
+        "python-kombu-doc",
+    ),
 }
 
 

@@ -52,56 +52,52 @@ def is_release_notes(url: str, title: str) -> bool:
     return bool(RELEASE_NOTES_NAME.search(path) and RELEASE_NOTES_NAME_TITLE.search(title))
 
 
-# A section heading that is a version: up to two words before it ("Version", "Release",
-# "lxml", "Django"), a date or parenthesis after it (or a date before it), a permalink mark
-# after it; or an ISO date alone. Not a numbered heading with words after its number ("16.2.4 History") nor a
-# tutorial's numbered step ("Step 1.2").
-_MARK = re.compile(r"[\u00b6#]+$")
-_DATE_HEAD = re.compile(r"^(?:19|20)\d\d-\d\d-\d\d\s*[-\u2013\u2014:,]\s*")
-_DATE_TAIL = re.compile(r"\s*(?:\([^()]*\)|[-\u2013\u2014:,]\s*[^-\u2013\u2014:,]*\b(?:19|20)\d\d\b.*)$")
-_VERSION = re.compile(
-    r"^(?:(?P<words>(?:[\w'.+-]+\s+){0,2})v?\d+(?:\.\d+)+[a-z0-9.-]*|(?:19|20)\d\d-\d\d-\d\d)$", re.I
+# A section heading that is a version ("Version 3.1.2", "lxml 4.9.2 (2022-12-13)", "v66.1.0",
+# "[1.0.0] - 2017-06-20", "2015-10-16 - Release 3.9.1", "2.0.0 beta 1") or a release date
+# alone. The words before the number must say version or release, or be the page title's
+# (the product's name): "Step 1.2", "Recipe 1.2", "TLS 1.3" and numbered sections ("16.2.4
+# History") are not versions. Longer headings are not read: a hostile heading of 100 KB of
+# digits costs nothing.
+HEADING_CHARS = 80
+_MARKS = re.compile(r"[\[\]\u00b6#]+")
+_DATE = r"(?:19|20)\d\d-\d\d-\d\d"
+_DATE_HEAD = re.compile(rf"^{_DATE}\s*[-\u2013\u2014:,/]\s*")
+_TAIL = re.compile(
+    r"\s*(?:\([^()]*\)|[-\u2013\u2014:,/]\s*(?:.*\b(?:19|20)\d\d\b.*|tbd|unreleased|not yet released))$",
+    re.I,
 )
-_NOT_VERSIONS = frozenset(
-    {
-        "step",
-        "part",
-        "chapter",
-        "section",
-        "lesson",
-        "exercise",
-        "figure",
-        "table",
-        "example",
-        "appendix",
-        "listing",
-        "level",
-        "stage",
-        "phase",
-        "task",
-    }
+_VERSION = re.compile(
+    rf"^(?P<words>(?:[\w'.+-]+ ){{0,3}})v?\d+(?:\.\d+)+[a-z0-9.-]*"
+    rf"(?: (?:alpha|beta|rc|pre|dev)\.? ?\d*)?$|^{_DATE}$",
+    re.I,
+)
+VERSION_WORDS = frozenset(
+    {"version", "release", "released", "changes", "changed", "new", "in", "what's", "since"}
 )
 # At least this many version headings, and at least this share of the page's headings.
 MIN_VERSION_HEADINGS = 3
 VERSION_SHARE = 0.5
 
 
-def is_version_heading(heading: str) -> bool:
-    """Whether one heading (not a path) names a version or a release date."""
-    text = _MARK.sub("", heading.strip()).strip()
-    text = _DATE_TAIL.sub("", _DATE_HEAD.sub("", text)).strip()
-    found = _VERSION.match(text)
+def is_version_heading(heading: str, title: str = "") -> bool:
+    """Whether one heading (not a path) names a version or a release date; words before the
+    number may be the page `title`'s."""
+    text = heading.strip()
+    if len(text) > HEADING_CHARS:
+        return False
+    text = " ".join(_MARKS.sub(" ", text).split())
+    found = _VERSION.match(_TAIL.sub("", _DATE_HEAD.sub("", text)))
     if found is None:
         return False
-    words = (found.group("words") or "").lower().split()
-    return not any(word in _NOT_VERSIONS for word in words)
+    allowed = VERSION_WORDS | set(title.lower().split())
+    return all(word in allowed for word in (found.group("words") or "").lower().split())
 
 
-def by_headings(headings: Iterable[str]) -> bool:
+def by_headings(headings: Iterable[str], title: str = "") -> bool:
     """Whether a page whose chunks have these heading paths ("Changes › Version 3.1.2") is
     release notes: most of its distinct headings, at any level, are versions."""
     parts = {part.strip() for path in headings for part in path.split(" › ") if part.strip()}
-    versions = sum(1 for part in parts if is_version_heading(part))
+    versions = sum(1 for part in parts if is_version_heading(part, title))
     return versions >= MIN_VERSION_HEADINGS and versions >= VERSION_SHARE * len(parts)
 
 
@@ -110,5 +106,8 @@ def pages_by_headings(documents: Sequence[Document], pages: dict[str, list[int]]
     return frozenset(
         page
         for page, rows in pages.items()
-        if by_headings(documents[row].metadata.get("heading") or "" for row in rows)
+        if by_headings(
+            (documents[row].metadata.get("heading") or "" for row in rows),
+            documents[rows[0]].metadata.get("title") or "",
+        )
     )

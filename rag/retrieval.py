@@ -147,8 +147,9 @@ class Retriever:
 
     def _fresh(self) -> None:
         """Drop what was derived from the store when chunks were added since."""
-        if self._size != len(self.store):
-            self._bm25, self._hubness, self._size = None, None, len(self.store)
+        size = len(self.store)
+        if self._size != size:
+            self._bm25, self._hubness = None, None
             self._centroids, self._groups = None, None
             pages = pages_of(self.store.documents)
             self._pages = len(pages)
@@ -156,6 +157,7 @@ class Retriever:
             self._notes = (
                 pages_by_headings(self.store.documents, pages) if self.release_notes_last else frozenset()
             )
+            self._size = size  # last: if a step above fails, the next call derives all again
 
     def bm25(self) -> Lexical:
         with self._lock:

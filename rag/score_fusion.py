@@ -26,7 +26,8 @@ Kind = Literal["chunk", "lexical", "page"]
 @dataclass(frozen=True)
 class Signals:
     """Per chunk row: the vector similarity, the BM25 score and the page centroid's similarity;
-    for a follow-up searched with its history, also the latest question's own similarity."""
+    for a follow-up searched with its history, also the latest question's own similarity;
+    then any further signals a benchmark measures beside them (`more`, each with its kind)."""
 
     vector: np.ndarray
     lexical: np.ndarray
@@ -106,11 +107,11 @@ def fuse_pages(
 ) -> dict[int, float]:
     """The `depth` best pages, each as its chunks with the best chunk-level evidence of their
     own (standardised alike), scored by the page's fused score and, a hair below it, each
-    next chunk. `weights` go with `signals.parts()` in order, one for each at least."""
+    next chunk. `weights` go with `signals.parts()` in order, one for each."""
     parts = signals.parts()
-    if len(weights) < len(parts):
+    if len(weights) != len(parts):  # a weight left over would fall to the wrong signal
         raise ValueError(f"{len(parts)} signals and {len(weights)} weights")
-    given = zip(parts, weights[: len(parts)], strict=True)  # a weight for an absent question is unused
+    given = zip(parts, weights, strict=True)
     scaled = [_scaled(groups, values, kind, weight) for (values, kind), weight in given]
     # a signal at weight 0, or with no finite value (a broken embedding), is left out:
     # 0 times its -inf would be NaN, and -inf on every row would hide the others' choice

@@ -328,13 +328,23 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
 
 def _link_elsewhere(lists: list[Tag], base: str) -> bool:
     """Whether most links in these lists lead to other sites (articles, not this site's pages)."""
-    host = urlsplit(base).netloc
+    home = _host(base)
     listed = {id(block) for block in lists}
     # the outermost lists only: lists nest (a hostile page, 200 levels deep), links count once
     outer = [b for b in lists if not any(id(up) in listed for up in b.parents)]
     targets = [join_url(base, str(a["href"])) for block in outer for a in block.find_all("a", href=True)]
-    away = sum(1 for t in targets if t is not None and urlsplit(t).netloc not in ("", host))
+    # a link that is no address (None) or has no host (file://, relative) stays on this site
+    away = sum(1 for t in targets if t is not None and _host(t) not in ("", home))
     return 2 * away > len(targets)
+
+
+def _host(url: str) -> str:
+    """The URL's host, lower-cased, without its port or a leading "www." ("" when none)."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
+    return host.removeprefix("www.")
 
 
 def _has_sentence(sections: list[Section]) -> bool:
@@ -364,7 +374,9 @@ def _length(sections: list[Section]) -> int:
     return sum(len(s.text) for s in sections)
 
 
-_MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+# The closing #s and spaces are stripped after the match: a lazy text before optional
+# spaces and #s backtracks quadratically on a line of thousands of spaces (45 s for 3,000).
+_MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(\S.*)$")
 
 
 def _slug(text: str) -> str:
@@ -380,7 +392,7 @@ def extract_markdown(text: str, url: str) -> Page:
             in_code = not in_code
         match = None if in_code else _MD_HEADING.match(line)
         if match:
-            title = match.group(2).strip()
+            title = match.group(2).rstrip().rstrip("#").rstrip() or match.group(2).strip()
             out.heading(len(match.group(1)), title, _slug(title))
         else:
             out.text(line + "\n")

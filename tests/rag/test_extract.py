@@ -75,6 +75,19 @@ def test_markdown_sections_with_slug_anchors():
     assert "# not a heading" in page.sections[1].text
 
 
+def test_markdown_headings_drop_their_closing_hashes_in_linear_time():
+    import time
+
+    page = extract_markdown("## Sub ##\ntext\n# C#\nmore\n", "file:///g.md")
+    assert [s.heading.split(" \u203a ")[-1] for s in page.sections] == ["Sub", "C"]
+    # a hostile line: thousands of spaces between the heading and its closing hashes
+    hostile = "### a" + " " * 20_000 + "#" * 20_000 + " " * 20_000 + "b\n" + "# " + " " * 20_000 + "\n"
+    started = time.monotonic()
+    page = extract_markdown(hostile * 5, "file:///h.md")
+    assert time.monotonic() - started < 2.0
+    assert page.sections[0].heading.startswith("a ")
+
+
 def test_a_page_heading_beside_the_content_block_is_kept():
     """AsciiDoc man pages: h1 and the NAME line in #header, the rest in #content."""
     html = b"""<html><head><title>gitmailmap(5)</title></head><body>
@@ -211,6 +224,9 @@ def test_a_short_page_whose_list_links_to_other_sites_is_content_when_it_has_a_s
     assert "built into the wonderful Python for iOS runtime" in text and "Article 3 on sessions" in text
     # the same page linking to its own site's pages is a table of contents
     assert extract_html(_integrations("", said), "http://docs.test/community/out-there.html").links_only
+    # its own site written with a port or "www.", in capitals, is still its own site
+    for home in ("http://docs.test:80", "http://WWW.docs.test"):
+        assert extract_html(_integrations(home, said), "http://docs.test/community/out-there.html").links_only
     # no sentence of its own: navigation, wherever it links
     bare = "<p>Python for iOS</p>"
     assert extract_html(

@@ -13,21 +13,30 @@ def test_version_headings_in_the_forms_manuals_write_them():
         "Version 3.1.2\u00b6",  # with Sphinx's permalink mark
         "2.28.1 (2022-06-29)",  # Requests
         "v66.1.0",  # setuptools
-        "lxml 4.9.2 (2022-12-13)",
         "2015-10-16 - Release 3.9.1",  # SQLite's news
         "2004-07-22 - Version 3.0.3 (beta)",
-        "Changes in 1.2",
+        "[1.0.0] - 2017-06-20",  # Keep a Changelog
+        "1.0.0 / 2017-06-20",
+        "Changes in version 1.2",
+        "What's new in 3.12",
+        "2.0.0 beta 1",
+        "1.2.3 - TBD",
         "Version 2.2.0 - Released 2022-08-01",
         "2022-06-29",
     ]
     for heading in versions:
         assert is_version_heading(heading), heading
+    # the product's name before the number counts when the page's title says it
+    assert is_version_heading("lxml 4.9.2 (2022-12-13)", "lxml changelog")
+    assert is_version_heading("Flask 2.2.2", "Changes \u2014 Flask Documentation (2.2.x)")
     prose = [
         "16.2.4 History",  # a numbered section
         "1.2 Simple Examples",
-        "Step 1.2",  # a tutorial's steps
-        "Part 2.1",
-        "Section 4.2",
+        "Step 1.2",  # a tutorial's steps, a cookbook's recipes, a figure
+        "Steps 1.1",
+        "Recipe 1.2",
+        "Fig. 3.1",
+        "TLS 1.3",
         "Released 2022-08-08",
         "dev",
         "Installing on Python 3.11 and later",
@@ -35,6 +44,17 @@ def test_version_headings_in_the_forms_manuals_write_them():
     ]
     for heading in prose:
         assert not is_version_heading(heading), heading
+    assert not is_version_heading("Python 3.11", "Supported versions")  # not the product's own
+
+
+def test_a_hostile_heading_is_not_read_past_a_few_words():
+    import time
+
+    hostile = ["1.1" + "1" * 100_000 + "!", "1." * 50_000 + "!", "a " * 50_000, "#" * 100_000 + "x"]
+    started = time.monotonic()
+    assert not any(is_version_heading(heading) for heading in hostile)
+    assert not by_headings(hostile * 3)
+    assert time.monotonic() - started < 1.0
 
 
 def test_a_page_is_release_notes_when_most_of_its_headings_are_versions():

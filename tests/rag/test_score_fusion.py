@@ -163,11 +163,24 @@ def test_a_follow_ups_bare_question_is_a_fourth_signal_that_can_lift_its_page():
     groups = PageGroups.of([f"p{i}" for i in range(12)])
     plain = _signals(vector, lexical)
     with_question = Signals(plain.vector, plain.lexical, plain.centroid, question)
-    assert next(iter(fuse_pages(groups, plain, (1.0, 0.5, 0.0, 1.0), 2))) == 0  # no question, no signal
+    assert next(iter(fuse_pages(groups, plain, (1.0, 0.5, 0.0), 2))) == 0  # no question, no signal
     assert next(iter(fuse_pages(groups, with_question, (1.0, 0.5, 0.0, 0.0), 2))) == 0  # weight 0: ignored
     assert next(iter(fuse_pages(groups, with_question, (1.0, 0.5, 0.0, 1.0), 2))) == 1
     with pytest.raises(ValueError, match="4 signals and 3 weights"):
         fuse_pages(groups, with_question, (1.0, 0.5, 0.0), 2)
+    with pytest.raises(ValueError, match="3 signals and 4 weights"):  # the 4th would fall to the wrong signal
+        fuse_pages(groups, plain, (1.0, 0.5, 0.0, 1.0), 2)
+
+
+def test_further_signals_follow_the_question_and_take_their_own_weights():
+    vector = [0.60, 0.45, *np.linspace(0.2, 0.3, 10)]
+    more = np.asarray([0.0, 1.0, *[0.0] * 10], np.float32)  # points at page 1
+    groups = PageGroups.of([f"p{i}" for i in range(12)])
+    plain = _signals(vector, [0.0] * 12)
+    extended = Signals(plain.vector, plain.lexical, plain.centroid, more=((more, "page"),))
+    assert [kind for _, kind in extended.parts()] == ["chunk", "lexical", "page", "page"]
+    assert next(iter(fuse_pages(groups, extended, (1.0, 0.5, 0.0, 0.0), 2))) == 0
+    assert next(iter(fuse_pages(groups, extended, (1.0, 0.5, 0.0, 2.0), 2))) == 1
 
 
 def test_the_bare_question_also_picks_the_chunk_that_stands_for_its_page():
