@@ -3,9 +3,10 @@
     .venv/bin/python bench/anchor_probe.py [--corpora zsh cmake ...] [--weights 0,0.25 0.25,0]
 
 On each manual's saved `ours` index (bench/retrieval.py, run it first) it reads every
-served page's links from the manual's files and keeps, for each page, the distinct texts of
-links to it from other pages (a text linked from more than 5% of the pages is site
-furniture and dropped; an index page's entries, "history, sharing", are kept). Two more
+served page's links (bench/common.page_paths) from the manual's files and keeps, for each
+page, the distinct texts of links to it from other pages (a text linked from more than 5%
+of the pages is site furniture and dropped; an index page's entries, "history, sharing",
+are kept). Two more
 signals join score fusion, per page: BM25 over those texts and the query's best similarity
 to one of them, at the weights given ("BM25,vector"). Each row is scored beside the
 default in the same run, as bench/retrieval_probes.py does (issue 12, thirteenth round:
@@ -15,16 +16,14 @@ docs/decisions.md). Results: bench/results/anchor-probe.json.
 from __future__ import annotations
 
 import argparse
-import fnmatch
 from collections import defaultdict
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 import lxml.html
 import numpy as np
-from common import CACHE, CORPORA, corpus, questions_of, summary_row, write_result
+from common import CACHE, CORPORA, corpus, page_paths, questions_of, summary_row, write_result
 from retrieval_probes import default_search
 from retrieval_variants import EMBEDDER, MemoEmbeddings
 
@@ -38,27 +37,14 @@ from rag.store import SKLearnStore
 BASE = "http://site.invalid/"
 
 
-def served_files(c: Any) -> list[Path]:
-    files = []
-    for path in sorted(c.root.rglob("*.html")):
-        rel = path.relative_to(c.root).as_posix()
-        if c.include and not any(fnmatch.fnmatch(rel, p) for p in c.include):
-            continue
-        if any(fnmatch.fnmatch(rel, p) for p in c.exclude):
-            continue
-        files.append(path)
-    return files
-
-
 def anchors(c: Any, furniture: float = 0.05) -> dict[str, list[str]]:
     """Per target page (its path, unquoted): the distinct texts of links from other pages."""
     by_target: dict[str, set[str]] = defaultdict(set)
     pages_using: dict[str, set[str]] = defaultdict(set)
-    files = served_files(c)
-    for path in files:
-        rel = path.relative_to(c.root).as_posix()
+    served = page_paths(c)
+    for rel in served:
         try:
-            tree = lxml.html.parse(str(path))
+            tree = lxml.html.parse(str(c.root / rel))
         except Exception:
             continue
         for a in tree.getroot().iter("a") if tree.getroot() is not None else ():
@@ -80,7 +66,7 @@ def anchors(c: Any, furniture: float = 0.05) -> dict[str, list[str]]:
             key = text.lower()
             pages_using[key].add(rel)
             by_target[dest].add(key)
-    limit = max(5, furniture * len(files))
+    limit = max(5, furniture * len(served))
     return {t: sorted(k for k in texts if len(pages_using[k]) <= limit) for t, texts in by_target.items()}
 
 

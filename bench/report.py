@@ -238,7 +238,6 @@ def rerank_section(data: dict) -> list[str]:
 
 def probes_section(data: dict) -> list[str]:
     """Single-turn R@4 / MRR / follow-up R@4 of the default and each probe, by manual."""
-    manuals = data["manuals"]
     lines = [
         ran_on(data) + " `bench/retrieval_probes.py`: the default and, in the same run, each probe "
         "(its docstring says what each does; none is in the app), on the saved indexes. The default "
@@ -251,24 +250,26 @@ def probes_section(data: dict) -> list[str]:
         "before them, on the manuals' own sets (8 a manual), and search follow-ups without the "
         "bare question.",
         "",
-        "| probe | " + " | ".join(f"{m} R@4 / MRR / fu" for m in manuals) + " |",
-        "|---|" + "---|" * len(manuals),
     ]
-    for label, rows in data["rows"].items():
-        cells = [_r4_mrr_fu(rows[m]) if m in rows else "–" for m in manuals]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return [*lines, ""]
+    return [*lines, *_rows_table("probe", data)]
 
 
 def anchor_section(data: dict) -> list[str]:
     """The default and each anchor-text row (weights: BM25 over link texts, their best vector)."""
-    manuals = data["manuals"]
     lines = [
         ran_on(data) + " `bench/anchor_probe.py`: the texts of links pointing at each page (from "
         "other pages, site furniture dropped) as two more score-fusion signals, `anchor-B,V`: "
         "BM25 over them at weight B and the query's best similarity to one of them at weight V.",
         "",
-        "| row | " + " | ".join(f"{m} R@4 / MRR / fu" for m in manuals) + " |",
+    ]
+    return [*lines, *_rows_table("row", data)]
+
+
+def _rows_table(first: str, data: dict) -> list[str]:
+    """A row a setting, a column a manual: single-turn R@4 / MRR / follow-up R@4."""
+    manuals = data["manuals"]
+    lines = [
+        f"| {first} | " + " | ".join(f"{m} R@4 / MRR / fu" for m in manuals) + " |",
         "|---|" + "---|" * len(manuals),
     ]
     for label, rows in data["rows"].items():

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from functools import lru_cache
 from urllib.parse import urlsplit
 
 from langchain_core.documents import Document
@@ -43,7 +42,6 @@ ASKS_WHAT_CHANGED = re.compile(
 )
 
 
-@lru_cache(maxsize=65536)  # asked for each fused row of every search: once per page instead
 def is_release_notes(url: str, title: str) -> bool:
     """Release notes, a changelog or a "what's new" page, by its URL's path or its title."""
     path = (urlsplit(url).path if "://" in url else url).rstrip("/")
@@ -101,13 +99,13 @@ def by_headings(headings: Iterable[str], title: str = "") -> bool:
     return versions >= MIN_VERSION_HEADINGS and versions >= VERSION_SHARE * len(parts)
 
 
-def pages_by_headings(documents: Sequence[Document], pages: dict[str, list[int]]) -> frozenset[str]:
-    """The pages (keys of `pages`, each with its rows) whose headings make them release notes."""
-    return frozenset(
-        page
-        for page, rows in pages.items()
-        if by_headings(
-            (documents[row].metadata.get("heading") or "" for row in rows),
-            documents[rows[0]].metadata.get("title") or "",
-        )
-    )
+def release_notes_pages(documents: Sequence[Document], pages: dict[str, list[int]]) -> frozenset[str]:
+    """The pages (keys of `pages`, each with its rows) that are release notes by their path,
+    title or headings."""
+    found = set()
+    for page, rows in pages.items():
+        title = documents[rows[0]].metadata.get("title") or ""
+        headings = (documents[row].metadata.get("heading") or "" for row in rows)
+        if is_release_notes(page, title) or by_headings(headings, title):
+            found.add(page)
+    return frozenset(found)

@@ -26,7 +26,7 @@ import numpy as np
 from langchain_core.documents import Document
 
 from .lexical import ChunkBM25, PassageBM25
-from .release_notes import ASKS_WHAT_CHANGED, is_release_notes, pages_by_headings
+from .release_notes import ASKS_WHAT_CHANGED, release_notes_pages
 from .score_fusion import ROWS_PER_PAGE, PageGroups, Signals, fuse_pages
 from .store import SKLearnStore
 
@@ -137,7 +137,7 @@ class Retriever:
         self.question_weight = 0.0 if plain else question_weight
         self._groups: PageGroups | None = None
         self._copies: dict[str, str] = {}
-        self._notes: frozenset[str] = frozenset()  # release notes by their headings
+        self._notes: frozenset[str] = frozenset()  # the pages that are release notes
         self._bm25: Lexical | None = None
         self._hubness: np.ndarray | None = None
         self._centroids: Centroids | None = None
@@ -155,7 +155,7 @@ class Retriever:
             self._pages = len(pages)
             self._copies = copies_of(self.store.documents, pages) if self.merge_copies else {}
             self._notes = (
-                pages_by_headings(self.store.documents, pages) if self.release_notes_last else frozenset()
+                release_notes_pages(self.store.documents, pages) if self.release_notes_last else frozenset()
             )
             self._size = size  # last: if a step above fails, the next call derives all again
 
@@ -365,9 +365,7 @@ class Retriever:
         url = doc.metadata.get("url", "")
         if self.listings_last and SOURCE_LISTING.search(url):
             return True
-        if not notes_last:
-            return False
-        return is_release_notes(url, doc.metadata.get("title", "")) or page_of(doc, row) in self._notes
+        return notes_last and page_of(doc, row) in self._notes
 
     def page_cap(self) -> int | None:
         """The per-page cap in force: none on a small site."""

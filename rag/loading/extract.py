@@ -310,12 +310,12 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
     _drop(pagers(main))
     lists = link_lists(main)
     full = _sections(main) if lists else []
-    elsewhere = _link_elsewhere(lists, base)
-    _drop(lists)
+    for block in lists:  # taken out in document order, kept: where they lead is asked below
+        block.extract()
     sections = _sections(main)
     kept, everything = _length(sections), _length(full)
     links_only = bool(lists) and kept < MIN_TEXT and everything > 2 * max(kept, 1)
-    links_only = links_only and not (elsewhere and _has_sentence(sections))
+    links_only = links_only and not (_has_sentence(sections) and _link_elsewhere(lists, base))
     if links_only:
         sections = []
     elif kept < MIN_TEXT and lists:  # short pages keep their lists rather than become empty
@@ -327,12 +327,11 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
 
 
 def _link_elsewhere(lists: list[Tag], base: str) -> bool:
-    """Whether most links in these lists lead to other sites (articles, not this site's pages)."""
+    """Whether most links in these lists, taken out of the page, lead to other sites (articles,
+    not this site's pages). A list nested in another was taken out of it after it, so each
+    link is counted once (a hostile page nests them 200 levels deep)."""
     home = _host(base)
-    listed = {id(block) for block in lists}
-    # the outermost lists only: lists nest (a hostile page, 200 levels deep), links count once
-    outer = [b for b in lists if not any(id(up) in listed for up in b.parents)]
-    targets = [join_url(base, str(a["href"])) for block in outer for a in block.find_all("a", href=True)]
+    targets = [join_url(base, str(a["href"])) for block in lists for a in block.find_all("a", href=True)]
     # a link that is no address (None) or has no host (file://, relative) stays on this site
     away = sum(1 for t in targets if t is not None and _host(t) not in ("", home))
     return 2 * away > len(targets)

@@ -2,7 +2,7 @@
 
 from langchain_core.documents import Document
 
-from rag.release_notes import by_headings, is_release_notes, is_version_heading, pages_by_headings
+from rag.release_notes import by_headings, is_release_notes, is_version_heading, release_notes_pages
 from rag.retrieval import Retriever
 from rag.store import SKLearnStore
 
@@ -131,7 +131,7 @@ def test_release_history_that_its_path_and_title_do_not_name_comes_after_the_fea
         f"http://d/{p}": [i for i, d in enumerate(docs) if d.metadata["url"] == f"http://d/{p}"]
         for p in pages
     }
-    assert pages_by_headings(docs, grouped) == {"http://d/community/updates.html"}
+    assert release_notes_pages(docs, grouped) == {"http://d/community/updates.html"}
     store = SKLearnStore(local_embeddings, "local:all-MiniLM-L6-v2")
     store.add_vectors(docs, local_embeddings.encode([d.page_content for d in docs]))
     urls = [h.document.metadata["url"] for h in Retriever(store).search("connection timeouts", k=3)]
