@@ -5,7 +5,9 @@ python-flask-doc, python-django-doc, apache2-doc,
 python-pytest-doc, python-scrapy-doc, postgresql-doc-15, python-celery-doc, octave-doc,
 python-sqlalchemy-doc, sphinx-doc, nodejs-doc,
 python-tornado-doc, varnish-doc, postfix-doc, exim4-doc-html, libvirt-doc, zsh-doc,
-wireshark-doc, rsyslog-doc, debian-handbook, python-werkzeug-doc, vim-doc, cmake-doc) and is
+wireshark-doc, rsyslog-doc, debian-handbook, python-werkzeug-doc, vim-doc, cmake-doc,
+python-setuptools-doc, python-lxml-doc, python-requests-doc, python-markdown-doc,
+python-kombu-doc, docutils-doc, bind9-doc) and is
 served by a real HTTP server on loopback, optionally adding latency to every
 response the way a remote site would, so it is indexed as web pages.
 """
@@ -322,6 +324,18 @@ CORPORA = {
         Path("/usr/share/doc/python-kombu-doc/html"),
         ROOT / "bench" / "data" / "kombu-qa.jsonl",
         "python-kombu-doc",
+    ),
+    "docutils": Corpus(
+        "docutils",
+        Path("/usr/share/doc/docutils-doc"),
+        ROOT / "bench" / "data" / "docutils-qa.jsonl",
+        "docutils-doc",
+    ),
+    "bind9": Corpus(
+        "bind9",
+        Path("/usr/share/doc/bind9-doc/arm"),
+        ROOT / "bench" / "data" / "bind9-qa.jsonl",
+        "bind9-doc",
     ),
 }
 

@@ -10,6 +10,7 @@ $PY bench/retrieval_variants.py
 $PY bench/rerank.py
 $PY bench/retrieval_probes.py
 $PY bench/anchor_probe.py
+$PY bench/outline_probe.py
 $PY bench/latency.py
 $PY bench/side_by_side.py
 $PY bench/prompt_threads.py

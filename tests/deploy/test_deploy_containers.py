@@ -129,6 +129,20 @@ def test_shell_scripts_are_shellcheck_clean():
     assert result.returncode == 0, result.stdout
 
 
+def test_the_repositorys_own_scripts_are_shellcheck_clean():
+    # setup.sh, CI's entry point and the benchmark runner: a comment that reads as a
+    # shellcheck directive ("# shellcheck for scripts") stops shellcheck checking a file
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    root = Path(__file__).resolve().parents[2]
+    scripts = [root / "setup.sh", root / ".ci" / "run", root / "bench" / "run_all.sh"]
+    result = subprocess.run(
+        [shellcheck, "--severity=style", *map(str, scripts)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout
+
+
 # start.sh against a stand-in `ollama` binary ---------------------------------------
 
 STUB = r"""#!/usr/bin/env bash
