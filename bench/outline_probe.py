@@ -78,16 +78,14 @@ class OutlineRetriever(Retriever):
         return replace(signals, more=((scores, "page"),)), [*weights, self.weight], similarity
 
 
-def outlines_of(store: SKLearnStore, embeddings: MemoEmbeddings) -> tuple[np.ndarray, np.ndarray]:
-    """Every page's outline vector (unit length) and each chunk's page."""
+def outlines_of(store: SKLearnStore, embeddings: MemoEmbeddings) -> np.ndarray:
+    """Every page's outline vector (unit length), pages in store order: the order of the
+    retriever's `Centroids`, whose `page_of_row` maps each chunk to its page."""
     docs = store.documents
-    pages = list(pages_of(docs).values())
-    page_of_row = np.zeros(len(docs), dtype=np.int64)
-    for page, rows in enumerate(pages):
-        page_of_row[rows] = page
-    vectors = embed_array(embeddings, [outline_text(docs, rows) for rows in pages])  # type: ignore[arg-type]
+    texts = [outline_text(docs, rows) for rows in pages_of(docs).values()]
+    vectors = embed_array(embeddings, texts)  # type: ignore[arg-type]
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32), page_of_row
+    return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
 def outline_scores(name: str, embeddings: MemoEmbeddings, weights: list[float]) -> dict[str, dict]:
@@ -95,13 +93,13 @@ def outline_scores(name: str, embeddings: MemoEmbeddings, weights: list[float]) 
     nothing on a small site, where chunks are fused by rank and page signals never run. A
     follow-up's outline evidence is for the query with its history, as the vector list's."""
     store = SKLearnStore.load(CACHE / f"{name}-ours.ragidx", embeddings, EMBEDDER)  # type: ignore[arg-type]
-    questions = questions_of(corpus(name))
     first = Retriever(store)
     if first.page_cap() is None:
         print(name, "is a small site: score fusion does not run there; skipped", flush=True)
         return {}
     first.prepare()
-    outlines, page_of_row = outlines_of(store, embeddings)
+    outlines, page_of_row = outlines_of(store, embeddings), first.centroids().page_of_row
+    questions = questions_of(corpus(name))
     rows = {}
     for weight in weights:
         probe = OutlineRetriever(store, outlines, page_of_row, weight)

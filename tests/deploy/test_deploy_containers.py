@@ -117,29 +117,27 @@ def test_write_context_step_recreates_the_build_context(tmp_path):
     assert base64  # (the step carries the files base64-encoded)
 
 
-def test_shell_scripts_are_shellcheck_clean():
+def _shellcheck(scripts: list[Path]) -> subprocess.CompletedProcess:
     shellcheck = shutil.which("shellcheck")
     if shellcheck is None:
         pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
-    scripts = sorted(CONTAINER_DIR.glob("*.sh"))
-    assert START in scripts
-    result = subprocess.run(
+    return subprocess.run(
         [shellcheck, "--severity=style", *map(str, scripts)], capture_output=True, text=True, timeout=60
     )
+
+
+def test_shell_scripts_are_shellcheck_clean():
+    scripts = sorted(CONTAINER_DIR.glob("*.sh"))
+    assert START in scripts
+    result = _shellcheck(scripts)
     assert result.returncode == 0, result.stdout
 
 
 def test_the_repositorys_own_scripts_are_shellcheck_clean():
     # setup.sh, CI's entry point and the benchmark runner: a comment that reads as a
     # shellcheck directive ("# shellcheck for scripts") stops shellcheck checking a file
-    shellcheck = shutil.which("shellcheck")
-    if shellcheck is None:
-        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
     root = Path(__file__).resolve().parents[2]
-    scripts = [root / "setup.sh", root / ".ci" / "run", root / "bench" / "run_all.sh"]
-    result = subprocess.run(
-        [shellcheck, "--severity=style", *map(str, scripts)], capture_output=True, text=True, timeout=60
-    )
+    result = _shellcheck([root / "setup.sh", root / ".ci" / "run", root / "bench" / "run_all.sh"])
     assert result.returncode == 0, result.stdout
 
 
