@@ -78,6 +78,8 @@ MANUALS = {
     "kombu": "Kombu 5.2 (whole, unseen)",
     "docutils": "Docutils 0.19 (whole, unseen)",
     "bind9": "BIND 9.18 ARM (whole, unseen)",
+    "pillow": "Pillow 9.4 (whole, unseen)",
+    "aiohttp": "aiohttp 3.8 (whole, unseen)",
 }
 PIPELINES = ("notebook", "notebook+RRF", "ours")
 
@@ -272,8 +274,8 @@ def outline_section(data: dict) -> list[str]:
     manual's fold would pick on the other manuals, and what it scores held out."""
     lines = [
         ran_on(data) + " `bench/outline_probe.py`: each page's title, headings and first lines "
-        "embedded once, as a further score-fusion signal at weight W (`outline-W`; "
-        "`outline-0` is the default).",
+        "embedded once, as a further score-fusion signal for every question at weight W "
+        "(`outline-W`; `outline-0` is the thirteenth round's default, without follow-up outlines).",
         "",
         *_rows_table("row", data),
         "Leave-one-manual-out (the weight chosen on the other manuals, by the default's rule):",
@@ -294,8 +296,57 @@ def outline_section(data: dict) -> list[str]:
     lines += [
         "",
         f"The rule's pick on all {len(data['manuals'])} manuals: `{data['best']}`. Held out, mean R@4 / MRR /"
-        f" follow-up R@4 {means[0]} against the default's (`outline-0`) {means[1]}.",
+        f" follow-up R@4 {means[0]} against `outline-0`'s {means[1]}.",
     ]
+    return [*lines, ""]
+
+
+def outline_followups_section(data: dict) -> list[str]:
+    """The default at each follow-up outline weight (single-turn rankings do not change with
+    it); the weight each manual's fold picks on the other manuals, and its follow-ups there."""
+    manuals, rows = data["manuals"], data["rows"]
+    lines = [
+        ran_on(data) + " `bench/outline_probe.py --follow-ups`: the default with each page's outline "
+        "fused in for follow-ups only, at weight W (`fu-outline-W`; `fu-outline-0` is the thirteenth "
+        "round's default). Follow-up R@4 a manual, then the baselines' (notebook / notebook+RRF):",
+        "",
+        "| manual | " + " | ".join(f"`{label}`" for label in rows) + " | baselines | held out: pick, fu |",
+        "|---|" + "---|" * (len(rows) + 2),
+    ]
+    base = data.get("baselines", {})
+    for manual in manuals:
+        cells = [str(rows[label][manual]["follow-up R@4"]) for label in rows]
+        theirs = " / ".join(str(t[2]) for t in base.get(manual, {}).values())
+        held = data["leave-one-out"].get(manual, {})
+        pick = f"`{held.get('setting', '–')}`, {held.get('follow-up R@4', '–')}"
+        lines.append(f"| {manual} | " + " | ".join(cells) + f" | {theirs} | {pick} |")
+    means = [f"{sum(rows[label][m]['follow-up R@4'] for m in manuals) / len(manuals):.4f}" for label in rows]
+    held = data["leave-one-out"].values()
+    losses = sum(row["follow-up losses"] for row in held)
+    held_mean = sum(row["follow-up R@4"] for row in held) / max(len(held), 1)
+    lines += [
+        "| mean | " + " | ".join(means) + " | | |",
+        "",
+        f"The rule's pick on all {len(manuals)} manuals: `{data['best']}`. Held out, mean follow-up R@4 "
+        f"{held_mean:.4f}, {losses} follow-up losses to a baseline.",
+        "",
+    ]
+    return lines
+
+
+def outline_cost_section(data: dict) -> list[str]:
+    """Seconds to load, prepare and embed the page outlines of saved indexes."""
+    rows = data["rows"]
+    keys = list(next(iter(rows.values())))
+    lines = [
+        ran_on(data) + " `bench/outline_cost.py`: each manual's saved index loaded and prepared "
+        "without outlines, its page outlines embedded, as many of its chunks embedded in the same "
+        "run, and the file saved with its outlines loaded and prepared again (no embedding).",
+        "",
+        "| manual | " + " | ".join(keys) + " |",
+        "|---|" + "---|" * len(keys),
+    ]
+    lines += [f"| {name} | " + " | ".join(str(row[k]) for k in keys) + " |" for name, row in rows.items()]
     return [*lines, ""]
 
 
@@ -783,13 +834,14 @@ def main() -> None:
         "by RRF (k = 60, equal weights); `ours`, the default as `python -m rag index --urls-file` builds",
         "it and `python -m rag search` ranks it. A hit is a chunk from a gold page; R@k and MRR are",
         "single-turn questions; follow-ups are searched with the last exchange before the question",
-        "(all three pipelines alike; `ours` also weighs the bare question, since the twelfth round).",
+        "(all three pipelines alike; `ours` also weighs the bare question, since the twelfth round,",
+        "and each page's outline, since the fifteenth).",
         "Follow-up R@4 counts each manual's own follow-ups and, on 23 manuals, 10 more written to check",
         "that change (bench/data/followups/README.md). Page sets: SQLite, Git, Flask, Apache, pytest,",
         "Scrapy, Celery,",
         "Octave, SQLAlchemy, Sphinx, Tornado, Varnish, Postfix, Exim, libvirt, Zsh, Wireshark's",
         "User's Guide, rsyslog, the Debian Handbook, Werkzeug, Vim's help, CMake, setuptools, lxml,",
-        "Requests, Python-Markdown, Kombu, Docutils and BIND 9's ARM whole",
+        "Requests, Python-Markdown, Kombu, Docutils, BIND 9's ARM, Pillow and aiohttp whole",
         "(release notes, changelogs, source pages, manual pages and",
         "redirect stubs included); Node.js whole but all.html, every page again in one 5.9 MB file;",
         "Python and Django every gold page, their release notes / glossary, and 150 other",
@@ -797,7 +849,7 @@ def main() -> None:
         "notes and index, and 250 others (bench/common.py). The Apache, pytest, Scrapy, PostgreSQL,",
         "Celery, Octave, SQLAlchemy, Sphinx, Node.js, Tornado, Varnish, Postfix, Exim, libvirt, Zsh,",
         "Wireshark, rsyslog, Debian Handbook, Werkzeug, Vim, CMake, setuptools, lxml, Requests,",
-        "Python-Markdown, Kombu, Docutils and BIND 9 questions were written from their",
+        "Python-Markdown, Kombu, Docutils, BIND 9, Pillow and aiohttp questions were written from their",
         "pages before any retrieval ran on them. `ours` is the ranking chosen on the manuals",
         "measured before each round's",
         "choice (below and docs/decisions.md), so not every row is a held-out number (the",
@@ -821,7 +873,10 @@ def main() -> None:
         "bench/results/held-out/); Requests' row follows a loader fix found on it (docs/decisions.md),",
         "which Python-Markdown and Kombu were measured with. Docutils and BIND 9 were measured once",
         "(2026-12-04) with the same default, nothing changed for them (clean held-out checks of it:",
-        "bench/results/held-out/).",
+        "bench/results/held-out/); Pillow and aiohttp too, in the fifteenth round. That round's change",
+        "(page outlines for follow-ups) moves no single-turn ranking; the `ours` rows were ranked",
+        "again with it (`bench/retrieval.py --ours-only`), the baselines' rows kept from the run",
+        "each file names under `baselines measured`.",
         "",
         *retrieval_section(),
         *section(
@@ -854,6 +909,13 @@ def main() -> None:
             "bench/outline_probe.py",
             outline_section,
         ),
+        *section(
+            "### Page outlines for follow-ups (the default since the fifteenth round)",
+            "outline-followups",
+            "bench/outline_probe.py --follow-ups",
+            outline_followups_section,
+        ),
+        *section(None, "outline-cost", "bench/outline_cost.py", outline_cost_section),
         *section("## Indexing speed (issue 2)", "indexing-python", "bench/indexing.py", indexing_section),
         *section(
             "## Latency on the Python docs index (issues 2 and 3)",

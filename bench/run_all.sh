@@ -11,6 +11,8 @@ $PY bench/rerank.py
 $PY bench/retrieval_probes.py
 $PY bench/anchor_probe.py
 $PY bench/outline_probe.py
+$PY bench/outline_probe.py --follow-ups
+$PY bench/outline_cost.py
 $PY bench/latency.py
 $PY bench/side_by_side.py
 $PY bench/prompt_threads.py

@@ -9,12 +9,14 @@ is the notebook's plain vector search. The modes and constants were chosen with
 
 Follow-up questions need the conversation: `search_query()` turns the history
 and the latest question into what is searched, either the last exchange and the
-question together (`history_query`, the bare question's own vector evidence fused
-in: `search(question=...)`) or the model's rewrite (see chains.py).
+question together (`history_query`, the bare question's own vector evidence and
+the pages' outlines fused in: `search(question=...)`, rag/outlines.py) or the
+model's rewrite (see chains.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import threading
@@ -25,10 +27,12 @@ from typing import Literal
 import numpy as np
 from langchain_core.documents import Document
 
+from .errors import RagError
 from .lexical import ChunkBM25, PassageBM25
+from .outlines import Outlines
 from .release_notes import ASKS_WHAT_CHANGED, release_notes_pages
 from .score_fusion import ROWS_PER_PAGE, PageGroups, Signals, fuse_pages
-from .store import SKLearnStore
+from .store import SKLearnStore, page_of, pages_of
 
 Mode = Literal["hybrid", "vector", "bm25"]
 Fusion = Literal["rank", "score"]
@@ -81,6 +85,11 @@ SOURCE_LISTING = re.compile(r"/_modules/|/src-html/|_8[a-z0-9]+_source\.html$")
 # this weight (the vector list's is 1). Measured on every manual's follow-ups and checked on
 # follow-ups written after it was chosen (docs/decisions.md, issue 12, twelfth round).
 QUESTION_WEIGHT = 1.0
+# A follow-up's page outlines (rag/outlines.py: title, headings, first lines, embedded once a
+# page) at this weight beside the bare question's evidence; single-turn questions go without.
+# Chosen leave-one-manual-out by the default's rule on follow-up R@4 (docs/decisions.md,
+# issue 12, fifteenth round).
+OUTLINE_WEIGHT = 0.75
 # Chunks near the corpus's mean direction (release notes, changelogs, overviews: near every
 # question) can step back in the vector list by this much similarity per unit of hubness;
 # with pages fused as pages and the page list, the bench's manuals did best without it.
@@ -115,6 +124,7 @@ class Retriever:
         merge_copies: bool = MERGE_COPIES,
         fusion: Fusion = FUSION,
         question_weight: float = QUESTION_WEIGHT,
+        outline_weight: float = OUTLINE_WEIGHT,
     ) -> None:
         self.store = store
         self.mode = mode
@@ -135,22 +145,25 @@ class Retriever:
         self.merge_copies = merge_copies and not plain
         self.fusion: Fusion = "rank" if plain else fusion
         self.question_weight = 0.0 if plain else question_weight
+        self.outline_weight = 0.0 if plain else outline_weight
         self._groups: PageGroups | None = None
         self._copies: dict[str, str] = {}
         self._notes: frozenset[str] = frozenset()  # the pages that are release notes
         self._bm25: Lexical | None = None
         self._hubness: np.ndarray | None = None
         self._centroids: Centroids | None = None
+        self._outlines: Outlines | None = None
         self._pages = 0
         self._size = -1
         self._lock = threading.Lock()
+        self._outline_lock = threading.Lock()
 
     def _fresh(self) -> None:
         """Drop what was derived from the store when chunks were added since."""
         size = len(self.store)
         if self._size != size:
             self._bm25, self._hubness = None, None
-            self._centroids, self._groups = None, None
+            self._centroids, self._groups, self._outlines = None, None, None
             pages = pages_of(self.store.documents)
             self._pages = len(pages)
             self._copies = copies_of(self.store.documents, pages) if self.merge_copies else {}
@@ -192,6 +205,35 @@ class Retriever:
                 self._centroids = Centroids.of(self.store, self.hub_penalty)
             return self._centroids
 
+    def outlines(self) -> Outlines:
+        """Each page's outline vector: kept by the store (its file carries them), else embedded
+        once. Sessions asking their first follow-up at once wait for one embedding, not one
+        each, and other searches do not wait for it (it holds its own lock)."""
+        with self._outline_lock:
+            with self._lock:
+                self._fresh()
+                if self._outlines is not None:
+                    return self._outlines
+                size = self._size
+            generation = self.store.generation  # before the chunks are read: a change after it is seen
+            docs = list(self.store.documents)
+            pages = pages_of(docs)
+            found = Outlines.of(docs, pages, self.store.embeddings, self.store.outlines_for(pages))
+            self.store.keep_outlines(found.by_page(), generation)
+            with self._lock:
+                self._fresh()
+                if self._size == size == len(docs):
+                    self._outlines = found
+            return found
+
+    def _outline_scores(self, vector: np.ndarray) -> np.ndarray | None:
+        """Each chunk's page outline similarity; None when the embedder fails (the follow-up
+        is then ranked without them, and the next one tries again)."""
+        try:
+            return self.outlines().row_scores(vector)
+        except RagError:
+            return None
+
     def page_groups(self) -> PageGroups:
         with self._lock:
             self._fresh()
@@ -218,7 +260,16 @@ class Retriever:
             self.centroids()
         if self.fusion == "score":
             self.page_groups()
+        if self._uses_outlines():
+            with contextlib.suppress(RagError):  # an embedder that fails: the first follow-up tries again
+                self.outlines()
         self.page_cap()
+
+    def _uses_outlines(self) -> bool:
+        """Whether follow-ups weigh page outlines: with score fusion over pages (not on a small
+        site, where chunks are fused by rank) and the bare question's evidence beside them."""
+        fused = self.fusion == "score" and self.page_rrf and self.mode == "hybrid"
+        return bool(self.outline_weight and self.question_weight and fused and self.page_cap() is not None)
 
     def embed_query(self, query: str) -> np.ndarray:
         return np.asarray(self.store.embeddings.embed_query(query), dtype=np.float32)
@@ -292,8 +343,9 @@ class Retriever:
         return fused, {row: float(similarity[row]) for row in fused}
 
     def _signals(self, query: str, question: str | None) -> tuple[Signals, list[float], np.ndarray] | None:
-        """What score fusion weighs for `query` (and the bare question) with a weight for each,
-        and the query's similarity to every chunk; None when a part is of a smaller store.
+        """What score fusion weighs for `query` (and, for a follow-up, the bare question and the
+        page outlines) with a weight for each, and the query's similarity to every chunk; None
+        when a part is of a smaller store.
         The seam bench/ extends to measure further evidence beside the default's."""
         vector = self.embed_query(query)
         similarity = self.store.similarities(vector)
@@ -304,13 +356,15 @@ class Retriever:
         )
         if nearness is None or (question and question_near is None):
             return None
-        parts = [similarity, centroid, nearness] + ([] if question_near is None else [question_near])
-        if len({len(part) for part in parts}) != 1:
+        outline = self._outline_scores(vector) if question and self.outline_weight else None
+        asked = [part for part in (question_near, outline) if part is not None]
+        if len({len(part) for part in [similarity, centroid, nearness, *asked]}) != 1:
             return None
         lexical = self.bm25().row_scores(query, len(similarity))
         weights = [1.0, self.lexical_weight, self.page_weight]
         weights += [] if question_near is None else [self.question_weight]
-        return Signals(nearness, lexical, centroid, question_near), weights, similarity
+        weights += [] if outline is None else [self.outline_weight]
+        return Signals(nearness, lexical, centroid, question_near, outline), weights, similarity
 
     def _nearness(self, similarity: np.ndarray) -> np.ndarray | None:
         """Each chunk's vector evidence for score fusion: its similarity, less the hub
@@ -453,11 +507,6 @@ def lexical_index(
     return PassageBM25(pages, passage_chars, stem=stem)
 
 
-def page_of(doc: Document, row: int) -> str:
-    """The page a chunk belongs to: its URL; a chunk without one is a page of its own."""
-    return doc.metadata.get("url") or f"#{row}"
-
-
 def copies_of(documents: Sequence[Document], pages: dict[str, list[int]] | None = None) -> dict[str, str]:
     """Each page's copy group, keyed by the first page stored: pages whose chunks are the same
     texts in the same order are one page (a manual that serves each chapter under two names,
@@ -468,14 +517,6 @@ def copies_of(documents: Sequence[Document], pages: dict[str, list[int]] | None 
         digest = hashlib.sha256("\x00".join(documents[r].page_content for r in rows).encode()).digest()
         groups[page] = first.setdefault(digest, page)
     return groups
-
-
-def pages_of(documents: Sequence[Document]) -> dict[str, list[int]]:
-    """Each page's rows, in store order."""
-    pages: dict[str, list[int]] = {}
-    for row, doc in enumerate(documents):
-        pages.setdefault(page_of(doc, row), []).append(row)
-    return pages
 
 
 def _body(doc: Document) -> str:

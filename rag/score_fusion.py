@@ -4,10 +4,10 @@ Reciprocal rank fusion gives a first place the same credit however far ahead it 
 whose BM25 score stands far above every other page's counts no more than one that leads by
 a hair. Here each page gets its best chunk's vector similarity, its best BM25 passage's
 score and its centroid's similarity (and, for a follow-up searched with its history, the
-bare question's own similarity: twelfth round); each signal is standardised over the
-manual's pages (z-scores: pages without a BM25 match stay at 0) and they are summed with the
-retriever's weights. Measured against RRF on every manual in bench/ (docs/decisions.md,
-issue 12, tenth round).
+bare question's own similarity, twelfth round, and its page outline's, fifteenth); each
+signal is standardised over the manual's pages (z-scores: pages without a BM25 match stay
+at 0) and they are summed with the retriever's weights. Measured against RRF on every
+manual in bench/ (docs/decisions.md, issue 12, tenth round).
 """
 
 from __future__ import annotations
@@ -26,13 +26,15 @@ Kind = Literal["chunk", "lexical", "page"]
 @dataclass(frozen=True)
 class Signals:
     """Per chunk row: the vector similarity, the BM25 score and the page centroid's similarity;
-    for a follow-up searched with its history, also the latest question's own similarity;
-    then any further signals a benchmark measures beside them (`more`, each with its kind)."""
+    for a follow-up searched with its history, also the latest question's own similarity and
+    its page outline's; then any further signals a benchmark measures beside them (`more`,
+    each with its kind)."""
 
     vector: np.ndarray
     lexical: np.ndarray
     centroid: np.ndarray
     question: np.ndarray | None = None
+    outline: np.ndarray | None = None  # a follow-up's: its page outline's similarity (rag/outlines.py)
     more: tuple[tuple[np.ndarray, Kind], ...] = ()  # further evidence a benchmark measures
 
     def parts(self) -> list[tuple[np.ndarray, Kind]]:
@@ -43,7 +45,8 @@ class Signals:
             (self.centroid, "page"),
         ]
         asked: list[tuple[np.ndarray, Kind]] = [] if self.question is None else [(self.question, "chunk")]
-        return [*found, *asked, *self.more]
+        outline: list[tuple[np.ndarray, Kind]] = [] if self.outline is None else [(self.outline, "page")]
+        return [*found, *asked, *outline, *self.more]
 
 
 @dataclass(frozen=True)

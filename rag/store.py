@@ -65,6 +65,8 @@ class SKLearnStore(VectorStore):
         self.ids: list[str] = []
         self._vectors = np.zeros((0, 0), dtype=np.float32)
         self._pending: list[np.ndarray] = []
+        self._outlines: dict[str, np.ndarray] = {}  # each page's outline vector (rag/outlines.py)
+        self._generation = 0  # counts the changes of chunks, so outlines embedded meanwhile are dropped
         self._lock = threading.RLock()
 
     @property
@@ -95,7 +97,7 @@ class SKLearnStore(VectorStore):
             raise ValueError("one vector (and one id, if any) per document")
         if not len(docs):
             return []
-        vectors = _unit(np.asarray(vectors, dtype=np.float32))
+        vectors = unit_rows(np.asarray(vectors, dtype=np.float32))
         with self._lock:
             if self.info.dims and vectors.shape[1] != self.info.dims:
                 raise EmbedderMismatch(
@@ -109,6 +111,7 @@ class SKLearnStore(VectorStore):
             self.ids.extend(ids)
             self._pending.append(vectors)
             self.info.chunks = len(self.documents)
+            self._changed({page_of(d, -1) for d in docs})  # their outlines are embedded again
             return ids
 
     def _remove(self, gone: set[str]) -> None:
@@ -117,9 +120,11 @@ class SKLearnStore(VectorStore):
         if len(keep) == len(self.ids):
             return
         self._vectors = self.vectors[keep]
+        gone_pages = {page_of(self.documents[row], row) for row, i in enumerate(self.ids) if i in gone}
         self.documents = [self.documents[row] for row in keep]
         self.ids = [self.ids[row] for row in keep]
         self.info.chunks = len(self.documents)
+        self._changed(gone_pages)
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool:
         """Drop the chunks with these ids (every chunk if None); unknown ids are ignored."""
@@ -153,6 +158,33 @@ class SKLearnStore(VectorStore):
             self._vectors = self.vectors[order]
             self.documents = [self.documents[row] for row in order]
             self.ids = [self.ids[row] for row in order]
+
+    @property
+    def generation(self) -> int:
+        """Changes when chunks are added or removed (not when they are reordered)."""
+        with self._lock:
+            return self._generation
+
+    def _changed(self, pages: Iterable[str]) -> None:
+        """Under the lock: these pages' chunks changed; their outlines are no longer theirs."""
+        self._generation += 1
+        # a chunk without a URL is a page keyed by its row, and rows move: drop those too
+        for page in [*pages, *(key for key in self._outlines if key.startswith("#"))]:
+            self._outlines.pop(page, None)
+
+    def outlines_for(self, pages: Iterable[str]) -> dict[str, np.ndarray]:
+        """The outline vectors kept for those of these pages that have one."""
+        with self._lock:
+            return {page: self._outlines[page] for page in pages if page in self._outlines}
+
+    def keep_outlines(self, vectors: dict[str, np.ndarray], generation: int) -> bool:
+        """Keep page outline vectors (the file carries them, so a search that loads it does not
+        embed them again), unless chunks changed since `generation`, when they were read."""
+        with self._lock:
+            if generation != self._generation:
+                return False
+            self._outlines.update(vectors)
+            return True
 
     def add_pages(self, pages: Iterable[tuple[str, str]]) -> None:
         known = {p["url"] for p in self.info.pages}
@@ -220,7 +252,7 @@ class SKLearnStore(VectorStore):
         return np.einsum("ij,j->i", self.vectors, self._query(vector))
 
     def _query(self, vector: np.ndarray) -> np.ndarray:
-        query = _unit(np.asarray(vector, dtype=np.float32).reshape(1, -1))[0]
+        query = unit_rows(np.asarray(vector, dtype=np.float32).reshape(1, -1))[0]
         if len(query) != self.info.dims:
             raise EmbedderMismatch(
                 f"The query vector has {len(query)} dimensions; the index has {self.info.dims}.",
@@ -257,12 +289,19 @@ class SKLearnStore(VectorStore):
         ]
         buffer = io.BytesIO()
         np.save(buffer, self.vectors, allow_pickle=False)
+        pages = list(pages_of(self.documents))
+        kept = self.outlines_for(pages)
+        outlines = np.stack([kept[page] for page in pages]) if pages and len(kept) == len(pages) else None
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
                 zf.writestr("index.json", json.dumps(payload, indent=1))
                 zf.writestr("documents.json", json.dumps(docs, ensure_ascii=False))
                 zf.writestr("vectors.npy", buffer.getvalue())
+                if outlines is not None:  # only when every page has one: one row a page
+                    kept = io.BytesIO()
+                    np.save(kept, outlines, allow_pickle=False)
+                    zf.writestr(OUTLINES, kept.getvalue())
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -291,7 +330,7 @@ class SKLearnStore(VectorStore):
         cls, parts: IndexParts, embedding: Embeddings, embedder_id: str, *, name: str = "The index"
     ) -> SKLearnStore:
         """A store from what `read_index` returned, so a caller that read the info first reads once."""
-        info, docs, ids, vectors = parts
+        info, docs, ids, vectors, outlines = parts
         if info.embedder != embedder_id:
             raise EmbedderMismatch(
                 f"{name} was built with {info.embedder}, not {embedder_id}.",
@@ -302,6 +341,8 @@ class SKLearnStore(VectorStore):
         store.info = info
         store.documents, store.ids = docs, ids
         store._vectors = vectors
+        if outlines is not None:
+            store._outlines = dict(zip(pages_of(docs), outlines, strict=True))
         return store
 
 
@@ -312,10 +353,19 @@ class SKLearnStore(VectorStore):
 # the file itself before anything is inflated, and every read is capped in case
 # a declared size lies.
 
-IndexParts = tuple[IndexInfo, list[Document], list[str], np.ndarray]
+
+class IndexParts(NamedTuple):
+    info: IndexInfo
+    documents: list[Document]
+    ids: list[str]
+    vectors: np.ndarray
+    outlines: np.ndarray | None  # one a page (pages_of's order), when the file has them
+
+
 MEMBERS = ("index.json", "documents.json", "vectors.npy")
-MAX_ENTRIES = 16  # entries in the archive; ours has 3
-MAX_INFLATED = 2**30  # the three members inflated, together
+OUTLINES = "outlines.npy"  # optional: each page's outline vector (rag/outlines.py)
+MAX_ENTRIES = 16  # entries in the archive; ours has 3 or 4
+MAX_INFLATED = 2**30  # the members inflated, together
 MAX_RATIO = 50  # inflated ÷ compressed, for a member above SMALL_MEMBER (JSON deflates ~4x, vectors ~1.1x)
 SMALL_MEMBER = 16 * 2**20
 MAX_DIMS = 16_384
@@ -379,7 +429,7 @@ def _check_entries(handle: BinaryIO, label: str) -> int:
     entries = int.from_bytes(tail[at + 10 : at + 12], "little")
     if entries > MAX_ENTRIES:  # 0xFFFF (zip64) included: an index never needs it
         many = f"{entries:,}" if entries < 0xFFFF else "65,535 or more"
-        raise IndexFileError(f"{label} holds {many} entries; an index file holds 3.", REBUILD)
+        raise IndexFileError(f"{label} holds {many} entries; an index file holds 3 or 4.", REBUILD)
     handle.seek(0)
     return size
 
@@ -402,12 +452,29 @@ def _read_members(zf: zipfile.ZipFile, label: str, archive_size: int) -> IndexPa
         raise IndexFileError(
             f"{label} has {head.shape[1]}-dimensional vectors but says {info.dims}.", REBUILD
         )
-    return info, docs, ids, _read_vectors(zf, members["vectors.npy"], head, label)
+    outlines = _read_outlines(zf, members.get(OUTLINES), len(pages_of(docs)), info.dims, label)
+    return IndexParts(info, docs, ids, _read_vectors(zf, members["vectors.npy"], head, label), outlines)
+
+
+def _read_outlines(
+    zf: zipfile.ZipFile, member: zipfile.ZipInfo | None, pages: int, dims: int, label: str
+) -> np.ndarray | None:
+    """The page outlines, if the file has them: one vector a page, as wide as the chunks'."""
+    if member is None:
+        return None
+    head = _npy_header(zf, member, label)
+    if head.shape != (pages, dims):
+        raise IndexFileError(
+            f"{label} is inconsistent ({head.shape[0]} page outlines of {head.shape[1]} dimensions "
+            f"for {pages} pages of {dims}).",
+            REBUILD,
+        )
+    return _read_vectors(zf, member, head, label)
 
 
 def _check_directory(zf: zipfile.ZipFile, label: str, archive_size: int) -> dict[str, zipfile.ZipInfo]:
     """The members' declared sizes, checked before any is inflated."""
-    members = {i.filename: i for i in zf.infolist() if i.filename in MEMBERS}
+    members = {i.filename: i for i in zf.infolist() if i.filename in (*MEMBERS, OUTLINES)}
     for member in MEMBERS:
         if member not in members:
             raise IndexFileError(f"{label} is not an index file (it has no {member}).", REBUILD)
@@ -441,7 +508,8 @@ class _NpyHeader(NamedTuple):
 
 
 def _npy_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str) -> _NpyHeader:
-    """vectors.npy's header, checked: a float table whose size is exactly what the zip declares."""
+    """An .npy member's header (vectors.npy, outlines.npy), checked: a float table whose size
+    is exactly what the zip declares."""
     with zf.open(info) as stream:
         head = io.BytesIO(stream.read(min(info.file_size, NPY_HEAD)))
     version = np.lib.format.read_magic(head)
@@ -451,18 +519,19 @@ def _npy_header(zf: zipfile.ZipFile, info: zipfile.ZipInfo, label: str) -> _NpyH
     shape, fortran, dtype = read(head)
     if dtype.kind != "f" or dtype.itemsize > 8:
         raise IndexFileError(
-            f"{label} is damaged: its vectors are {dtype}, not floating-point numbers.", REBUILD
+            f"{label} is damaged: its {info.filename} holds {dtype}, not floating-point numbers.", REBUILD
         )
     if len(shape) != 2:
         raise IndexFileError(
-            f"{label} is damaged: its vectors are a {len(shape)}-D array, not one row per chunk.", REBUILD
+            f"{label} is damaged: its {info.filename} is a {len(shape)}-D array, not a table of vectors.",
+            REBUILD,
         )
     if shape[0] and not 0 < shape[1] <= MAX_DIMS:
-        raise IndexFileError(f"{label} is damaged: its vectors have {shape[1]} dimensions.", REBUILD)
+        raise IndexFileError(f"{label} is damaged: its {info.filename} has {shape[1]} dimensions.", REBUILD)
     nbytes = shape[0] * shape[1] * dtype.itemsize
     if info.file_size != head.tell() + nbytes:
         raise IndexFileError(
-            f"{label} is damaged: vectors.npy holds {_mb(info.file_size)}, its header says "
+            f"{label} is damaged: {info.filename} holds {_mb(info.file_size)}, its header says "
             f"{_mb(head.tell() + nbytes)}.",
             REBUILD,
         )
@@ -479,10 +548,10 @@ def _read_vectors(zf: zipfile.ZipFile, info: zipfile.ZipInfo, head: _NpyHeader, 
         while done < head.nbytes:
             got = stream.readinto(buffer[done : done + BLOCK])
             if not got:
-                raise IndexFileError(f"{label} is damaged: vectors.npy ends early.", REBUILD)
+                raise IndexFileError(f"{label} is damaged: {info.filename} ends early.", REBUILD)
             done += got
         if stream.read(1):
-            raise IndexFileError(f"{label} is damaged: vectors.npy is longer than it says.", REBUILD)
+            raise IndexFileError(f"{label} is damaged: {info.filename} is longer than it says.", REBUILD)
     vectors = np.ascontiguousarray(array.T if head.fortran else array, dtype=np.float32)
     if not np.isfinite(vectors).all():
         raise IndexFileError(f"{label} is damaged: some vectors are not numbers (NaN or infinity).", REBUILD)
@@ -560,7 +629,21 @@ def _chunk_problem(item: Any) -> str:
     return f"has an unknown key {extra[0]!r}" if extra else ""
 
 
-def _unit(vectors: np.ndarray) -> np.ndarray:
+def page_of(doc: Document, row: int) -> str:
+    """The page a chunk belongs to: its URL; a chunk without one is a page of its own."""
+    return doc.metadata.get("url") or f"#{row}"
+
+
+def pages_of(documents: Sequence[Document]) -> dict[str, list[int]]:
+    """Each page's rows, in store order."""
+    pages: dict[str, list[int]] = {}
+    for row, doc in enumerate(documents):
+        pages.setdefault(page_of(doc, row), []).append(row)
+    return pages
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Each row scaled to unit length (a zero row stays zero)."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return vectors / norms
@@ -583,6 +666,8 @@ def merge_stores(base: SKLearnStore, extra: SKLearnStore) -> SKLearnStore:
     store._vectors = np.vstack(parts) if parts else np.zeros((0, 0), dtype=np.float32)
     store.info.dims = int(store._vectors.shape[1]) if len(store._vectors) else base.info.dims
     store.info.chunks = len(store.documents)
+    kept = {page: v for page, v in base.outlines_for(pages_of(base.documents)).items() if page not in fresh}
+    store._outlines = {**kept, **extra.outlines_for(pages_of(extra.documents))}
     store.add_pages((p["url"], p["title"]) for p in base.info.pages if p["url"] not in fresh)
     store.add_pages((p["url"], p["title"]) for p in extra.info.pages)
     return store

@@ -28,6 +28,7 @@ def _progress(event: Any) -> None:
 def cmd_index(args: argparse.Namespace) -> int:
     from ..loading.loader import read_urls_file, to_url
     from ..pipeline import index_pages
+    from ..retrieval import Retriever
 
     settings = settings_from(args)
     sources = list(args.urls) + (read_urls_file(args.urls_file) if args.urls_file else [])
@@ -38,7 +39,12 @@ def cmd_index(args: argparse.Namespace) -> int:
     store, report = index_pages(
         settings, urls=urls, crawl=crawl, max_pages=args.max_pages, on_event=None if args.quiet else _progress
     )
-    saved = str(store.save(args.save)) if report.pages_ok else None
+    saved = None
+    if report.pages_ok:
+        # what a search would build first, built now: the page outlines go into the file, so a
+        # search that loads it does not embed them (rag/outlines.py)
+        Retriever(store).prepare()
+        saved = str(store.save(args.save))
     if args.json:
         print(json.dumps(_index_summary(store, report, saved), indent=1))
     else:
@@ -69,7 +75,7 @@ def _index_summary(store: Any, report: Any, saved: str | None) -> dict[str, Any]
 def cmd_info(args: argparse.Namespace) -> int:
     from ..store import read_index
 
-    info, _docs, _, _ = read_index(args.index)
+    info = read_index(args.index).info
     data = {**asdict(info), "page_count": info.page_count}
     if args.json:
         print(json.dumps(data, indent=1))

@@ -191,6 +191,33 @@ def test_bad_vectors_are_refused_with_a_sentence(tmp_path, good, case):
     refused(path, match)
 
 
+OUTLINE_CASES = {  # the good file has 3 pages of 26 dimensions
+    "nan": (np.full((3, 26), np.nan, dtype=np.float32), "not numbers"),
+    "pages": (np.ones((2, 26), dtype=np.float32), "2 page outlines of 26 dimensions for 3 pages"),
+    "dims": (np.ones((3, 5), dtype=np.float32), "3 page outlines of 5 dimensions for 3 pages of 26"),
+    "1d": (np.ones(26, dtype=np.float32), "1-D array"),
+    "ints": (np.ones((3, 26), dtype=np.int64), "not floating-point"),
+}
+
+
+@pytest.mark.parametrize("case", OUTLINE_CASES)
+def test_bad_page_outlines_are_refused_with_a_sentence(tmp_path, good, case):
+    _, members = good
+    array, match = OUTLINE_CASES[case]
+    path = write(tmp_path / f"outlines-{case}.ragidx", {**members, "outlines.npy": npy(array)})
+    refused(path, match)
+
+
+def test_a_page_outlines_bomb_is_refused_before_it_is_inflated(tmp_path, good):
+    _, members = good
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (3, 26)})
+    size = 200 * MB
+    bomb = tmp_path / "outline-bomb.ragidx"
+    path = streamed_bomb(bomb, "outlines.npy", header.getvalue(), size, b"", members)
+    refused(path, "inflate")
+
+
 def test_object_arrays_are_refused_without_unpickling(tmp_path, good):
     _, members = good
     header = io.BytesIO()
@@ -264,8 +291,9 @@ def test_uploads_are_read_from_bytes_under_their_own_name(good):
 
 def test_a_good_file_still_loads(good):
     path, _ = good
-    info, docs, ids, vectors = read_index(path)
+    info, docs, ids, vectors, outlines = read_index(path)
     assert info.chunks == len(docs) == len(ids) == len(vectors) == 3 and vectors.dtype == np.float32
+    assert outlines is None  # a file without page outlines (older, or never searched) loads too
 
 
 # Question sets -----------------------------------------------------------------------------
