@@ -251,8 +251,8 @@ class Retriever:
 
     def prepare(self) -> None:
         """Build what the first search would (BM25, hub scores, page centroids, the page
-        count) now, e.g. in the thread that built the index, so a session's first question
-        does not wait for it."""
+        outlines a follow-up weighs, the page count) now, e.g. in the thread that built the
+        index, so a session's first question does not wait for it."""
         self.bm25()
         if self.hub_penalty:
             self.hubness()
