@@ -38,7 +38,7 @@ from retrieval_variants import EMBEDDER, MemoEmbeddings, baselines, leave_one_ou
 from rag.embeddings.local import LocalEmbeddings
 from rag.evaluation import evaluate
 from rag.outlines import Outlines
-from rag.retrieval import Retriever, history_query, pages_of
+from rag.retrieval import Retriever, history_query
 from rag.score_fusion import Signals
 from rag.store import SKLearnStore
 
@@ -60,15 +60,10 @@ class OutlineRetriever(Retriever):
         return replace(signals, more=((scores, "page"),)), [*weights, self.weight], similarity
 
 
-def outlines_of(store: SKLearnStore, embeddings: MemoEmbeddings) -> Outlines:
-    """Every page's outline, embedded once (memoised: the default's follow-ups embed the same)."""
-    return Outlines.of(store.documents, pages_of(store.documents), embeddings)  # type: ignore[arg-type]
-
-
 def outline_scores(
     name: str, embeddings: MemoEmbeddings, weights: list[float], follow_ups: bool
 ) -> dict[str, dict]:
-    """The default at each outline weight on one manual (outlines embedded once, memoised):
+    """The default at each outline weight on one manual (outlines embedded once):
     for every question, or (`follow_ups`) for follow-ups only; nothing on a small site, where
     chunks are fused by rank and page signals never run. A follow-up's outline evidence is for
     the query with its history, as the vector list's."""
@@ -78,7 +73,7 @@ def outline_scores(
         print(name, "is a small site: score fusion does not run there; skipped", flush=True)
         return {}
     first.prepare()
-    outlines = outlines_of(store, embeddings)
+    outlines = first.outlines()  # embedded once: the store keeps them for the other retrievers
     questions = questions_of(corpus(name))
     rows = {}
     for weight in weights:

@@ -63,20 +63,14 @@ GRID = {
 
 
 class MemoEmbeddings:
-    """The query embedder, remembering its answers (every setting asks the same queries), and
-    the documents embedder, remembering each list of texts (every setting's retriever embeds
-    the same page outlines, rag/outlines.py)."""
+    """The query embedder, remembering its answers (every setting asks the same queries)."""
 
     def __init__(self, inner: LocalEmbeddings) -> None:
         self.inner = inner
         self.embed_query = lru_cache(maxsize=None)(inner.embed_query)
-        self._documents: dict[tuple[str, ...], list[list[float]]] = {}
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        key = tuple(texts)
-        if key not in self._documents:
-            self._documents[key] = self.inner.embed_documents(texts)
-        return self._documents[key]
+        return self.inner.embed_documents(texts)
 
 
 def settings_grid() -> list[dict]:

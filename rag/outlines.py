@@ -20,7 +20,7 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
 from .embeddings.cache import embed_array
-from .store import unit_rows
+from .store import page_of_rows, unit_rows
 
 # MiniLM reads 256 word pieces and cuts the rest: the title and up to HEADING_CHARS of
 # headings come first, so a long heading list cuts into the lead, not the other way round.
@@ -65,16 +65,13 @@ class Outlines:
         """Each page's outline (`pages`: each page's rows, in store order): the `kept` vector
         where there is one (a store keeps them, and its file carries them), else embedded."""
         kept = kept or {}
-        page_of_row = np.zeros(len(documents), dtype=np.int64)
-        for page, rows in enumerate(pages.values()):
-            page_of_row[list(rows)] = page
         missing = [key for key in pages if key not in kept]
         texts = [outline_text(documents, pages[key]) for key in missing]
         embedded = unit_rows(embed_array(embeddings, texts)).astype(np.float32)
         fresh = dict(zip(missing, embedded, strict=True))
         found = [kept[key] if key in kept else fresh[key] for key in pages]
         vectors = np.stack(found).astype(np.float32) if found else np.zeros((0, 0), dtype=np.float32)
-        return cls(tuple(pages), vectors, page_of_row)
+        return cls(tuple(pages), vectors, page_of_rows(pages.values(), len(documents)))
 
     def by_page(self) -> dict[str, np.ndarray]:
         return dict(zip(self.pages, self.vectors, strict=True))

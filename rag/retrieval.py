@@ -32,7 +32,7 @@ from .lexical import ChunkBM25, PassageBM25
 from .outlines import Outlines
 from .release_notes import ASKS_WHAT_CHANGED, release_notes_pages
 from .score_fusion import ROWS_PER_PAGE, PageGroups, Signals, fuse_pages
-from .store import SKLearnStore, page_of, pages_of
+from .store import SKLearnStore, page_of, page_of_rows, pages_of
 
 Mode = Literal["hybrid", "vector", "bm25"]
 Fusion = Literal["rank", "score"]
@@ -266,10 +266,13 @@ class Retriever:
         self.page_cap()
 
     def _uses_outlines(self) -> bool:
-        """Whether follow-ups weigh page outlines: with score fusion over pages (not on a small
-        site, where chunks are fused by rank) and the bare question's evidence beside them."""
-        fused = self.fusion == "score" and self.page_rrf and self.mode == "hybrid"
-        return bool(self.outline_weight and self.question_weight and fused and self.page_cap() is not None)
+        """Whether follow-ups weigh page outlines: where pages are fused by score (not on a
+        small site, where chunks are fused by rank) and the bare question's evidence is too."""
+        return bool(self.outline_weight and self.question_weight and self._by_score(self.page_cap()))
+
+    def _by_score(self, cap: int | None) -> bool:
+        """Whether a search fuses pages by their scores, `cap` being the per-page cap in force."""
+        return self.fusion == "score" and self.page_rrf and cap is not None and self.mode == "hybrid"
 
     def embed_query(self, query: str) -> np.ndarray:
         return np.asarray(self.store.embeddings.embed_query(query), dtype=np.float32)
@@ -295,7 +298,7 @@ class Retriever:
         # Pages are fused as pages where one chunk a page is returned (not on a small site).
         cap = self.page_cap()
         pages_fused = self.page_rrf and cap is not None
-        by_score = self.fusion == "score" and pages_fused and self.mode == "hybrid" and not (extra or ranked)
+        by_score = self._by_score(cap) and not (extra or ranked)
         scored = self._fuse_scores(query, depth, alone) if by_score else None
         if scored is not None:
             fused, similarity = scored
@@ -471,10 +474,7 @@ class Centroids:
         means = np.stack([chunks[r].mean(axis=0) for r in rows]) if rows else np.zeros((0, 1), np.float32)
         norms = np.linalg.norm(means, axis=1, keepdims=True)
         vectors = (means / np.where(norms > 0, norms, 1.0)).astype(np.float32)
-        page_of_row = np.zeros(len(chunks), dtype=np.int64)
-        for page, page_rows in enumerate(rows):
-            page_of_row[page_rows] = page
-        return cls(vectors, hub_penalty * hubness(vectors), rows, chunks, page_of_row)
+        return cls(vectors, hub_penalty * hubness(vectors), rows, chunks, page_of_rows(rows, len(chunks)))
 
     def row_scores(self, vector: np.ndarray) -> np.ndarray:
         """Each chunk's page centroid's similarity to the query (less the page's hub penalty)."""

@@ -642,6 +642,14 @@ def pages_of(documents: Sequence[Document]) -> dict[str, list[int]]:
     return pages
 
 
+def page_of_rows(pages: Iterable[Sequence[int]], rows: int) -> np.ndarray:
+    """Each of `rows` chunks' page: its index in `pages` (each page's rows)."""
+    found = np.zeros(rows, dtype=np.int64)
+    for page, page_rows in enumerate(pages):
+        found[list(page_rows)] = page
+    return found
+
+
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
     """Each row scaled to unit length (a zero row stays zero)."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)

@@ -3,6 +3,7 @@
 import threading
 
 import numpy as np
+import pytest
 from langchain_core.documents import Document
 
 from rag.errors import EmbeddingError
@@ -136,7 +137,8 @@ def test_a_follow_up_weighs_the_pages_outlines_and_a_single_turn_question_does_n
     assert Retriever(store, plain=True).outline_weight == 0.0  # the notebook+RRF baseline stays plain
 
 
-def test_sessions_asking_their_first_follow_up_at_once_embed_the_outlines_once(local_embeddings):
+@pytest.mark.parametrize("cold_start", range(3))  # each a fresh store and retriever
+def test_sessions_asking_their_first_follow_up_at_once_embed_the_outlines_once(local_embeddings, cold_start):
     counting = _Counting(local_embeddings)
     store = _store(counting, _site())
     before = counting.calls
