@@ -269,36 +269,73 @@ def anchor_section(data: dict) -> list[str]:
     return [*lines, *_rows_table("row", data)]
 
 
-def outline_section(data: dict) -> list[str]:
-    """The default (`outline-0`) and the page-outline signal at each weight; the weight each
-    manual's fold would pick on the other manuals, and what it scores held out."""
-    lines = [
-        ran_on(data) + " `bench/outline_probe.py`: each page's title, headings and first lines "
-        "embedded once, as a further score-fusion signal for every question at weight W "
-        "(`outline-W`; `outline-0` is the thirteenth round's default, without follow-up outlines).",
-        "",
-        *_rows_table("row", data),
-        "Leave-one-manual-out (the weight chosen on the other manuals, by the default's rule):",
-        "",
-        "| manual | chosen on the others | R@4 / MRR / fu held out | losses to a baseline (R@4, any) |",
-        "|---|---|---|---|",
-    ]
-    held = data["leave-one-out"]
-    for manual, row in held.items():
-        r4, anything = row["losses (R@4, any)"]
-        lines.append(f"| {manual} | {row['setting']} | {_r4_mrr_fu(row)} | {r4}, {anything} |")
-    default = data["rows"]["outline-0"]
-    keys = ("R@4", "MRR", "follow-up R@4")
-    means = [
-        " / ".join(f"{sum(rows[m][k] for m in held) / len(held):.4f}" for k in keys)
-        for rows in (held, default)
-    ]
-    lines += [
-        "",
-        f"The rule's pick on all {len(data['manuals'])} manuals: `{data['best']}`. Held out, mean R@4 / MRR /"
-        f" follow-up R@4 {means[0]} against `outline-0`'s {means[1]}.",
-    ]
-    return [*lines, ""]
+def probe_grid(blurb: str, default: str) -> Callable[[dict], list[str]]:
+    """A section for a probe scored at several settings on every manual, each manual's setting
+    chosen on the others by the default's rule (bench/retrieval_variants.py); `default` is the
+    row of the default as it was before the probe."""
+
+    def render(data: dict) -> list[str]:
+        lines = [
+            ran_on(data) + " " + blurb,
+            "",
+            *_rows_table("row", data),
+            "Leave-one-manual-out (the setting chosen on the other manuals, by the default's rule):",
+            "",
+            "| manual | chosen on the others | R@4 / MRR / fu held out | losses to a baseline (R@4, any) |",
+            "|---|---|---|---|",
+        ]
+        held = data["leave-one-out"]
+        for manual, row in held.items():
+            r4, anything = row["losses (R@4, any)"]
+            lines.append(f"| {manual} | {row['setting']} | {_r4_mrr_fu(row)} | {r4}, {anything} |")
+        before = data["rows"][default]
+        keys = ("R@4", "MRR", "follow-up R@4")
+        means = [
+            " / ".join(f"{sum(rows[m][k] for m in held) / len(held):.4f}" for k in keys)
+            for rows in (held, before)
+        ]
+        losses = [sum(row["losses (R@4, any)"][0] for row in held.values())]
+        losses.append(sum(losses_to_baselines(before, m, data.get("baselines", {})) for m in held))
+        lines += [
+            "",
+            f"The rule's pick on all {len(data['manuals'])} manuals: `{data['best']}`. Held out, mean R@4 /"
+            f" MRR / follow-up R@4 {means[0]} ({losses[0]} R@4 losses to a baseline) against `{default}`'s"
+            f" {means[1]} ({losses[1]}).",
+        ]
+        return [*lines, ""]
+
+    return render
+
+
+def losses_to_baselines(scores: dict, manual: str, base: dict) -> int:
+    """How many of a manual's baselines a setting's single-turn R@4 falls below."""
+    return sum(scores[manual]["R@4"] < theirs[0] - 1e-9 for theirs in base.get(manual, {}).values())
+
+
+def cost_table(blurb: str) -> Callable[[dict], list[str]]:
+    """A table of a cost benchmark's rows, a manual a row."""
+
+    def render(data: dict) -> list[str]:
+        rows = data["rows"]
+        keys = list(next(iter(rows.values())))
+        lines = [
+            ran_on(data) + " " + blurb,
+            "",
+            "| manual | " + " | ".join(keys) + " |",
+            "|---|" + "---|" * len(keys),
+        ]
+        lines += [f"| {name} | " + " | ".join(str(row[k]) for k in keys) + " |" for name, row in rows.items()]
+        return [*lines, ""]
+
+    return render
+
+
+outline_section = probe_grid(
+    "`bench/outline_probe.py`: each page's title, headings and first lines embedded once, as a further "
+    "score-fusion signal for every question at weight W (`outline-W`; `outline-0` is the thirteenth "
+    "round's default, without follow-up outlines).",
+    "outline-0",
+)
 
 
 def outline_followups_section(data: dict) -> list[str]:
@@ -835,7 +872,7 @@ def main() -> None:
         "it and `python -m rag search` ranks it. A hit is a chunk from a gold page; R@k and MRR are",
         "single-turn questions; follow-ups are searched with the last exchange before the question",
         "(all three pipelines alike; `ours` also weighs the bare question, since the twelfth round,",
-        "and each page's outline, since the fifteenth).",
+        "and each page's outline, since the fifteenth; hub pages step back since the sixteenth).",
         "Follow-up R@4 counts each manual's own follow-ups and, on 23 manuals, 10 more written to check",
         "that change (bench/data/followups/README.md). Page sets: SQLite, Git, Flask, Apache, pytest,",
         "Scrapy, Celery,",
@@ -874,9 +911,10 @@ def main() -> None:
         "which Python-Markdown and Kombu were measured with. Docutils and BIND 9 were measured once",
         "(2026-12-04) with the same default, nothing changed for them (clean held-out checks of it:",
         "bench/results/held-out/); Pillow and aiohttp too, in the fifteenth round. That round's change",
-        "(page outlines for follow-ups) moves no single-turn ranking; the `ours` rows were ranked",
-        "again with it (`bench/retrieval.py --ours-only`), the baselines' rows kept from the run",
-        "each file names under `baselines measured`.",
+        "(page outlines for follow-ups) moves no single-turn ranking; the sixteenth's (hub pages,",
+        "for every question) does. The `ours` rows were ranked again with each",
+        "(`bench/retrieval.py --ours-only`), the baselines' rows kept from the run each file names",
+        "under `baselines measured` (they do not depend on our ranking).",
         "",
         *retrieval_section(),
         *section(
@@ -916,6 +954,63 @@ def main() -> None:
             outline_followups_section,
         ),
         *section(None, "outline-cost", "bench/outline_cost.py", outline_cost_section),
+        *section(
+            "### Hub pages found by searching the manual's headings (the default since the sixteenth round)",
+            "hub-probe",
+            "bench/hub_probe.py",
+            probe_grid(
+                "`bench/hub_probe.py`: up to 400 of each manual's section headings searched as questions, a "
+                "page's count the times it is among the first five results for a heading it does not have; "
+                "-log(1 + count) "
+                "fused in as a page signal at weight W (`hubs-W`; `hubs-0` is the fifteenth round's "
+                "default).",
+                "hubs-0",
+            ),
+        ),
+        *section(
+            None,
+            "hub-cost",
+            "bench/hub_cost.py",
+            cost_table(
+                "`bench/hub_cost.py`: each manual's saved index prepared without hub pages, then its hub "
+                "pages counted, and its single-turn searches' p50 without and with them (query embedding "
+                "included), in the same run."
+            ),
+        ),
+        *section(
+            "### Query expansion from the first search's pages (measured, not taken)",
+            "expansion-probe",
+            "bench/expansion_probe.py",
+            probe_grid(
+                "`bench/expansion_probe.py`: the ten words the default's first three pages weigh most (term "
+                "share times idf), not in the question, scored by BM25 over the same passages and fused in "
+                "as a lexical signal at weight W (`expand-W`; `expand-t5-f2-W`: five words from two pages; "
+                "`expand-0` is the fifteenth round's default, without hub pages).",
+                "expand-0",
+            ),
+        ),
+        *section(
+            "### BM25 over word pairs (measured, not taken)",
+            "bigram-probe",
+            "bench/bigram_probe.py",
+            probe_grid(
+                "`bench/bigram_probe.py`: BM25 over consecutive stemmed word pairs of the same passages, "
+                "fused in as a lexical signal at weight W (`pairs-W`; `pairs-0` is the fifteenth round's "
+                "default, without hub pages).",
+                "pairs-0",
+            ),
+        ),
+        *section(
+            "### Vectors measured from the manual's mean (measured, not taken)",
+            "centering-probe",
+            "bench/centering_probe.py",
+            probe_grid(
+                "`bench/centering_probe.py`: a share S of the mean chunk vector subtracted from every chunk, "
+                "outline and query vector before the cosine (`centre-S`; `centre-0` is the fifteenth "
+                "round's default, without hub pages).",
+                "centre-0",
+            ),
+        ),
         *section("## Indexing speed (issue 2)", "indexing-python", "bench/indexing.py", indexing_section),
         *section(
             "## Latency on the Python docs index (issues 2 and 3)",

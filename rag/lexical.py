@@ -47,8 +47,16 @@ def tokenize_stemmed(text: str) -> list[str]:
 
 
 class BM25:
-    def __init__(self, texts: list[str], k1: float = 1.2, b: float = 0.75, *, stem: bool = False) -> None:
-        self.tokenize = tokenize_stemmed if stem else tokenize
+    def __init__(
+        self,
+        texts: list[str],
+        k1: float = 1.2,
+        b: float = 0.75,
+        *,
+        stem: bool = False,
+        tokenizer: Callable[[str], list[str]] | None = None,  # a seam: bench/ measures other terms
+    ) -> None:
+        self.tokenize = tokenizer or (tokenize_stemmed if stem else tokenize)
         self.vectorizer = CountVectorizer(tokenizer=self.tokenize, lowercase=False, token_pattern=None)
         self.vocabulary: dict[str, int] = {}
         try:
@@ -100,7 +108,14 @@ class PassageBM25:
     and BM25's length normalisation then favours short sections that repeat a query word;
     passages of one size score a page's text evenly (measured: docs/decisions.md)."""
 
-    def __init__(self, pages: list[tuple[str, list[tuple[int, str]]]], size: int, *, stem: bool) -> None:
+    def __init__(
+        self,
+        pages: list[tuple[str, list[tuple[int, str]]]],
+        size: int,
+        *,
+        stem: bool,
+        tokenizer: Callable[[str], list[str]] | None = None,
+    ) -> None:
         texts: list[str] = []
         owners: list[tuple[int, int]] = []  # (chunk row, page) of each passage
         for page, (title, chunks) in enumerate(pages):
@@ -108,7 +123,7 @@ class PassageBM25:
             for start, end in passages(text, size, size // 8):
                 texts.append(f"{title}\n{text[start:end]}" if title else text[start:end])
                 owners.append((_most_overlap(chunks, starts, len(text), start, end), page))
-        self.bm25 = BM25(texts, stem=stem)
+        self.bm25 = BM25(texts, stem=stem, tokenizer=tokenizer)
         self.owners = np.asarray(owners, dtype=np.int64).reshape(-1, 2)
 
     def ranked(self, query: str, depth: int) -> list[int]:

@@ -3,7 +3,8 @@
 Hybrid by default: the vector store's similarities, BM25's scores (over passages
 of each page, rag/lexical.py) and the pages' centroids are fused page by page by
 their standardised scores (rag/score_fusion.py; on a small site, chunk by chunk
-by reciprocal rank, RRF), then near-duplicate chunks are dropped. `mode="vector"`
+by reciprocal rank, RRF), pages that come up for everything stepping back a little
+(rag/hub_pages.py), then near-duplicate chunks are dropped. `mode="vector"`
 is the notebook's plain vector search. The modes and constants were chosen with
 `bench/retrieval.py` (docs/benchmarks.md).
 
@@ -20,6 +21,8 @@ import contextlib
 import hashlib
 import re
 import threading
+import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -27,7 +30,9 @@ from typing import Literal
 import numpy as np
 from langchain_core.documents import Document
 
+from .embeddings.cache import embed_array
 from .errors import RagError
+from .hub_pages import TOP, HubPages, probe_headings
 from .lexical import ChunkBM25, PassageBM25
 from .outlines import Outlines
 from .release_notes import ASKS_WHAT_CHANGED, release_notes_pages
@@ -94,6 +99,14 @@ OUTLINE_WEIGHT = 0.75
 # question) can step back in the vector list by this much similarity per unit of hubness;
 # with pages fused as pages and the page list, the bench's manuals did best without it.
 HUB_PENALTY = 0.0
+# Pages that come up for everything step back: each page's count of how often it is among the
+# first five results when the manual's own headings are searched (rag/hub_pages.py), as -log(1 + n),
+# is a page signal at this weight. Chosen leave-one-manual-out by the default's rule
+# (docs/decisions.md, issue 12, sixteenth round).
+HUB_PAGE_WEIGHT = 0.125
+# After the count fails (an embedder that is down), searches go without it this many seconds
+# before one tries again, so a room's searches do not each wait on a failing embedder.
+HUB_RETRY_S = 60.0
 
 
 @dataclass
@@ -125,6 +138,7 @@ class Retriever:
         fusion: Fusion = FUSION,
         question_weight: float = QUESTION_WEIGHT,
         outline_weight: float = OUTLINE_WEIGHT,
+        hub_page_weight: float = HUB_PAGE_WEIGHT,
     ) -> None:
         self.store = store
         self.mode = mode
@@ -146,6 +160,7 @@ class Retriever:
         self.fusion: Fusion = "rank" if plain else fusion
         self.question_weight = 0.0 if plain else question_weight
         self.outline_weight = 0.0 if plain else outline_weight
+        self.hub_page_weight = 0.0 if plain else hub_page_weight
         self._groups: PageGroups | None = None
         self._copies: dict[str, str] = {}
         self._notes: frozenset[str] = frozenset()  # the pages that are release notes
@@ -153,10 +168,15 @@ class Retriever:
         self._hubness: np.ndarray | None = None
         self._centroids: Centroids | None = None
         self._outlines: Outlines | None = None
+        self._hub_pages: HubPages | None = None
         self._pages = 0
         self._size = -1
         self._lock = threading.Lock()
         self._outline_lock = threading.Lock()
+        self._hub_lock = threading.Lock()
+        # when counting last failed, and the error: not tried again for hub_retry_s
+        self._hub_failure: tuple[float, RagError] | None = None
+        self.hub_retry_s = HUB_RETRY_S
 
     def _fresh(self) -> None:
         """Drop what was derived from the store when chunks were added since."""
@@ -164,6 +184,7 @@ class Retriever:
         if self._size != size:
             self._bm25, self._hubness = None, None
             self._centroids, self._groups, self._outlines = None, None, None
+            self._hub_pages = None
             pages = pages_of(self.store.documents)
             self._pages = len(pages)
             self._copies = copies_of(self.store.documents, pages) if self.merge_copies else {}
@@ -242,17 +263,21 @@ class Retriever:
                 self._groups = PageGroups.of([self.page_key(d, row) for row, d in enumerate(docs)])
             return self._groups
 
-    def adopt(self, bm25: Lexical, hubness: np.ndarray, centroids: Centroids) -> None:
+    def adopt(
+        self, bm25: Lexical, hubness: np.ndarray, centroids: Centroids, hub_pages: HubPages | None = None
+    ) -> None:
         """Use parts built elsewhere for this store (a benchmark scoring many settings builds
         each BM25 and centroid set once); they must match this retriever's settings."""
         with self._lock:
             self._fresh()
             self._bm25, self._hubness, self._centroids = bm25, hubness, centroids
+            if hub_pages is not None and len(hub_pages.rows) == self._size:
+                self._hub_pages = hub_pages
 
     def prepare(self) -> None:
-        """Build what the first search would (BM25, hub scores, page centroids, the page
-        outlines a follow-up weighs, the page count) now, e.g. in the thread that built the
-        index, so a session's first question does not wait for it."""
+        """Build what the first search would (BM25, the hub penalty's scores, page centroids,
+        the page outlines a follow-up weighs, the hub pages' counts, the page count) now, e.g.
+        in the thread that built the index, so a session's first question does not wait for it."""
         self.bm25()
         if self.hub_penalty:
             self.hubness()
@@ -263,12 +288,76 @@ class Retriever:
         if self._uses_outlines():
             with contextlib.suppress(RagError):  # an embedder that fails: the first follow-up tries again
                 self.outlines()
+        if self._uses_hub_pages():
+            with contextlib.suppress(RagError):  # likewise: the first search tries again
+                self.hub_pages()
         self.page_cap()
 
     def _uses_outlines(self) -> bool:
         """Whether follow-ups weigh page outlines: where pages are fused by score (not on a
         small site, where chunks are fused by rank) and the bare question's evidence is too."""
         return bool(self.outline_weight and self.question_weight and self._by_score(self.page_cap()))
+
+    def _uses_hub_pages(self) -> bool:
+        """Whether searches weigh hub pages: where pages are fused by score."""
+        return bool(self.hub_page_weight and self._by_score(self.page_cap()))
+
+    def hub_pages(self) -> HubPages:
+        """How often each page comes up for the manual's own headings (rag/hub_pages.py),
+        counted once: sessions searching at once wait for one count, under a lock of its own
+        (the count's searches take the retriever's lock one at a time). When it fails, the
+        error is raised again without counting for `hub_retry_s`."""
+        with self._hub_lock:
+            with self._lock:
+                self._fresh()
+                if self._hub_pages is not None:
+                    return self._hub_pages
+                size = self._size
+            if self._hub_failure is not None and time.monotonic() < self._hub_failure[0] + self.hub_retry_s:
+                raise self._hub_failure[1]  # it failed a moment ago: not each session again
+            try:
+                found = self._count_hub_pages()
+            except RagError as error:
+                self._hub_failure = (time.monotonic(), error)
+                raise
+            self._hub_failure = None
+            with self._lock:
+                self._fresh()
+                if self._size == size == len(found.rows):
+                    self._hub_pages = found
+            return found
+
+    def _count_hub_pages(self) -> HubPages:
+        """Search the sampled headings (embedded as one batch), without the hub signal, and
+        count each page among the first TOP results of a heading it does not have."""
+        docs = list(self.store.documents)
+        keys = [self.page_key(doc, row) for row, doc in enumerate(docs)]
+        page_of_doc = {id(doc): key for doc, key in zip(docs, keys, strict=True)}
+        headings = probe_headings(docs, self.page_key)
+        vectors = embed_array(self.store.embeddings, [text for text, _ in headings])
+        counts: Counter[str] = Counter()
+        for (text, owners), vector in zip(headings, vectors, strict=True):
+            found = self._first_pages(text, np.asarray(vector, dtype=np.float32), page_of_doc)
+            counts.update(page for page in found if page not in owners)
+        return HubPages.of(keys, counts)
+
+    def _first_pages(self, query: str, vector: np.ndarray, page_of_doc: dict[int, str]) -> list[str]:
+        """The distinct pages of a search's first TOP chunks, as `search` orders them, by score
+        fusion without the hub signal."""
+        scored = self._fuse_scores(query, max(self.fetch_k, TOP * 4), vector=vector)
+        if scored is None:
+            return []
+        notes_last = self.release_notes_last and ASKS_WHAT_CHANGED.search(query) is None
+        hits = self._pick(*scored, TOP, self.page_cap(), notes_last)
+        return list(dict.fromkeys(page_of_doc[id(h.document)] for h in hits if id(h.document) in page_of_doc))
+
+    def _hub_rows(self) -> np.ndarray | None:
+        """Each chunk's hub-page signal; None when the embedder fails (the search is then
+        ranked without it, and the next one tries again)."""
+        try:
+            return self.hub_pages().rows
+        except RagError:
+            return None
 
     def _by_score(self, cap: int | None) -> bool:
         """Whether a search fuses pages by their scores, `cap` being the per-page cap in force."""
@@ -332,13 +421,16 @@ class Retriever:
         return lists, similarity
 
     def _fuse_scores(
-        self, query: str, depth: int, question: str | None = None
+        self, query: str, depth: int, question: str | None = None, *, vector: np.ndarray | None = None
     ) -> tuple[dict[int, float], dict[int, float]] | None:
         """The best `depth` pages by their standardised scores (rag/score_fusion.py), and the
         chosen chunks' similarities; None when the store grew between the parts built from it
-        (rank fusion then takes the search)."""
+        (rank fusion then takes the search). With `vector` (the query's, embedded already) the
+        default's own signals without the hub signal: what hub pages are counted with."""
         groups = self.page_groups()
-        found = self._signals(query, question)
+        found = (
+            self._signals(query, question) if vector is None else self._evidence(query, None, vector, False)
+        )
         if found is None or len(found[2]) != len(groups.order):
             return None
         signals, weights, similarity = found
@@ -347,10 +439,15 @@ class Retriever:
 
     def _signals(self, query: str, question: str | None) -> tuple[Signals, list[float], np.ndarray] | None:
         """What score fusion weighs for `query` (and, for a follow-up, the bare question and the
-        page outlines) with a weight for each, and the query's similarity to every chunk; None
-        when a part is of a smaller store.
+        page outlines; hub pages for every search) with a weight for each, and the query's
+        similarity to every chunk; None when a part is of a smaller store.
         The seam bench/ extends to measure further evidence beside the default's."""
-        vector = self.embed_query(query)
+        return self._evidence(query, question, self.embed_query(query), True)
+
+    def _evidence(
+        self, query: str, question: str | None, vector: np.ndarray, hubs: bool
+    ) -> tuple[Signals, list[float], np.ndarray] | None:
+        """`_signals` for the query's vector; with `hubs`, the hub-page signal too."""
         similarity = self.store.similarities(vector)
         nearness = self._nearness(similarity)
         centroid = self.centroids().row_scores(vector) if self.page_weight else np.zeros_like(similarity)
@@ -360,6 +457,8 @@ class Retriever:
         if nearness is None or (question and question_near is None):
             return None
         outline = self._outline_scores(vector) if question and self.outline_weight else None
+        hub = self._hub_rows() if hubs and self.hub_page_weight else None
+        hub = hub if hub is not None and len(hub) == len(similarity) else None  # of a smaller store: left out
         asked = [part for part in (question_near, outline) if part is not None]
         if len({len(part) for part in [similarity, centroid, nearness, *asked]}) != 1:
             return None
@@ -367,7 +466,8 @@ class Retriever:
         weights = [1.0, self.lexical_weight, self.page_weight]
         weights += [] if question_near is None else [self.question_weight]
         weights += [] if outline is None else [self.outline_weight]
-        return Signals(nearness, lexical, centroid, question_near, outline), weights, similarity
+        weights += [] if hub is None else [self.hub_page_weight]
+        return Signals(nearness, lexical, centroid, question_near, outline, hub), weights, similarity
 
     def _nearness(self, similarity: np.ndarray) -> np.ndarray | None:
         """Each chunk's vector evidence for score fusion: its similarity, less the hub

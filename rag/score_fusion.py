@@ -4,7 +4,8 @@ Reciprocal rank fusion gives a first place the same credit however far ahead it 
 whose BM25 score stands far above every other page's counts no more than one that leads by
 a hair. Here each page gets its best chunk's vector similarity, its best BM25 passage's
 score and its centroid's similarity (and, for a follow-up searched with its history, the
-bare question's own similarity, twelfth round, and its page outline's, fifteenth); each
+bare question's own similarity, twelfth round, and its page outline's, fifteenth; and
+for every search, how often the page comes up for the manual's own headings, sixteenth); each
 signal is standardised over the manual's pages (z-scores: pages without a BM25 match stay
 at 0) and they are summed with the retriever's weights. Measured against RRF on every
 manual in bench/ (docs/decisions.md, issue 12, tenth round).
@@ -27,14 +28,15 @@ Kind = Literal["chunk", "lexical", "page"]
 class Signals:
     """Per chunk row: the vector similarity, the BM25 score and the page centroid's similarity;
     for a follow-up searched with its history, also the latest question's own similarity and
-    its page outline's; then any further signals a benchmark measures beside them (`more`,
-    each with its kind)."""
+    its page outline's; the page's hub signal; then any further signals a benchmark measures
+    beside them (`more`, each with its kind)."""
 
     vector: np.ndarray
     lexical: np.ndarray
     centroid: np.ndarray
     question: np.ndarray | None = None
     outline: np.ndarray | None = None  # a follow-up's: its page outline's similarity (rag/outlines.py)
+    hub_pages: np.ndarray | None = None  # -log(1 + how often the page comes up), rag/hub_pages.py
     more: tuple[tuple[np.ndarray, Kind], ...] = ()  # further evidence a benchmark measures
 
     def parts(self) -> list[tuple[np.ndarray, Kind]]:
@@ -46,7 +48,8 @@ class Signals:
         ]
         asked: list[tuple[np.ndarray, Kind]] = [] if self.question is None else [(self.question, "chunk")]
         outline: list[tuple[np.ndarray, Kind]] = [] if self.outline is None else [(self.outline, "page")]
-        return [*found, *asked, *outline, *self.more]
+        hubs: list[tuple[np.ndarray, Kind]] = [] if self.hub_pages is None else [(self.hub_pages, "page")]
+        return [*found, *asked, *outline, *hubs, *self.more]
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,9 @@ def cmd_index(args: argparse.Namespace) -> int:
     saved = None
     if report.pages_ok:
         # what a search would build first, built now: the page outlines go into the file, so a
-        # search that loads it does not embed them (rag/outlines.py)
-        Retriever(store).prepare()
+        # search that loads it does not embed them (rag/outlines.py); hub pages are counted by
+        # whoever loads the file (rag/hub_pages.py: not saved), so not here
+        Retriever(store, hub_page_weight=0.0).prepare()
         saved = str(store.save(args.save))
     if args.json:
         print(json.dumps(_index_summary(store, report, saved), indent=1))

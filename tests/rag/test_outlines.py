@@ -10,6 +10,7 @@ from rag.errors import EmbeddingError
 from rag.outlines import HEADING_CHARS, LEAD_CHARS, Outlines, outline_text
 from rag.retrieval import Retriever, history_query
 from rag.store import SKLearnStore, merge_stores, pages_of, read_index
+from tests.rag.pages import Counting, page, store_of
 from tests.rag.test_cli import run
 from tests.servers.site import SiteServer
 
@@ -23,18 +24,8 @@ HISTORY = [
 ASK = "And how big can they be?"
 
 
-def _page(url: str, title: str, sections: list[tuple[str, str]]) -> list[Document]:
-    return [
-        Document(
-            f"{title} › {h}\n{t}",
-            metadata={"url": f"http://d/{url}", "title": title, "heading": f"{title} › {h}"},
-        )
-        for h, t in sections
-    ]
-
-
 def _site() -> list[Document]:
-    docs = _page(
+    docs = page(
         "uploads",
         "Uploading Files",
         [
@@ -46,7 +37,7 @@ def _site() -> list[Document]:
             ("Upload Progress Bars", "A script can poll the server to show how far along the transfer is."),
         ],
     )
-    docs += _page(
+    docs += page(
         "config",
         "Configuration Handling",
         [
@@ -58,43 +49,27 @@ def _site() -> list[Document]:
         ],
     )
     for i in range(25):  # a site of 20+ pages: pages are fused by score
-        docs += _page(
+        docs += page(
             f"other{i}", f"Cooking {i}", [("Pasta", f"Unrelated page {i} about pasta."), ("Bread", "Bread.")]
         )
     return docs
 
 
-class _Counting:
-    """The local embedder, counting the texts it embeds as documents."""
-
-    def __init__(self, inner) -> None:
-        self.inner, self.calls, self.texts = inner, 0, 0
-        self.lock = threading.Lock()
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        with self.lock:
-            self.calls, self.texts = self.calls + 1, self.texts + len(texts)
-        return self.inner.embed_documents(texts)
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.inner.embed_query(text)
-
-
-def _store(embeddings, docs: list[Document]) -> SKLearnStore:
-    store = SKLearnStore(embeddings, "local:all-MiniLM-L6-v2")
-    store.add_vectors(docs, np.asarray(embeddings.embed_documents([d.page_content for d in docs])))
-    return store
+def _retriever(store: SKLearnStore, **settings) -> Retriever:
+    """The default without hub pages: they embed the manual's headings in a batch of their own
+    (tests/rag/test_hub_pages.py), and these tests count the outlines' embeddings."""
+    return Retriever(store, hub_page_weight=0.0, **settings)
 
 
 def test_an_outline_is_the_title_the_distinct_headings_and_the_first_lines():
     long = "word " * 200
-    docs = _page("p", "Uploading Files", [("Intro", long), ("Limits", "x"), ("Intro", "again")])
+    docs = page("p", "Uploading Files", [("Intro", long), ("Limits", "x"), ("Intro", "again")])
     text = outline_text(docs, [0, 1, 2])
     title, headings, lead = text.split("\n")
     assert title == "Uploading Files"
     assert headings == "Intro; Limits"  # each heading once, the path's last part only
     assert lead == " ".join(long.split())[:LEAD_CHARS] and "Uploading Files ›" not in lead
-    many = _page("q", "T", [(f"Heading number {i}", "body") for i in range(100)])
+    many = page("q", "T", [(f"Heading number {i}", "body") for i in range(100)])
     assert len(outline_text(many, range(100)).split("\n")[1]) == HEADING_CHARS
     bare = [Document("just text", metadata={"url": "http://d/bare"})]  # no title, no heading
     assert outline_text(bare, [0]) == "just text"
@@ -119,11 +94,11 @@ def test_outlines_are_unit_vectors_one_a_page_and_map_each_chunk_to_its_page(loc
 def test_a_follow_up_weighs_the_pages_outlines_and_a_single_turn_question_does_not(local_embeddings):
     """The conversation is about uploading files, the follow-up asks how big: both pages state
     the limit; the page whose outline names the conversation's topic leads by more with it."""
-    store = _store(local_embeddings, _site())
+    store = store_of(local_embeddings, _site())
     query = history_query(ASK, HISTORY)
 
     def scores(weight: float, question: str | None) -> dict[str, float]:
-        hits = Retriever(store, outline_weight=weight).search(query, 3, question=question)
+        hits = _retriever(store, outline_weight=weight).search(query, 3, question=question)
         return {h.document.metadata["url"].rsplit("/", 1)[1]: h.score for h in hits}
 
     without, with_outlines = scores(0.0, ASK), scores(0.75, ASK)
@@ -131,18 +106,18 @@ def test_a_follow_up_weighs_the_pages_outlines_and_a_single_turn_question_does_n
     gap = with_outlines["uploads"] - with_outlines["config"]
     assert gap > without["uploads"] - without["config"] + 0.5
     assert scores(0.0, None) == scores(0.75, None)  # a single-turn search is the same
-    signals, weights, _ = Retriever(store)._signals(query, ASK)
+    signals, weights, _ = _retriever(store)._signals(query, ASK)
     assert weights[-1] == 0.75 and signals.outline is not None and len(signals.parts()) == len(weights)
-    assert Retriever(store)._signals(query, None)[0].outline is None
+    assert _retriever(store)._signals(query, None)[0].outline is None
     assert Retriever(store, plain=True).outline_weight == 0.0  # the notebook+RRF baseline stays plain
 
 
 @pytest.mark.parametrize("cold_start", range(3))  # each a fresh store and retriever
 def test_sessions_asking_their_first_follow_up_at_once_embed_the_outlines_once(local_embeddings, cold_start):
-    counting = _Counting(local_embeddings)
-    store = _store(counting, _site())
+    counting = Counting(local_embeddings)
+    store = store_of(counting, _site())
     before = counting.calls
-    retriever = Retriever(store)
+    retriever = _retriever(store)
     query = history_query(ASK, HISTORY)
     start = threading.Barrier(8)
     found: list[list[str]] = []
@@ -159,41 +134,41 @@ def test_sessions_asking_their_first_follow_up_at_once_embed_the_outlines_once(l
     assert counting.calls - before == 1 and len(found) == 8 and all(f == found[0] for f in found)
     retriever.search(query, 3, question=ASK)  # a later follow-up reuses them
     assert counting.calls - before == 1
-    store.add_vectors(_page("new", "New", [("N", "A new page.")]), np.ones((1, 384), np.float32))
+    store.add_vectors(page("new", "New", [("N", "A new page.")]), np.ones((1, 384), np.float32))
     retriever.search(query, 3, question=ASK)  # the store grew: outlines are embedded again
     assert counting.calls - before == 2
 
 
 def test_prepare_embeds_the_outlines_where_follow_ups_weigh_them(local_embeddings):
-    counting = _Counting(local_embeddings)
-    store = _store(counting, _site())
+    counting = Counting(local_embeddings)
+    store = store_of(counting, _site())
     before, texts = counting.calls, counting.texts
-    Retriever(store).prepare()
+    _retriever(store).prepare()
     assert counting.calls - before == 1 and counting.texts - texts == 27  # one outline a page
-    small = _store(counting, _site()[:5])  # a small site: chunks are fused by rank, no outlines
+    small = store_of(counting, _site()[:5])  # a small site: chunks are fused by rank, no outlines
     before = counting.calls
-    Retriever(small).prepare()
-    Retriever(store, outline_weight=0.0).prepare()
+    _retriever(small).prepare()
+    _retriever(store, outline_weight=0.0).prepare()
     assert counting.calls == before
 
 
 def test_an_index_file_carries_the_outlines_so_a_search_that_loads_it_embeds_none(local_embeddings, tmp_path):
-    counting = _Counting(local_embeddings)
-    store = _store(counting, _site())
-    Retriever(store).prepare()
+    counting = Counting(local_embeddings)
+    store = store_of(counting, _site())
+    _retriever(store).prepare()
     path = store.save(tmp_path / "site.ragidx")
     loaded = SKLearnStore.load(path, counting, "local:all-MiniLM-L6-v2")
     before = counting.calls
     query = history_query(ASK, HISTORY)
-    hits = Retriever(loaded).search(query, 3, question=ASK)
+    hits = _retriever(loaded).search(query, 3, question=ASK)
     assert counting.calls == before  # the outlines came from the file
     assert [h.document.metadata["url"] for h in hits] == [
-        h.document.metadata["url"] for h in Retriever(store).search(query, 3, question=ASK)
+        h.document.metadata["url"] for h in _retriever(store).search(query, 3, question=ASK)
     ]
     # a page added later: only its outline is embedded, and the file then carries all 28
-    loaded.add_vectors(_page("new", "New", [("N", "A new page.")]), np.ones((1, 384), np.float32))
+    loaded.add_vectors(page("new", "New", [("N", "A new page.")]), np.ones((1, 384), np.float32))
     texts = counting.texts
-    Retriever(loaded).search(query, 3, question=ASK)
+    _retriever(loaded).search(query, 3, question=ASK)
     assert counting.texts - texts == 1
     again = read_index(loaded.save(tmp_path / "grown.ragidx"))
     assert again.outlines is not None and again.outlines.shape == (28, 384)
@@ -218,12 +193,12 @@ def test_an_index_built_from_the_command_line_carries_its_outlines(tmp_path):
 
 
 def test_a_page_indexed_again_gets_its_outline_embedded_again(local_embeddings):
-    store = _store(local_embeddings, _site())
+    store = store_of(local_embeddings, _site())
     pages = list(dict.fromkeys(d.metadata["url"] for d in store.documents))
-    Retriever(store).prepare()
+    _retriever(store).prepare()
     assert len(store.outlines_for(pages)) == 27
     generation = store.generation
-    fresh = _page("config", "Configuration Handling", [("Builtin Values", "Renamed settings.")])
+    fresh = page("config", "Configuration Handling", [("Builtin Values", "Renamed settings.")])
     store.add_vectors(fresh, np.ones((1, 384), np.float32), ids=[store.ids[3]])  # same page, new text
     assert "http://d/config" not in store.outlines_for(pages) and len(store.outlines_for(pages)) == 26
     # outlines embedded from the chunks as they were before the change are not kept
@@ -232,13 +207,13 @@ def test_a_page_indexed_again_gets_its_outline_embedded_again(local_embeddings):
 
 
 def test_adding_pages_to_an_index_embeds_only_the_new_pages_outlines(local_embeddings):
-    counting = _Counting(local_embeddings)
-    base = _store(counting, _site())
-    Retriever(base).prepare()
-    extra = _store(counting, _page("extra", "Extra Page", [("E", "More about uploads.")]))
+    counting = Counting(local_embeddings)
+    base = store_of(counting, _site())
+    _retriever(base).prepare()
+    extra = store_of(counting, page("extra", "Extra Page", [("E", "More about uploads.")]))
     merged = merge_stores(base, extra)
     texts = counting.texts
-    Retriever(merged).prepare()
+    _retriever(merged).prepare()
     assert counting.texts - texts == 1 and len(merged.outlines_for(pages_of(merged.documents))) == 28
 
 
@@ -253,13 +228,13 @@ class _Failing:
 
 
 def test_an_embedder_that_fails_leaves_the_outlines_out_and_loses_nothing(local_embeddings):
-    store = _store(local_embeddings, _site())
+    store = store_of(local_embeddings, _site())
     store._embedding = _Query(local_embeddings)  # queries work, documents fail
-    retriever = Retriever(store)
+    retriever = _retriever(store)
     retriever.prepare()  # the index still opens
     query = history_query(ASK, HISTORY)
     hits = retriever.search(query, 3, question=ASK)  # ranked without outlines
-    expected = Retriever(store, outline_weight=0.0).search(query, 3, question=ASK)
+    expected = _retriever(store, outline_weight=0.0).search(query, 3, question=ASK)
     assert [h.document.metadata["url"] for h in hits] == [h.document.metadata["url"] for h in expected]
     assert retriever.search(query, 3)  # single-turn searches never needed them
 
@@ -277,15 +252,15 @@ def test_other_searches_do_not_wait_for_the_outlines_being_embedded(local_embedd
     in another session meanwhile is answered at once (the outlines hold their own lock)."""
     release, embedding = threading.Event(), threading.Event()
 
-    class Slow(_Counting):
+    class Slow(Counting):
         def embed_documents(self, texts: list[str]) -> list[list[float]]:
             embedding.set()
             assert release.wait(30), "the other search never finished"
             return super().embed_documents(texts)
 
-    store = _store(local_embeddings, _site())
+    store = store_of(local_embeddings, _site())
     store._embedding = Slow(local_embeddings)
-    retriever = Retriever(store)
+    retriever = _retriever(store)
     retriever.search("uploads", 3)  # BM25 and the rest built, as after prepare() without outlines
     follow_up = threading.Thread(
         target=lambda: retriever.search(history_query(ASK, HISTORY), 3, question=ASK)

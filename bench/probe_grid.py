@@ -1,0 +1,76 @@
+"""What the leave-one-manual-out probes share: scoring a retriever on a manual's questions,
+and a run over manuals that keeps the other manuals' rows and picks each manual's setting on
+the others by the default's rule (bench/retrieval_variants.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from typing import Any
+
+from common import CACHE, CORPORA, RESULTS, corpus, questions_of, summary_row, write_result
+from langchain_core.embeddings import Embeddings
+from retrieval_probes import default_search
+from retrieval_variants import EMBEDDER, MemoEmbeddings, baselines, leave_one_out, objective
+
+from rag.embeddings.local import LocalEmbeddings
+from rag.evaluation import evaluate
+from rag.retrieval import Retriever, history_query
+from rag.store import SKLearnStore
+
+
+def scored(retriever: Retriever, name: str) -> dict[str, float]:
+    """The retriever's row on the manual's questions, searched as the chat searches them."""
+    search = default_search(retriever)
+    report = evaluate(questions_of(corpus(name)), lambda q: search(history_query(q.question, q.history), q))
+    return summary_row(report)
+
+
+def run(result: str, corpora: list[str], rows_of: Callable[[str], dict[str, dict]]) -> None:
+    """Score each manual's settings (`rows_of(manual)`: a row a setting), keep the saved rows of
+    manuals not run, and write each manual's setting chosen on the others, and the best on all,
+    to bench/results/<result>.json."""
+    saved = RESULTS / f"{result}.json"
+    grid: dict[str, dict[str, dict]] = json.loads(saved.read_text())["rows"] if saved.exists() else {}
+    for manual in corpora:
+        for label, row in rows_of(manual).items():
+            grid.setdefault(label, {})[manual] = row
+            print(manual, label, row, flush=True)
+    manuals = [m for m in CORPORA if all(m in rows for rows in grid.values())]
+    base = baselines(manuals)
+    held = leave_one_out(grid, manuals, base, objective)
+    best = max(grid, key=lambda label: objective(grid[label], manuals, base))
+    print("best on all:", best, "held out:", {m: (h["setting"], h["R@4"]) for m, h in held.items()})
+    data = {"manuals": manuals, "rows": grid, "best": best, "leave-one-out": held, "baselines": base}
+    write_result(result, data)
+
+
+def prepared(name: str, embeddings: Embeddings, **settings: Any) -> tuple[SKLearnStore, Retriever] | None:
+    """The manual's saved `ours` index and a retriever with `settings`, prepared; None on a
+    small site, where chunks are fused by rank and score-fusion signals never run."""
+    store = SKLearnStore.load(CACHE / f"{name}-ours.ragidx", embeddings, EMBEDDER)
+    first = Retriever(store, **settings)
+    if first.page_cap() is None:
+        print(name, "is a small site: score fusion does not run there; skipped", flush=True)
+        return None
+    first.prepare()
+    return store, first
+
+
+def sharing(probe: Retriever, first: Retriever) -> Retriever:
+    """The probe with the parts the first retriever built (BM25, centroids, hub pages)."""
+    hubs = first.hub_pages() if first.hub_page_weight and probe.hub_page_weight else None
+    probe.adopt(first.bm25(), first.hubness(), first.centroids(), hubs)
+    return probe
+
+
+def weights_main(result: str, rows_of: Callable[[str, Any, list[float]], dict[str, dict]]) -> None:
+    """A probe's command line: `--corpora` and `--weights`, then `run` with `rows_of(manual,
+    embeddings, weights)`."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--corpora", nargs="*", default=list(CORPORA))
+    parser.add_argument("--weights", nargs="*", type=float, default=[0.0, 0.125, 0.25, 0.5])
+    args = parser.parse_args()
+    embeddings = MemoEmbeddings(LocalEmbeddings())
+    run(result, args.corpora, lambda manual: rows_of(manual, embeddings, args.weights))
