@@ -215,3 +215,26 @@ def test_an_embedder_that_fails_leaves_the_hubs_out_until_it_answers(local_embed
     embedder.down = False  # it answers now: the next search counts them
     retriever.search(query, 4)
     assert retriever._hub_pages is not None and "http://d/overview" in retriever._hub_pages.counts
+
+
+def test_counts_made_while_the_store_grew_are_not_kept(local_embeddings):
+    """A page added while the headings are being searched: the count is of the smaller store,
+    so this search goes without it and the next one counts again."""
+    store = store_of(local_embeddings, _site())
+    retriever = Retriever(store, outline_weight=0.0)
+    retriever.bm25(), retriever.centroids(), retriever.page_groups()
+
+    class Growing(Counting):
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            if self.calls == 0:  # the first count's batch: a session adds a page meanwhile
+                store.add_vectors(
+                    page("new", "New", [("New page", "A new page.")]), np.ones((1, 384), np.float32)
+                )
+            return super().embed_documents(texts)
+
+    growing = Growing(local_embeddings)
+    store._embedding = growing
+    first = retriever.hub_pages()
+    assert len(first.rows) == len(store) - 1 and retriever._hub_pages is None
+    signals, _, _ = retriever._signals("How do I configure caching?", None)  # counts again, for 58
+    assert growing.calls == 2 and signals.hub_pages is not None and len(signals.hub_pages) == len(store)
