@@ -16,17 +16,13 @@ manuals keeps the others' rows.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from itertools import pairwise
 
-import numpy as np
-from probe_grid import prepared, scored, sharing, weights_main
+from probe_grid import WithMore, prepared, scored, sharing, weights_main
 from retrieval_variants import MemoEmbeddings
 
-from rag.lexical import PassageBM25, tokenize_stemmed
-from rag.retrieval import Retriever
-from rag.score_fusion import Signals
-from rag.store import SKLearnStore, pages_of
+from rag.lexical import tokenize_stemmed
+from rag.retrieval import Lexical, Retriever, lexical_index
 
 
 def pairs(text: str) -> list[str]:
@@ -35,35 +31,9 @@ def pairs(text: str) -> list[str]:
     return [f"{a} {b}" for a, b in pairwise(words)]
 
 
-def pair_index(r: Retriever) -> PassageBM25:
+def pair_index(r: Retriever) -> Lexical:
     """Word-pair BM25 over the passages the default's BM25 scores (titles prefixed alike)."""
-    docs = r.store.documents
-    size = r.passage_size()
-    if size is None:
-        raise ValueError("a small site: score fusion does not run there")
-    title = (lambda d: d.metadata.get("title", "")) if r.title_terms else (lambda d: "")
-    pages = [
-        (title(docs[rows[0]]), [(row, docs[row].page_content) for row in rows])
-        for rows in pages_of(docs).values()
-    ]
-    return PassageBM25(pages, size, stem=True, tokenizer=pairs)
-
-
-class PairRetriever(Retriever):
-    """The fifteenth round's default (no hub pages: the rows were measured beside it), with
-    word-pair BM25 fused in at `weight`."""
-
-    def __init__(self, store: SKLearnStore, pair_bm25: PassageBM25, weight: float) -> None:
-        super().__init__(store, hub_page_weight=0.0)
-        self.pair_bm25, self.weight = pair_bm25, weight
-
-    def _signals(self, query: str, question: str | None) -> tuple[Signals, list[float], np.ndarray] | None:
-        found = super()._signals(query, question)
-        if found is None or not self.weight:
-            return found
-        signals, weights, similarity = found
-        extra = self.pair_bm25.row_scores(query, len(similarity))
-        return replace(signals, more=((extra, "lexical"),)), [*weights, self.weight], similarity
+    return lexical_index(r.store.documents, True, r.title_terms, r.passage_size(), tokenizer=pairs)
 
 
 def pair_rows(name: str, embeddings: MemoEmbeddings, weights: list[float]) -> dict[str, dict]:
@@ -72,7 +42,9 @@ def pair_rows(name: str, embeddings: MemoEmbeddings, weights: list[float]) -> di
         return {}
     store, first = found
     index = pair_index(first)
-    return {f"pairs-{w:g}": scored(sharing(PairRetriever(store, index, w), first), name) for w in weights}
+    # the fifteenth round's default (no hub pages: the rows were measured beside it)
+    probe = lambda w: WithMore(store, w, "lexical", index.row_scores)  # noqa: E731
+    return {f"pairs-{w:g}": scored(sharing(probe(w), first), name) for w in weights}
 
 
 def main() -> None:

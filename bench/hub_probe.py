@@ -20,31 +20,8 @@ bench/results/hub-probe.json; a run on some manuals keeps the others' rows.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
-import numpy as np
-from probe_grid import prepared, scored, sharing, weights_main
+from probe_grid import WithMore, prepared, scored, sharing, weights_main
 from retrieval_variants import MemoEmbeddings
-
-from rag.retrieval import Retriever
-from rag.score_fusion import Signals
-from rag.store import SKLearnStore
-
-
-class HubRetriever(Retriever):
-    """The default without its own hub pages (the fifteenth round's), with each page's hub
-    count fused in at `weight` against it (at 0.125 the default since the sixteenth round)."""
-
-    def __init__(self, store: SKLearnStore, hubs: np.ndarray, weight: float) -> None:
-        super().__init__(store, hub_page_weight=0.0)
-        self.hubs, self.weight = hubs, weight
-
-    def _signals(self, query: str, question: str | None) -> tuple[Signals, list[float], np.ndarray] | None:
-        found = super()._signals(query, question)
-        if found is None or not self.weight:
-            return found
-        signals, weights, similarity = found
-        return replace(signals, more=((self.hubs, "page"),)), [*weights, self.weight], similarity
 
 
 def probe_rows(name: str, embeddings: MemoEmbeddings, weights: list[float]) -> dict[str, dict]:
@@ -56,7 +33,9 @@ def probe_rows(name: str, embeddings: MemoEmbeddings, weights: list[float]) -> d
     top = sorted(found_hubs.counts.items(), key=lambda item: -item[1])[:5]
     print(name, "hubs:", [(page.rsplit("/", 1)[-1], n) for page, n in top], flush=True)
     hubs = found_hubs.rows
-    return {f"hubs-{w:g}": scored(sharing(HubRetriever(store, hubs, w), first), name) for w in weights}
+    # the fifteenth round's default without its own hub pages, this count fused in at w
+    probe = lambda w: WithMore(store, w, "page", lambda _query, _rows: hubs)  # noqa: E731
+    return {f"hubs-{w:g}": scored(sharing(probe(w), first), name) for w in weights}
 
 
 def main() -> None:

@@ -7,8 +7,10 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
+import numpy as np
 from common import CACHE, CORPORA, RESULTS, corpus, questions_of, summary_row, write_result
 from langchain_core.embeddings import Embeddings
 from retrieval_probes import default_search
@@ -17,6 +19,7 @@ from retrieval_variants import EMBEDDER, MemoEmbeddings, baselines, leave_one_ou
 from rag.embeddings.local import LocalEmbeddings
 from rag.evaluation import evaluate
 from rag.retrieval import Retriever, history_query
+from rag.score_fusion import Kind, Signals
 from rag.store import SKLearnStore
 
 
@@ -74,3 +77,22 @@ def weights_main(result: str, rows_of: Callable[[str, Any, list[float]], dict[st
     args = parser.parse_args()
     embeddings = MemoEmbeddings(LocalEmbeddings())
     run(result, args.corpora, lambda manual: rows_of(manual, embeddings, args.weights))
+
+
+class WithMore(Retriever):
+    """The fifteenth round's default (no hub pages), with one further signal of `kind` fused
+    in at `weight`: `values(query, rows)` gives it for each of the store's `rows` chunks."""
+
+    def __init__(
+        self, store: SKLearnStore, weight: float, kind: Kind, values: Callable[[str, int], np.ndarray]
+    ) -> None:
+        super().__init__(store, hub_page_weight=0.0)
+        self.weight, self.kind, self.values = weight, kind, values
+
+    def _signals(self, query: str, question: str | None) -> tuple[Signals, list[float], np.ndarray] | None:
+        found = super()._signals(query, question)
+        if found is None or not self.weight:
+            return found
+        signals, weights, similarity = found
+        extra = self.values(query, len(similarity))
+        return replace(signals, more=((extra, self.kind),)), [*weights, self.weight], similarity

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 from langchain_core.documents import Document
 
+from .outlines import section_heading
+
 SAMPLE = 400  # headings searched: enough to count pages that come up for many of them
 TOP = 5  # a page counts when it is among the first TOP results for a heading not its own
 
@@ -37,7 +39,7 @@ def probe_headings(
     time it is loaded."""
     seen: dict[str, set[str]] = {}
     for row, doc in enumerate(documents):
-        heading = (doc.metadata.get("heading") or "").split(" › ")[-1].strip()
+        heading = section_heading(doc)
         if len(heading.split()) >= 2:
             seen.setdefault(heading, set()).add(page_key(doc, row))
     found = sorted((heading, frozenset(pages)) for heading, pages in seen.items())

@@ -89,8 +89,10 @@ class BM25:
 class ChunkBM25:
     """BM25 over the chunks themselves: a row per chunk, best first."""
 
-    def __init__(self, texts: list[str], *, stem: bool) -> None:
-        self.bm25 = BM25(texts, stem=stem)
+    def __init__(
+        self, texts: list[str], *, stem: bool, tokenizer: Callable[[str], list[str]] | None = None
+    ) -> None:
+        self.bm25 = BM25(texts, stem=stem, tokenizer=tokenizer)
 
     def ranked(self, query: str, depth: int) -> list[int]:
         scores = self.bm25.scores(query)

@@ -28,13 +28,18 @@ LEAD_CHARS = 300
 HEADING_CHARS = 400
 
 
+def section_heading(doc: Document) -> str:
+    """The chunk's own section heading: the last part of its heading path ("Guide › Install")."""
+    return (doc.metadata.get("heading") or "").split(" › ")[-1].strip()
+
+
 def outline_text(documents: Sequence[Document], rows: Sequence[int]) -> str:
     """A page's title, its distinct section headings in order, and the start of its first
     section (without that section's heading line); `rows` are the page's chunks in order."""
     first = documents[rows[0]]
     headings: list[str] = []
     for row in rows:
-        heading = (documents[row].metadata.get("heading") or "").split(" › ")[-1].strip()
+        heading = section_heading(documents[row])
         if heading and heading not in headings:
             headings.append(heading)
     body = first.page_content

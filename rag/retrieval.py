@@ -23,7 +23,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -592,19 +592,24 @@ class Centroids:
 
 
 def lexical_index(
-    documents: Sequence[Document], stem: bool, title_terms: bool, passage_chars: int | None
+    documents: Sequence[Document],
+    stem: bool,
+    title_terms: bool,
+    passage_chars: int | None,
+    tokenizer: Callable[[str], list[str]] | None = None,
 ) -> Lexical:
     """BM25 over the chunks, or over passages of each page (its chunks in store order);
-    with `title_terms` the page's title is prefixed to each text, so it matches too."""
+    with `title_terms` the page's title is prefixed to each text, so it matches too.
+    `tokenizer`: other terms than the default's words (a seam: bench/ measures them)."""
     title = (lambda d: d.metadata.get("title", "")) if title_terms else (lambda d: "")
     if passage_chars is None:
         texts = [f"{t}\n{d.page_content}" if (t := title(d)) else d.page_content for d in documents]
-        return ChunkBM25(texts, stem=stem)
+        return ChunkBM25(texts, stem=stem, tokenizer=tokenizer)
     pages = [
         (title(documents[rows[0]]), [(row, documents[row].page_content) for row in rows])
         for rows in pages_of(documents).values()
     ]
-    return PassageBM25(pages, passage_chars, stem=stem)
+    return PassageBM25(pages, passage_chars, stem=stem, tokenizer=tokenizer)
 
 
 def copies_of(documents: Sequence[Document], pages: dict[str, list[int]] | None = None) -> dict[str, str]:
