@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from probe_grid import WithMore, prepared, scored, sharing, weights_main
+from probe_grid import FIFTEENTH_ROUND, WithMore, prepared, scored, sharing, weights_main
 from retrieval_variants import MemoEmbeddings
 
 from rag.lexical import tokenize_stemmed
@@ -37,7 +37,7 @@ def pair_index(r: Retriever) -> Lexical:
 
 
 def pair_rows(name: str, embeddings: MemoEmbeddings, weights: list[float]) -> dict[str, dict]:
-    found = prepared(name, embeddings, hub_page_weight=0.0)
+    found = prepared(name, embeddings, **FIFTEENTH_ROUND)
     if found is None:
         return {}
     store, first = found

@@ -22,7 +22,7 @@ import argparse
 import numpy as np
 from common import CACHE, CORPORA
 from langchain_core.embeddings import Embeddings
-from probe_grid import run, scored
+from probe_grid import FIFTEENTH_ROUND, run, scored
 from retrieval_variants import EMBEDDER, MemoEmbeddings
 
 from rag.embeddings.local import LocalEmbeddings
@@ -57,9 +57,9 @@ def centred_store(store: SKLearnStore, share: float) -> SKLearnStore:
 
 def centring_rows(name: str, embeddings: MemoEmbeddings, shares: list[float]) -> dict[str, dict]:
     store = SKLearnStore.load(CACHE / f"{name}-ours.ragidx", embeddings, EMBEDDER)  # type: ignore[arg-type]
-    Retriever(store, hub_page_weight=0.0).prepare()  # outlines: from the file, or embedded once here
+    Retriever(store, **FIFTEENTH_ROUND).prepare()  # outlines: from the file, or embedded once here
     # beside the fifteenth round's default (no hub pages), as the rows were measured
-    plain = lambda share: Retriever(centred_store(store, share) if share else store, hub_page_weight=0.0)  # noqa: E731
+    plain = lambda share: Retriever(centred_store(store, share) if share else store, **FIFTEENTH_ROUND)  # noqa: E731
     return {f"centre-{share:g}": scored(plain(share), name) for share in shares}
 
 

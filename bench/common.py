@@ -351,6 +351,29 @@ CORPORA = {
         ROOT / "bench" / "data" / "aiohttp-qa.jsonl",
         "python-aiohttp-doc",
     ),
+    # Three more in the seventeenth round, none of them Sphinx: GNU gettext 0.21 (texi2html
+    # chapters and man pages), FFmpeg 5.1's manual (Texinfo; without its three "-all" pages,
+    # each the others joined into one, which a site serves instead of them, not beside them)
+    # and gnuplot 5.4 (LaTeX2HTML, one node per section).
+    "gettext": Corpus(
+        "gettext",
+        Path("/usr/share/doc/gettext"),
+        ROOT / "bench" / "data" / "gettext-qa.jsonl",
+        "gettext-doc",
+    ),
+    "ffmpeg": Corpus(
+        "ffmpeg",
+        Path("/usr/share/doc/ffmpeg/manual"),
+        ROOT / "bench" / "data" / "ffmpeg-qa.jsonl",
+        "ffmpeg-doc",
+        exclude=("*-all.html",),
+    ),
+    "gnuplot": Corpus(
+        "gnuplot",
+        Path("/usr/share/doc/gnuplot/htmldocs"),
+        ROOT / "bench" / "data" / "gnuplot-qa.jsonl",
+        "gnuplot-doc",
+    ),
 }
 
 

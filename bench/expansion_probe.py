@@ -26,7 +26,7 @@ from dataclasses import replace
 
 import numpy as np
 from common import CORPORA
-from probe_grid import prepared, run, scored, sharing
+from probe_grid import FIFTEENTH_ROUND, prepared, run, scored, sharing
 from retrieval_variants import MemoEmbeddings
 
 from rag.embeddings.local import LocalEmbeddings
@@ -77,7 +77,7 @@ class ExpansionRetriever(Retriever):
     def __init__(
         self, store: SKLearnStore, weight: float, terms: int = TERMS, feedback: int = FEEDBACK
     ) -> None:
-        super().__init__(store, hub_page_weight=0.0)
+        super().__init__(store, **FIFTEENTH_ROUND)
         self.weight, self.terms, self.feedback = weight, terms, feedback
 
     def _signals(self, query: str, question: str | None) -> tuple[Signals, list[float], np.ndarray] | None:
@@ -106,7 +106,7 @@ def label(weight: float, terms: int, feedback: int) -> str:
 def expansion_rows(
     name: str, embeddings: MemoEmbeddings, weights: list[float], terms: int, feedback: int
 ) -> dict[str, dict]:
-    found = prepared(name, embeddings, hub_page_weight=0.0)
+    found = prepared(name, embeddings, **FIFTEENTH_ROUND)
     if found is None:
         return {}
     store, first = found

@@ -20,12 +20,12 @@ bench/results/hub-probe.json; a run on some manuals keeps the others' rows.
 
 from __future__ import annotations
 
-from probe_grid import WithMore, prepared, scored, sharing, weights_main
+from probe_grid import FIFTEENTH_ROUND, WithMore, prepared, scored, sharing, weights_main
 from retrieval_variants import MemoEmbeddings
 
 
 def probe_rows(name: str, embeddings: MemoEmbeddings, weights: list[float]) -> dict[str, dict]:
-    found = prepared(name, embeddings, hub_page_weight=0.0)  # headings searched as the probed default
+    found = prepared(name, embeddings, **FIFTEENTH_ROUND)  # headings searched as the probed default
     if found is None:
         return {}
     store, first = found

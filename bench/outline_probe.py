@@ -10,8 +10,8 @@ reference page's name and one-line summary), where the page centroid is pulled t
 whatever the page spends most words on. Its similarity to the query joins score fusion as a
 page signal. On each manual's saved `ours` index (bench/retrieval.py, run it first):
 
-- every question: the default without follow-up outlines (`outline-0`, the thirteenth
-  round's default) and with the outline for every question at each weight (through
+- every question: the default without follow-up outlines (`outline-0`; hub pages, as the
+  default has them since the sixteenth round) and with the outline for every question at each weight (through
   rag/score_fusion.py's `Signals.more`); each manual's weight is chosen on the *other*
   manuals by the rule the default is chosen by (bench/retrieval_variants.py: fewest R@4
   losses to the manual's baselines from its last bench/retrieval.py run, then mean R@4,
@@ -75,6 +75,7 @@ def outline_scores(
     first.prepare()
     outlines = first.outlines()  # embedded once: the store keeps them for the other retrievers
     questions = questions_of(corpus(name))
+    hubs = first.hub_pages() if first.hub_page_weight else None  # counted once, as the default's
     rows = {}
     for weight in weights:
         probe = (
@@ -82,7 +83,7 @@ def outline_scores(
             if follow_ups
             else OutlineRetriever(store, outlines, weight)
         )
-        probe.adopt(first.bm25(), first.hubness(), first.centroids())
+        probe.adopt(first.bm25(), first.hubness(), first.centroids(), hubs)
         search = default_search(probe)
         report = evaluate(questions, lambda q, s=search: s(history_query(q.question, q.history), q))
         label = f"{'fu-' if follow_ups else ''}outline-{weight:g}"

@@ -22,6 +22,10 @@ from rag.retrieval import Retriever, history_query
 from rag.score_fusion import Kind, Signals
 from rag.store import SKLearnStore
 
+# The fifteenth round's default, which the sixteenth round's probes were measured beside:
+# no hub pages, follow-up outlines at 0.75 (the seventeenth re-chose it with hub pages: 0.5).
+FIFTEENTH_ROUND: dict[str, Any] = {"hub_page_weight": 0.0, "outline_weight": 0.75}
+
 
 def scored(retriever: Retriever, name: str) -> dict[str, float]:
     """The retriever's row on the manual's questions, searched as the chat searches them."""
@@ -80,13 +84,13 @@ def weights_main(result: str, rows_of: Callable[[str, Any, list[float]], dict[st
 
 
 class WithMore(Retriever):
-    """The fifteenth round's default (no hub pages), with one further signal of `kind` fused
+    """The fifteenth round's default (FIFTEENTH_ROUND), with one further signal of `kind` fused
     in at `weight`: `values(query, rows)` gives it for each of the store's `rows` chunks."""
 
     def __init__(
         self, store: SKLearnStore, weight: float, kind: Kind, values: Callable[[str, int], np.ndarray]
     ) -> None:
-        super().__init__(store, hub_page_weight=0.0)
+        super().__init__(store, **FIFTEENTH_ROUND)
         self.weight, self.kind, self.values = weight, kind, values
 
     def _signals(self, query: str, question: str | None) -> tuple[Signals, list[float], np.ndarray] | None:

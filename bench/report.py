@@ -80,6 +80,9 @@ MANUALS = {
     "bind9": "BIND 9.18 ARM (whole, unseen)",
     "pillow": "Pillow 9.4 (whole, unseen)",
     "aiohttp": "aiohttp 3.8 (whole, unseen)",
+    "gettext": "GNU gettext 0.21 (texi2html chapters and man pages; whole, unseen)",
+    "ffmpeg": "FFmpeg 5.1 manual (Texinfo; whole but the -all pages, unseen)",
+    "gnuplot": "gnuplot 5.4 (LaTeX2HTML; whole, unseen)",
 }
 PIPELINES = ("notebook", "notebook+RRF", "ours")
 
@@ -307,6 +310,50 @@ def probe_grid(blurb: str, default: str) -> Callable[[dict], list[str]]:
     return render
 
 
+def ltr_section(data: dict) -> list[str]:
+    """The learned rankers beside the default, each manual held out (bench/ltr_probe.py)."""
+    rows = data["rows"]
+    labels = list(rows)
+    lines = [
+        ran_on(data) + f" `bench/ltr_probe.py`: each question's first {data['depth']} pages by the default, "
+        "reordered by a model fitted on the other manuals' pages (features: each signal's weighted "
+        "evidence, the fused score, rank, the share of the question's words in the page and its title, "
+        "page size, the page's rank in each signal). R@4 / MRR / follow-up R@4:",
+        "",
+        "| manual | " + " | ".join(labels) + " |",
+        "|---|" + "---|" * len(labels),
+    ]
+    for manual in rows["default"]:
+        lines.append(f"| {manual} | " + " | ".join(_three(rows[label][manual]) for label in labels) + " |")
+    lines.append("| **mean** | " + " | ".join(_three(data["means"][label]) for label in labels) + " |")
+    lines.append("")
+    for label in labels[1:]:
+        base, mine = rows["default"], rows[label]
+        fewer = sum(mine[m]["R@4"] < base[m]["R@4"] - 1e-9 for m in base)
+        more = sum(mine[m]["R@4"] > base[m]["R@4"] + 1e-9 for m in base)
+        lines.append(f"- {label}: R@4 below the default on {fewer} manuals, above it on {more}.")
+    profile = data.get("misses") or {}
+    if profile:
+        lines += [
+            "",
+            f"Where the default misses ({profile['questions']} single-turn questions with the gold page "
+            f"among the first {data['depth']}), that page's mean features beside the first four pages':",
+            "",
+            "| feature | gold page | first four |",
+            "|---|---|---|",
+            *(
+                f"| {name} | {row['gold']} | {row['first four']} |"
+                for name, row in profile["features"].items()
+            ),
+        ]
+    return [*lines, ""]
+
+
+def _three(scores: dict) -> str:
+    keys = ("R@4", "MRR", "follow-up R@4")
+    return " / ".join(f"{scores[k]:.3f}" if k in scores else "–" for k in keys)
+
+
 def losses_to_baselines(scores: dict, manual: str, base: dict) -> int:
     """How many of a manual's baselines a setting's single-turn R@4 falls below."""
     return sum(scores[manual]["R@4"] < theirs[0] - 1e-9 for theirs in base.get(manual, {}).values())
@@ -344,8 +391,9 @@ def outline_followups_section(data: dict) -> list[str]:
     manuals, rows = data["manuals"], data["rows"]
     lines = [
         ran_on(data) + " `bench/outline_probe.py --follow-ups`: the default with each page's outline "
-        "fused in for follow-ups only, at weight W (`fu-outline-W`; `fu-outline-0` is the thirteenth "
-        "round's default). Follow-up R@4 a manual, then the baselines' (notebook / notebook+RRF):",
+        "fused in for follow-ups only, at weight W (`fu-outline-W`), on the sixteenth round's default "
+        "(hub pages step back; `fu-outline-0` is it without follow-up outlines; chosen again in the "
+        "seventeenth round). Follow-up R@4 a manual, then the baselines' (notebook / notebook+RRF):",
         "",
         "| manual | " + " | ".join(f"`{label}`" for label in rows) + " | baselines | held out: pick, fu |",
         "|---|" + "---|" * (len(rows) + 2),
@@ -948,7 +996,8 @@ def main() -> None:
             outline_section,
         ),
         *section(
-            "### Page outlines for follow-ups (the default since the fifteenth round)",
+            "### Page outlines for follow-ups (the default since the fifteenth round, at 0.5 since the"
+            " seventeenth)",
             "outline-followups",
             "bench/outline_probe.py --follow-ups",
             outline_followups_section,
@@ -1010,6 +1059,12 @@ def main() -> None:
                 "round's default, without hub pages).",
                 "centre-0",
             ),
+        ),
+        *section(
+            "### A learned ranker over the same evidence (measured, not taken)",
+            "ltr-probe",
+            "bench/ltr_probe.py",
+            ltr_section,
         ),
         *section("## Indexing speed (issue 2)", "indexing-python", "bench/indexing.py", indexing_section),
         *section(

@@ -19,6 +19,7 @@ $PY bench/expansion_probe.py --weights 0 0.0625 0.125 0.25
 $PY bench/expansion_probe.py --weights 0.125 0.25 --terms 5 --feedback 2
 $PY bench/bigram_probe.py
 $PY bench/centering_probe.py --shares 0 0.25 0.5 0.75 1
+$PY bench/ltr_probe.py
 $PY bench/latency.py
 $PY bench/side_by_side.py
 $PY bench/prompt_threads.py

@@ -93,8 +93,8 @@ QUESTION_WEIGHT = 1.0
 # A follow-up's page outlines (rag/outlines.py: title, headings, first lines, embedded once a
 # page) at this weight beside the bare question's evidence; single-turn questions go without.
 # Chosen leave-one-manual-out by the default's rule on follow-up R@4 (docs/decisions.md,
-# issue 12, fifteenth round).
-OUTLINE_WEIGHT = 0.75
+# issue 12: fifteenth round; chosen again with hub pages in the seventeenth).
+OUTLINE_WEIGHT = 0.5
 # Chunks near the corpus's mean direction (release notes, changelogs, overviews: near every
 # question) can step back in the vector list by this much similarity per unit of hubness;
 # with pages fused as pages and the page list, the bench's manuals did best without it.
@@ -382,8 +382,7 @@ class Retriever:
         if not len(self.store) or not query.strip():
             return []
         depth = max(self.fetch_k, k * 4)
-        asked = (question or "").strip()
-        alone = asked if asked and asked != query.strip() and self.question_weight else None
+        alone = self.bare_question(query, question)
         # Pages are fused as pages where one chunk a page is returned (not on a small site).
         cap = self.page_cap()
         pages_fused = self.page_rrf and cap is not None
@@ -399,6 +398,12 @@ class Retriever:
             fused = self._fuse_pages(lists) if pages_fused else self._fuse(lists)
         notes_last = self.release_notes_last and ASKS_WHAT_CHANGED.search(query) is None
         return self._pick(fused, similarity, k, cap, notes_last)
+
+    def bare_question(self, query: str, question: str | None) -> str | None:
+        """The latest question alone, when it is weighed beside `query` (the question with its
+        history); None for a single-turn search, or at question weight 0."""
+        asked = (question or "").strip()
+        return asked if asked and asked != query.strip() and self.question_weight else None
 
     def lists(
         self, query: str, depth: int, extra: Sequence[tuple[np.ndarray, float]] = ()
@@ -515,7 +520,7 @@ class Retriever:
         chunk = self._fuse(lists)
         return {row: page_score[self.page_key(docs[row], row)] + 1e-3 * s for row, s in chunk.items()}
 
-    def _steps_back(self, row: int, notes_last: bool) -> bool:
+    def steps_back(self, row: int, notes_last: bool) -> bool:
         """Whether the row's page comes after every other: a source listing, or release
         notes when the question does not ask what changed."""
         doc = self.store.documents[row]
@@ -540,7 +545,7 @@ class Retriever:
         per_page: dict[str, int] = {}
         ranked = sorted(fused, key=fused.__getitem__, reverse=True)
         if self.listings_last or notes_last:
-            ranked.sort(key=lambda row: self._steps_back(row, notes_last))  # stable: groups keep their order
+            ranked.sort(key=lambda row: self.steps_back(row, notes_last))  # stable: groups keep their order
         for row in ranked:
             doc = self.store.documents[row]
             key = _body(doc)

@@ -114,14 +114,7 @@ def fuse_pages(
     """The `depth` best pages, each as its chunks with the best chunk-level evidence of their
     own (standardised alike), scored by the page's fused score and, a hair below it, each
     next chunk. `weights` go with `signals.parts()` in order, one for each."""
-    parts = signals.parts()
-    if len(weights) != len(parts):  # a weight left over would fall to the wrong signal
-        raise ValueError(f"{len(parts)} signals and {len(weights)} weights")
-    given = zip(parts, weights, strict=True)
-    scaled = [_scaled(groups, values, kind, weight) for (values, kind), weight in given]
-    # a signal at weight 0, or with no finite value (a broken embedding), is left out:
-    # 0 times its -inf would be NaN, and -inf on every row would hide the others' choice
-    used = [part for part in scaled if part is not None]
+    used = [part for part in scaled_parts(groups, signals, weights) if part is not None]
     fused = np.zeros(len(groups.starts))
     for part in used:
         fused += part.weight * part.page_z
@@ -135,6 +128,17 @@ def fuse_pages(
         for place, best in enumerate(np.argsort(-own, kind="stable")[:rows_per_page]):
             chosen[int(rows[int(best)])] = float(fused[page]) - 1e-9 * place
     return chosen
+
+
+def scaled_parts(groups: PageGroups, signals: Signals, weights: Sequence[float]) -> list[Scaled | None]:
+    """Each of `signals.parts()` with its weight (one each, in order), standardised over the
+    pages; None for a signal at weight 0 or with no finite value (a broken embedding): 0 times
+    its -inf would be NaN, and -inf on every row would hide the others' choice."""
+    parts = signals.parts()
+    if len(weights) != len(parts):  # a weight left over would fall to the wrong signal
+        raise ValueError(f"{len(parts)} signals and {len(weights)} weights")
+    given = zip(parts, weights, strict=True)
+    return [_scaled(groups, values, kind, weight) for (values, kind), weight in given]
 
 
 def _scaled(groups: PageGroups, values: np.ndarray, kind: Kind, weight: float) -> Scaled | None:

@@ -8,7 +8,7 @@ from langchain_core.documents import Document
 
 from rag.errors import EmbeddingError
 from rag.outlines import HEADING_CHARS, LEAD_CHARS, Outlines, outline_text
-from rag.retrieval import Retriever, history_query
+from rag.retrieval import OUTLINE_WEIGHT, Retriever, history_query
 from rag.store import SKLearnStore, merge_stores, pages_of, read_index
 from tests.rag.pages import Counting, page, store_of
 from tests.rag.test_cli import run
@@ -107,7 +107,8 @@ def test_a_follow_up_weighs_the_pages_outlines_and_a_single_turn_question_does_n
     assert gap > without["uploads"] - without["config"] + 0.5
     assert scores(0.0, None) == scores(0.75, None)  # a single-turn search is the same
     signals, weights, _ = _retriever(store)._signals(query, ASK)
-    assert weights[-1] == 0.75 and signals.outline is not None and len(signals.parts()) == len(weights)
+    assert weights[-1] == OUTLINE_WEIGHT and signals.outline is not None
+    assert len(signals.parts()) == len(weights)
     assert _retriever(store)._signals(query, None)[0].outline is None
     assert Retriever(store, plain=True).outline_weight == 0.0  # the notebook+RRF baseline stays plain
 

@@ -6,7 +6,7 @@ from langchain_core.documents import Document
 
 from rag.lexical import PassageBM25
 from rag.retrieval import SMALL_SITE, Retriever
-from rag.score_fusion import PageGroups, Signals, fuse_pages, standardise
+from rag.score_fusion import PageGroups, Signals, fuse_pages, scaled_parts, standardise
 from rag.store import SKLearnStore
 from tests.rag.test_retrieval import _pages_store
 
@@ -30,6 +30,22 @@ def test_standardise_over_the_masked_values_and_degenerate_cases():
 def _signals(vector, lexical, centroid=None):
     vector, lexical = np.asarray(vector, np.float32), np.asarray(lexical, np.float32)
     return Signals(vector, lexical, np.zeros_like(vector) if centroid is None else np.asarray(centroid))
+
+
+def test_scaled_parts_are_the_signals_in_order_with_none_where_one_says_nothing():
+    """What fuse_pages sums (and bench/ reads): each signal standardised over the pages by
+    its page's best value, None at weight 0 or with no finite value; a weight short fails."""
+    groups = PageGroups.of(["a", "a", "b", "c"])
+    broken = np.full(4, -np.inf, np.float32)
+    signals = Signals(np.asarray([0.1, 0.5, 0.2, 0.3], np.float32), np.zeros(4, np.float32), broken)
+    vector, lexical, centroid = scaled_parts(groups, signals, (1.0, 0.5, 0.25))
+    assert centroid is None  # no finite value: left out, not -inf on every page
+    assert vector is not None and vector.weight == 1.0 and vector.kind == "chunk"
+    assert np.allclose(vector.page_z, (np.array([0.5, 0.2, 0.3]) - 1 / 3) / np.std([0.5, 0.2, 0.3]))
+    assert lexical is not None and not lexical.page_z.any()  # no page matched: no evidence
+    assert scaled_parts(groups, signals, (0.0, 0.5, 0.25))[0] is None
+    with pytest.raises(ValueError, match="3 signals and 2 weights"):
+        scaled_parts(groups, signals, (1.0, 0.5))
 
 
 def test_a_page_far_ahead_in_bm25_passes_one_a_hair_ahead_in_the_vector_list():
