@@ -21,7 +21,6 @@ import numpy as np
 from common import CORPORA, corpus, questions_of, write_result
 from probe_grid import prepared
 from retrieval_variants import MemoEmbeddings
-from scipy.stats import rankdata
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -30,7 +29,6 @@ from sklearn.preprocessing import StandardScaler
 from rag.embeddings.local import LocalEmbeddings
 from rag.evaluation import Question, group_of, is_gold
 from rag.lexical import tokenize_stemmed
-from rag.release_notes import ASKS_WHAT_CHANGED
 from rag.retrieval import Retriever, history_query
 from rag.score_fusion import scaled_parts
 
@@ -133,9 +131,9 @@ def question_rows(r: Retriever, pages: Pages, q: Question) -> list[tuple[list[fl
     order = [pages.number[key] for key in keys]
     fused = evidence.sum(axis=1)
     # each page's rank in each signal, ties (pages without that evidence) sharing the best one
-    ranks = np.column_stack([rankdata(-column, method="min") - 1 for column in evidence.T])
+    ranks = np.column_stack([np.searchsorted(np.sort(-column), -column) for column in evidence.T])
     asked = set(tokenize_stemmed(q.question))
-    notes_last = r.release_notes_last and ASKS_WHAT_CHANGED.search(query) is None
+    notes_last = r.notes_last(query)
     out = []
     for rank, (key, page) in enumerate(zip(keys, order, strict=True)):
         features = [*evidence[page], fused[page], fused[order[0]] - fused[page], rank, math.log1p(rank)]

@@ -32,6 +32,7 @@ from dataclasses import replace
 
 import numpy as np
 from common import CACHE, CORPORA, RESULTS, corpus, questions_of, summary_row, write_result
+from probe_grid import sharing
 from retrieval_probes import default_search
 from retrieval_variants import EMBEDDER, MemoEmbeddings, baselines, leave_one_out, objective
 
@@ -75,7 +76,6 @@ def outline_scores(
     first.prepare()
     outlines = first.outlines()  # embedded once: the store keeps them for the other retrievers
     questions = questions_of(corpus(name))
-    hubs = first.hub_pages() if first.hub_page_weight else None  # counted once, as the default's
     rows = {}
     for weight in weights:
         probe = (
@@ -83,8 +83,7 @@ def outline_scores(
             if follow_ups
             else OutlineRetriever(store, outlines, weight)
         )
-        probe.adopt(first.bm25(), first.hubness(), first.centroids(), hubs)
-        search = default_search(probe)
+        search = default_search(sharing(probe, first))  # BM25, centroids, hub count built once
         report = evaluate(questions, lambda q, s=search: s(history_query(q.question, q.history), q))
         label = f"{'fu-' if follow_ups else ''}outline-{weight:g}"
         rows[label] = summary_row(report)

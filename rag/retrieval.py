@@ -347,8 +347,7 @@ class Retriever:
         scored = self._fuse_scores(query, max(self.fetch_k, TOP * 4), vector=vector)
         if scored is None:
             return []
-        notes_last = self.release_notes_last and ASKS_WHAT_CHANGED.search(query) is None
-        hits = self._pick(*scored, TOP, self.page_cap(), notes_last)
+        hits = self._pick(*scored, TOP, self.page_cap(), self.notes_last(query))
         return list(dict.fromkeys(page_of_doc[id(h.document)] for h in hits if id(h.document) in page_of_doc))
 
     def _hub_rows(self) -> np.ndarray | None:
@@ -396,8 +395,12 @@ class Retriever:
             lists, similarity = self.lists(query, depth, extra)
             lists += ranked
             fused = self._fuse_pages(lists) if pages_fused else self._fuse(lists)
-        notes_last = self.release_notes_last and ASKS_WHAT_CHANGED.search(query) is None
-        return self._pick(fused, similarity, k, cap, notes_last)
+        return self._pick(fused, similarity, k, cap, self.notes_last(query))
+
+    def notes_last(self, query: str) -> bool:
+        """Whether release notes come after every other page for `query`: unless it asks what
+        changed (rag/release_notes.py)."""
+        return self.release_notes_last and ASKS_WHAT_CHANGED.search(query) is None
 
     def bare_question(self, query: str, question: str | None) -> str | None:
         """The latest question alone, when it is weighed beside `query` (the question with its
