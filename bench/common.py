@@ -374,6 +374,49 @@ CORPORA = {
         ROOT / "bench" / "data" / "gnuplot-qa.jsonl",
         "gnuplot-doc",
     ),
+    # Three more in the eighteenth round: PyMongo 3.11 (Sphinx, an API reference and a
+    # changelog), Click 8.1 (Sphinx, small, a changelog) and Xapian 1.4's user documents
+    # (Docutils pages titled by their file name; its Doxygen API reference is not served).
+    "pymongo": Corpus(
+        "pymongo",
+        Path("/usr/share/doc/python-pymongo-doc/html"),
+        ROOT / "bench" / "data" / "pymongo-qa.jsonl",
+        "python-pymongo-doc",
+    ),
+    "click": Corpus(
+        "click",
+        Path("/usr/share/doc/python-click-doc/html"),
+        ROOT / "bench" / "data" / "click-qa.jsonl",
+        "python-click-doc",
+    ),
+    "xapian": Corpus(
+        "xapian",
+        Path("/usr/share/doc/xapian-doc"),
+        ROOT / "bench" / "data" / "xapian-qa.jsonl",
+        "xapian-doc",
+        exclude=("apidoc/*",),
+    ),
+    # Three more later in the eighteenth round: flex 2.6 (Texinfo, one node per page, 49 of
+    # its 222 pages redirect stubs), psycopg2 2.9 (Sphinx) and cryptography 38 (Sphinx; Debian
+    # ships its changelog gzipped, so it is not served).
+    "flex": Corpus(
+        "flex",
+        Path("/usr/share/doc/flex-doc/html"),
+        ROOT / "bench" / "data" / "flex-qa.jsonl",
+        "flex-doc",
+    ),
+    "psycopg2": Corpus(
+        "psycopg2",
+        Path("/usr/share/doc/python-psycopg2-doc/html"),
+        ROOT / "bench" / "data" / "psycopg2-qa.jsonl",
+        "python-psycopg2-doc",
+    ),
+    "cryptography": Corpus(
+        "cryptography",
+        Path("/usr/share/doc/python-cryptography-doc/html"),
+        ROOT / "bench" / "data" / "cryptography-qa.jsonl",
+        "python-cryptography-doc",
+    ),
 }
 
 

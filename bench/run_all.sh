@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 $PY bench/retrieval.py
+$PY bench/cli_route.py
 $PY bench/retrieval_variants.py
 $PY bench/rerank.py
 $PY bench/retrieval_probes.py
@@ -32,6 +33,7 @@ $PY bench/stress_cold.py
 $PY bench/load_room.py --target both
 $PY bench/shared_index.py
 $PY bench/hostile_fetch.py
+$PY bench/busy_site.py
 $PY bench/hostile_files.py
 $PY bench/loader_sweep.py
 # The first 200 pages (alphabetical) keep the three pipelines to ~15 minutes on 2 cores.

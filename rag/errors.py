@@ -29,10 +29,13 @@ class InputError(RagError):
 class FetchError(RagError):
     """One URL could not be turned into documents; `reason` is a short machine-friendly code."""
 
-    def __init__(self, url: str, reason: str, message: str, fix: str = "") -> None:
+    def __init__(
+        self, url: str, reason: str, message: str, fix: str = "", *, retry_after: float = 0.0
+    ) -> None:
         super().__init__(message, fix)
         self.url = url
         self.reason = reason
+        self.retry_after = retry_after  # seconds a busy server asked to wait (Retry-After), or 0
 
 
 class IndexFileError(RagError):

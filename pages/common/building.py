@@ -6,6 +6,7 @@ least every second, also while a slow page or a batch of embeddings is quiet.
 
 from __future__ import annotations
 
+import html
 import queue
 import threading
 import time
@@ -19,6 +20,8 @@ from rag.indexing import EMBED_BATCH, EmbedEvent, IndexReport, PageEvent
 from rag.pipeline import index_pages
 from rag.settings import Settings
 from rag.store import SKLearnStore
+
+from .render import escape
 
 TICK_S = 1.0  # the progress line is redrawn at least this often
 
@@ -80,14 +83,18 @@ class Progress:
 
 def _log_page(log: Any, event: PageEvent) -> None:
     r = event.result
+    url = html.escape(r.url)  # a crawled link or a page's title may hold markup
     if r.ok:
         log.markdown(
-            f":green[:material/check:] {r.title or r.url} — {len(r.documents)} chunks  \n"
-            f"<small>{r.url}</small>",
+            f":green[:material/check:] {escape(r.title or r.url)} — {len(r.documents)} chunks  \n"
+            f"<small>{url}</small>",
             unsafe_allow_html=True,
         )
     else:
-        log.markdown(f":red[:material/close:] {r.url}  \n<small>{r.error}</small>", unsafe_allow_html=True)
+        error = html.escape(str(r.error))
+        log.markdown(
+            f":red[:material/close:] {escape(r.url)}  \n<small>{error}</small>", unsafe_allow_html=True
+        )
 
 
 def run_build(

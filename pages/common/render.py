@@ -9,6 +9,7 @@ keeps lists, emphasis and code, and turns the rest into plain text.
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 import streamlit as st
 
@@ -89,12 +90,18 @@ def source_title(source: Source) -> str:
     return heading if title.startswith(page) else f"{title} › {heading}"
 
 
+def link_target(url: str) -> str:
+    """A source URL as a Markdown link target: spaces and parentheses %-encoded, which a
+    browser reads as the same address (sources keep the spelling the user gave the page)."""
+    return quote(url, safe="/:?#[]@!$&'*+,;=%~-._")
+
+
 def sources(items: list[Source], *, expanded: bool = False) -> None:
     if not items:
         return
     with st.expander(f"Sources ({len(items)})", expanded=expanded, icon=":material/menu_book:"):
         for i, source in enumerate(items, 1):
-            st.markdown(f"**{i}. [{escape(source_title(source))}]({source.url})**")
+            st.markdown(f"**{i}. [{escape(source_title(source))}]({link_target(source.url)})**")
             snippet = source.content.strip().replace("\n", " ")
             st.caption(escape(snippet[:400]) + ("…" if len(snippet) > 400 else ""))
 

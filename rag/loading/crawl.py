@@ -18,7 +18,7 @@ from urllib.parse import urldefrag, urlsplit, urlunsplit
 from urllib.robotparser import RobotFileParser
 
 from .fetch import Fetcher
-from .urlpolicy import join_url
+from .urlpolicy import join_url, request_path
 
 PAGE_SUFFIXES = {"", ".html", ".htm", ".xhtml", ".shtml", ".php", ".asp", ".aspx", ".jsp", ".md"}
 MAX_SITEMAPS = 20
@@ -50,11 +50,22 @@ _INDEX_FILE = re.compile(r"/(?:index|default)\.(?:html?|xhtml|php|aspx?|jsp|shtm
 
 
 def page_key(url: str) -> str:
-    """What makes two URLs the same page: `normalize`, and `dir/index.html` is `dir/`."""
+    """What makes two URLs the same page: `normalize`, the path as it is sent ("a b.html"
+    is "a%20b.html"), and `dir/index.html` is `dir/`."""
     key = normalize(url)
     parts = urlsplit(key)
-    path = _INDEX_FILE.sub("/", parts.path)
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+    path = _INDEX_FILE.sub("/", request_path(parts.path))
+    query = request_path(parts.query) if parts.query else ""
+    return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
+
+
+def same_page_key(url: str) -> str:
+    """`page_key`, or the string itself where it is no address (an index file's URLs are
+    only type-checked when it is read)."""
+    try:
+        return page_key(url)
+    except ValueError:
+        return url
 
 
 class Scope:
@@ -63,12 +74,14 @@ class Scope:
     def __init__(self, start: str) -> None:
         parts = urlsplit(normalize(start))
         self.origin = (parts.scheme, parts.netloc)
-        path = parts.path
+        path = request_path(parts.path)  # "/my docs/" and "/my%20docs/" are one folder
         self.prefix = path if path.endswith("/") else path.rsplit("/", 1)[0] + "/"
 
     def __contains__(self, url: str) -> bool:
         parts = urlsplit(url)
-        if (parts.scheme, parts.netloc) != self.origin or not parts.path.startswith(self.prefix):
+        if (parts.scheme, parts.netloc) != self.origin or not request_path(parts.path).startswith(
+            self.prefix
+        ):
             return False
         return PurePosixPath(parts.path).suffix.lower() in PAGE_SUFFIXES
 

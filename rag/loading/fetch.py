@@ -4,7 +4,8 @@ One request path for every page, robots.txt and sitemap: a deadline for the
 whole fetch (connect, headers and body; see deadline.py) that a cancel event
 also ends, a size cap, redirects followed by hand (so each hop is parsed and
 checked again by the URL policy, and loops are caught), a content-type check,
-and a decode that refuses binary or undecodable bodies. Each hop connects to
+and a decode that refuses binary or undecodable bodies. A busy answer (429,
+502-504) is asked again after growing pauses, within the same deadline. Each hop connects to
 the addresses the URL policy resolved and checked, never to a second DNS
 answer; the Host header and the TLS name stay the URL's own. Every failure is a
 `FetchError` with a short reason code and a sentence; nothing else escapes.
@@ -14,12 +15,14 @@ from __future__ import annotations
 
 import codecs
 import http.client
+import random
 import re
 import threading
+import time
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urldefrag, urlsplit
 from urllib.request import url2pathname
 
 import certifi
@@ -62,15 +65,25 @@ class FetchConfig:
     allow_private: bool = True  # loopback/private hosts (off when hosted)
     allow_files: bool = True  # file:// URLs (off when hosted)
     ca_certs: str | None = None  # trusted CAs for https; None: certifi's bundle
+    busy_waits: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)  # seconds before each new try after a busy answer
+
+
+# Answers that say "busy, try again" (FetchConfig.busy_waits: the pauses before asking again,
+# or longer where the server's Retry-After asks for it, up to MAX_RETRY_AFTER seconds).
+BUSY = frozenset({"http-429", "http-502", "http-503", "http-504"})
+MAX_RETRY_AFTER = 10.0
+BUSY_STEP = 0.2  # seconds between the fetches let in after a pause
+BUSY_STREAK = 16  # busy answers in a row, with no page between, that say the site is down
 
 
 @dataclass(frozen=True)
 class Fetched:
-    url: str  # after redirects
+    url: str  # as asked for (or as the last redirect's Location joined to its hop), no fragment
     content_type: str  # lower-case media type without parameters
     encoding: str | None
     body: bytes
     text: str = ""  # the body decoded (HTML, Markdown, plain text, XML)
+    checked: str = ""  # the URL the request went to: host as IDNA, path and query %-encoded
 
     @property
     def is_html(self) -> bool:
@@ -96,11 +109,61 @@ class _HTTPS(_Watched, HTTPSConnection):
     pass
 
 
+class _Busy:
+    """Until when each host asked to be left alone (a busy answer's pause), and how many busy
+    answers it gave in a row: shared by one fetcher's threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._until: dict[str, float] = {}
+        self._streak: dict[str, int] = {}
+
+    def hold(self, host: str, seconds: float) -> None:
+        with self._lock:
+            self._until[host] = max(self._until.get(host, 0.0), time.monotonic() + seconds)
+            self._streak[host] = self._streak.get(host, 0) + 1
+
+    def answered(self, host: str) -> None:
+        with self._lock:
+            self._streak.pop(host, None)
+
+    def down(self, host: str) -> bool:
+        """Busy answers, and nothing else, this many times in a row: a site that is down, not
+        throttling; its pages fail at once instead of each waiting out its pauses."""
+        with self._lock:
+            return self._streak.get(host, 0) >= BUSY_STREAK
+
+    def wait(self, host: str) -> float:
+        """How long to wait before asking `host`; while it is held, each caller is let in a
+        step after the one before, so the workers do not all come back at once."""
+        with self._lock:
+            until = self._until.get(host, 0.0)
+            left = until - time.monotonic()
+            if left <= 0:
+                return 0.0
+            self._until[host] = until + BUSY_STEP
+            return left
+
+
+def _pause(url: str, seconds: float, watch: Watch) -> None:
+    """Sleep `seconds` (a stop ends it), never past the fetch's deadline."""
+    seconds = min(seconds, max(0.0, watch.remaining()))
+    if seconds <= 0:
+        return
+    if watch.cancel is not None:
+        if watch.cancel.wait(seconds):
+            raise _cancelled(url)
+    else:
+        time.sleep(seconds)
+
+
 class Fetcher:
-    """Thread-safe and stateless between fetches: each hop opens its own connection."""
+    """Thread-safe; each hop opens its own connection. The one state between fetches is
+    which hosts asked, with a busy answer, to be left alone for a while."""
 
     def __init__(self, config: FetchConfig | None = None) -> None:
         self.config = config or FetchConfig()
+        self._busy = _Busy()
 
     def close(self) -> None:
         """Nothing is pooled (each connection goes to the address checked for it)."""
@@ -116,7 +179,7 @@ class Fetcher:
             raise _cancelled(url)
         with watched(self.config.timeout, cancel) as watch:
             try:
-                return self._get(url, accept, watch)
+                return self._get_patiently(url, accept, watch)
             except FetchError:
                 if watch.fired:  # the error is what the watchdog's shutdown looked like
                     raise _fired(url, watch, self.config.timeout) from None
@@ -133,8 +196,34 @@ class Fetcher:
         except FetchError:
             return None
 
+    def _get_patiently(self, url: str, accept: frozenset[str], watch: Watch) -> Fetched:
+        """`_get`, asked again when the server says it is busy (429, 502-504): a site that
+        throttles a burst of fetches would otherwise lose pages from the index. A busy
+        answer holds every fetch to that host for the pause, so the loader's workers slow
+        down together; every try runs within the page's one deadline."""
+        host = urlsplit(url).netloc.lower()
+        pauses = iter(self.config.busy_waits)
+        while True:
+            held = 0.0 if self._busy.down(host) else self._busy.wait(host)  # down: one try, at once
+            if held < watch.remaining() - 0.1:  # else try now rather than fail at the deadline
+                _pause(url, held, watch)
+            try:
+                fetched = self._get(url, accept, watch)
+            except FetchError as exc:
+                pause = next(pauses, None)
+                if exc.reason not in BUSY or pause is None or self._busy.down(host):
+                    raise
+                # jittered, so pages refused together do not all come back together
+                wait = max(exc.retry_after, pause * random.uniform(0.5, 1.5))
+                if wait >= watch.remaining() - 0.1:
+                    raise
+                self._busy.hold(host, wait)
+                continue
+            self._busy.answered(host)
+            return fetched
+
     def _get(self, url: str, accept: frozenset[str], watch: Watch) -> Fetched:
-        target, conn, response = self._follow(url, watch)
+        asked, target, conn, response = self._follow(url, watch)
         try:
             _raise_for_status(url, response)
             media, encoding = _content_type(response)
@@ -149,17 +238,21 @@ class Fetcher:
             media = sniff(body)
             _check_type(url, media, accept)
         text = decode(url, body, encoding, media)
-        return Fetched(url=target.url, content_type=media, encoding=encoding, body=body, text=text)
+        page = urldefrag(asked)[0]  # a fragment names a place in the page, not the page
+        return Fetched(page, media, encoding, body, text, checked=target.url)
 
-    def _follow(self, url: str, watch: Watch) -> tuple[Target, HTTPConnection, HTTPResponse]:
-        """Request `url`, following redirects; every hop is parsed, checked and pinned afresh."""
+    def _follow(self, url: str, watch: Watch) -> tuple[str, Target, HTTPConnection, HTTPResponse]:
+        """Request `url`, following redirects; every hop is parsed, checked and pinned afresh.
+        Returns the last hop's URL as it was spelled besides its checked form: a page's
+        source reads as the user wrote it, "a b.html" and not "a%20b.html" (the notebook's
+        loader keeps it so too, and scripts match sources against the URLs they gave)."""
         seen = [url]
         current = url
         while True:
             target = check_url(current, allow_private=self.config.allow_private)
             conn, response = self._request(url, target, watch)
             if response.status not in REDIRECTS:
-                return target, conn, response
+                return current, target, conn, response
             conn.close()
             location = response.headers.get("Location")
             if not location:
@@ -358,7 +451,12 @@ def _raise_for_status(url: str, response: HTTPResponse) -> None:
     fix = "Check the URL." if code in {404, 410} else "The site may be down; try again later."
     if code in {401, 403}:
         fix = "The page needs a login or blocks this client; index a public page."
-    raise FetchError(url, f"http-{code}", f"The server answered {code} {phrase}.", fix)
+    wait = response.headers.get("Retry-After", "").strip()
+    seconds = re.fullmatch(r"[0-9]{1,6}", wait)  # an HTTP date is not read
+    retry_after = min(float(wait), MAX_RETRY_AFTER) if seconds else 0.0
+    raise FetchError(
+        url, f"http-{code}", f"The server answered {code} {phrase}.", fix, retry_after=retry_after
+    )
 
 
 def _check_type(url: str, media: str, accept: frozenset[str]) -> None:

@@ -107,7 +107,7 @@ class WebLoader:
         final = ""
         try:
             fetched = self.fetcher.get(url, cancel=cancel)
-            final = fetched.url
+            final = fetched.checked or fetched.url  # one spelling per page, for duplicates
             page = parse(fetched)
             links = page.links  # a crawl follows them even when the page itself is not indexed
             if page.redirect and not page.sections:

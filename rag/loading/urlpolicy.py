@@ -97,10 +97,15 @@ def parse_url(url: str) -> Target:
     if not 0 < port < 65536:
         raise _bad(url, f"port {port} is out of range")
     host = _host(url, match["ip6"], match["host"])
-    path = quote(parts.path or "/", safe=_PATH_SAFE)
+    path = request_path(parts.path)
     if parts.query:
-        path += "?" + quote(parts.query, safe=_PATH_SAFE)
+        path += "?" + request_path(parts.query)
     return Target(scheme, host, port, path)
+
+
+def request_path(path: str) -> str:
+    """A URL path (or query) as it is sent: spaces and other characters %-encoded, escapes kept."""
+    return quote(path or "/", safe=_PATH_SAFE)
 
 
 def _host(url: str, ip6: str | None, name: str | None) -> str:

@@ -7,6 +7,7 @@ deterministic); one test runs the embedded model for real.
 from __future__ import annotations
 
 import itertools
+import re
 import time
 
 import pytest
@@ -505,7 +506,7 @@ def test_progress_says_what_is_happening_at_least_every_2_s(site, local_embeddin
 
 
 def test_render_captions_say_only_what_means_something():
-    from pages.common.render import cut_note, safe_markdown, source_title, timings_caption
+    from pages.common.render import cut_note, link_target, safe_markdown, source_title, timings_caption
     from rag.chains import Answer, Source, Timings
 
     first = Answer("Yes.", "m", timings=Timings(rewrite=0.0004, total=1.0, output_tokens=1, tokens_per_s=0.1))
@@ -521,6 +522,39 @@ def test_render_captions_say_only_what_means_something():
     assert source_title(Source("Guide", "http://x/a", "…", 0.5, heading="Memory")) == "Guide › Memory"
     gpus = Source("Cloud Run GPUs — Guide", "http://x/b", "…", 0.5, heading="Cloud Run GPUs › Billing")
     assert source_title(gpus) == "Cloud Run GPUs › Billing"
+    spaced = "http://x/generator/Ninja Multi-Config.html#index-0-generator:Ninja (multi)"
+    assert (
+        link_target(spaced)
+        == "http://x/generator/Ninja%20Multi-Config.html#index-0-generator:Ninja%20%28multi%29"
+    )
+    assert link_target("http://x/a%20b.html?q=1#c") == "http://x/a%20b.html?q=1#c"  # escapes kept
+
+
+def test_the_build_log_shows_markup_in_urls_titles_and_errors_as_text():
+    """The log is Markdown with HTML allowed (for <small>); a crawled link or a page title
+    holding markup must not become markup in a participant's browser."""
+    from langchain_core.documents import Document
+
+    from pages.common.building import _log_page
+    from rag.errors import FetchError
+    from rag.indexing import PageEvent
+    from rag.loading.loader import PageResult
+
+    class Log:
+        def __init__(self):
+            self.texts = []
+
+        def markdown(self, text, **_):
+            self.texts.append(text)
+
+    hostile = 'http://x/a"><img src=x onerror=alert(1)>.html'
+    log = Log()
+    _log_page(log, PageEvent(PageResult(hostile, [Document(page_content="t")], title="<b>T</b>"), 1))
+    error = FetchError(hostile, "http-404", "The server answered 404 <i>Not Found</i>.")
+    _log_page(log, PageEvent(PageResult(hostile, error=error), 2))
+    assert len(log.texts) == 2
+    tag = re.compile(r"(?<!\\)<(?:img|b|i)\b")  # "\<b>" is Markdown for a literal "<b>"
+    assert not any(tag.search(t) for t in log.texts), log.texts
 
 
 def test_the_leaders_index_loads_once_under_concurrent_first_use(tmp_path, local_embeddings):

@@ -1,6 +1,7 @@
 """The loader against a real HTTP server on loopback: pages, crawls and every failure case."""
 
 import threading
+import time
 
 import pytest
 
@@ -238,6 +239,100 @@ def test_a_folder_and_its_index_file_are_one_page(site):
     assert len(homes) == 1, homes
     listed = list(WebLoader(FetchConfig()).load([f"{site.url}/", f"{site.url}/index.html"]))
     assert len(listed) == 1
+
+
+def test_a_page_reads_as_its_url_was_given_and_both_spellings_are_one_page(site):
+    """A space in a path is sent %-encoded, but the page's URL and sources keep the spelling
+    they were asked by: the notebook's loader keeps it too, and a script matches sources
+    against the URLs it listed. "a b.html" and "a%20b.html" are one page."""
+    from tests.servers.site import reply
+
+    body = b"<html><body><h1 id='top'>Two words</h1><p>" + b"Words in a page. " * 30 + b"</p></body></html>"
+    site.handler.extra["/two%20words.html"] = reply(200, body)
+    given = f"{site.url}/two words.html"
+    listed = list(WebLoader(FetchConfig()).load([given, f"{site.url}/two%20words.html"]))
+    assert len(listed) == 1 and listed[0].ok
+    assert {d.metadata["url"] for d in listed[0].documents} == {given}
+    assert {d.metadata["source"] for d in listed[0].documents} == {f"{given}#top"}
+    assert "/two%20words.html" in site.handler.hits
+    from rag.loading.crawl import Scope
+
+    assert "http://h/my%20docs/x.html" in Scope("http://h/my docs/index.html")  # one folder
+    assert "http://h/my docs/x.html" in Scope("http://h/my%20docs/")
+    assert page_key("http://h/s?q=a b") == page_key("http://h/s?q=a%20b")
+    marked = next(iter(WebLoader(FetchConfig()).load([f"{given}#top"])))
+    assert {d.metadata["source"] for d in marked.documents} == {f"{given}#top"}  # not "#top#top"
+
+
+def test_a_busy_answer_is_asked_again_within_the_deadline_and_nothing_else_is(site):
+    """A site that throttles a burst (429, 503) costs time, not pages; a 404 is asked once,
+    and a page that stays busy fails with its status, before its deadline."""
+    from tests.servers.site import reply
+
+    def busy_then_ok(status: int, busy: int, wait: str = "0"):
+        answers = [reply(status, b"busy", Retry_After=wait)] * busy + [reply(200, _words(b"Back again"))]
+
+        def route(handler):
+            answer = answers.pop(0) if len(answers) > 1 else answers[0]
+            answer(handler)
+
+        return route
+
+    site.handler.extra["/throttled.html"] = busy_then_ok(429, 1)
+    site.handler.extra["/restarting.html"] = busy_then_ok(503, 2)
+    site.handler.extra["/down.html"] = reply(503, b"down")
+    pages = ["throttled.html", "restarting.html", "missing.html", "down.html"]
+    results = load(site, pages, timeout=5.0, busy_waits=(0.05, 0.05))
+    assert results["throttled.html"].ok and results["restarting.html"].title == "Back again"
+    assert results["missing.html"].error.reason == "http-404"
+    assert results["down.html"].error.reason == "http-503"
+    assert [site.handler.hits.count(f"/{p}") for p in pages] == [2, 3, 1, 3]
+
+    site.handler.extra["/patient.html"] = busy_then_ok(429, 1, wait="1")  # Retry-After: 1 second
+    started = time.perf_counter()
+    assert load(site, ["patient.html"], busy_waits=(0.05,))["patient.html"].ok
+    assert time.perf_counter() - started >= 1.0
+
+
+def test_a_busy_page_stops_before_a_pause_would_pass_its_deadline(site, monkeypatch):
+    from tests.servers.site import reply
+
+    monkeypatch.setattr("rag.loading.fetch.random.uniform", lambda a, b: 1.0)  # no jitter
+    site.handler.extra["/down.html"] = reply(503, b"down")
+    started = time.perf_counter()
+    quick = load(site, ["down.html"], timeout=1.0)["down.html"]  # the default pauses: 0.5, 1, 2, 4 s
+    assert quick.error.reason == "http-503" and time.perf_counter() - started < 1.0
+    assert site.handler.hits.count("/down.html") == 2  # the 1 s pause would pass the deadline
+
+
+def test_a_site_that_only_answers_busy_fails_fast_instead_of_waiting_out_every_pause(site):
+    """A site that is down behind its proxy (503 for every page) is not throttling."""
+    from tests.servers.site import reply
+
+    pages = [f"down{i}.html" for i in range(40)]
+    for p in pages:
+        site.handler.extra[f"/{p}"] = reply(503, b"down")
+    started = time.perf_counter()
+    results = load(site, pages)
+    assert {r.error.reason for r in results.values()} == {"http-503"}
+    assert time.perf_counter() - started < 15  # each page waiting out its pauses: about 40 s
+    assert len(site.handler.hits) < 80
+
+
+def test_a_throttling_site_loses_no_page_the_workers_slow_down_together(tmp_path):
+    """Beyond 3 requests a second the site answers 429; 8 workers share the pauses."""
+    from tests.servers.site import SiteServer
+
+    for i in range(12):
+        (tmp_path / f"p{i}.html").write_bytes(_words(b"Page %d" % i))
+    with SiteServer(tmp_path, per_second=3) as server:
+        loaded = list(WebLoader(FetchConfig()).load([f"{server.url}/p{i}.html" for i in range(12)]))
+        assert all(r.ok for r in loaded), [str(r.error) for r in loaded if r.error]
+        assert len(server.hits) < 40  # a pause holds every worker, not just the refused one
+
+
+def _words(title: bytes) -> bytes:
+    return b"<html><body><h1>" + title + b"</h1><p>" + b"Words in a page. " * 30 + b"</p></body></html>"
 
 
 def test_a_page_reached_again_through_a_redirect_is_a_duplicate(site):

@@ -150,3 +150,21 @@ def test_vectors_of_another_size_are_refused():
         store.add_vectors([Document(page_content="x")], np.ones((1, 5), dtype=np.float32))
     with pytest.raises(EmbedderMismatch):
         store.search_vector(np.ones(5, dtype=np.float32), 1)
+
+
+def test_a_page_added_again_under_another_spelling_replaces_its_old_chunks():
+    """Pages keep the URL spelling they were given, so the Index page may add "a%20b.html"
+    to an index that holds "a b.html": one page, its fresh chunks only."""
+    from rag.store import merge_stores
+
+    def store_of(url, text):
+        store = SKLearnStore(Fixed(), "test:letters", "sections")
+        store.add_texts([text], [{"url": url, "source": url}])
+        store.add_pages([(url, "Two words")])
+        return store
+
+    base = store_of("http://d/two words.html", "old text")
+    merged = merge_stores(base, store_of("http://D/two%20words.html", "new text"))
+    assert [d.page_content for d in merged.documents] == ["new text"]
+    assert [p["url"] for p in merged.info.pages] == ["http://D/two%20words.html"]
+    assert len(base.documents) == 1  # the shared base is not changed
