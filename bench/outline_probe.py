@@ -32,7 +32,7 @@ from dataclasses import replace
 
 import numpy as np
 from common import CACHE, CORPORA, RESULTS, corpus, questions_of, summary_row, write_result
-from probe_grid import sharing
+from probe_grid import follow_up_losses, follow_up_objective, sharing
 from retrieval_probes import default_search
 from retrieval_variants import EMBEDDER, MemoEmbeddings, baselines, leave_one_out, objective
 
@@ -89,19 +89,6 @@ def outline_scores(
         rows[label] = summary_row(report)
         print(name, label, rows[label], flush=True)
     return rows
-
-
-def follow_up_losses(scores: dict[str, dict], manual: str, base: dict | None) -> int:
-    """How many of the manual's baselines a setting's follow-up R@4 falls below."""
-    theirs = (base or {}).get(manual, {}).values()
-    return sum(scores[manual]["follow-up R@4"] < t[2] - 1e-9 for t in theirs)
-
-
-def follow_up_objective(scores: dict[str, dict], manuals: list[str], base: dict | None = None) -> tuple:
-    """The default's rule on what a follow-up-only change moves: fewest follow-up R@4 losses
-    to a baseline, then the highest mean follow-up R@4."""
-    mean = sum(scores[m]["follow-up R@4"] for m in manuals) / len(manuals)
-    return (-sum(follow_up_losses(scores, m, base) for m in manuals), round(mean, 6))
 
 
 def main() -> None:

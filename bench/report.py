@@ -1058,6 +1058,17 @@ def main() -> None:
         ),
         *section(None, "outline-cost", "bench/outline_cost.py", outline_cost_section),
         *section(
+            "### A follow-up's bare question, its weight chosen again (eighteenth round)",
+            "question-probe",
+            "bench/question_probe.py",
+            probe_grid(
+                "`bench/question_probe.py`: the default with a follow-up's bare question at weight W beside "
+                "its history (`question-W`; `question-1` is the default since the twelfth round), chosen on "
+                "the other manuals by fewest follow-up R@4 losses to a baseline, then mean follow-up R@4.",
+                "question-1",
+            ),
+        ),
+        *section(
             "### Hub pages found by searching the manual's headings (the default since the sixteenth round)",
             "hub-probe",
             "bench/hub_probe.py",

@@ -14,6 +14,7 @@ $PY bench/anchor_probe.py
 $PY bench/outline_probe.py
 $PY bench/outline_probe.py --follow-ups
 $PY bench/outline_cost.py
+$PY bench/question_probe.py
 $PY bench/hub_probe.py --weights 0 0.0625 0.125 0.25
 $PY bench/hub_cost.py
 $PY bench/expansion_probe.py --weights 0 0.0625 0.125 0.25
