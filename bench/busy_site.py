@@ -51,17 +51,14 @@ def main() -> None:
     with SiteServer(c.root) as site:  # the same pages from a server that does not throttle
         rows["unthrottled"] = load_all(page_urls(site.url, c), FetchConfig())
     print("unthrottled", rows["unthrottled"], flush=True)
-    for rate in args.per_second:
+    servers = [(f"{rate}/s", {"per_second": rate}) for rate in args.per_second]
+    servers.append(("down", {"down": True}))  # 503 for every page: down, not throttling
+    for server, limits in servers:
         for label, config in (("no second try", FetchConfig(busy_waits=())), ("default", FetchConfig())):
-            with SiteServer(c.root, per_second=rate) as site:
+            with SiteServer(c.root, **limits) as site:
                 row = load_all(page_urls(site.url, c), config)
-                rows[f"{rate}/s, {label}"] = {**row, "requests": len(site.hits)}
-            print(f"{rate}/s, {label}", row, flush=True)
-    for label, config in (("no second try", FetchConfig(busy_waits=())), ("default", FetchConfig())):
-        with SiteServer(c.root, down=True) as site:  # 503 for every page: down, not throttling
-            row = load_all(page_urls(site.url, c), config)
-            rows[f"down, {label}"] = {**row, "requests": len(site.hits)}
-        print(f"down, {label}", row, flush=True)
+                rows[f"{server}, {label}"] = {**row, "requests": len(site.hits)}
+            print(f"{server}, {label}", row, flush=True)
     print(write_result("busy-site", {"corpus": c.name, "rows": rows}))
 
 

@@ -27,14 +27,13 @@ A run on some manuals keeps the others' rows.
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import replace
 
 import numpy as np
-from common import CACHE, CORPORA, RESULTS, corpus, questions_of, summary_row, write_result
-from probe_grid import follow_up_losses, follow_up_objective, sharing
+from common import CACHE, CORPORA, corpus, questions_of, summary_row
+from probe_grid import follow_up_objective, run, sharing
 from retrieval_probes import default_search
-from retrieval_variants import EMBEDDER, MemoEmbeddings, baselines, leave_one_out, objective
+from retrieval_variants import EMBEDDER, MemoEmbeddings, objective
 
 from rag.embeddings.local import LocalEmbeddings
 from rag.evaluation import evaluate
@@ -99,25 +98,8 @@ def main() -> None:
     args = parser.parse_args()
     embeddings = MemoEmbeddings(LocalEmbeddings())
     name = "outline-followups" if args.follow_ups else "outline-probe"
-    saved = RESULTS / f"{name}.json"
-    grid: dict[str, dict[str, dict]] = json.loads(saved.read_text())["rows"] if saved.exists() else {}
-    for manual in args.corpora:
-        for label, row in outline_scores(manual, embeddings, args.weights, args.follow_ups).items():
-            grid.setdefault(label, {})[manual] = row
-    manuals = [m for m in CORPORA if all(m in rows for rows in grid.values())]
-    partial = sorted({m for rows in grid.values() for m in rows} - set(manuals))
-    if partial:  # a run with other weights than the saved one's
-        print("left out, not scored at every weight:", ", ".join(partial), flush=True)
-    base = baselines(manuals)
     rule = follow_up_objective if args.follow_ups else objective
-    held = leave_one_out(grid, manuals, base, rule)
-    best = max(grid, key=lambda label: rule(grid[label], manuals, base))
-    for held_out, row in held.items():
-        row["follow-up losses"] = follow_up_losses(grid[row["setting"]], held_out, base)
-    print("best on all:", best, "held out:", {m: (h["setting"], h["follow-up R@4"]) for m, h in held.items()})
-    print(f"{len(manuals)} manuals", flush=True)
-    data = {"manuals": manuals, "rows": grid, "best": best, "leave-one-out": held, "baselines": base}
-    write_result(name, data)
+    run(name, args.corpora, lambda m: outline_scores(m, embeddings, args.weights, args.follow_ups), rule)
 
 
 if __name__ == "__main__":

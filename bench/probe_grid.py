@@ -48,6 +48,9 @@ def run(
             grid.setdefault(label, {})[manual] = row
             print(manual, label, row, flush=True)
     manuals = [m for m in CORPORA if all(m in rows for rows in grid.values())]
+    partial = sorted({m for rows in grid.values() for m in rows} - set(manuals))
+    if partial:  # a run with other settings than the saved one's
+        print("left out, not scored at every setting:", ", ".join(partial), flush=True)
     base = baselines(manuals)
     held = leave_one_out(grid, manuals, base, rule)
     best = max(grid, key=lambda label: rule(grid[label], manuals, base))

@@ -31,7 +31,6 @@ from pages.common.state import (
     shared_index,
 )
 from rag.indexing import IndexReport
-from rag.loading.crawl import same_page_key
 from rag.loading.loader import parse_url_list
 from rag.settings import Settings
 from rag.splitting import SPLITTERS
@@ -228,9 +227,8 @@ def _keep(store: SKLearnStore, report: IndexReport, current, name: str) -> None:
         set_index(store, report, name=name)
         st.success(f"Started a new index: {info.page_count} pages, {info.chunks} chunks.")
         return
-    known = {same_page_key(p["url"]) for p in current.store.info.pages}
-    again = sum(same_page_key(p["url"]) in known for p in info.pages)
     merged = merge_stores(current.store, store)
+    again = current.store.info.page_count + info.page_count - merged.info.page_count
     set_index(merged, report, name=current.name or name)
     replaced = f" ({again} already there: their chunks were replaced)" if again else ""
     whose = "the leader's index (your copy)" if current.shared else "the current index"

@@ -665,10 +665,10 @@ def merge_stores(base: SKLearnStore, extra: SKLearnStore) -> SKLearnStore:
             f"These pages were embedded with {extra.info.embedder}; the index uses {base.info.embedder}.",
             "Add pages with the index's own embedder, or start a new index.",
         )
-    from .loading.crawl import same_page_key as page_key  # "a b.html" and "a%20b.html": one page
+    from .loading.crawl import same_page_key  # "a b.html" and "a%20b.html" are one page
 
-    fresh = {page_key(p["url"]) for p in extra.info.pages}
-    keep = [i for i, d in enumerate(base.documents) if page_key(d.metadata.get("url", "")) not in fresh]
+    fresh = {same_page_key(p["url"]) for p in extra.info.pages}
+    keep = [i for i, d in enumerate(base.documents) if same_page_key(d.metadata.get("url", "")) not in fresh]
     store = SKLearnStore(base.embeddings, base.info.embedder, base.info.splitter)
     store.documents = [base.documents[i] for i in keep] + list(extra.documents)
     store.ids = [base.ids[i] for i in keep] + list(extra.ids)
@@ -677,8 +677,8 @@ def merge_stores(base: SKLearnStore, extra: SKLearnStore) -> SKLearnStore:
     store.info.dims = int(store._vectors.shape[1]) if len(store._vectors) else base.info.dims
     store.info.chunks = len(store.documents)
     outlines = base.outlines_for(pages_of(base.documents)).items()
-    kept = {page: v for page, v in outlines if page_key(page) not in fresh}
+    kept = {page: v for page, v in outlines if same_page_key(page) not in fresh}
     store._outlines = {**kept, **extra.outlines_for(pages_of(extra.documents))}
-    store.add_pages((p["url"], p["title"]) for p in base.info.pages if page_key(p["url"]) not in fresh)
+    store.add_pages((p["url"], p["title"]) for p in base.info.pages if same_page_key(p["url"]) not in fresh)
     store.add_pages((p["url"], p["title"]) for p in extra.info.pages)
     return store

@@ -82,12 +82,11 @@ class Progress:
 
 
 def _log_page(log: Any, event: PageEvent) -> None:
-    r = event.result
-    url = html.escape(r.url)  # a crawled link or a page's title may hold markup
+    r = event.result  # a crawled link or a page's title may hold markup: escaped
     if r.ok:
         log.markdown(
             f":green[:material/check:] {escape(r.title or r.url)} — {len(r.documents)} chunks  \n"
-            f"<small>{url}</small>",
+            f"<small>{html.escape(r.url)}</small>",
             unsafe_allow_html=True,
         )
     else:

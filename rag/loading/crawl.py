@@ -79,9 +79,8 @@ class Scope:
 
     def __contains__(self, url: str) -> bool:
         parts = urlsplit(url)
-        if (parts.scheme, parts.netloc) != self.origin or not request_path(parts.path).startswith(
-            self.prefix
-        ):
+        inside = request_path(parts.path).startswith(self.prefix)
+        if (parts.scheme, parts.netloc) != self.origin or not inside:
             return False
         return PurePosixPath(parts.path).suffix.lower() in PAGE_SUFFIXES
 

@@ -5,9 +5,9 @@ whole fetch (connect, headers and body; see deadline.py) that a cancel event
 also ends, a size cap, redirects followed by hand (so each hop is parsed and
 checked again by the URL policy, and loops are caught), a content-type check,
 and a decode that refuses binary or undecodable bodies. A busy answer (429,
-502-504) is asked again after growing pauses, within the same deadline. Each hop connects to
-the addresses the URL policy resolved and checked, never to a second DNS
-answer; the Host header and the TLS name stay the URL's own. Every failure is a
+502-504) is asked again after growing pauses, within the same deadline. Each hop
+connects to the addresses the URL policy resolved and checked, never to a second
+DNS answer; the Host header and the TLS name stay the URL's own. Every failure is a
 `FetchError` with a short reason code and a sentence; nothing else escapes.
 """
 
