@@ -417,6 +417,30 @@ CORPORA = {
         ROOT / "bench" / "data" / "cryptography-qa.jsonl",
         "python-cryptography-doc",
     ),
+    # Three more in the nineteenth round, two from generators no earlier manual used: Doxygen
+    # 1.9's manual (Doxygen itself: 33 manual pages, config.html and commands.html holding every
+    # option and command, and 326 pages of generated example output), the Rust Reference 1.63
+    # (mdBook: print.html, every chapter again on one page, is served beside the chapters, as
+    # every mdBook site serves it) and Jinja 3.1 (Sphinx, 17 pages: a small site, where chunks
+    # are fused by rank, a path no other unseen manual takes).
+    "doxygen": Corpus(
+        "doxygen",
+        Path("/usr/share/doc/doxygen/html"),
+        ROOT / "bench" / "data" / "doxygen-qa.jsonl",
+        "doxygen-doc",
+    ),
+    "rustref": Corpus(
+        "rustref",
+        Path("/usr/share/doc/rust-doc/html/reference"),
+        ROOT / "bench" / "data" / "rustref-qa.jsonl",
+        "rust-doc",
+    ),
+    "jinja2": Corpus(
+        "jinja2",
+        Path("/usr/share/doc/python-jinja2-doc/html"),
+        ROOT / "bench" / "data" / "jinja2-qa.jsonl",
+        "python-jinja2-doc",
+    ),
 }
 
 

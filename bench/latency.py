@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/latency.py
 
-1. Retrieval, query embedding included: hybrid search for each single-turn question of
-   the evaluation set, repeated; p50 and p95 (floor: p50 ≤ 30 ms). The query runtime
+1. Retrieval, query embedding included: the passages the chat reads for each single-turn
+   question of the evaluation set, repeated; p50 and p95 (floor: p50 ≤ 30 ms); `search`
+   alone (as `python -m rag search` ranks) beside it. The query runtime
    (ONNX Runtime, or PyTorch where its graph is missing) is in the result. Follow-ups
    apart (no floor): they embed their history and the bare question.
 2. First-turn time before the LLM call: from `RagChain.stream()` to the moment
@@ -32,14 +33,17 @@ from tests.servers.ollama import FakeOllama
 ROUNDS = 5
 
 
-def retrieval(retriever: Retriever, questions) -> list[float]:
+def retrieval(retriever: Retriever, questions, read: bool = True) -> list[float]:
     """Each search as the chat makes it: a follow-up as its last exchange and the question,
-    the bare question weighed beside them (rag/retrieval.py, QUESTION_WEIGHT)."""
+    the bare question weighed beside them (rag/retrieval.py, QUESTION_WEIGHT); the passages
+    the model reads (`read`, as the chat since issue 12's nineteenth round) or `search`'s
+    chunks (as `python -m rag search` ranks them)."""
+    find = retriever.passages if read else retriever.search
     times = []
     for _ in range(ROUNDS):
         for q in questions:
             t0 = time.perf_counter()
-            retriever.search(history_query(q.question, q.history), 4, question=q.question)
+            find(history_query(q.question, q.history), 4, question=q.question)
             times.append((time.perf_counter() - t0) * 1000)
     return times
 
@@ -130,6 +134,7 @@ def main() -> None:
     retriever.search("warm up", 4)
     r = retrieval(retriever, questions)
     followups = retrieval(retriever, [q for q in everything if q.history])
+    searches = retrieval(retriever, questions, read=False)
     b = before_llm(retriever, questions)
     rerun_times, embed_calls = reruns(str(path))
     data = {
@@ -138,6 +143,7 @@ def main() -> None:
         "bm25_build_s": round(bm25_build, 2),
         "retrieval_ms": summary(r),
         "followup_retrieval_ms": summary(followups),
+        "search_ms": summary(searches),
         "before_llm_ms": summary(b),
         "rerun_ms": {**summary(rerun_times), "embedding_calls": embed_calls},
     }

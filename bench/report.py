@@ -89,6 +89,9 @@ MANUALS = {
     "flex": "flex 2.6 manual (Texinfo; whole, unseen)",
     "psycopg2": "psycopg2 2.9 (whole, unseen)",
     "cryptography": "cryptography 38 (whole, its changelog shipped gzipped, unseen)",
+    "doxygen": "Doxygen 1.9 (Doxygen, whole with its example output, unseen)",
+    "rustref": "The Rust Reference 1.63 (mdBook, whole with print.html, unseen)",
+    "jinja2": "Jinja 3.1 (17 pages: a small site, unseen)",
 }
 PIPELINES = ("notebook", "notebook+RRF", "ours")
 
@@ -507,6 +510,16 @@ def _followup_row(data: dict) -> list[str]:
     ]
 
 
+def _search_row(data: dict) -> list[str]:
+    f = data.get("search_ms")  # since issue 12's nineteenth round the row above is the chat's passages
+    if not f:
+        return []
+    return [
+        f"| `search` alone (the sources as ranked) | {f['p50']} | {f['p95']} | {f['n']} | "
+        "none (the chat's is above) |"
+    ]
+
+
 def latency_section(data: dict) -> list[str]:
     r, b, rr = data["retrieval_ms"], data["before_llm_ms"], data["rerun_ms"]
     return [
@@ -517,6 +530,7 @@ def latency_section(data: dict) -> list[str]:
         "|---|---|---|---|---|",
         f"| retrieval, query embedding included | {r['p50']} | {r['p95']} | {r['n']} | "
         f"p50 ≤ 30: {mark(r['p50'] <= 30)} |",
+        *_search_row(data),
         *_followup_row(data),
         f"| first turn, question → model call | {b['p50']} | {b['p95']} | {b['n']} | "
         f"p50 ≤ 50: {mark(b['p50'] <= 50)} |",
@@ -525,6 +539,72 @@ def latency_section(data: dict) -> list[str]:
         f"({rr['embedding_calls']} calls) |",
         "",
     ]
+
+
+READ_WAYS = (
+    "notebook",
+    "notebook+RRF",
+    "ours",
+    "ours, passages",
+    "ours, two chunks a page",
+    "ours, chunk by chunk",
+)
+
+
+def reads_section(data: dict) -> list[str]:
+    """keys@4 (all keys@4) of each way on each manual, and the means over the manuals every
+    way was read on."""
+    rows = data["manuals"]
+    lines = [
+        ran_on(data) + " What the first four chunks state of each answerable question's answer keys "
+        "(rag/compare.py's `keys_stated`, as answers are scored): the mean share, then in brackets how "
+        "often all; `ours` is `search` (one chunk a page on sites of 20 pages or more: the sources), "
+        "`ours, passages` what the chat reads (the best chunks of `search`'s first four pages). "
+        "The notebook's ways where its index was saved.",
+        "",
+        "| manual | " + " | ".join(READ_WAYS) + " |",
+        "|---" * (len(READ_WAYS) + 1) + "|",
+    ]
+    for manual, ways in rows.items():
+        cells = [
+            f"{ways[w]['keys@4']:.3f} ({ways[w]['all keys@4']:.3f})" if w in ways else "" for w in READ_WAYS
+        ]
+        lines.append(f"| {MANUALS.get(manual, 'the bundled guide')} | " + " | ".join(cells) + " |")
+    for label, need in (("all manuals", READ_WAYS[2:]), ("manuals with the notebook's index", READ_WAYS)):
+        kept = [w for m, w in rows.items() if all(way in w for way in need) and m != "guide"]
+        for key, what in (("keys@4", "keys"), ("gold@4", "gold page read"), ("answer keys", "demo's answer")):
+            means = [_mean_of(kept, way, key) if way in need else "" for way in READ_WAYS]
+            lines.append(f"| **mean {what}**, {label} ({len(kept)}) | " + " | ".join(means) + " |")
+    note = (
+        "gold@4: how often a gold page is among the four chunks' pages (what the chat cites); demo's "
+        "answer: the share of keys the offline demo's quoted answer states (rag/evidence.py; nothing "
+        "generated)."
+    )
+    return [*lines, "", note, ""]
+
+
+def aggregates_section(data: dict) -> list[str]:
+    """Every page with single copies from three or more other pages, and the rule's verdict."""
+    lines = [
+        ran_on(data) + " Pages whose chunks are each the text of a chunk on exactly one other page "
+        "(rag/aggregates.py: an aggregate from 40% such chunks, copied from 10 pages or more); pages "
+        "with copies from fewer than three pages are not listed.",
+        "",
+        "| manual | page | chunks | single copies | from pages | stepped back |",
+        "|---|---|---|---|---|---|",
+    ]
+    for manual, pages in data["manuals"].items():
+        for p in pages:
+            lines.append(
+                f"| {MANUALS.get(manual, manual)} | `{p['page']}` | {p['chunks']} | {p['single copies']} | "
+                f"{p['from pages']} | {'yes' if p['aggregate'] else 'no'} |"
+            )
+    return [*lines, ""]
+
+
+def _mean_of(kept: list[dict], way: str, key: str) -> str:
+    values = [w[way][key] for w in kept if key in w[way]]
+    return f"{sum(values) / len(values):.3f}" if values else ""
 
 
 def side_by_side_section(data: dict) -> list[str]:
@@ -984,7 +1064,8 @@ def main() -> None:
         "Celery, Octave, SQLAlchemy, Sphinx, Node.js, Tornado, Varnish, Postfix, Exim, libvirt, Zsh,",
         "Wireshark, rsyslog, Debian Handbook, Werkzeug, Vim, CMake, setuptools, lxml, Requests,",
         "Python-Markdown, Kombu, Docutils, BIND 9, Pillow, aiohttp, gettext, FFmpeg, gnuplot, PyMongo,",
-        "Click, Xapian, flex, psycopg2 and cryptography questions were written from their",
+        "Click, Xapian, flex, psycopg2, cryptography, Doxygen, Rust Reference and Jinja questions were",
+        "written from their",
         "pages before any retrieval ran on them. `ours` is the ranking chosen on the manuals",
         "measured before each round's",
         "choice (below and docs/decisions.md), so not every row is a held-out number (the",
@@ -1015,7 +1096,10 @@ def main() -> None:
         "under `baselines measured` (they do not depend on our ranking). gettext, FFmpeg and gnuplot",
         "were measured once with the sixteenth round's default (gnuplot's gold audited after, blind to",
         "rankings); PyMongo, Click, Xapian, flex, psycopg2 and cryptography once with the seventeenth's,",
-        "nothing changed for them (clean held-out checks of it: bench/results/held-out/).",
+        "nothing changed for them (clean held-out checks of it: bench/results/held-out/); Doxygen, the",
+        "Rust Reference and Jinja once with the eighteenth's, nothing changed for them, before the",
+        "nineteenth round's one ranking change (pages joined from other pages step back), which moves",
+        "only the Rust Reference's and SQLite's rankings.",
         "",
         *retrieval_section(),
         *section(None, "cli-route", "bench/cli_route.py", cli_route_section),
@@ -1124,6 +1208,27 @@ def main() -> None:
                 "round's default, without hub pages).",
                 "centre-0",
             ),
+        ),
+        *section(
+            "### Where a site counts as small (measured, not changed)",
+            "small-site-probe",
+            "bench/small_site_probe.py",
+            probe_grid(
+                "`bench/small_site_probe.py`: on each manual of fewer than 60 pages, `small-under-L` is "
+                "the way a limit of L pages gives it (chunks fused by rank with no cap under L, pages "
+                "by score at or above it; the default is 20). keys@4 (what the model reads: "
+                "bench/reads.py) beside each row in the result file.",
+                "small-under-20",
+            ),
+        ),
+        *section(
+            "### What the model reads (issue 12, nineteenth round)", "reads", "bench/reads.py", reads_section
+        ),
+        *section(
+            "### Pages joined from other pages (issue 12, nineteenth round)",
+            "aggregate-pages",
+            "bench/aggregate_pages.py",
+            aggregates_section,
         ),
         *section(
             "### A learned ranker over the same evidence (measured, not taken)",

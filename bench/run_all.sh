@@ -17,6 +17,9 @@ $PY bench/outline_cost.py
 $PY bench/question_probe.py
 $PY bench/hub_probe.py --weights 0 0.0625 0.125 0.25
 $PY bench/hub_cost.py
+$PY bench/aggregate_pages.py
+$PY bench/small_site_probe.py
+$PY bench/reads.py --guide "$(mktemp -d)"
 $PY bench/expansion_probe.py --weights 0 0.0625 0.125 0.25
 $PY bench/expansion_probe.py --weights 0.125 0.25 --terms 5 --feedback 2
 $PY bench/bigram_probe.py

@@ -200,6 +200,7 @@ class RagChain:
         options: GenerationOptions | None = None,
         history_mode: HistoryMode = "auto",
         evidence: Policy | bool | None = None,
+        passages: bool = True,
     ) -> None:
         if history_mode not in ("auto", "rewrite", "history"):
             raise InputError(f"Unknown history mode {history_mode!r}.", "Use auto, rewrite or history.")
@@ -216,6 +217,9 @@ class RagChain:
         self.k = k
         self.options = options or GenerationOptions()
         self.history_mode: HistoryMode = history_mode
+        # The model reads the best passages of the pages found (Retriever.passages), not one
+        # chunk of each; False: the chunks `retrieve` gives (bench/ compares the two).
+        self.passages = passages
 
     @property
     def effective_history_mode(self) -> str:
@@ -241,17 +245,21 @@ class RagChain:
         query = _first_line(text)
         return (query, True) if query else (history_query(question, list(history)), False)
 
-    def _search(self, query: str, question: str, rewritten: bool, k: int | None) -> list[Hit]:
+    def _search(
+        self, query: str, question: str, rewritten: bool, k: int | None, read: bool = False
+    ) -> list[Hit]:
         # A query with its history also weighs the question alone; the model's rewrite
-        # stands alone already (rag/retrieval.py, QUESTION_WEIGHT).
-        return self.retriever.search(
-            query, self.k if k is None else k, question=None if rewritten else question
-        )
+        # stands alone already (rag/retrieval.py, QUESTION_WEIGHT). `read`: what the model
+        # reads, the best passages of the pages found, not one chunk of each.
+        find = self.retriever.passages if read and self.passages else self.retriever.search
+        return find(query, self.k if k is None else k, question=None if rewritten else question)
 
     def retrieve(
         self, question: str, history: Sequence[Message] = (), *, k: int | None = None
     ) -> tuple[str, bool, list[Hit]]:
-        """The query searched, whether the model rewrote it, and the top `k` hits (default: the chain's k)."""
+        """The query searched, whether the model rewrote it, and the top `k` hits (default: the
+        chain's k) as `search` ranks them: one chunk a page on a site of 20 pages or more (what
+        `python -m rag search` and `eval` score; the model reads `Retriever.passages`)."""
         query, rewritten = self.search_query(question, history)
         return query, rewritten, self._search(query, question, rewritten, k)
 
@@ -269,7 +277,7 @@ class RagChain:
         rewrite_s = time.perf_counter() - started if history else None
         yield QueryEvent(query, rewritten)
         t0 = time.perf_counter()
-        hits = self._search(query, question, rewritten, k)
+        hits = self._search(query, question, rewritten, k, read=True)
         retrieve_s = time.perf_counter() - t0
         sources = [to_source(h) for h in hits]
         yield SourcesEvent(sources)

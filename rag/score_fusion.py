@@ -104,13 +104,22 @@ class Scaled(NamedTuple):
     std: float
 
 
-def fuse_pages(
+class Fused(NamedTuple):
+    """The chosen chunks of the best pages: each with its page's fused score (a hair less for
+    each next chunk of the page), and each with its own chunk-level evidence, on the same
+    scale across pages (what picks a page's chunks; what a model's passages are ranked by)."""
+
+    scores: dict[int, float]
+    evidence: dict[int, float]
+
+
+def fuse(
     groups: PageGroups,
     signals: Signals,
     weights: Sequence[float],
     depth: int,
     rows_per_page: int = ROWS_PER_PAGE,
-) -> dict[int, float]:
+) -> Fused:
     """The `depth` best pages, each as its chunks with the best chunk-level evidence of their
     own (standardised alike), scored by the page's fused score and, a hair below it, each
     next chunk. `weights` go with `signals.parts()` in order, one for each."""
@@ -120,14 +129,28 @@ def fuse_pages(
         fused += part.weight * part.page_z
     by_row = [part for part in used if part.kind != "page"]
     chosen: dict[int, float] = {}
+    evidence: dict[int, float] = {}
     for page in np.argsort(-fused, kind="stable")[:depth]:
         rows = groups.rows(int(page))
         own = np.zeros(len(rows))
         for part in by_row:
             own += part.weight * _row_z(part, rows)
         for place, best in enumerate(np.argsort(-own, kind="stable")[:rows_per_page]):
-            chosen[int(rows[int(best)])] = float(fused[page]) - 1e-9 * place
-    return chosen
+            row = int(rows[int(best)])
+            chosen[row] = float(fused[page]) - 1e-9 * place
+            evidence[row] = float(own[int(best)])
+    return Fused(chosen, evidence)
+
+
+def fuse_pages(
+    groups: PageGroups,
+    signals: Signals,
+    weights: Sequence[float],
+    depth: int,
+    rows_per_page: int = ROWS_PER_PAGE,
+) -> dict[int, float]:
+    """`fuse`'s chosen chunks with their pages' scores."""
+    return fuse(groups, signals, weights, depth, rows_per_page).scores
 
 
 def scaled_parts(groups: PageGroups, signals: Signals, weights: Sequence[float]) -> list[Scaled | None]:

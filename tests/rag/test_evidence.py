@@ -57,6 +57,8 @@ class Fixed:
     def search(self, query: str, k: int, *, question: str | None = None):
         return self.hits[:k]
 
+    passages = search  # what the chat reads: the same chunks here
+
 
 @pytest.fixture
 def answering(ollama):

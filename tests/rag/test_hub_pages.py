@@ -8,7 +8,7 @@ from langchain_core.documents import Document
 
 from rag.errors import EmbeddingError
 from rag.hub_pages import SAMPLE, HubPages, probe_headings
-from rag.retrieval import HUB_PAGE_WEIGHT, OUTLINE_WEIGHT, Retriever, history_query
+from rag.retrieval import HUB_PAGE_WEIGHT, OUTLINE_WEIGHT, SMALL_SITE, Retriever, history_query
 from tests.rag.pages import Counting, page, store_of
 
 TOPICS = [
@@ -127,7 +127,7 @@ def test_prepare_counts_the_hubs_where_pages_are_fused_by_score(local_embeddings
     retriever.prepare()
     assert counting.texts - texts == 2 * len(TOPICS) + 5 and counting.calls == 2  # every heading, one batch
     assert retriever._hub_pages is not None
-    small = store_of(counting, _site()[:10])  # a small site: chunks are fused by rank, no hubs
+    small = store_of(counting, _site()[: SMALL_SITE - 1])  # 4 chunks, 2 pages: a small site, no hubs
     before = counting.calls
     Retriever(small, outline_weight=0.0).prepare()
     Retriever(store, outline_weight=0.0, hub_page_weight=0.0).prepare()

@@ -1,0 +1,71 @@
+"""Which pages rag/aggregates.py takes for other pages joined into one, on every manual's
+saved index (issue 12, nineteenth round).
+
+    .venv/bin/python bench/aggregate_pages.py [--corpora rustref sqlite ...]
+
+For each page with chunks copied from at least three other pages: its chunks, the share of
+them that are each the text of a chunk on exactly one other page, how many pages those
+copies come from, and whether the rule (SHARE, SOURCES, MIN_CHUNKS) takes it. Results:
+bench/results/aggregate-pages.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+
+from common import CACHE, CORPORA, write_result
+from retrieval_variants import EMBEDDER
+
+from rag.aggregates import aggregate_pages
+from rag.embeddings.local import LocalEmbeddings
+from rag.retrieval import _body, copies_of
+from rag.store import SKLearnStore, pages_of
+
+
+def candidates(store: SKLearnStore) -> list[dict]:
+    """Pages with single copies from three or more other pages, and the rule's verdict."""
+    docs = store.documents
+    pages = pages_of(docs)
+    copies = copies_of(docs, pages)
+    bodies = [_body(d) for d in docs]
+    held: dict[str, set[str]] = defaultdict(set)
+    for page, rows in pages.items():
+        for row in rows:
+            held[bodies[row]].add(copies.get(page, page))
+    taken = aggregate_pages(bodies, pages, lambda page: copies.get(page, page))
+    found = []
+    for page, rows in pages.items():
+        others = [held[bodies[row]] - {copies.get(page, page)} for row in rows]
+        single = [next(iter(o)) for o in others if len(o) == 1]
+        if len(set(single)) >= 3 and copies.get(page, page) == page:
+            share = round(len(single) / len(rows), 3)
+            found.append(
+                {
+                    "page": page.split("/", 3)[-1],
+                    "chunks": len(rows),
+                    "single copies": share,
+                    "from pages": len(set(single)),
+                    "aggregate": page in taken,
+                }
+            )
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--corpora", nargs="*", default=list(CORPORA))
+    args = parser.parse_args()
+    embeddings = LocalEmbeddings()
+    out = {}
+    for name in args.corpora:
+        path = CACHE / f"{name}-ours.ragidx"
+        if path.exists():
+            store = SKLearnStore.load(path, embeddings, EMBEDDER)
+            out[name] = candidates(store)
+            print(name, out[name], flush=True)
+    write_result("aggregate-pages", {"manuals": out})
+
+
+if __name__ == "__main__":
+    main()
