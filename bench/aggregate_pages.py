@@ -12,12 +12,11 @@ bench/results/aggregate-pages.json.
 from __future__ import annotations
 
 import argparse
-from collections import defaultdict
 
 from common import CACHE, CORPORA, write_result
 from retrieval_variants import EMBEDDER
 
-from rag.aggregates import aggregate_pages
+from rag.aggregates import single_copies
 from rag.embeddings.local import LocalEmbeddings
 from rag.retrieval import _body, copies_of
 from rag.store import SKLearnStore, pages_of
@@ -28,28 +27,18 @@ def candidates(store: SKLearnStore) -> list[dict]:
     docs = store.documents
     pages = pages_of(docs)
     copies = copies_of(docs, pages)
-    bodies = [_body(d) for d in docs]
-    held: dict[str, set[str]] = defaultdict(set)
-    for page, rows in pages.items():
-        for row in rows:
-            held[bodies[row]].add(copies.get(page, page))
-    taken = aggregate_pages(bodies, pages, lambda page: copies.get(page, page))
-    found = []
-    for page, rows in pages.items():
-        others = [held[bodies[row]] - {copies.get(page, page)} for row in rows]
-        single = [next(iter(o)) for o in others if len(o) == 1]
-        if len(set(single)) >= 3 and copies.get(page, page) == page:
-            share = round(len(single) / len(rows), 3)
-            found.append(
-                {
-                    "page": page.split("/", 3)[-1],
-                    "chunks": len(rows),
-                    "single copies": share,
-                    "from pages": len(set(single)),
-                    "aggregate": page in taken,
-                }
-            )
-    return found
+    counted = single_copies([_body(d) for d in docs], pages, lambda page: copies.get(page, page))
+    return [
+        {
+            "page": page.split("/", 3)[-1],
+            "chunks": c.chunks,
+            "single copies": round(c.single / c.chunks, 3),
+            "from pages": c.sources,
+            "aggregate": c.aggregate,
+        }
+        for page, c in counted.items()
+        if c.sources >= 3
+    ]
 
 
 def main() -> None:

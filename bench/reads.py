@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -126,14 +127,10 @@ def ours_ways(store: SKLearnStore, questions: list[Question]) -> dict[str, dict[
     return out
 
 
-_TARGET: list[Target] = []
-
-
+@cache
 def embedded() -> Target:
     """The embedded model's target, loaded once (quoting answers asks nothing of it)."""
-    if not _TARGET:
-        _TARGET.append(make_target("embedded", Settings()))
-    return _TARGET[0]
+    return make_target("embedded", Settings())
 
 
 def main() -> None:

@@ -20,27 +20,50 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
 
 SHARE = 0.4  # of a page's chunks, each the text of a chunk on one other page
 SOURCES = 10  # other pages those chunks come from, at least (so a page has 10 chunks or more)
 
 
-def aggregate_pages(
+class Copies(NamedTuple):
+    """One page's chunks, how many are each the text of a chunk on exactly one other page, and
+    how many pages those come from."""
+
+    chunks: int
+    single: int
+    sources: int
+
+    @property
+    def aggregate(self) -> bool:
+        return self.single >= SHARE * self.chunks and self.sources >= SOURCES
+
+
+def single_copies(
     bodies: Sequence[str], pages: Mapping[str, Sequence[int]], page_key: Callable[[str], str]
-) -> frozenset[str]:
-    """The page keys of aggregates. `bodies`: each chunk's text as duplicates are compared;
-    `pages`: each page's rows; `page_key`: the page a page counts as (copies are one page)."""
+) -> dict[str, Copies]:
+    """`Copies` of each page that counts as itself (a copy of another page counts as that one).
+    `bodies`: each chunk's text as duplicates are compared; `pages`: each page's rows;
+    `page_key`: the page a page counts as (copies are one page)."""
     held: dict[str, set[str]] = defaultdict(set)
     for page, rows in pages.items():
         for row in rows:
             held[bodies[row]].add(page_key(page))
-    found: set[str] = set()
+    found: dict[str, Copies] = {}
     for page, rows in pages.items():
         key = page_key(page)
-        if key in found:
+        if key != page:
             continue
         others = [held[bodies[row]] - {key} for row in rows]
         sources = [next(iter(o)) for o in others if len(o) == 1]
-        if len(sources) >= SHARE * len(rows) and len(set(sources)) >= SOURCES:
-            found.add(key)
-    return frozenset(found)
+        found[key] = Copies(len(rows), len(sources), len(set(sources)))
+    return found
+
+
+def aggregate_pages(
+    bodies: Sequence[str], pages: Mapping[str, Sequence[int]], page_key: Callable[[str], str]
+) -> frozenset[str]:
+    """The page keys of aggregates (arguments as `single_copies`)."""
+    return frozenset(
+        key for key, copies in single_copies(bodies, pages, page_key).items() if copies.aggregate
+    )
