@@ -77,7 +77,8 @@ def run_set(store, questions_path) -> dict:
     }
     rows = []
     for q in load_questions(questions_path):
-        best = rank(q.question, [h.document for h in retriever.search(q.question, 4)])
+        # the chunks the chain reads (RagChain reads passages), so the gate is the app's own
+        best = rank(q.question, [h.document for h in retriever.passages(q.question, 4)])
         row = {"id": q.id, "kind": q.kind, "best_score": round(best[0].score, 3) if best else 0.0}
         for name, chain in chains.items():
             answer = chain.invoke(q.question)

@@ -1210,13 +1210,13 @@ def main() -> None:
             ),
         ),
         *section(
-            "### Where a site counts as small (measured, not changed)",
+            "### Where a site counts as small (issue 12, twentieth round: 20 -> 5)",
             "small-site-probe",
             "bench/small_site_probe.py",
             probe_grid(
                 "`bench/small_site_probe.py`: on each manual of fewer than 60 pages, `small-under-L` is "
                 "the way a limit of L pages gives it (chunks fused by rank with no cap under L, pages "
-                "by score at or above it; the default is 20). keys@4 (what the model reads: "
+                "by score at or above it; the default was 20 and is 5). keys@4 (what the model reads: "
                 "bench/reads.py) beside each row in the result file.",
                 "small-under-20",
             ),

@@ -201,12 +201,15 @@ def build(request: BuildRequest, mode: str) -> None:
                 status.update(label="No page could be indexed", state="error", expanded=True)
                 _no_pages(report)
                 return
-            bar.progress(1.0, text="Done")
+            bar.progress(1.0, text="Preparing search…")
+            # Kept before the page says the build is done: a user who goes to Chat at once
+            # (a script run ends at its next message) must find the index there.
+            kept = _keep(store, report, current, request.name)
             status.update(label=report.summary(), state="complete", expanded=bool(report.failures))
     finally:
         _remove_uploads(request.urls)
         stop.empty()  # last: in an interrupted run this raises Streamlit's stop again
-    _keep(store, report, current, request.name)
+    st.success(kept)
 
 
 def _no_pages(report: IndexReport) -> None:
@@ -220,19 +223,19 @@ def _no_pages(report: IndexReport) -> None:
     )
 
 
-def _keep(store: SKLearnStore, report: IndexReport, current, name: str) -> None:
-    """Make the build this session's index, added to the current one or on its own; say which."""
+def _keep(store: SKLearnStore, report: IndexReport, current, name: str) -> str:
+    """Make the build this session's index, added to the current one or on its own; the
+    sentence that says which."""
     info = store.info
     if current is None:
         set_index(store, report, name=name)
-        st.success(f"Started a new index: {info.page_count} pages, {info.chunks} chunks.")
-        return
+        return f"Started a new index: {info.page_count} pages, {info.chunks} chunks."
     merged = merge_stores(current.store, store)
     again = current.store.info.page_count + info.page_count - merged.info.page_count
     set_index(merged, report, name=current.name or name)
     replaced = f" ({again} already there: their chunks were replaced)" if again else ""
     whose = "the leader's index (your copy)" if current.shared else "the current index"
-    st.success(
+    return (
         f"Added {info.page_count} pages{replaced} to {whose}: now "
         f"{merged.info.page_count} pages, {merged.info.chunks} chunks."
     )

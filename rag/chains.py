@@ -258,7 +258,7 @@ class RagChain:
         self, question: str, history: Sequence[Message] = (), *, k: int | None = None
     ) -> tuple[str, bool, list[Hit]]:
         """The query searched, whether the model rewrote it, and the top `k` hits (default: the
-        chain's k) as `search` ranks them: one chunk a page on a site of 20 pages or more (what
+        chain's k) as `search` ranks them: one chunk a page on a site of 5 pages or more (what
         `python -m rag search` and `eval` score; the model reads `Retriever.passages`)."""
         query, rewritten = self.search_query(question, history)
         return query, rewritten, self._search(query, question, rewritten, k)

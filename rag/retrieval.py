@@ -47,11 +47,11 @@ Lexical = ChunkBM25 | PassageBM25
 # page that matches everywhere (release notes, a long reference page) takes one of the k
 # places, not all of them (chosen leave-one-manual-out: docs/decisions.md). A small site
 # (fewer than SMALL_SITE pages) is not capped: there the second chunk of the right page
-# holds the answer more often than another page does. A limit of 5 ranked as well or better
-# (bench/small_site_probe.py) but stalled a session's first question in the browser room
-# test; it stays 20 until that is understood (docs/decisions.md, issue 12, nineteenth round).
+# holds the answer more often than another page does. The limit was 20 (set on the 7-page
+# guide); 5 ranks as well or better on every manual under 60 pages and on the guide
+# (bench/small_site_probe.py), and keeps a one-page index from returning a single chunk.
 PER_PAGE: int | None = 1
-SMALL_SITE = 20
+SMALL_SITE = 5
 # Three signals are fused over pages (a page counts by its best chunk in each, so a long
 # page does not crowd the others; one chunk of it is returned): the vector similarity; BM25
 # at half its weight, over passages of the page's text, on word stems ("uploads" finds
@@ -398,7 +398,7 @@ class Retriever:
         chunk leaves out is often in its next chunk, not on the next page (bench/reads.py).
         Where they are not (a small site, rank fusion, a store grown between its parts)
         `search`'s chunks are what is read."""
-        picked, fused, similarity = self._ranked(query, k, question, rows_per_page=k)
+        picked, fused, similarity = self._ranked(query, k, question, read_rows=k)
         if fused is None:
             return [hit for _, hit in picked]
         docs = self.store.documents
@@ -413,10 +413,10 @@ class Retriever:
         question: str | None,
         extra: Sequence[tuple[np.ndarray, float]] = (),
         ranked: Sequence[tuple[list[int], float]] = (),
-        rows_per_page: int = 0,
+        read_rows: int = 0,
     ) -> tuple[list[tuple[int, Hit]], Fused | None, dict[int, float]]:
         """`search`'s hits with their rows, and, where pages were fused by score, the fusion
-        (at least `rows_per_page` chunks offered a page) and the chunks' similarities."""
+        (with the evidence of at least `read_rows` chunks a page) and the chunks' similarities."""
         if k <= 0 or not len(self.store) or not query.strip():
             return [], None, {}
         depth = max(self.fetch_k, k * 4)
@@ -425,7 +425,7 @@ class Retriever:
         cap = self.page_cap()
         pages_fused = self.page_rrf and cap is not None
         by_score = self._by_score(cap) and not (extra or ranked)
-        scored = self._fuse_scores(query, depth, alone, rows_per_page=rows_per_page) if by_score else None
+        scored = self._fuse_scores(query, depth, alone, read_rows=read_rows) if by_score else None
         if scored is not None:
             fusion, similarity = scored
             return self._pick(fusion.scores, similarity, k, cap, self.notes_last(query)), fusion, similarity
@@ -474,7 +474,7 @@ class Retriever:
         question: str | None = None,
         *,
         vector: np.ndarray | None = None,
-        rows_per_page: int = 0,
+        read_rows: int = 0,
     ) -> tuple[Fused, dict[int, float]] | None:
         """The best `depth` pages by their standardised scores (rag/score_fusion.py), and the
         chosen chunks' similarities; None when the store grew between the parts built from it
@@ -487,9 +487,9 @@ class Retriever:
         if found is None or len(found[2]) != len(groups.order):
             return None
         signals, weights, similarity = found
-        offered = max(ROWS_PER_PAGE, (self.per_page or 1) + 2, rows_per_page)
-        fused = fuse(groups, signals, weights, depth, offered)
-        return fused, {row: float(similarity[row]) for row in fused.scores}
+        offered = max(ROWS_PER_PAGE, (self.per_page or 1) + 2)
+        fused = fuse(groups, signals, weights, depth, offered, read_rows)
+        return fused, {row: float(similarity[row]) for row in fused.evidence}
 
     def _signals(self, query: str, question: str | None) -> tuple[Signals, list[float], np.ndarray] | None:
         """What score fusion weighs for `query` (and, for a follow-up, the bare question and the

@@ -107,7 +107,8 @@ class Scaled(NamedTuple):
 class Fused(NamedTuple):
     """The chosen chunks of the best pages: each with its page's fused score (a hair less for
     each next chunk of the page), and each with its own chunk-level evidence, on the same
-    scale across pages (what picks a page's chunks; what a model's passages are ranked by)."""
+    scale across pages (what picks a page's chunks; what a model's passages are ranked by).
+    `evidence` may hold more chunks of a page than `scores` offers (`fuse`'s `read_rows`)."""
 
     scores: dict[int, float]
     evidence: dict[int, float]
@@ -119,10 +120,13 @@ def fuse(
     weights: Sequence[float],
     depth: int,
     rows_per_page: int = ROWS_PER_PAGE,
+    read_rows: int = 0,
 ) -> Fused:
     """The `depth` best pages, each as its chunks with the best chunk-level evidence of their
     own (standardised alike), scored by the page's fused score and, a hair below it, each
-    next chunk. `weights` go with `signals.parts()` in order, one for each."""
+    next chunk. `weights` go with `signals.parts()` in order, one for each. The evidence of
+    up to `read_rows` chunks a page is kept when that is more than `rows_per_page`, and only
+    `rows_per_page` are scored, so what reads more chunks ranks the same pages."""
     used = [part for part in scaled_parts(groups, signals, weights) if part is not None]
     fused = np.zeros(len(groups.starts))
     for part in used:
@@ -135,9 +139,10 @@ def fuse(
         own = np.zeros(len(rows))
         for part in by_row:
             own += part.weight * _row_z(part, rows)
-        for place, best in enumerate(np.argsort(-own, kind="stable")[:rows_per_page]):
+        for place, best in enumerate(np.argsort(-own, kind="stable")[: max(rows_per_page, read_rows)]):
             row = int(rows[int(best)])
-            chosen[row] = float(fused[page]) - 1e-9 * place
+            if place < rows_per_page:
+                chosen[row] = float(fused[page]) - 1e-9 * place
             evidence[row] = float(own[int(best)])
     return Fused(chosen, evidence)
 

@@ -125,3 +125,23 @@ def test_a_direct_link_to_a_page_gets_the_apps_navigation(browser, tmp_path):
         nav.get_by_text("Chat", exact=True).wait_for(timeout=30_000)
         assert "streamlit app" not in nav.inner_text()  # the legacy menu of the pages/ folder
         page.close()
+
+
+def test_going_to_chat_the_moment_the_build_says_done_finds_the_index(app_url, browser):
+    """A participant clicks Chat as soon as the page says the pages are ok. That click ends
+    the Index page's script run at its next message, so the index must already be kept:
+    it was kept after the message once, and a room's first question found no index."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{app_url}/index")
+    page.get_by_role("tab", name="Sample guide (offline)").click(timeout=60_000)
+    page.get_by_role("button", name="Index the sample guide").click()
+    page.wait_for_function("() => document.body.textContent.includes('pages ok')", timeout=120_000)
+    page.get_by_role("link", name="Chat").first.click()
+    box = page.get_by_test_id("stChatInputTextArea")
+    box.wait_for()
+    box.fill("How much memory does an L4 GPU service need?")
+    box.press("Enter")
+    page.get_by_text("Sources (4)").wait_for(timeout=30_000)
+    finished_columns(page, ANSWER)
+    assert "No index yet" not in page.inner_text("body")
+    page.close()

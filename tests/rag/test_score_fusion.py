@@ -6,7 +6,7 @@ from langchain_core.documents import Document
 
 from rag.lexical import PassageBM25
 from rag.retrieval import SMALL_SITE, Retriever
-from rag.score_fusion import PageGroups, Signals, fuse_pages, scaled_parts, standardise
+from rag.score_fusion import PageGroups, Signals, fuse, fuse_pages, scaled_parts, standardise
 from rag.store import SKLearnStore
 from tests.rag.test_retrieval import _pages_store
 
@@ -169,6 +169,20 @@ def test_a_page_offers_as_many_chunks_as_its_cap_needs():
     signals = _signals(vector, [0.0] * 12)
     assert len(fuse_pages(PageGroups.of(keys), signals, (1.0, 0.5, 0.0), depth=1)) == 3
     assert len(fuse_pages(PageGroups.of(keys), signals, (1.0, 0.5, 0.0), 1, rows_per_page=6)) == 6
+
+
+def test_reading_more_chunks_a_page_keeps_the_chunks_the_pages_are_ranked_by():
+    """What the model reads (Retriever.passages) takes more of each page's chunks than a search
+    offers; the search's own offer must not grow with it, or a page whose first chunks repeat
+    others' could rank differently for the model than for the sources."""
+    keys = ["a"] * 6 + [f"o{i}" for i in range(6)]
+    vector = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, *np.linspace(0.1, 0.3, 6)]
+    signals, weights = _signals(vector, [0.0] * 12), (1.0, 0.5, 0.0)
+    plain = fuse(PageGroups.of(keys), signals, weights, depth=3)
+    read = fuse(PageGroups.of(keys), signals, weights, 3, read_rows=5)
+    assert read.scores == plain.scores and len(plain.scores) == 5  # page a's 3 chunks, then o5, o4
+    assert set(read.evidence) == set(plain.evidence) | {3, 4}  # page a's 4th and 5th chunks, read only
+    assert read.evidence[3] > read.evidence[4]
 
 
 def test_a_follow_ups_bare_question_is_a_fourth_signal_that_can_lift_its_page():
