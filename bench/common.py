@@ -421,8 +421,8 @@ CORPORA = {
     # 1.9's manual (Doxygen itself: 33 manual pages, config.html and commands.html holding every
     # option and command, and 326 pages of generated example output), the Rust Reference 1.63
     # (mdBook: print.html, every chapter again on one page, is served beside the chapters, as
-    # every mdBook site serves it) and Jinja 3.1 (Sphinx, 17 pages: a small site, where chunks
-    # are fused by rank, a path no other unseen manual takes).
+    # every mdBook site serves it) and Jinja 3.1 (Sphinx, 17 pages: then a small site, where
+    # chunks were fused by rank; pages are fused from 5 pages since the twentieth round).
     "doxygen": Corpus(
         "doxygen",
         Path("/usr/share/doc/doxygen/html"),

@@ -4,7 +4,7 @@
 
 bench/retrieval.py scores where the page that answers ranks: the sources a reader is shown.
 The chat's model read the first k = 4 chunks, and one chunk a page (the default on sites of
-20 pages or more) gives it four pages' best chunks,
+5 pages or more; 20 before the twentieth round) gives it four pages' best chunks,
 where the answer's other half may sit in the first page's next chunk. So each way of
 choosing the four is scored here on what they state: the mean share of an answerable
 question's keys (rag/compare.py's `keys_stated`, as an answer is scored) found in the four

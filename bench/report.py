@@ -91,7 +91,7 @@ MANUALS = {
     "cryptography": "cryptography 38 (whole, its changelog shipped gzipped, unseen)",
     "doxygen": "Doxygen 1.9 (Doxygen, whole with its example output, unseen)",
     "rustref": "The Rust Reference 1.63 (mdBook, whole with print.html, unseen)",
-    "jinja2": "Jinja 3.1 (17 pages: a small site, unseen)",
+    "jinja2": "Jinja 3.1 (17 pages, unseen)",
 }
 PIPELINES = ("notebook", "notebook+RRF", "ours")
 
@@ -558,7 +558,8 @@ def reads_section(data: dict) -> list[str]:
     lines = [
         ran_on(data) + " What the first four chunks state of each answerable question's answer keys "
         "(rag/compare.py's `keys_stated`, as answers are scored): the mean share, then in brackets how "
-        "often all; `ours` is `search` (one chunk a page on sites of 20 pages or more: the sources), "
+        "often all; `ours` is `search` (one chunk a page on sites of 5 pages or more, 20 before the "
+        "twentieth round: the sources), "
         "`ours, passages` what the chat reads (the best chunks of `search`'s first four pages). "
         "The notebook's ways where its index was saved.",
         "",

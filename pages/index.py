@@ -201,10 +201,12 @@ def build(request: BuildRequest, mode: str) -> None:
                 status.update(label="No page could be indexed", state="error", expanded=True)
                 _no_pages(report)
                 return
+            stop.empty()  # a Stop pressed until now ends the run here, and nothing is kept
             bar.progress(1.0, text="Preparing search…")
             # Kept before the page says the build is done: a user who goes to Chat at once
             # (a script run ends at its next message) must find the index there.
             kept = _keep(store, report, current, request.name)
+            bar.progress(1.0, text="Done")
             status.update(label=report.summary(), state="complete", expanded=bool(report.failures))
     finally:
         _remove_uploads(request.urls)
