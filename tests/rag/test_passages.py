@@ -71,3 +71,24 @@ def test_passages_keep_release_notes_last_and_weigh_a_follow_ups_question(local_
         followed = retriever.passages(history, k=k, question="And memory?")
         assert _pages(followed) <= _pages(retriever.search(history, k=k, question="And memory?"))
     assert retriever.passages(QUESTION, k=0) == [] and retriever.search(QUESTION, k=0) == []
+
+
+def test_a_page_of_copies_is_left_out_of_the_passages_as_of_the_search(local_embeddings):
+    """A page whose best chunks copy chunks already read (a joined page) is dropped by `search`:
+    its chunks are duplicates. Passages read more chunks a page, and must not bring it back
+    through a chunk `search` never offered, which would put a page the sources never list
+    into the model's prompt."""
+    parts = [
+        "An L4 GPU service on Cloud Run needs at least 4 CPUs.",
+        "An L4 GPU service on Cloud Run needs at least 16 GiB of memory.",
+        "An L4 GPU service on Cloud Run can scale to zero instances.",
+    ]
+    cooking = [f"Cooking pasta, chapter {i}: boil water, add salt, stir, wait." for i in range(4)]
+    pages = [(f"part{i}.html", text) for i, text in enumerate(parts)]
+    joined = [("all.html", text) for text in [*parts, *cooking]]
+    near = [("near.html", "Cloud Run services on GPUs take a while to start.")]
+    retriever = Retriever(_pages_store(local_embeddings, [*pages, *joined, *near, *FILLER]))
+    question = "What does an L4 GPU service on Cloud Run need?"
+    found, read = retriever.search(question, k=4), retriever.passages(question, k=4)
+    assert "http://d/all.html" not in _pages(found)  # its three offered chunks were copies
+    assert _pages(read) == _pages(found)
