@@ -340,25 +340,23 @@ class Retriever:
         count each page among the first TOP results of a heading it does not have."""
         docs = list(self.store.documents)
         keys = [self.page_key(doc, row) for row, doc in enumerate(docs)]
-        page_of_doc = {id(doc): key for doc, key in zip(docs, keys, strict=True)}
         headings = probe_headings(docs, self.page_key)
         vectors = embed_array(self.store.embeddings, [text for text, _ in headings])
         counts: Counter[str] = Counter()
         for (text, owners), vector in zip(headings, vectors, strict=True):
-            found = self._first_pages(text, np.asarray(vector, dtype=np.float32), page_of_doc)
+            found = self._first_pages(text, np.asarray(vector, dtype=np.float32), keys)
             counts.update(page for page in found if page not in owners)
         return HubPages.of(keys, counts)
 
-    def _first_pages(self, query: str, vector: np.ndarray, page_of_doc: dict[int, str]) -> list[str]:
-        """The distinct pages of a search's first TOP chunks, as `search` orders them, by score
-        fusion without the hub signal."""
+    def _first_pages(self, query: str, vector: np.ndarray, keys: list[str]) -> list[str]:
+        """The distinct pages (`keys`: each row's page) of a search's first TOP chunks, as
+        `search` orders them, by score fusion without the hub signal."""
         scored = self._fuse_scores(query, max(self.fetch_k, TOP * 4), vector=vector)
         if scored is None:
             return []
         fused, similarity = scored
         picked = self._pick(fused.scores, similarity, TOP, self.page_cap(), self.notes_last(query))
-        hits = [hit for _, hit in picked]
-        return list(dict.fromkeys(page_of_doc[id(h.document)] for h in hits if id(h.document) in page_of_doc))
+        return list(dict.fromkeys(keys[row] for row, _ in picked if row < len(keys)))  # rows added since: out
 
     def _hub_rows(self) -> np.ndarray | None:
         """Each chunk's hub-page signal; None when the embedder fails (the search is then
