@@ -441,6 +441,37 @@ CORPORA = {
         ROOT / "bench" / "data" / "jinja2-qa.jsonl",
         "python-jinja2-doc",
     ),
+    # Four more in the twenty-first round, written before any retrieval ran on them and served
+    # whole, as a participant would index them: Hypothesis 6.67 (Sphinx, 53 pages, with its
+    # 338k-character changelog and 26 highlighted source listings) and Pygments 2.14 (Sphinx,
+    # 30 pages, a third of its text the generated list of 548 lexers).
+    "hypothesis": Corpus(
+        "hypothesis",
+        Path("/usr/share/doc/python-hypothesis-doc/html"),
+        ROOT / "bench" / "data" / "hypothesis-qa.jsonl",
+        "python-hypothesis-doc",
+    ),
+    "pygments": Corpus(
+        "pygments",
+        Path("/usr/share/doc/python-pygments-doc/html"),
+        ROOT / "bench" / "data" / "pygments-qa.jsonl",
+        "python-pygments-doc",
+    ),
+    # and two from generators of manuals the default does worst on (admin guides, Texinfo):
+    # NTPsec 1.2 (Asciidoctor, 87 pages, its man pages repeating the option pages) and the
+    # Libgcrypt 1.10 reference manual (Texinfo, one node a page).
+    "ntpsec": Corpus(
+        "ntpsec",
+        Path("/usr/share/doc/ntpsec-doc/html"),
+        ROOT / "bench" / "data" / "ntpsec-qa.jsonl",
+        "ntpsec-doc",
+    ),
+    "libgcrypt": Corpus(
+        "libgcrypt",
+        Path("/usr/share/doc/libgcrypt20-doc/html"),
+        ROOT / "bench" / "data" / "libgcrypt-qa.jsonl",
+        "libgcrypt20-doc",
+    ),
 }
 
 

@@ -110,19 +110,31 @@ def follow_up_objective(scores: dict[str, dict], manuals: list[str], base: dict 
 
 
 class WithMore(Retriever):
-    """The fifteenth round's default (FIFTEENTH_ROUND), with one further signal of `kind` fused
-    in at `weight`: `values(query, rows)` gives it for each of the store's `rows` chunks."""
+    """The fifteenth round's default (FIFTEENTH_ROUND; or `settings`), with one further signal
+    of `kind` fused in at `weight`: `values(query, rows)` gives it for each of the store's
+    `rows` chunks (a subclass may take it from more: `more`)."""
 
     def __init__(
-        self, store: SKLearnStore, weight: float, kind: Kind, values: Callable[[str, int], np.ndarray]
+        self,
+        store: SKLearnStore,
+        weight: float,
+        kind: Kind,
+        values: Callable[[str, int], np.ndarray] | None = None,
+        settings: dict[str, Any] = FIFTEENTH_ROUND,
     ) -> None:
-        super().__init__(store, **FIFTEENTH_ROUND)
+        super().__init__(store, **settings)
         self.weight, self.kind, self.values = weight, kind, values
+
+    def more(self, query: str, question: str | None, similarity: np.ndarray) -> np.ndarray | None:
+        """The further signal for each chunk row; None to leave it out of this search."""
+        return None if self.values is None else self.values(query, len(similarity))
 
     def _signals(self, query: str, question: str | None) -> tuple[Signals, list[float], np.ndarray] | None:
         found = super()._signals(query, question)
         if found is None or not self.weight:
             return found
         signals, weights, similarity = found
-        extra = self.values(query, len(similarity))
+        extra = self.more(query, question, similarity)
+        if extra is None:
+            return found
         return replace(signals, more=((extra, self.kind),)), [*weights, self.weight], similarity

@@ -92,6 +92,10 @@ MANUALS = {
     "doxygen": "Doxygen 1.9 (Doxygen, whole with its example output, unseen)",
     "rustref": "The Rust Reference 1.63 (mdBook, whole with print.html, unseen)",
     "jinja2": "Jinja 3.1 (17 pages, unseen)",
+    "hypothesis": "Hypothesis 6.67 (whole with its changelog and source pages, unseen)",
+    "pygments": "Pygments 2.14 (whole, unseen)",
+    "ntpsec": "NTPsec 1.2 (Asciidoctor; whole, unseen)",
+    "libgcrypt": "Libgcrypt 1.10 reference (Texinfo; whole, unseen)",
 }
 PIPELINES = ("notebook", "notebook+RRF", "ours")
 
@@ -404,6 +408,23 @@ def cost_table(blurb: str) -> Callable[[dict], list[str]]:
         return [*lines, ""]
 
     return render
+
+
+def hyde_section(data: dict) -> list[str]:
+    """bench/hyde_check.py: how often the embedded model's guess at an answer names a key."""
+    lines = [
+        ran_on(data) + " `bench/hyde_check.py`: the embedded model's guess at each answerable "
+        f"single-turn question's answer ({data['tokens']} tokens, greedy, `{data['model']}`), and how "
+        "many guesses state an answer key the question does not already state (what a HyDE search "
+        "would need to move towards the page).",
+        "",
+        "| manual | questions | guesses stating a new key | s a guess |",
+        "|---|---|---|---|",
+    ]
+    for name, row in data["manuals"].items():
+        lines.append(f"| {name} | {row['questions']} | {row['adds a key']} | {row['s per guess']} |")
+    total = data["overall"]
+    return [*lines, f"| **all** | {total['questions']} | {total['adds a key']} | |", ""]
 
 
 outline_section = probe_grid(
@@ -1221,6 +1242,26 @@ def main() -> None:
                 "bench/reads.py) beside each row in the result file.",
                 "small-under-20",
             ),
+        ),
+        *section(
+            "### A question's rare words, a page's second chunk (twenty-first round; measured, not taken)",
+            "keyword-probe",
+            "bench/keyword_probe.py",
+            probe_grid(
+                "`bench/keyword_probe.py`, beside today's default (`default`): the question's words in "
+                "under 5% of the manual's chunks, embedded as a second query and fused in as chunk "
+                "evidence at weight W (`keywords-W`), or each page's second-best chunk similarity as a "
+                "page signal (`second-W`). Run on five manuals: both lose single-turn R@4 on gnuplot at "
+                "every weight (and `keywords` on CMake), so neither can land under the rule that a "
+                "change loses on no manual, and the run over the others was stopped.",
+                "default",
+            ),
+        ),
+        *section(
+            "### HyDE with the embedded model (twenty-first round; measured, not taken)",
+            "hyde-check",
+            "bench/hyde_check.py",
+            hyde_section,
         ),
         *section(
             "### What the model reads (issue 12, nineteenth round)", "reads", "bench/reads.py", reads_section

@@ -1,0 +1,93 @@
+"""Two further signals beside today's default, chosen leave-one-manual-out (issue 12,
+twenty-first round).
+
+    .venv/bin/python bench/keyword_probe.py [--corpora gnuplot cmake ...] [--weights 0 0.25 0.5]
+
+- `keywords-w`: the question's rare words alone (those in under 5% of the manual's chunks,
+  stop words dropped, in the question's order) embedded as a second query, its similarity
+  to each chunk fused in as chunk evidence at weight w. Questions written by users are long
+  and tell a story ("I'm logged into a server over SSH with no X display..."); MiniLM
+  averages the story in, and the words that name the feature weigh little.
+- `second-w`: each page's second-best chunk similarity as a page signal at weight w: a page
+  where two sections are near the question is more likely about it than one with a single
+  near chunk (the best chunk alone decides the vector signal today).
+
+On each manual's saved `ours` index (bench/retrieval.py, run it first; small sites are
+skipped: score fusion does not run there). Each manual's setting is chosen on the *other*
+manuals by the default's rule (bench/retrieval_variants.py). Results:
+bench/results/keyword-probe.json; a run on some manuals keeps the others' rows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+
+import numpy as np
+from probe_grid import WithMore, prepared, scored, sharing, weights_main
+from retrieval_variants import MemoEmbeddings
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+from rag.score_fusion import Kind, PageGroups
+from rag.store import SKLearnStore
+
+WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.+#-]*[A-Za-z0-9_+#]")
+RARE = 0.05  # a word in fewer than this share of the manual's chunks is a keyword
+
+
+class WithSignal(WithMore):
+    """Today's default with one further signal of `kind` fused in at `weight`:
+    `values(query, question, similarity)` gives it for every chunk row."""
+
+    def __init__(self, store: SKLearnStore, weight: float, kind: Kind, values: Callable) -> None:
+        super().__init__(store, weight, kind, settings={})
+        self.signal = values
+
+    def more(self, query: str, question: str | None, similarity: np.ndarray) -> np.ndarray | None:
+        return self.signal(query, question, similarity)
+
+
+def chunk_frequency(store: SKLearnStore) -> tuple[Counter, int]:
+    counts: Counter = Counter()
+    for doc in store.documents:
+        counts.update({w.lower() for w in WORD.findall(doc.page_content)})
+    return counts, len(store.documents)
+
+
+def keywords(text: str, df: Counter, n: int) -> str:
+    words = [w for w in WORD.findall(text) if w.lower() not in ENGLISH_STOP_WORDS]
+    return " ".join(w for w in words if df.get(w.lower(), 0) < RARE * n)
+
+
+def probe_rows(name: str, embeddings: MemoEmbeddings, weights: list[float]) -> dict[str, dict]:
+    found = prepared(name, embeddings)
+    if found is None:
+        return {}
+    store, first = found
+    df, n = chunk_frequency(store)
+    groups = PageGroups.of([first.page_key(d, i) for i, d in enumerate(store.documents)])
+
+    def rare(query: str, question: str | None, _similarity: np.ndarray) -> np.ndarray | None:
+        words = keywords(question or query, df, n)
+        if not words:
+            return None
+        return store.similarities(np.asarray(embeddings.embed_query(words), dtype=np.float32))
+
+    def second(_query: str, _question: str | None, similarity: np.ndarray) -> np.ndarray:
+        out = np.empty(len(similarity))
+        for page in range(len(groups.starts)):
+            rows = groups.rows(page)
+            values = np.sort(similarity[rows])
+            out[rows] = values[-2] if len(values) > 1 else values[-1]
+        return out
+
+    rows = {"default": scored(first, name)}
+    for w in (w for w in weights if w):
+        rows[f"keywords-{w:g}"] = scored(sharing(WithSignal(store, w, "chunk", rare), first), name)
+        rows[f"second-{w:g}"] = scored(sharing(WithSignal(store, w, "page", second), first), name)
+    return rows
+
+
+if __name__ == "__main__":
+    weights_main("keyword-probe", probe_rows, weights=(0.0, 0.125, 0.25, 0.5))
