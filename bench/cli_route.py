@@ -32,10 +32,8 @@ K = 10
 # Small manuals (every page is embedded afresh), setuptools for a gold page whose file name
 # holds spaces ("python 2 sunset.html"), gettext and flex for two that are not Sphinx; the
 # four manuals first measured in the twenty-first round.
-DEFAULT = (
-    *("markdown", "click", "xapian", "pymongo", "setuptools", "gettext", "flex", "psycopg2"),
-    *("hypothesis", "pygments", "ntpsec", "libgcrypt"),
-)
+DEFAULT = ("markdown", "click", "xapian", "pymongo", "setuptools", "gettext", "flex", "psycopg2")
+DEFAULT += ("hypothesis", "pygments", "ntpsec", "libgcrypt")
 
 
 def rag_command(*args: str) -> str:

@@ -7,17 +7,18 @@ HyDE (Gao et al. 2022) searches with a model's guess at the answer instead of th
 so the guess must name what the manual calls the feature. Here the embedded Gemma 3 270M
 (the offline model, through llama.cpp as the app loads it) writes 60 tokens after
 "Question: ...\nAnswer (from the <manual> manual):" (its base-model form; its chat form
-returned nothing), greedily, for each answerable single-turn question, and each guess is
-scored as answers are (rag/compare.py's `keys_stated`): the share of questions whose guess
-states an answer key the question does not already state. A guess that names nothing the
-question does not cannot move a search towards the page; a share near 0 ends the idea
-before a ranking probe. Results: bench/results/hyde-check.json.
+returned nothing), greedily with llama.cpp's repeat penalty at 1.2, for each answerable
+single-turn question, and each guess is scored as answers are (rag/compare.py's
+`keys_stated`): the share of questions whose guess states an answer key the question does
+not already state. A guess that names nothing the question does not cannot move a search
+towards the page; a share near 0 ends the idea before a ranking probe. Results: bench/results/hyde-check.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from typing import TYPE_CHECKING
 
 from common import CORPORA, corpus, questions_of, write_result
 from report import MANUALS
@@ -25,13 +26,16 @@ from report import MANUALS
 from rag.compare import keys_stated
 from rag.llms.embedded.model_file import model_path
 
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
 TOKENS = 60
 # the eight manuals furthest below the floor, and the four written this round
 WEAKEST = ["gnuplot", "cmake", "zsh", "rsyslog", "sqlite", "varnish", "exim", "git"]
 FRESH = ["hypothesis", "pygments", "ntpsec", "libgcrypt"]
 
 
-def guesses(llm, name: str) -> dict:
+def guesses(llm: Llama, name: str) -> dict:
     label = MANUALS.get(name, name).split(" (")[0]
     rows, new, took = [], 0, 0.0
     for q in questions_of(corpus(name)):

@@ -1,7 +1,7 @@
 """Two further signals beside today's default, chosen leave-one-manual-out (issue 12,
 twenty-first round).
 
-    .venv/bin/python bench/keyword_probe.py [--corpora gnuplot cmake ...] [--weights 0 0.25 0.5]
+    .venv/bin/python bench/keyword_probe.py [--corpora gnuplot cmake ...] [--weights 0 0.125 0.25]
 
 - `keywords-w`: the question's rare words alone (those in under 5% of the manual's chunks,
   stop words dropped, in the question's order) embedded as a second query, its similarity
@@ -10,7 +10,10 @@ twenty-first round).
   averages the story in, and the words that name the feature weigh little.
 - `second-w`: each page's second-best chunk similarity as a page signal at weight w: a page
   where two sections are near the question is more likely about it than one with a single
-  near chunk (the best chunk alone decides the vector signal today).
+  near chunk (the best chunk alone decides the vector signal today). Among distinct
+  similarities (copies merged into one page hold each chunk twice); a page of one chunk has
+  none (no evidence: 0 once standardised). A first run gave such a page its best chunk again
+  and the copies' repeat; the rows are of the run after that was mended.
 
 On each manual's saved `ours` index (bench/retrieval.py, run it first; small sites are
 skipped: score fusion does not run there). Each manual's setting is chosen on the *other*
@@ -29,18 +32,21 @@ from probe_grid import WithMore, prepared, scored, sharing, weights_main
 from retrieval_variants import MemoEmbeddings
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from rag.score_fusion import Kind, PageGroups
+from rag.score_fusion import Kind
 from rag.store import SKLearnStore
 
 WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.+#-]*[A-Za-z0-9_+#]")
 RARE = 0.05  # a word in fewer than this share of the manual's chunks is a keyword
 
 
+Signal = Callable[[str, str | None, np.ndarray], np.ndarray | None]
+
+
 class WithSignal(WithMore):
     """Today's default with one further signal of `kind` fused in at `weight`:
     `values(query, question, similarity)` gives it for every chunk row."""
 
-    def __init__(self, store: SKLearnStore, weight: float, kind: Kind, values: Callable) -> None:
+    def __init__(self, store: SKLearnStore, weight: float, kind: Kind, values: Signal) -> None:
         super().__init__(store, weight, kind, settings={})
         self.signal = values
 
@@ -66,7 +72,7 @@ def probe_rows(name: str, embeddings: MemoEmbeddings, weights: list[float]) -> d
         return {}
     store, first = found
     df, n = chunk_frequency(store)
-    groups = PageGroups.of([first.page_key(d, i) for i, d in enumerate(store.documents)])
+    groups = first.page_groups()
 
     def rare(query: str, question: str | None, _similarity: np.ndarray) -> np.ndarray | None:
         words = keywords(question or query, df, n)
@@ -75,11 +81,14 @@ def probe_rows(name: str, embeddings: MemoEmbeddings, weights: list[float]) -> d
         return store.similarities(np.asarray(embeddings.embed_query(words), dtype=np.float32))
 
     def second(_query: str, _question: str | None, similarity: np.ndarray) -> np.ndarray:
-        out = np.empty(len(similarity))
+        # distinct values: pages merged as copies hold each chunk twice; a page of one chunk
+        # has no second (NaN: no evidence, z-score 0), not its best again
+        out = np.full(len(similarity), np.nan)
         for page in range(len(groups.starts)):
             rows = groups.rows(page)
-            values = np.sort(similarity[rows])
-            out[rows] = values[-2] if len(values) > 1 else values[-1]
+            values = np.unique(similarity[rows])
+            if len(values) > 1:
+                out[rows] = values[-2]
         return out
 
     rows = {"default": scored(first, name)}
@@ -90,4 +99,4 @@ def probe_rows(name: str, embeddings: MemoEmbeddings, weights: list[float]) -> d
 
 
 if __name__ == "__main__":
-    weights_main("keyword-probe", probe_rows, weights=(0.0, 0.125, 0.25, 0.5))
+    weights_main("keyword-probe", probe_rows, weights=(0.0, 0.125, 0.25))

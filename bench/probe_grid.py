@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -112,7 +112,7 @@ def follow_up_objective(scores: dict[str, dict], manuals: list[str], base: dict 
 class WithMore(Retriever):
     """The fifteenth round's default (FIFTEENTH_ROUND; or `settings`), with one further signal
     of `kind` fused in at `weight`: `values(query, rows)` gives it for each of the store's
-    `rows` chunks (a subclass may take it from more: `more`)."""
+    `rows` chunks, or a subclass overrides `more`."""
 
     def __init__(
         self,
@@ -120,7 +120,7 @@ class WithMore(Retriever):
         weight: float,
         kind: Kind,
         values: Callable[[str, int], np.ndarray] | None = None,
-        settings: dict[str, Any] = FIFTEENTH_ROUND,
+        settings: Mapping[str, Any] = FIFTEENTH_ROUND,
     ) -> None:
         super().__init__(store, **settings)
         self.weight, self.kind, self.values = weight, kind, values

@@ -418,13 +418,15 @@ def hyde_section(data: dict) -> list[str]:
         "many guesses state an answer key the question does not already state (what a HyDE search "
         "would need to move towards the page).",
         "",
-        "| manual | questions | guesses stating a new key | s a guess |",
+        "| manual | questions | guesses stating a new key | s per guess |",
         "|---|---|---|---|",
     ]
     for name, row in data["manuals"].items():
-        lines.append(f"| {name} | {row['questions']} | {row['adds a key']} | {row['s per guess']} |")
+        label = MANUALS.get(name, name)
+        lines.append(f"| {label} | {row['questions']} | {row['adds a key']} | {row['s per guess']} |")
     total = data["overall"]
-    return [*lines, f"| **all** | {total['questions']} | {total['adds a key']} | |", ""]
+    share = total["adds a key"] / total["questions"]
+    return [*lines, f"| **all** | {total['questions']} | {total['adds a key']} ({share:.1%}) | |", ""]
 
 
 outline_section = probe_grid(
@@ -1251,9 +1253,11 @@ def main() -> None:
                 "`bench/keyword_probe.py`, beside today's default (`default`): the question's words in "
                 "under 5% of the manual's chunks, embedded as a second query and fused in as chunk "
                 "evidence at weight W (`keywords-W`), or each page's second-best chunk similarity as a "
-                "page signal (`second-W`). Run on five manuals: both lose single-turn R@4 on gnuplot at "
-                "every weight (and `keywords` on CMake), so neither can land under the rule that a "
-                "change loses on no manual, and the run over the others was stopped.",
+                "page signal (`second-W`; a page of one chunk has none). Run on the six manuals whose "
+                "indexes this machine had: `keywords` loses single-turn R@4 on gnuplot and CMake at both "
+                "weights (and on BIND 9 at 0.25), so it cannot land; `second-0.125` moves no R@4 on any "
+                "of the six (MRR up on four, down on Zsh), so it cannot lift the floor, and choosing it "
+                "would need all 51 manuals.",
                 "default",
             ),
         ),
