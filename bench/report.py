@@ -1253,11 +1253,12 @@ def main() -> None:
                 "`bench/keyword_probe.py`, beside today's default (`default`): the question's words in "
                 "under 5% of the manual's chunks, embedded as a second query and fused in as chunk "
                 "evidence at weight W (`keywords-W`), or each page's second-best chunk similarity as a "
-                "page signal (`second-W`; a page of one chunk has none). Run on the six manuals whose "
-                "indexes this machine had: `keywords` loses single-turn R@4 on gnuplot and CMake at both "
-                "weights (and on BIND 9 at 0.25), so it cannot land; `second-0.125` moves no R@4 on any "
-                "of the six (MRR up on four, down on Zsh), so it cannot lift the floor, and choosing it "
-                "would need all 51 manuals.",
+                "page signal (`second-W`; a page of one chunk has none). Run on the 28 manuals whose "
+                "indexes this machine had or rebuilt in the time left: `keywords` gains R@4 on some and "
+                "loses on gnuplot, CMake, Flask and lxml at both weights, so it cannot land; "
+                "`second-0.125` gains on Pillow and the Rust Reference and loses on none (follow-ups up "
+                "on flex, MRR +0.004 a manual): a candidate for a run over all 51 manuals, not taken "
+                "this round.",
                 "default",
             ),
         ),
