@@ -472,6 +472,22 @@ CORPORA = {
         ROOT / "bench" / "data" / "libgcrypt-qa.jsonl",
         "libgcrypt20-doc",
     ),
+    # Two more in the twenty-second round, written before any retrieval ran on them, measured
+    # once with the round's candidate (a page's second-best chunk, not taken), then today's:
+    # attrs 22.2 (Sphinx, 17 pages, its changelog served) and Babel 2.10 (Sphinx, 29 pages with
+    # an API reference; its changelog shipped gzipped).
+    "attr": Corpus(
+        "attr",
+        Path("/usr/share/doc/python-attr-doc/html"),
+        ROOT / "bench" / "data" / "attr-qa.jsonl",
+        "python-attr-doc",
+    ),
+    "babel": Corpus(
+        "babel",
+        Path("/usr/share/doc/python-babel-doc/html"),
+        ROOT / "bench" / "data" / "babel-qa.jsonl",
+        "python-babel-doc",
+    ),
 }
 
 

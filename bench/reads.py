@@ -17,7 +17,8 @@ vector search) and its chunks with BM25 by RRF where the notebook's index was sa
 page; ours fused chunk by chunk as a small site is (no cap). For `ours` and `ours,
 passages`, also the offline demo's answers (`answered`: the embedded model's chain, which
 quotes what it reads). With `--guide FOLDER` the bundled guide too (indexed into FOLDER).
-Results: bench/results/reads.json; a run on some manuals keeps the others' rows.
+Results: bench/results/reads.json; a run on some manuals keeps the others' rows, and a manual's
+baseline rows when its notebook index is not saved (they do not depend on our default).
 """
 
 from __future__ import annotations
@@ -145,7 +146,7 @@ def main() -> None:
     rows: dict[str, dict] = json.loads(saved.read_text())["manuals"] if saved.exists() else {}
     for name in args.corpora:
         if (CACHE / f"{name}-ours.ragidx").exists():
-            rows[name] = ways(name, embeddings)
+            rows[name] = rows.get(name, {}) | ways(name, embeddings)
             print(name, rows[name], flush=True)
     if args.guide:
         store = SKLearnStore.load(sample_index_file(Path(args.guide)), embeddings, EMBEDDER)

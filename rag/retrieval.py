@@ -37,7 +37,7 @@ from .hub_pages import TOP, HubPages, probe_headings
 from .lexical import ChunkBM25, PassageBM25
 from .outlines import Outlines
 from .release_notes import ASKS_WHAT_CHANGED, release_notes_pages
-from .score_fusion import ROWS_PER_PAGE, Fused, PageGroups, Signals, fuse
+from .score_fusion import ROWS_PER_PAGE, Fused, PageGroups, Signals, fuse, runner_up
 from .store import SKLearnStore, page_of, page_of_rows, pages_of
 
 Mode = Literal["hybrid", "vector", "bm25"]
@@ -108,6 +108,12 @@ HUB_PENALTY = 0.0
 # is a page signal at this weight. Chosen leave-one-manual-out by the default's rule
 # (docs/decisions.md, issue 12, sixteenth round).
 HUB_PAGE_WEIGHT = 0.125
+# A page with two sections near the question may be more about it than one with a single near
+# chunk, which alone decides the vector signal: each page's second-best chunk similarity
+# (score_fusion.runner_up) can be a page signal at this weight. Measured on every manual and not
+# taken: at 0.125 it gains R@4 on three manuals and loses a question on two (docs/decisions.md,
+# issue 12, twenty-second round); an option for bench/ and callers.
+SECOND_CHUNK_WEIGHT = 0.0
 # After the count fails (an embedder that is down), searches go without it this many seconds
 # before one tries again, so a room's searches do not each wait on a failing embedder.
 HUB_RETRY_S = 60.0
@@ -143,6 +149,7 @@ class Retriever:
         question_weight: float = QUESTION_WEIGHT,
         outline_weight: float = OUTLINE_WEIGHT,
         hub_page_weight: float = HUB_PAGE_WEIGHT,
+        second_chunk_weight: float = SECOND_CHUNK_WEIGHT,
         small_site: int = SMALL_SITE,
     ) -> None:
         self.store = store
@@ -159,9 +166,9 @@ class Retriever:
         self.listings_last = self.release_notes_last = self.aggregates_last = not plain
         self.merge_copies = merge_copies and not plain
         self.fusion: Fusion = "rank" if plain else fusion
-        self.question_weight = 0.0 if plain else question_weight
-        self.outline_weight = 0.0 if plain else outline_weight
+        self.question_weight, self.outline_weight = (0.0, 0.0) if plain else (question_weight, outline_weight)
         self.hub_page_weight = 0.0 if plain else hub_page_weight
+        self.second_chunk_weight = 0.0 if plain else second_chunk_weight
         self.small_site = small_site
         self._groups: PageGroups | None = None
         self._copies: dict[str, str] = {}
@@ -499,7 +506,8 @@ class Retriever:
     def _evidence(
         self, query: str, question: str | None, vector: np.ndarray, hubs: bool
     ) -> tuple[Signals, list[float], np.ndarray] | None:
-        """`_signals` for the query's vector; with `hubs`, the hub-page signal too."""
+        """`_signals` for the query's vector; with `hubs`, the hub-page and second-chunk signals
+        too (hub pages are counted without them: the hub signal was chosen so)."""
         similarity = self.store.similarities(vector)
         nearness = self._nearness(similarity)
         centroid = self.centroids().row_scores(vector) if self.page_weight else np.zeros_like(similarity)
@@ -514,12 +522,21 @@ class Retriever:
         asked = [part for part in (question_near, outline) if part is not None]
         if len({len(part) for part in [similarity, centroid, nearness, *asked]}) != 1:
             return None
+        second = self._second_chunks(similarity) if hubs and self.second_chunk_weight else None
         lexical = self.bm25().row_scores(query, len(similarity))
         weights = [1.0, self.lexical_weight, self.page_weight]
         weights += [] if question_near is None else [self.question_weight]
         weights += [] if outline is None else [self.outline_weight]
         weights += [] if hub is None else [self.hub_page_weight]
-        return Signals(nearness, lexical, centroid, question_near, outline, hub), weights, similarity
+        weights += [] if second is None else [self.second_chunk_weight]
+        signals = Signals(nearness, lexical, centroid, question_near, outline, hub, second)
+        return signals, weights, similarity
+
+    def _second_chunks(self, similarity: np.ndarray) -> np.ndarray | None:
+        """Each row's page second-best chunk similarity; None when chunks were added since the
+        similarities were taken (the search that follows finds the sizes differ)."""
+        groups = self.page_groups()
+        return runner_up(groups, similarity) if len(groups.order) == len(similarity) else None
 
     def _nearness(self, similarity: np.ndarray) -> np.ndarray | None:
         """Each chunk's vector evidence for score fusion: its similarity, less the hub

@@ -5,7 +5,8 @@ whose BM25 score stands far above every other page's counts no more than one tha
 a hair. Here each page gets its best chunk's vector similarity, its best BM25 passage's
 score and its centroid's similarity (and, for a follow-up searched with its history, the
 bare question's own similarity, twelfth round, and its page outline's, fifteenth; and
-for every search, how often the page comes up for the manual's own headings, sixteenth); each
+for every search, how often the page comes up for the manual's own headings, sixteenth; an
+option measured and not taken: its second-best chunk's similarity, twenty-second); each
 signal is standardised over the manual's pages (z-scores: pages without a BM25 match stay
 at 0) and they are summed with the retriever's weights. Measured against RRF on every
 manual in bench/ (docs/decisions.md, issue 12, tenth round).
@@ -28,8 +29,8 @@ Kind = Literal["chunk", "lexical", "page"]
 class Signals:
     """Per chunk row: the vector similarity, the BM25 score and the page centroid's similarity;
     for a follow-up searched with its history, also the latest question's own similarity and
-    its page outline's; the page's hub signal; then any further signals a benchmark measures
-    beside them (`more`, each with its kind)."""
+    its page outline's; the page's hub signal and its second-best chunk's similarity; then any
+    further signals a benchmark measures beside them (`more`, each with its kind)."""
 
     vector: np.ndarray
     lexical: np.ndarray
@@ -37,6 +38,7 @@ class Signals:
     question: np.ndarray | None = None
     outline: np.ndarray | None = None  # a follow-up's: its page outline's similarity (rag/outlines.py)
     hub_pages: np.ndarray | None = None  # -log(1 + how often the page comes up), rag/hub_pages.py
+    second_chunk: np.ndarray | None = None  # the page's second-best chunk similarity (runner_up)
     more: tuple[tuple[np.ndarray, Kind], ...] = ()  # further evidence a benchmark measures
 
     def parts(self) -> list[tuple[np.ndarray, Kind]]:
@@ -46,10 +48,14 @@ class Signals:
             (self.lexical, "lexical"),
             (self.centroid, "page"),
         ]
-        asked: list[tuple[np.ndarray, Kind]] = [] if self.question is None else [(self.question, "chunk")]
-        outline: list[tuple[np.ndarray, Kind]] = [] if self.outline is None else [(self.outline, "page")]
-        hubs: list[tuple[np.ndarray, Kind]] = [] if self.hub_pages is None else [(self.hub_pages, "page")]
-        return [*found, *asked, *outline, *hubs, *self.more]
+        optional: list[tuple[np.ndarray | None, Kind]] = [
+            (self.question, "chunk"),
+            (self.outline, "page"),
+            (self.hub_pages, "page"),
+            (self.second_chunk, "page"),
+        ]
+        given = [(values, kind) for values, kind in optional if values is not None]
+        return [*found, *given, *self.more]
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,23 @@ class PageGroups:
     def rows(self, page: int) -> np.ndarray:
         end = self.starts[page + 1] if page + 1 < len(self.starts) else len(self.order)
         return self.order[self.starts[page] : end]
+
+
+def runner_up(groups: PageGroups, values: np.ndarray) -> np.ndarray:
+    """For each row, its page's second-largest distinct value; NaN (no evidence) for a page
+    with none. Distinct: copies merged into one page hold each chunk twice, and a page of one
+    chunk must not count its best again. A chunk whose value is not finite (a broken embedding)
+    is no evidence, as in `_scaled`: the page's other chunks still count."""
+    if not len(values):
+        return np.zeros(0)
+    ordered = values[groups.order].astype(np.float64)
+    ordered = np.where(np.isfinite(ordered), ordered, -np.inf)
+    sizes = np.diff(np.r_[groups.starts, len(ordered)])
+    best = np.repeat(np.maximum.reduceat(ordered, groups.starts), sizes)
+    second = np.maximum.reduceat(np.where(ordered < best, ordered, -np.inf), groups.starts)
+    out = np.empty(len(values))
+    out[groups.order] = np.repeat(np.where(np.isfinite(second), second, np.nan), sizes)
+    return out
 
 
 def standardise(values: np.ndarray, mask: np.ndarray) -> tuple[float, float]:

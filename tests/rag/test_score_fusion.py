@@ -6,7 +6,7 @@ from langchain_core.documents import Document
 
 from rag.lexical import PassageBM25
 from rag.retrieval import SMALL_SITE, Retriever
-from rag.score_fusion import PageGroups, Signals, fuse, fuse_pages, scaled_parts, standardise
+from rag.score_fusion import PageGroups, Signals, fuse, fuse_pages, runner_up, scaled_parts, standardise
 from rag.store import SKLearnStore
 from tests.rag.test_retrieval import _pages_store
 
@@ -232,3 +232,46 @@ def test_a_broken_question_embedding_is_no_evidence_and_spoils_nothing(weight):
     fused = fuse_pages(PageGroups.of(keys), signals, (1.0, 0.5, 0.0, weight), 3)
     assert all(np.isfinite(list(fused.values())))
     assert fused == fuse_pages(PageGroups.of(keys), plain, (1.0, 0.5, 0.0), 3)  # page a by its row 1
+
+
+def test_runner_up_is_each_pages_second_distinct_value_none_for_a_page_without_one():
+    """Rows in any order; a page of one chunk, and copies merged into one page that hold the
+    same chunk twice, have no second value (NaN: no evidence), not their best again."""
+    groups = PageGroups.of(["a", "b", "a", "c", "a", "d", "d", "b"])
+    values = np.asarray([0.5, 0.3, 0.9, 0.2, 0.7, 0.4, 0.1, 0.3], np.float32)
+    second = runner_up(groups, values)
+    assert np.allclose(second[[0, 2, 4]], 0.7) and np.allclose(second[[5, 6]], 0.1)
+    assert np.isnan(second[[1, 7, 3]]).all()  # b: one value twice; c: one chunk
+    assert runner_up(PageGroups.of([]), np.zeros(0, np.float32)).shape == (0,)
+    broken = np.asarray([0.5, np.nan, 0.9, 0.7, np.inf], np.float32)  # a broken chunk is no evidence
+    assert np.allclose(runner_up(PageGroups.of(["a"] * 5), broken), 0.7)
+
+
+def test_a_page_with_two_near_chunks_passes_one_with_a_single_nearer_chunk():
+    keys = ["a", "a", "a", "b", "b", "b", *(f"o{i}" for i in range(10))]
+    vector = [0.60, 0.20, 0.18, 0.58, 0.55, 0.20, *np.linspace(0.1, 0.3, 10)]
+    plain = _signals(vector, [0.0] * 16)
+    groups = PageGroups.of(keys)
+    second = runner_up(groups, plain.vector)
+    signals = Signals(plain.vector, plain.lexical, plain.centroid, second_chunk=second)
+    assert [kind for _, kind in signals.parts()][-1] == "page"
+    assert list(fuse_pages(groups, plain, (1.0, 0.5, 0.0), 1)) == [0, 1, 2]  # a by its best chunk
+    assert list(fuse_pages(groups, signals, (1.0, 0.5, 0.0, 0.5), 1)) == [3, 4, 5]
+
+
+def test_the_retriever_weighs_second_chunks_in_searches_not_in_counting_hub_pages(local_embeddings):
+    pages = [("gpu", "GPU billing on Cloud Run is per second."), ("gpu", "GPU quotas are set per region.")]
+    store = _site(local_embeddings, pages)
+    query = "How are GPUs billed and what quota do I get?"
+    assert Retriever(store)._signals(query, None)[0].second_chunk is None  # not taken: an option
+    weighed = Retriever(store, second_chunk_weight=0.3)  # a weight no other signal has
+    signals, weights, similarity = weighed._signals(query, None)
+    assert signals.second_chunk is not None and weights[-1] == 0.3 and len(signals.parts()) == len(weights)
+    assert signals.parts()[-1][0] is signals.second_chunk
+    groups = weighed.page_groups()
+    assert np.array_equal(signals.second_chunk, runner_up(groups, similarity), equal_nan=True)
+    assert np.isfinite(signals.second_chunk[:2]).all()  # the page of two chunks has a second
+    counted = weighed._evidence(query, None, weighed.embed_query(query), False)
+    assert counted is not None and counted[0].second_chunk is None  # hub pages counted without it
+    assert Retriever(store, plain=True, second_chunk_weight=0.125).second_chunk_weight == 0.0  # baseline
+    assert weighed._second_chunks(similarity[:-1]) is None  # of a smaller store: left out
