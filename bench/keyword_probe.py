@@ -32,7 +32,7 @@ from probe_grid import WithMore, prepared, scored, sharing, weights_main
 from retrieval_variants import MemoEmbeddings
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from rag.score_fusion import Kind
+from rag.score_fusion import Kind, runner_up
 from rag.store import SKLearnStore
 
 WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.+#-]*[A-Za-z0-9_+#]")
@@ -84,15 +84,7 @@ def probe_rows(name: str, embeddings: MemoEmbeddings, weights: list[float]) -> d
         return store.similarities(np.asarray(embeddings.embed_query(words), dtype=np.float32))
 
     def second(_query: str, _question: str | None, similarity: np.ndarray) -> np.ndarray:
-        # distinct values: pages merged as copies hold each chunk twice; a page of one chunk
-        # has no second (NaN: no evidence, z-score 0), not its best again
-        out = np.full(len(similarity), np.nan)
-        for page in range(len(groups.starts)):
-            rows = groups.rows(page)
-            values = np.unique(similarity[rows])
-            if len(values) > 1:
-                out[rows] = values[-2]
-        return out
+        return runner_up(groups, similarity)  # the library's: distinct values, NaN for none
 
     rows = {"default": scored(first, name)}
     for w in (w for w in weights if w):
