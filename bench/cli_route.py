@@ -31,9 +31,11 @@ from common import RESULTS, ROOT, corpus, page_urls, questions_of, serve, write_
 K = 10
 # Small manuals (every page is embedded afresh), setuptools for a gold page whose file name
 # holds spaces ("python 2 sunset.html"), gettext and flex for two that are not Sphinx; the
-# four manuals first measured in the twenty-first round and the two of the twenty-second.
+# four manuals first measured in the twenty-first round, the two of the twenty-second and the
+# five of the twenty-third.
 DEFAULT = ("markdown", "click", "xapian", "pymongo", "setuptools", "gettext", "flex", "psycopg2")
 DEFAULT += ("hypothesis", "pygments", "ntpsec", "libgcrypt", "attr", "babel")
+DEFAULT += ("debpolicy", "devref", "maxima", "debref", "debfaq")
 
 
 def rag_command(*args: str) -> str:

@@ -488,6 +488,51 @@ CORPORA = {
         ROOT / "bench" / "data" / "babel-qa.jsonl",
         "python-babel-doc",
     ),
+    # Two more in the twenty-third round, Debian's own manuals, written before any retrieval ran
+    # on them and measured once with the twenty-second round's default: the Debian Policy Manual
+    # 4.6.2 (Sphinx, 26 pages with its upgrading checklist, a changelog by version) and the
+    # Developer's Reference 12.18 (Sphinx, 11 pages: 9 chapters of 2k to 113k characters; its
+    # one-page print copy is left out).
+    "debpolicy": Corpus(
+        "debpolicy",
+        Path("/usr/share/doc/debian-policy/policy.html"),
+        ROOT / "bench" / "data" / "debpolicy-qa.jsonl",
+        "debian-policy",
+    ),
+    "devref": Corpus(
+        "devref",
+        Path("/usr/share/developers-reference"),
+        ROOT / "bench" / "data" / "devref-qa.jsonl",
+        "developers-reference",
+        exclude=("developers-reference.html",),
+    ),
+    # And a computer algebra system's reference of the kind the default does worst on (Texinfo,
+    # one node a page, like gnuplot's): the Maxima 5.46 manual, its one-page copy left out.
+    "maxima": Corpus(
+        "maxima",
+        Path("/usr/share/doc/maxima-doc/html"),
+        ROOT / "bench" / "data" / "maxima-qa.jsonl",
+        "maxima-doc",
+        exclude=("maxima_singlepage.html",),
+    ),
+    # Two more of Debian's own, DocBook (the generator of the Debian Handbook): the Debian
+    # Reference 2.100 (15 pages: 12 chapters, a preface, an appendix, the contents) and the
+    # Debian FAQ 11.1 (17 pages); each page is served once, by its English name (the other is
+    # a symbolic link to it).
+    "debref": Corpus(
+        "debref",
+        Path("/usr/share/debian-reference"),
+        ROOT / "bench" / "data" / "debref-qa.jsonl",
+        "debian-reference-en",
+        include=("*.en.html",),
+    ),
+    "debfaq": Corpus(
+        "debfaq",
+        Path("/usr/share/doc/debian/FAQ"),
+        ROOT / "bench" / "data" / "debfaq-qa.jsonl",
+        "debian-faq",
+        include=("*.en.html",),
+    ),
 }
 
 

@@ -69,6 +69,9 @@ _VERSION = re.compile(
     rf"(?: (?:alpha|beta|rc|pre|dev)\.? ?\d*)?$|^{_DATE}$",
     re.I,
 )
+# A numbered section's number, before its heading: Sphinx with numbered sections writes the
+# Debian Policy's checklist as "10.2. Version 4.6.2" (read once more without it).
+_SECTION_NUMBER = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[A-Z](?:\.\d+)+\.?|[A-Z]\.) (?=\S)")
 VERSION_WORDS = frozenset(
     {"version", "release", "released", "changes", "changed", "new", "in", "what's", "since"}
 )
@@ -84,11 +87,12 @@ def is_version_heading(heading: str, title: str = "") -> bool:
     if len(text) > HEADING_CHARS:
         return False
     text = " ".join(_MARKS.sub(" ", text).split())
-    found = _VERSION.match(_TAIL.sub("", _DATE_HEAD.sub("", text)))
-    if found is None:
-        return False
     allowed = VERSION_WORDS | set(title.lower().split())
-    return all(word in allowed for word in (found.group("words") or "").lower().split())
+    for form in (text, _SECTION_NUMBER.sub("", text, count=1)):
+        found = _VERSION.match(_TAIL.sub("", _DATE_HEAD.sub("", form)))
+        if found and all(word in allowed for word in (found.group("words") or "").lower().split()):
+            return True
+    return False
 
 
 def by_headings(headings: Iterable[str], title: str = "") -> bool:

@@ -213,18 +213,27 @@ def _walk(node: Tag, out: _Builder) -> None:
 
 
 def _main_content(soup: BeautifulSoup) -> Tag:
-    """The first of MAIN_SELECTORS that matches; of several matches, the one with the most text."""
+    """The first of MAIN_SELECTORS that matches; of several matches, the one with the most text.
+    An empty element is an anchor, not a content block: Texinfo gives each documented name an
+    empty anchor with the name as its id, and Maxima's `content` function made its page's
+    `<span id="content"></span>` the page's whole text. An empty block that holds elements
+    (a search page's results, filled in by script) still stands: the page has no text."""
     matches: list[list[Tag]] = [[] for _ in MAIN_SELECTORS]
     for tag in tags(soup):  # one pass (soupsieve would take one per selector, and is slow)
         for i in _main_kinds(tag):
             matches[i].append(tag)
-    for found in matches:
+    for found in ([tag for tag in kind if not _is_anchor(tag)] for kind in matches):
         if len(found) > 1:  # text lengths from one pass, not one get_text per match
             stats = text_stats(soup)
             return _with_page_heading(max(found, key=lambda t: stats[id(t)][RAW]))
         if found:
             return _with_page_heading(found[0])
     return soup.body or soup
+
+
+def _is_anchor(tag: Tag) -> bool:
+    """An element with nothing in it but blank space: a place to link to."""
+    return all(isinstance(child, NavigableString) and not child.strip() for child in tag.children)
 
 
 def _main_kinds(tag: Tag) -> list[int]:
@@ -296,11 +305,7 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
             f"The page nests its elements more than {MAX_DEPTH} levels deep.",
             "This is not a page written for people; index another one.",
         )
-    with warnings.catch_warnings():
-        # XHTML pages (AsciiDoc, DocBook) start with an XML declaration; the HTML parser
-        # reads them correctly, and a warning per page would drown the progress output.
-        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
-        soup = BeautifulSoup(html, "lxml", from_encoding=encoding if isinstance(html, bytes) else None)
+    soup = _soup(html, encoding)
     base_tag = soup.find("base", href=True)
     base = (join_url(url, str(base_tag["href"])) if isinstance(base_tag, Tag) else None) or url
     links = _links(soup, base)
@@ -322,8 +327,27 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
         sections = full
     if redirect and _length(sections) < MIN_TEXT:  # "The node you are looking for is at ..."
         sections, links = [], [redirect, *(link for link in links if link != redirect)]
+    links_only = links_only or (not sections and not redirect and _menu_only(html, encoding))
     title = _title(soup, sections or full)
     return Page(url, title, sections, links, links_only=links_only, redirect=redirect)
+
+
+def _soup(html: bytes | str, encoding: str | None) -> BeautifulSoup:
+    with warnings.catch_warnings():
+        # XHTML pages (AsciiDoc, DocBook) start with an XML declaration; the HTML parser
+        # reads them correctly, and a warning per page would drown the progress output.
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        return BeautifulSoup(html, "lxml", from_encoding=encoding if isinstance(html, bytes) else None)
+
+
+def _menu_only(html: bytes | str, encoding: str | None) -> bool:
+    """Whether a page left with no text links somewhere besides its pager: a Texinfo chapter
+    page is its heading over a menu of its sections (`ul.section-toc`, which went as chrome),
+    and its reader should be told to index those, not that the page is unreadable (Maxima:
+    100 such pages, some with one section). Parsed again, only for a page that fails anyway."""
+    main = _main_content(_soup(html, encoding))
+    _drop(pagers(main))
+    return main.find("a", href=True) is not None
 
 
 def _link_elsewhere(lists: list[Tag], base: str) -> bool:

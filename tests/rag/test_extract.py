@@ -103,6 +103,55 @@ def test_a_page_heading_beside_the_content_block_is_kept():
     assert "Last updated" not in text  # the footer is still chrome
 
 
+def test_an_empty_anchor_with_a_content_id_is_not_the_pages_content():
+    # Texinfo (Maxima's manual) anchors each documented name with an empty span whose id is the
+    # name; its `content` function's anchor had made the whole page "no readable text".
+    html = b"""<html><body><div class="header"><a href="a.html">Previous</a></div>
+    <div class="section" id="Functions-for-Polynomials"><h3>Functions for Polynomials</h3>
+    <p>Function: coeff (expr, x, n) returns the coefficient of x^n in expr.</p>
+    <span id="content"></span><p>Function: content (p, x) returns the content of the polynomial
+    p, the greatest common divisor of its coefficients.</p></div></body></html>"""
+    page = extract_html(html, "http://docs.test/maxima_76.html")
+    text = " ".join(s.text for s in page.sections)
+    assert "returns the coefficient of x^n" in text
+    assert "greatest common divisor of its coefficients" in text
+    assert "Functions for Polynomials" in [s.heading for s in page.sections]
+    # A content block that holds text still leaves out the rest of the page.
+    framed = html.replace(b'<div class="section"', b'<div id="content"><div class="section"')
+    framed = framed.replace(b"</div></body>", b"</div></div><p>Footer words outside it.</p></body>")
+    sections = extract_html(framed, "http://docs.test/m.html").sections
+    assert "greatest common divisor" in " ".join(s.text for s in sections)
+    assert "Footer words" not in " ".join(s.text for s in sections)
+    # A search page's empty results block is still the content: the page has no text to index.
+    search = b"""<html><body><div role="main"><div id="search-results"></div></div>
+    <div class="footer">Copyright 2007-2023, the authors. Created using Sphinx.</div></body></html>"""
+    assert extract_html(search, "http://docs.test/search.html").sections == []
+    # An empty <main> with no other content block falls back to the body, whose chrome goes:
+    # a page that is all script still has no text.
+    shell = b"""<html><body><nav class="navbar"><a href="/a.html">Docs</a></nav><main></main>
+    <noscript>Enable JavaScript.</noscript><footer class="footer">Copyright</footer></body></html>"""
+    assert extract_html(shell, "http://docs.test/app.html").sections == []
+
+
+def test_a_texinfo_chapter_page_is_a_list_of_links_not_an_unreadable_page():
+    # Texinfo writes a chapter's page as its heading over a menu of its sections, in a list
+    # whose class ("section-toc") marks it as chrome; the page is a table of contents.
+    items = "".join(f'<li><a href="maxima_{n}.html">Bessel Functions {n}</a></li>' for n in range(78, 88))
+    html = f"""<html><body><div class="chapter" id="Special-Functions"><div class="header"><p>
+    Next: <a href="maxima_88.html" rel="next">Elliptic Functions</a>, Previous: <a href="maxima_74.html"
+    rel="prev">Polynomials</a></p></div><h2 class="chapter">15 Special Functions</h2>
+    <ul class="section-toc">{items}</ul></div></body></html>"""
+    page = extract_html(html, "http://docs.test/maxima_77.html")
+    assert page.sections == [] and page.links_only
+    assert "http://docs.test/maxima_80.html" in page.links
+    one = html.replace(items, '<li><a href="maxima_2.html">Functions and Variables for Bugs</a></li>')
+    assert extract_html(one, "http://docs.test/maxima_1.html").links_only  # a chapter of one section
+    # A page with nothing in it, or only an empty block that a script fills, is still empty.
+    scripted = '<html><body><div role="main"><div id="results"></div></div></body></html>'
+    for empty in ("<html><body></body></html>", scripted):
+        assert not extract_html(empty, "http://docs.test/e.html").links_only
+
+
 def test_a_page_nested_100k_deep_is_refused_in_well_under_5_s():
     import time
 

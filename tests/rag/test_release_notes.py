@@ -23,6 +23,8 @@ def test_version_headings_in_the_forms_manuals_write_them():
         "1.2.3 - TBD",
         "Version 2.2.0 - Released 2022-08-01",
         "2022-06-29",
+        "10.2. Version 4.6.2",  # Debian Policy's upgrading checklist: numbered sections
+        "A.3 Release 2.1",
     ]
     for heading in versions:
         assert is_version_heading(heading), heading
@@ -41,6 +43,10 @@ def test_version_headings_in_the_forms_manuals_write_them():
         "dev",
         "Installing on Python 3.11 and later",
         "",
+        "10.2. History",  # a numbered section that is not a version
+        "3.1 Step 1.2",
+        "A 1.0",  # a one-letter word is no section number
+        "I 2.0",
     ]
     for heading in prose:
         assert not is_version_heading(heading), heading
@@ -72,6 +78,13 @@ def test_a_page_is_release_notes_when_most_of_its_headings_are_versions():
     assert not by_headings(["Upgrading \u203a 1.0", "Upgrading \u203a 2.0"])  # too few to tell
     tutorial = [f"Tutorial \u203a Step {n}.{m}" for n in range(1, 4) for m in range(1, 4)]
     assert not by_headings(tutorial)
+    # numbered sections: the Debian Policy's checklist, and a manual's numbered chapter
+    checklist = ["10. Upgrading checklist \u203a 10.1. About the checklist"]
+    checklist += [f"10. Upgrading checklist \u203a 10.{n}. Version 4.{8 - n}.0" for n in range(2, 8)]
+    assert by_headings(checklist, "10. Upgrading checklist \u2014 Debian Policy Manual v4.6.2.0")
+    parts = ("Names", "Versions", "Rules")
+    chapter = [f"3. Binary packages \u203a 3.{n}. {part}" for n, part in enumerate(parts)]
+    assert not by_headings(chapter, "3. Binary packages \u2014 Debian Policy Manual v4.6.2.0")
     assert not by_headings([])
 
 
