@@ -214,10 +214,10 @@ def _walk(node: Tag, out: _Builder) -> None:
 
 def _main_content(soup: BeautifulSoup) -> Tag:
     """The first of MAIN_SELECTORS that matches; of several matches, the one with the most text.
-    An empty element is an anchor, not a content block: Texinfo gives each documented name an
-    empty anchor with the name as its id, and Maxima's `content` function made its page's
-    `<span id="content"></span>` the page's whole text. An empty block that holds elements
-    (a search page's results, filled in by script) still stands: the page has no text."""
+    An empty inline element is an anchor, not a content block: Texinfo gives each documented
+    name an empty anchor with the name as its id, and Maxima's `content` function made its
+    page's `<span id="content"></span>` the page's whole text. An empty block (`<main>`, a
+    search page's results filled in by script) still stands: the page has no text."""
     matches: list[list[Tag]] = [[] for _ in MAIN_SELECTORS]
     for tag in tags(soup):  # one pass (soupsieve would take one per selector, and is slow)
         for i in _main_kinds(tag):
@@ -232,8 +232,9 @@ def _main_content(soup: BeautifulSoup) -> Tag:
 
 
 def _is_anchor(tag: Tag) -> bool:
-    """An element with nothing in it but blank space: a place to link to."""
-    return all(isinstance(child, NavigableString) and not child.strip() for child in tag.children)
+    """An inline element with nothing in it but blank space: a place to link to."""
+    blank = all(isinstance(child, NavigableString) and not child.strip() for child in tag.children)
+    return tag.name in ("a", "span") and blank
 
 
 def _main_kinds(tag: Tag) -> list[int]:
@@ -311,7 +312,9 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
     links = _links(soup, base)
     redirect = refresh_target(soup, base)
     main = _main_content(soup)
-    _drop([t for t in tags(main) if is_chrome(t)])
+    chrome = [t for t in tags(main) if is_chrome(t)]
+    menu = any(_lists_pages(t) for t in chrome)
+    _drop(chrome)
     _drop(pagers(main))
     lists = link_lists(main)
     full = _sections(main) if lists else []
@@ -327,12 +330,13 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
         sections = full
     if redirect and _length(sections) < MIN_TEXT:  # "The node you are looking for is at ..."
         sections, links = [], [redirect, *(link for link in links if link != redirect)]
-    links_only = links_only or (not sections and not redirect and _menu_only(html, encoding))
+    links_only = links_only or (not sections and not redirect and menu and _headed(main))
     title = _title(soup, sections or full)
     return Page(url, title, sections, links, links_only=links_only, redirect=redirect)
 
 
 def _soup(html: bytes | str, encoding: str | None) -> BeautifulSoup:
+    """The parsed page, read as HTML whatever its declaration."""
     with warnings.catch_warnings():
         # XHTML pages (AsciiDoc, DocBook) start with an XML declaration; the HTML parser
         # reads them correctly, and a warning per page would drown the progress output.
@@ -340,14 +344,23 @@ def _soup(html: bytes | str, encoding: str | None) -> BeautifulSoup:
         return BeautifulSoup(html, "lxml", from_encoding=encoding if isinstance(html, bytes) else None)
 
 
-def _menu_only(html: bytes | str, encoding: str | None) -> bool:
-    """Whether a page left with no text links somewhere besides its pager: a Texinfo chapter
-    page is its heading over a menu of its sections (`ul.section-toc`, which went as chrome),
-    and its reader should be told to index those, not that the page is unreadable (Maxima:
-    100 such pages, some with one section). Parsed again, only for a page that fails anyway."""
-    main = _main_content(_soup(html, encoding))
-    _drop(pagers(main))
-    return main.find("a", href=True) is not None
+def _lists_pages(tag: Tag) -> bool:
+    """Whether a list's own items link to another page (not `#top`, mail or script). Only its
+    items' own links are read: nested lists cost linear time, not one scan per level."""
+    if tag.name not in ("ul", "ol"):
+        return False
+    items = tag.find_all("li", recursive=False)
+    hrefs = (str(a["href"]).strip() for li in items for a in li.find_all("a", href=True, recursive=False))
+    return any(h and not h.startswith(("#", "mailto:", "javascript:", "tel:")) for h in hrefs)
+
+
+def _headed(main: Tag) -> bool:
+    """Whether the content block keeps a heading. With a list of links that went as chrome
+    and no text, a page is a menu: a Texinfo chapter page is its heading over a list of its
+    sections (`ul.section-toc`), and its reader should be told to index those, not that the
+    page is unreadable (Maxima: 100 such pages, some of one section). A script's shell (a
+    navigation bar, an empty `<main>`) has no heading and stays empty."""
+    return main.find(list(HEADINGS)) is not None
 
 
 def _link_elsewhere(lists: list[Tag], base: str) -> bool:

@@ -126,11 +126,16 @@ def test_an_empty_anchor_with_a_content_id_is_not_the_pages_content():
     search = b"""<html><body><div role="main"><div id="search-results"></div></div>
     <div class="footer">Copyright 2007-2023, the authors. Created using Sphinx.</div></body></html>"""
     assert extract_html(search, "http://docs.test/search.html").sections == []
-    # An empty <main> with no other content block falls back to the body, whose chrome goes:
-    # a page that is all script still has no text.
+    # A page that is all script still has no text.
     shell = b"""<html><body><nav class="navbar"><a href="/a.html">Docs</a></nav><main></main>
     <noscript>Enable JavaScript.</noscript><footer class="footer">Copyright</footer></body></html>"""
-    assert extract_html(shell, "http://docs.test/app.html").sections == []
+    page = extract_html(shell, "http://docs.test/app.html")
+    assert page.sections == [] and not page.links_only
+    # An empty <main> is the content block itself (only inline anchors are passed over): text
+    # a script replaces, outside it, is not indexed.
+    waiting = b"""<html><body><main></main><p>Loading the documentation, please enable JavaScript to
+    read this site.</p></body></html>"""
+    assert extract_html(waiting, "http://docs.test/app.html").sections == []
 
 
 def test_a_texinfo_chapter_page_is_a_list_of_links_not_an_unreadable_page():
@@ -146,10 +151,16 @@ def test_a_texinfo_chapter_page_is_a_list_of_links_not_an_unreadable_page():
     assert "http://docs.test/maxima_80.html" in page.links
     one = html.replace(items, '<li><a href="maxima_2.html">Functions and Variables for Bugs</a></li>')
     assert extract_html(one, "http://docs.test/maxima_1.html").links_only  # a chapter of one section
-    # A page with nothing in it, or only an empty block that a script fills, is still empty.
+    # Still empty: a heading over its pager alone, a list that leads nowhere, a page with
+    # nothing, an empty block a script fills, a script's shell with a navigation bar.
+    pager_only = html.replace(f'<ul class="section-toc">{items}</ul>', "")
+    nowhere = html.replace(items, '<li><a href="#top">Top</a></li><li><a href="mailto:a@b">Mail</a></li>')
     scripted = '<html><body><div role="main"><div id="results"></div></div></body></html>'
-    for empty in ("<html><body></body></html>", scripted):
-        assert not extract_html(empty, "http://docs.test/e.html").links_only
+    shell = """<html><body><nav class="navbar"><ul><li><a href="/a.html">Docs</a></li>
+    <li><a href="/b.html">Blog</a></li></ul></nav><main></main></body></html>"""
+    for empty in (pager_only, nowhere, "<html><body></body></html>", scripted, shell):
+        page = extract_html(empty, "http://docs.test/e.html")
+        assert page.sections == [] and not page.links_only, empty
 
 
 def test_a_page_nested_100k_deep_is_refused_in_well_under_5_s():
