@@ -62,11 +62,11 @@ def probe_rows(name: str, embeddings: MemoEmbeddings) -> dict[str, dict]:
     at[LEXICAL_WEIGHT] = first
     questions = questions_of(corpus(name))
     sources = ranked(at, questions)
-    sizes = {id(q): terms(history_query(q.question, q.history)) for q in questions}
+    sizes = [terms(history_query(q.question, q.history)) for q in questions]
     place = {id(q): i for i, q in enumerate(questions)}
 
     def by(pick: Callable[[int], float]) -> dict[str, float]:
-        return summary_row(evaluate(questions, lambda q: sources[pick(sizes[id(q)])][place[id(q)]]))
+        return summary_row(evaluate(questions, lambda q: sources[pick(sizes[place[id(q)]])][place[id(q)]]))
 
     rows = {f"lexical-{w:g}": by(lambda _n, w=w: w) for w in WEIGHTS}
     rows["short-1"] = by(lambda n: 1.0 if n <= SHORT else LEXICAL_WEIGHT)
@@ -76,7 +76,7 @@ def probe_rows(name: str, embeddings: MemoEmbeddings) -> dict[str, dict]:
 
 
 def keep_ranks(
-    name: str, sources: dict[float, dict[int, list[str]]], questions: list[Question], sizes: dict[int, int]
+    name: str, sources: dict[float, dict[int, list[str]]], questions: list[Question], sizes: list[int]
 ) -> None:
     """Each single-turn question's gold rank at each weight, in RANKS (other manuals kept)."""
     saved = json.loads(RANKS.read_text()) if RANKS.exists() else {}
@@ -84,7 +84,7 @@ def keep_ranks(
     for i, q in enumerate(questions):
         if q.gold and group_of(q) == "single":
             found = {f"{w:g}": first_hit_rank(sources[w][i], q.gold) for w in WEIGHTS}
-            ranks.append({"id": q.id, "terms": sizes[id(q)], **found})
+            ranks.append({"id": q.id, "terms": sizes[i], **found})
     saved[name] = ranks
     RANKS.write_text(json.dumps(saved, indent=1))
 

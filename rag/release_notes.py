@@ -88,7 +88,7 @@ def is_version_heading(heading: str, title: str = "") -> bool:
         return False
     text = " ".join(_MARKS.sub(" ", text).split())
     allowed = VERSION_WORDS | set(title.lower().split())
-    for form in (text, _SECTION_NUMBER.sub("", text, count=1)):
+    for form in dict.fromkeys((text, _SECTION_NUMBER.sub("", text, count=1))):  # once if unnumbered
         found = _VERSION.match(_TAIL.sub("", _DATE_HEAD.sub("", form)))
         if found and all(word in allowed for word in (found.group("words") or "").lower().split()):
             return True

@@ -271,13 +271,18 @@ def _with_page_heading(main: Tag) -> Tag:
     return main
 
 
+def _leads_on(href: str) -> bool:
+    """Whether a link's (stripped) target is another page: not `#top`, mail, script or phone."""
+    return bool(href) and not href.startswith(("#", "mailto:", "javascript:", "tel:"))
+
+
 def _links(soup: BeautifulSoup, base: str) -> list[str]:
     seen: dict[str, None] = {}
     for a in tags(soup):
         if a.name != "a" or a.get("href") is None:
             continue
         href = str(a["href"]).strip()
-        if not href or href.startswith(("#", "mailto:", "javascript:", "tel:")):
+        if not _leads_on(href):
             continue
         joined = join_url(base, href)
         if joined is None:
@@ -306,7 +311,11 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
             f"The page nests its elements more than {MAX_DEPTH} levels deep.",
             "This is not a page written for people; index another one.",
         )
-    soup = _soup(html, encoding)
+    with warnings.catch_warnings():
+        # XHTML pages (AsciiDoc, DocBook) start with an XML declaration; the HTML parser
+        # reads them correctly, and a warning per page would drown the progress output.
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
+        soup = BeautifulSoup(html, "lxml", from_encoding=encoding if isinstance(html, bytes) else None)
     base_tag = soup.find("base", href=True)
     base = (join_url(url, str(base_tag["href"])) if isinstance(base_tag, Tag) else None) or url
     links = _links(soup, base)
@@ -335,15 +344,6 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
     return Page(url, title, sections, links, links_only=links_only, redirect=redirect)
 
 
-def _soup(html: bytes | str, encoding: str | None) -> BeautifulSoup:
-    """The parsed page, read as HTML whatever its declaration."""
-    with warnings.catch_warnings():
-        # XHTML pages (AsciiDoc, DocBook) start with an XML declaration; the HTML parser
-        # reads them correctly, and a warning per page would drown the progress output.
-        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
-        return BeautifulSoup(html, "lxml", from_encoding=encoding if isinstance(html, bytes) else None)
-
-
 def _lists_pages(tag: Tag) -> bool:
     """Whether a list's own items link to another page (not `#top`, mail or script). Only its
     items' own links are read: nested lists cost linear time, not one scan per level."""
@@ -351,7 +351,7 @@ def _lists_pages(tag: Tag) -> bool:
         return False
     items = tag.find_all("li", recursive=False)
     hrefs = (str(a["href"]).strip() for li in items for a in li.find_all("a", href=True, recursive=False))
-    return any(h and not h.startswith(("#", "mailto:", "javascript:", "tel:")) for h in hrefs)
+    return any(_leads_on(href) for href in hrefs)
 
 
 def _headed(main: Tag) -> bool:
