@@ -20,9 +20,10 @@ APP_ONLY=0
 # gnuplot-doc, gettext-doc, ffmpeg-doc, python-pymongo-doc, python-click-doc, xapian-doc, flex-doc, python-psycopg2-doc,
 # python-cryptography-doc, doxygen-doc, rust-doc, python-jinja2-doc, python-hypothesis-doc,
 # python-pygments-doc, ntpsec-doc, libgcrypt20-doc, python-attr-doc, python-babel-doc,
-# debian-policy, developers-reference, maxima-doc, debian-reference-en, debian-faq), and
+# debian-policy, developers-reference, maxima-doc, debian-reference-en, debian-faq,
+# libpam-doc, systemtap-doc, gnucash-docs, swi-prolog-doc), and
 # the shellcheck linter for scripts.
-DEBS="chromium python3.11-doc sqlite3-doc git-doc python-flask-doc python-django-doc apache2-doc python-pytest-doc python-scrapy-doc postgresql-doc-15 python-celery-doc octave-doc python-sqlalchemy-doc sphinx-doc nodejs-doc python-tornado-doc varnish-doc postfix-doc exim4-doc-html libvirt-doc zsh-doc wireshark-doc rsyslog-doc debian-handbook python-werkzeug-doc vim-doc cmake-doc python-setuptools-doc python-lxml-doc python-requests-doc python-markdown-doc python-kombu-doc docutils-doc bind9-doc python-pil-doc python-aiohttp-doc gnuplot-doc gettext-doc ffmpeg-doc python-pymongo-doc python-click-doc xapian-doc flex-doc python-psycopg2-doc python-cryptography-doc doxygen-doc rust-doc python-jinja2-doc python-hypothesis-doc python-pygments-doc ntpsec-doc libgcrypt20-doc python-attr-doc python-babel-doc debian-policy developers-reference maxima-doc debian-reference-en debian-faq shellcheck"
+DEBS="chromium python3.11-doc sqlite3-doc git-doc python-flask-doc python-django-doc apache2-doc python-pytest-doc python-scrapy-doc postgresql-doc-15 python-celery-doc octave-doc python-sqlalchemy-doc sphinx-doc nodejs-doc python-tornado-doc varnish-doc postfix-doc exim4-doc-html libvirt-doc zsh-doc wireshark-doc rsyslog-doc debian-handbook python-werkzeug-doc vim-doc cmake-doc python-setuptools-doc python-lxml-doc python-requests-doc python-markdown-doc python-kombu-doc docutils-doc bind9-doc python-pil-doc python-aiohttp-doc gnuplot-doc gettext-doc ffmpeg-doc python-pymongo-doc python-click-doc xapian-doc flex-doc python-psycopg2-doc python-cryptography-doc doxygen-doc rust-doc python-jinja2-doc python-hypothesis-doc python-pygments-doc ntpsec-doc libgcrypt20-doc python-attr-doc python-babel-doc debian-policy developers-reference maxima-doc debian-reference-en debian-faq libpam-doc systemtap-doc gnucash-docs swi-prolog-doc shellcheck"
 if [ "$APP_ONLY" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo"

@@ -7,7 +7,7 @@ python-sqlalchemy-doc, sphinx-doc, nodejs-doc,
 python-tornado-doc, varnish-doc, postfix-doc, exim4-doc-html, libvirt-doc, zsh-doc,
 wireshark-doc, rsyslog-doc, debian-handbook, python-werkzeug-doc, vim-doc, cmake-doc,
 python-setuptools-doc, python-lxml-doc, python-requests-doc, python-markdown-doc,
-python-kombu-doc, docutils-doc, bind9-doc) and is
+python-kombu-doc, docutils-doc, bind9-doc and every later one setup.sh installs) and is
 served by a real HTTP server on loopback, optionally adding latency to every
 response the way a remote site would, so it is indexed as web pages.
 """
@@ -532,6 +532,37 @@ CORPORA = {
         ROOT / "bench" / "data" / "debfaq-qa.jsonl",
         "debian-faq",
         include=("*.en.html",),
+    ),
+    # Twenty-fourth round: four more manuals nobody tuned on, of new generators or domains.
+    # The Linux-PAM guides (DocBook, 100 pages in three guides); SystemTap's Beginners Guide
+    # (Publican's layout) with its Tapset Reference (DocBook, a page a probe point or
+    # function: 804 pages in all); the GnuCash Tutorial and Concepts Guide (DocBook, English,
+    # 124 pages); the SWI-Prolog Reference Manual (SWI's own LaTeX converter, a section a
+    # page: 258 pages).
+    "libpam": Corpus(
+        "libpam",
+        Path("/usr/share/doc/libpam-doc/html"),
+        ROOT / "bench" / "data" / "libpam-qa.jsonl",
+        "libpam-doc",
+    ),
+    "systemtap": Corpus(
+        "systemtap",
+        Path("/usr/share/doc/systemtap-doc"),
+        ROOT / "bench" / "data" / "systemtap-qa.jsonl",
+        "systemtap-doc",
+        include=("SystemTap_Beginners_Guide/*.html", "tapsets/*.html"),
+    ),
+    "gnucash": Corpus(
+        "gnucash",
+        Path("/usr/share/doc/gnucash-docs/gnucash-guide-en"),
+        ROOT / "bench" / "data" / "gnucash-qa.jsonl",
+        "gnucash-docs",
+    ),
+    "swipl": Corpus(
+        "swipl",
+        Path("/usr/share/swi-prolog/doc/Manual"),
+        ROOT / "bench" / "data" / "swipl-qa.jsonl",
+        "swi-prolog-doc",
     ),
 }
 

@@ -103,6 +103,10 @@ MANUALS = {
     "maxima": "Maxima 5.46 (Texinfo, one node a page; whole, unseen)",
     "debref": "Debian Reference 2.100 (DocBook, 15 pages, unseen)",
     "debfaq": "Debian FAQ 11.1 (DocBook, 17 pages, unseen)",
+    "libpam": "Linux-PAM 1.5.2 guides (DocBook, 100 pages, unseen)",
+    "systemtap": "SystemTap 4.8 Beginners Guide + Tapset Reference (Publican, DocBook; 804 pages, unseen)",
+    "gnucash": "GnuCash 4.13 Tutorial and Concepts Guide (DocBook, 124 pages, unseen)",
+    "swipl": "SWI-Prolog 9.0.4 Reference Manual (SWI's LaTeX converter, 258 pages, unseen)",
 }
 PIPELINES = ("notebook", "notebook+RRF", "ours")
 
@@ -1311,6 +1315,19 @@ def main() -> None:
             "length-probe",
             "bench/length_probe.py",
             length_section,
+        ),
+        *section(
+            "### The manual's own name in a question (twenty-fourth round; measured, not taken)",
+            "site-probe",
+            "bench/site_probe.py",
+            probe_grid(
+                "`bench/site_probe.py`: the question's vector blended at weight W with the vector of "
+                "the question without the words of half the manual's page titles (rag/site_words.py; "
+                "`site-W`; `site-0` is today's default, the question as asked; `site-1`, without them). "
+                "Small sites are left out: score fusion does not run there. A change lands only if it "
+                "loses on no manual: every weight loses a question of Git's.",
+                "site-0",
+            ),
         ),
         *section(
             "### HyDE with the embedded model (twenty-first round; measured, not taken)",

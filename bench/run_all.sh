@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every benchmark, one after the other (they share 2 cores: never run two at once;
-# several hours: ten manuals are embedded, and the reranker reads thousands of chunks),
+# many hours: every manual is embedded, the probes score all of them at each setting, and
+# the reranker reads thousands of chunks),
 # then docs/benchmarks.md written from bench/results/*.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +26,11 @@ $PY bench/expansion_probe.py --weights 0.125 0.25 --terms 5 --feedback 2
 $PY bench/bigram_probe.py
 $PY bench/centering_probe.py --shares 0 0.25 0.5 0.75 1
 $PY bench/ltr_probe.py
+$PY bench/keyword_probe.py
+$PY bench/second_chunk_probe.py
+$PY bench/length_probe.py
+$PY bench/site_probe.py
+$PY bench/hyde_check.py
 $PY bench/latency.py
 $PY bench/side_by_side.py
 $PY bench/prompt_threads.py

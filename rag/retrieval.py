@@ -38,6 +38,7 @@ from .lexical import ChunkBM25, PassageBM25
 from .outlines import Outlines
 from .release_notes import ASKS_WHAT_CHANGED, release_notes_pages
 from .score_fusion import ROWS_PER_PAGE, Fused, PageGroups, Signals, fuse, runner_up
+from .site_words import page_titles, site_words, without_site_words
 from .store import SKLearnStore, page_of, page_of_rows, pages_of
 
 Mode = Literal["hybrid", "vector", "bm25"]
@@ -117,6 +118,11 @@ SECOND_CHUNK_WEIGHT = 0.0
 # After the count fails (an embedder that is down), searches go without it this many seconds
 # before one tries again, so a room's searches do not each wait on a failing embedder.
 HUB_RETRY_S = 60.0
+# A question's vector blended at this weight with the vector of the question without the
+# manual's own name (rag/site_words.py). Measured in issue 12's twenty-fourth round
+# (bench/site_probe.py): 0.5 gains on 7 manuals and loses a question on 3 (SQLite, Git, the
+# Developer's Reference), so not taken: an option.
+SITE_WEIGHT = 0.0
 
 
 @dataclass
@@ -151,6 +157,7 @@ class Retriever:
         hub_page_weight: float = HUB_PAGE_WEIGHT,
         second_chunk_weight: float = SECOND_CHUNK_WEIGHT,
         small_site: int = SMALL_SITE,
+        site_weight: float = SITE_WEIGHT,
     ) -> None:
         self.store = store
         self.mode, self.fetch_k, self.rrf_k = mode, fetch_k, rrf_k
@@ -167,9 +174,11 @@ class Retriever:
         self.merge_copies = merge_copies and not plain
         self.fusion: Fusion = "rank" if plain else fusion
         self.question_weight, self.outline_weight = (0.0, 0.0) if plain else (question_weight, outline_weight)
-        self.hub_page_weight = 0.0 if plain else hub_page_weight
-        self.second_chunk_weight = 0.0 if plain else second_chunk_weight
-        self.small_site = small_site
+        self.hub_page_weight, self.second_chunk_weight = (
+            (0.0, 0.0) if plain else (hub_page_weight, second_chunk_weight)
+        )
+        self.small_site, self.site_weight = small_site, 0.0 if plain else site_weight
+        self._site_words: frozenset[str] = frozenset()
         self._groups: PageGroups | None = None
         self._copies: dict[str, str] = {}
         self._notes: frozenset[str] = frozenset()  # the pages that are release notes
@@ -179,11 +188,8 @@ class Retriever:
         self._centroids: Centroids | None = None
         self._outlines: Outlines | None = None
         self._hub_pages: HubPages | None = None
-        self._pages = 0
-        self._size = -1
-        self._lock = threading.Lock()
-        self._outline_lock = threading.Lock()
-        self._hub_lock = threading.Lock()
+        self._pages, self._size = 0, -1
+        self._lock, self._outline_lock, self._hub_lock = threading.Lock(), threading.Lock(), threading.Lock()
         # when counting last failed, and the error: not tried again for hub_retry_s
         self._hub_failure: tuple[float, RagError] | None = None
         self.hub_retry_s = HUB_RETRY_S
@@ -202,6 +208,9 @@ class Retriever:
                 release_notes_pages(self.store.documents, pages) if self.release_notes_last else frozenset()
             )
             self._aggregates = self._aggregate_pages(pages) if self.aggregates_last else frozenset()
+            self._site_words = frozenset()
+            if self.site_weight:  # the manual's own name, for a question that says it
+                self._site_words = site_words(page_titles(self.store.documents))
             self._size = size  # last: if a step above fails, the next call derives all again
 
     def _aggregate_pages(self, pages: dict[str, list[int]]) -> frozenset[str]:
@@ -378,7 +387,21 @@ class Retriever:
         return self.fusion == "score" and self.page_rrf and cap is not None and self.mode == "hybrid"
 
     def embed_query(self, query: str) -> np.ndarray:
-        return np.asarray(self.store.embeddings.embed_query(query), dtype=np.float32)
+        """The query's vector, blended at site_weight with the query's without the manual's
+        own name where it says it (rag/site_words.py)."""
+        vector = self._embed(query)
+        if not self.site_weight:
+            return vector
+        with self._lock:
+            self._fresh()
+            words = self._site_words
+        bare = without_site_words(query, words)
+        if bare != query:  # unit vectors either way: an embedder's scale must not weigh in
+            vector = (1 - self.site_weight) * _unit(vector) + self.site_weight * _unit(self._embed(bare))
+        return _unit(vector)
+
+    def _embed(self, text: str) -> np.ndarray:
+        return np.asarray(self.store.embeddings.embed_query(text), dtype=np.float32)
 
     def search(
         self,
@@ -704,6 +727,11 @@ def _body(doc: Document) -> str:
     if heading and text.startswith(heading):
         text = text[len(heading) :]
     return " ".join(text.split()).lower()
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm).astype(np.float32) if norm else vector
 
 
 def hubness(vectors: np.ndarray) -> np.ndarray:

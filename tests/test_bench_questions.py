@@ -17,6 +17,7 @@ KINDS = {"howto", "why", "factoid", "unanswerable", "followup"}
 # hold keys it cannot find in their gold pages (docs/decisions.md).
 STATED = ("hypothesis", "pygments", "ntpsec", "libgcrypt", "attr", "babel")
 STATED += ("debpolicy", "devref", "maxima", "debref", "debfaq")
+STATED += ("libpam", "systemtap", "gnucash", "swipl")
 
 
 def _text(path) -> str:

@@ -344,14 +344,33 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
     return Page(url, title, sections, links, links_only=links_only, redirect=redirect)
 
 
+_TOC_ENTRY = re.compile(r"(?:^|\s)toc-", re.I)  # a contents line's class: toc-h2, toc-entry
+
+
 def _lists_pages(tag: Tag) -> bool:
-    """Whether a list's own items link to another page (not `#top`, mail or script). Only its
-    items' own links are read: nested lists cost linear time, not one scan per level."""
-    if tag.name not in ("ul", "ol"):
+    """Whether a table of contents' own entries link to another page (not `#top`, mail or
+    script): a list's items (Texinfo's `ul.section-toc`), a definition list's terms (DocBook's
+    `dl.toc`: `<dt><span><a>`), or an entry of its own (SWI-Prolog's `div.toc-h2 > a`). Only
+    an entry's own links, and those in its inline spans, are read: nested lists cost linear
+    time, not one scan per level."""
+    if tag.name in ("ul", "ol"):
+        entries = tag.find_all("li", recursive=False)
+    elif tag.name == "dl":
+        entries = tag.find_all("dt", recursive=False)
+    elif _TOC_ENTRY.search(" ".join(tag.get("class") or ())):
+        entries = [tag]
+    else:
         return False
-    items = tag.find_all("li", recursive=False)
-    hrefs = (str(a["href"]).strip() for li in items for a in li.find_all("a", href=True, recursive=False))
-    return any(_leads_on(href) for href in hrefs)
+    return any(_leads_on(href) for entry in entries for href in _entry_links(entry))
+
+
+def _entry_links(entry: Tag) -> list[str]:
+    """The targets of an entry's own links, and of links in its own spans."""
+    found = []
+    for child in entry.find_all(["a", "span"], recursive=False):
+        inner = [child] if child.name == "a" else child.find_all("a", recursive=False)
+        found.extend(str(a["href"]).strip() for a in inner if a.get("href") is not None)
+    return found
 
 
 def _headed(main: Tag) -> bool:

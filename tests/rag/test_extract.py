@@ -163,6 +163,59 @@ def test_a_texinfo_chapter_page_is_a_list_of_links_not_an_unreadable_page():
         assert page.sections == [] and not page.links_only, empty
 
 
+def test_docbook_and_swi_prolog_chapter_pages_are_lists_of_links_too():
+    # DocBook's chapter page: its navigation tables over a `div.toc` holding a `dl.toc`
+    # whose terms link to the sections (`<dt><span class="section"><a>`): Linux-PAM, GnuCash.
+    terms = "".join(
+        f'<dt><span class="section"><a href="sag-{n}.html">5.{n}. Step</a></span></dt>' for n in (1, 2)
+    )
+    docbook = f"""<html><head><title>Chapter 5. Security issues</title></head><body>
+    <div class="navheader"><table><tr><td><a accesskey="p" href="sag-4.html">Prev</a></td>
+    <td><a accesskey="n" href="sag-1.html">Next</a></td></tr></table></div><div class="chapter">
+    <div class="titlepage"><h1 class="title">Chapter 5. Security issues</h1></div><div class="toc">
+    <p><b>Table of Contents</b></p><dl class="toc">{terms}</dl></div></div>
+    <div class="navfooter"><a href="index.html">Home</a></div></body></html>"""
+    page = extract_html(docbook, "http://docs.test/sag-security-issues.html")
+    assert page.sections == [] and page.links_only
+    # SWI-Prolog's section index: a heading over `div.toc` lines, each `div.toc-h2 > a`.
+    lines = "".join(
+        f'<div class="toc-h2"><a class="sec" href="p{n}.html">4.{n} Part</a></div>' for n in (1, 2)
+    )
+    swi = f"""<html><body><div class="navhdr"><a class="nav" href="index.html">Home</a></div>
+    <h1 class="chapter">4 Built-in Predicates</h1><div class="toc-h1"><h2>Section Index</h2></div>
+    <hr><div class="toc">{lines}</div></body></html>"""
+    assert extract_html(swi, "http://docs.test/builtin.html").links_only
+    # Terms that only point within the page, and navigation alone, are not a contents.
+    inward = docbook.replace('href="sag-1.html">5.1', 'href="#s1">5.1').replace(
+        'href="sag-2.html">5.2', 'href="#s2">5.2'
+    )
+    bare = docbook.replace(f'<dl class="toc">{terms}</dl>', "")
+    navigation = swi.replace(f'<div class="toc">{lines}</div>', "")
+    backref = docbook.replace(
+        f'<dl class="toc">{terms}</dl>', '<a class="toc-backref" href="sag-1.html">Up</a>'
+    )
+    for empty in (inward, bare, swi.replace('href="p', 'href="#p'), navigation, backref):
+        page = extract_html(empty, "http://docs.test/e.html")
+        assert page.sections == [] and not page.links_only, empty
+
+
+def test_nested_contents_of_every_shape_are_read_in_linear_time():
+    """Each contents entry reads its own links and its spans' only: nested definition lists
+    and contents lines cost one pass, as nested lists do (a hostile page nests them deep)."""
+    import time
+
+    terms = "".join(f'<dt><span class="section"><a href="#s{n}">{n}</a></span></dt>' for n in range(100))
+    nested_dl = '<div class="toc">' + f'<dl class="toc">{terms}<dd>' * 240 + "</dd></dl>" * 240 + "</div>"
+    lines = "".join(f'<span><a href="#l{n}">{n}</a></span>' for n in range(100))
+    nested_div = f'<div class="toc-h2">{lines}' * 400 + "</div>" * 400
+    for body in (nested_dl, nested_div):
+        html = f"<html><body><h1>Contents</h1>{body}</body></html>"
+        started = time.monotonic()
+        page = extract_html(html, "http://docs.test/toc.html")
+        assert time.monotonic() - started < 10.0
+        assert page.sections == [] and not page.links_only  # every entry points within the page
+
+
 def test_a_page_nested_100k_deep_is_refused_in_well_under_5_s():
     import time
 
