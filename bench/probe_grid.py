@@ -80,6 +80,18 @@ def sharing(probe: Retriever, first: Retriever) -> Retriever:
     return probe
 
 
+def rows_at(
+    store: SKLearnStore, first: Retriever, name: str, weights: list[float], setting: str, label: str
+) -> dict[str, dict]:
+    """The manual's row at each weight of one Retriever setting (`label-W`), the others as
+    `first` has them; weight 0 is `first` itself (the default, without it)."""
+    rows = {}
+    for weight in weights:
+        retriever = sharing(Retriever(store, **{setting: weight}), first) if weight else first
+        rows[f"{label}-{weight:g}"] = scored(retriever, name)
+    return rows
+
+
 def weights_main(
     result: str,
     rows_of: Callable[[str, Any, list[float]], dict[str, dict]],

@@ -14,10 +14,8 @@ bench/results/second-chunk-probe.json; a run on some manuals keeps the others' r
 
 from __future__ import annotations
 
-from probe_grid import prepared, scored, sharing, weights_main
+from probe_grid import prepared, rows_at, weights_main
 from retrieval_variants import MemoEmbeddings
-
-from rag.retrieval import Retriever
 
 
 def probe_rows(name: str, embeddings: MemoEmbeddings, weights: list[float]) -> dict[str, dict]:
@@ -25,11 +23,7 @@ def probe_rows(name: str, embeddings: MemoEmbeddings, weights: list[float]) -> d
     if found is None:
         return {}
     store, first = found
-    rows = {}
-    for weight in weights:
-        retriever = sharing(Retriever(store, second_chunk_weight=weight), first) if weight else first
-        rows[f"second-{weight:g}"] = scored(retriever, name)
-    return rows
+    return rows_at(store, first, name, weights, "second_chunk_weight", "second")
 
 
 if __name__ == "__main__":

@@ -17,11 +17,11 @@ keeps the others' rows.
 
 from __future__ import annotations
 
-from probe_grid import prepared, scored, sharing, weights_main
+from probe_grid import prepared, rows_at, weights_main
 from retrieval_variants import MemoEmbeddings
 
-from rag.retrieval import Retriever
 from rag.site_words import page_titles, site_words
+from rag.store import pages_of
 
 
 def probe_rows(name: str, embeddings: MemoEmbeddings, weights: list[float]) -> dict[str, dict]:
@@ -30,12 +30,9 @@ def probe_rows(name: str, embeddings: MemoEmbeddings, weights: list[float]) -> d
     if found is None:
         return {}
     store, first = found
-    print(name, "site words:", sorted(site_words(page_titles(store.documents))), flush=True)
-    rows = {}
-    for weight in weights:
-        retriever = sharing(Retriever(store, site_weight=weight), first) if weight else first
-        rows[f"site-{weight:g}"] = scored(retriever, name)
-    return rows
+    titles = page_titles(store.documents, pages_of(store.documents))
+    print(name, "site words:", sorted(site_words(titles)), flush=True)
+    return rows_at(store, first, name, weights, "site_weight", "site")
 
 
 if __name__ == "__main__":

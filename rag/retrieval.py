@@ -39,7 +39,7 @@ from .outlines import Outlines
 from .release_notes import ASKS_WHAT_CHANGED, release_notes_pages
 from .score_fusion import ROWS_PER_PAGE, Fused, PageGroups, Signals, fuse, runner_up
 from .site_words import page_titles, site_words, without_site_words
-from .store import SKLearnStore, page_of, page_of_rows, pages_of
+from .store import SKLearnStore, page_of, page_of_rows, pages_of, unit_rows
 
 Mode = Literal["hybrid", "vector", "bm25"]
 Fusion = Literal["rank", "score"]
@@ -210,7 +210,7 @@ class Retriever:
             self._aggregates = self._aggregate_pages(pages) if self.aggregates_last else frozenset()
             self._site_words = frozenset()
             if self.site_weight:  # the manual's own name, for a question that says it
-                self._site_words = site_words(page_titles(self.store.documents))
+                self._site_words = site_words(page_titles(self.store.documents, pages))
             self._size = size  # last: if a step above fails, the next call derives all again
 
     def _aggregate_pages(self, pages: dict[str, list[int]]) -> frozenset[str]:
@@ -397,8 +397,9 @@ class Retriever:
             words = self._site_words
         bare = without_site_words(query, words)
         if bare != query:  # unit vectors either way: an embedder's scale must not weigh in
-            vector = (1 - self.site_weight) * _unit(vector) + self.site_weight * _unit(self._embed(bare))
-        return _unit(vector)
+            both = unit_rows(np.stack([vector, self._embed(bare)]))
+            vector = (1 - self.site_weight) * both[0] + self.site_weight * both[1]
+        return unit_rows(vector[None, :])[0]
 
     def _embed(self, text: str) -> np.ndarray:
         return np.asarray(self.store.embeddings.embed_query(text), dtype=np.float32)
@@ -727,11 +728,6 @@ def _body(doc: Document) -> str:
     if heading and text.startswith(heading):
         text = text[len(heading) :]
     return " ".join(text.split()).lower()
-
-
-def _unit(vector: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(vector))
-    return (vector / norm).astype(np.float32) if norm else vector
 
 
 def hubness(vectors: np.ndarray) -> np.ndarray:

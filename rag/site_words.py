@@ -21,25 +21,20 @@ from collections.abc import Iterable, Sequence
 from langchain_core.documents import Document
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from .store import page_of
-
 SHARE = 0.5  # a word in at least half of the pages' titles is the site's, not a topic's
 MIN_PAGES = 5  # fewer pages than this: too few titles to tell the site's words from topics
 _PARTS = re.compile(r"[^\W_]+")  # "SWI-Prolog" → swi, prolog; "3.11" → 3, 11
 _POSSESSIVE = re.compile(r"['’]s(?=\W*$)", re.I)
 
 
-def parts(word: str) -> list[str]:
+def _parts(word: str) -> list[str]:
     """A word's letter and digit runs, lower-cased, without a possessive "'s"."""
     return _PARTS.findall(_POSSESSIVE.sub("", word).lower())
 
 
-def page_titles(documents: Sequence[Document]) -> list[str]:
-    """Each page's title, once (its first chunk's)."""
-    titles: dict[str, str] = {}
-    for row, doc in enumerate(documents):
-        titles.setdefault(page_of(doc, row), str(doc.metadata.get("title") or ""))
-    return list(titles.values())
+def page_titles(documents: Sequence[Document], pages: dict[str, list[int]]) -> list[str]:
+    """Each page's title, once (its first chunk's; `pages`: each page's rows, store.pages_of)."""
+    return [str(documents[rows[0]].metadata.get("title") or "") for rows in pages.values()]
 
 
 def site_words(titles: Iterable[str]) -> frozenset[str]:
@@ -50,7 +45,7 @@ def site_words(titles: Iterable[str]) -> frozenset[str]:
     pages = 0
     for title in titles:
         pages += 1
-        counts.update({part for word in title.split() for part in parts(word)})
+        counts.update({part for word in title.split() for part in _parts(word)})
     if pages < MIN_PAGES:
         return frozenset()
     return frozenset(word for word, n in counts.items() if n >= SHARE * pages and _names(word))
@@ -66,5 +61,5 @@ def without_site_words(query: str, words: frozenset[str]) -> str:
     if not words:
         return query
     split = query.split()
-    kept = [word for word in split if not (found := parts(word)) or not set(found) <= words]
+    kept = [word for word in split if not (found := _parts(word)) or not set(found) <= words]
     return " ".join(kept) if kept and len(kept) < len(split) else query

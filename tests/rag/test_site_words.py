@@ -4,6 +4,7 @@ import numpy as np
 
 from rag.retrieval import SITE_WEIGHT, Retriever
 from rag.site_words import MIN_PAGES, page_titles, site_words, without_site_words
+from rag.store import pages_of
 from tests.rag.pages import page, store_of
 
 WEIGHT = 0.5  # measured, not taken: the default is none (an option)
@@ -101,7 +102,7 @@ def test_the_site_words_follow_the_store_as_pages_are_added(local_embeddings):
 def test_each_page_title_counts_once_however_many_chunks_the_page_has(local_embeddings):
     docs = page("a", "Intro — Acme", [(name, "x") for name in ("One", "Two", "Three", "Four", "Five")])
     docs += page("b", "Setup", [("One", "x")]) + page("c", "Usage", [("One", "x")])
-    assert page_titles(docs) == ["Intro — Acme", "Setup", "Usage"]
+    assert page_titles(docs, pages_of(docs)) == ["Intro — Acme", "Setup", "Usage"]
     docs += page("d", "Faq", [("One", "x")]) + page("e", "Api", [("One", "x")])
     retriever = Retriever(store_of(local_embeddings, docs), site_weight=WEIGHT)
     retriever.embed_query("Does Acme run?")
