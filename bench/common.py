@@ -564,6 +564,35 @@ CORPORA = {
         ROOT / "bench" / "data" / "swipl-qa.jsonl",
         "swi-prolog-doc",
     ),
+    # Twenty-fifth round: four more, of generators not yet here. The GIMP 2.10 user manual
+    # (DocBook, a GUI program: 685 pages); the GLib 2.74 Reference Manual (gtk-doc, a large
+    # page a module: 100 pages); fish 3.6 (Sphinx with fish's own theme, a page a command,
+    # its release notes in relnotes.html: 132 pages); Asciidoctor 2.0's Ruby API (RDoc's
+    # Darkfish, a page a class or module: 111 pages).
+    "gimp": Corpus(
+        "gimp",
+        Path("/usr/share/gimp/2.0/help/en"),
+        ROOT / "bench" / "data" / "gimp-qa.jsonl",
+        "gimp-help-en",
+    ),
+    "glib": Corpus(
+        "glib",
+        Path("/usr/share/gtk-doc/html/glib"),
+        ROOT / "bench" / "data" / "glib-qa.jsonl",
+        "libglib2.0-doc",
+    ),
+    "fish": Corpus(
+        "fish",
+        Path("/usr/share/doc/fish"),
+        ROOT / "bench" / "data" / "fish-qa.jsonl",
+        "fish-common",
+    ),
+    "asciidoctor": Corpus(
+        "asciidoctor",
+        Path("/usr/share/doc/asciidoctor-doc/html"),
+        ROOT / "bench" / "data" / "asciidoctor-qa.jsonl",
+        "asciidoctor-doc",
+    ),
 }
 
 

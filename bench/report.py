@@ -107,6 +107,10 @@ MANUALS = {
     "systemtap": "SystemTap 4.8 Beginners Guide + Tapset Reference (Publican, DocBook; 804 pages, unseen)",
     "gnucash": "GnuCash 4.13 Tutorial and Concepts Guide (DocBook, 124 pages, unseen)",
     "swipl": "SWI-Prolog 9.0.4 Reference Manual (SWI's LaTeX converter, 258 pages, unseen)",
+    "gimp": "GIMP 2.10 user manual (DocBook, a GUI program, 685 pages, unseen)",
+    "glib": "GLib 2.74 Reference Manual (gtk-doc, 100 pages, unseen)",
+    "fish": "fish 3.6 documentation (Sphinx, fish's own theme, 132 pages, unseen)",
+    "asciidoctor": "Asciidoctor 2.0.18 Ruby API (RDoc's Darkfish, 111 pages, unseen)",
 }
 PIPELINES = ("notebook", "notebook+RRF", "ours")
 

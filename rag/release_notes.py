@@ -28,13 +28,20 @@ RELEASE_NOTES_PATH = re.compile(
 )
 RELEASE_NOTES_TITLE = re.compile(
     r"release notes|change ?log|change history|what.s new|release history|version history|"
-    r"^changes in|\brelease \d+\.\d",
+    r"^changes in|\brelease \d+\.\d|release series",
     re.I,
 )
 # A page named just "changes", "news", "history" or "releases" is release notes only if its
-# title agrees: SQLite's c3ref/changes.html documents sqlite3_changes().
+# title is that word, after at most two more ("Changes", "Recent SQLite News", "libvirt:
+# libvirt releases"), before the site's name: SQLite's c3ref/changes.html documents
+# sqlite3_changes(), fish's cmds/history.html is "history - show and manipulate command
+# history" and PostgreSQL's history.html "A Brief History of PostgreSQL".
 RELEASE_NOTES_NAME = re.compile(r"(?:^|/|md_)(?:changes|news|history|releases?)(?:\.[a-z]+)?$", re.I)
-RELEASE_NOTES_NAME_TITLE = re.compile(r"\b(?:changes|news|history|releases)\b", re.I)
+NAME_WORDS = frozenset({"changes", "news", "history", "releases"})
+NAME_TITLE_WORDS = 3
+# "History — pytest documentation": one space each side, as `\s+` on both sides backtracks
+# quadratically over a title of many spaces; split() takes the rest.
+_SITE_NAME = re.compile(r"\s[\u2013\u2014|]\s")
 ASKS_WHAT_CHANGED = re.compile(
     r"what.s new|\bnew in\b|change ?log|release notes|\bchanged in\b|\bdeprecat|\bremoved in\b|"
     r"\badded in\b|\bupgrad|\bmigrat",
@@ -47,7 +54,15 @@ def is_release_notes(url: str, title: str) -> bool:
     path = (urlsplit(url).path if "://" in url else url).rstrip("/")
     if RELEASE_NOTES_PATH.search(path) or RELEASE_NOTES_TITLE.search(title):
         return True
-    return bool(RELEASE_NOTES_NAME.search(path) and RELEASE_NOTES_NAME_TITLE.search(title))
+    return bool(RELEASE_NOTES_NAME.search(path)) and _titled_by_name(title)
+
+
+def _titled_by_name(title: str) -> bool:
+    """Whether the title's own part (before the site's name) is a few words ending in one of
+    NAME_WORDS; "sphinx.builders.changes" is one word, a module's name."""
+    own = _SITE_NAME.split(title.strip(), maxsplit=1)[0]
+    words = [word for word in (part.strip(":,.;-") for part in own.split()) if word]
+    return 0 < len(words) <= NAME_TITLE_WORDS and words[-1].lower() in NAME_WORDS
 
 
 # A section heading that is a version ("Version 3.1.2", "lxml 4.9.2 (2022-12-13)", "v66.1.0",

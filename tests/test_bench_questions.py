@@ -18,6 +18,7 @@ KINDS = {"howto", "why", "factoid", "unanswerable", "followup"}
 STATED = ("hypothesis", "pygments", "ntpsec", "libgcrypt", "attr", "babel")
 STATED += ("debpolicy", "devref", "maxima", "debref", "debfaq")
 STATED += ("libpam", "systemtap", "gnucash", "swipl")
+STATED += ("gimp", "glib", "fish", "asciidoctor")
 
 
 def _text(path) -> str:

@@ -64,6 +64,14 @@ BLOCK_TAGS = {
     "address",
 }
 CELL_TAGS = {"td", "th"}
+# RDoc's Darkfish (Ruby's API documentation) writes each method's name and arguments as a
+# `div.method-heading`, not a heading, with a "click to toggle source" hint: read as a heading
+# at the lowest level (h6's), each method is a section of its own, its name in its chunks'
+# heading path, instead of one "Public Instance Methods" section (measured: docs/decisions.md).
+PSEUDO_HEADING = "method-heading"
+PSEUDO_PARENT = "method-detail"
+PSEUDO_LEVEL = 6
+HINT = "method-click-advice"
 MAIN_SELECTORS = ("main", "[role=main]", "article", "#main-content", "#content", ".content")
 _WS = re.compile(r"[ \t\r\f\v\u00a0]+")
 _BLANKS = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
@@ -116,11 +124,23 @@ class _Builder:
         self.anchors.append((self.length, anchor))
 
     def heading(self, level: int, title: str, anchor: str | None) -> None:
+        opening = self._after_last_words()
         self.flush()
         while self.path and self.path[-1][0] >= level:
             self.path.pop()
         self.path.append((level, title))
         self.anchor = anchor
+        # The heading's own anchor, where it has one, names the spot they mark too.
+        self.anchors = [] if anchor else [(0, name) for _, name in opening]
+
+    def _after_last_words(self) -> list[tuple[int, str]]:
+        """Ids marked after the section's last words, taken out of it: they open the section
+        that follows (`<div id="method-i-x"><div class="method-heading">`, `<section
+        id><h2>`), and the section's last chunk must not link to the next one."""
+        end = len("".join(self.parts).rstrip())
+        opening = [mark for mark in self.anchors if mark[0] >= end]
+        self.anchors = [mark for mark in self.anchors if mark[0] < end]
+        return opening
 
     def flush(self) -> None:
         raw = "".join(self.parts)
@@ -183,6 +203,11 @@ def _walk(node: Tag, out: _Builder) -> None:
             continue
         if child.get("id"):
             out.mark(str(child["id"]))
+        if _is_pseudo_heading(child):
+            title = _pseudo_title(child)
+            if title:
+                out.heading(PSEUDO_LEVEL, title, heading_anchor(child))
+            continue
         if name == "pre":
             out.newline()
             out.text(child.get_text())
@@ -210,6 +235,23 @@ def _walk(node: Tag, out: _Builder) -> None:
         _walk(child, out)
         if block:
             out.newline()
+
+
+def _is_pseudo_heading(tag: Tag) -> bool:
+    """A method's first `div.method-heading` in its `div.method-detail`; the next ones are
+    its other call forms (`sub(pattern, replacement)`, `sub(pattern) { ... }`), read as text."""
+    if tag.name != "div" or PSEUDO_HEADING not in (tag.get("class") or ()):
+        return False
+    parent = tag.parent
+    if not isinstance(parent, Tag) or PSEUDO_PARENT not in (parent.get("class") or ()):
+        return False
+    return tag.find_previous_sibling("div", class_=PSEUDO_HEADING) is None
+
+
+def _pseudo_title(tag: Tag) -> str:
+    """A pseudo-heading's words without its hint ("process(document)"), a child of its own."""
+    parts = (c for c in tag.children if not (isinstance(c, Tag) and HINT in (c.get("class") or ())))
+    return _inline("".join(c.get_text(" ") if isinstance(c, Tag) else str(c) for c in parts)).strip()
 
 
 def _main_content(soup: BeautifulSoup) -> Tag:

@@ -569,3 +569,60 @@ def test_a_permalink_with_words_still_leaves_the_heading():
         "http://x/",
     )
     assert page.sections[0].heading == "Intro"
+
+
+def test_a_darkfish_method_heading_is_a_section_of_its_own():
+    """RDoc's Darkfish writes a method's name as `div.method-heading` with a "click to toggle
+    source" hint: each method becomes a section under the real heading above it, named
+    without the hint and linked to the method's own id (not the next method's)."""
+    method = """<div class="method-detail" id="method-i-{name}">
+    <div class="method-heading"><span class="method-name">{name}</span><span
+    class="method-args">(document)</span>
+    <span class="method-click-advice">click to toggle source</span></div>{more}
+    <div class="method-description"><p>{text}</p></div></div>"""
+    call_form = '<div class="method-heading"><span class="method-callseq">reader { |r| ... }</span></div>'
+    html = f"""<html><body><main><h1>class Preprocessor</h1><p>Reads lines first.</p>
+    <section><h3>Public Instance Methods</h3>
+    {method.format(name="process", text="Runs before the parser sees any line.", more="")}
+    {method.format(name="reader", text="Gives the reader its lines.", more=call_form)}
+    </section></main></body></html>"""
+    page = extract_html(html, "http://docs.test/Preprocessor.html")
+    found = [(s.heading, s.anchor, s.text, s.anchors) for s in page.sections]
+    assert found == [
+        ("class Preprocessor", None, "Reads lines first.", []),
+        (
+            "class Preprocessor › Public Instance Methods › process(document)",
+            "method-i-process",
+            "Runs before the parser sees any line.",
+            [],
+        ),
+        (  # a second call form is the method's text, not a section of its own
+            "class Preprocessor › Public Instance Methods › reader(document)",
+            "method-i-reader",
+            "reader { |r| ... }\nGives the reader its lines.",
+            [],
+        ),
+    ]
+    # Only a method's own heading counts: not a span, nor a div outside a method's details.
+    for loose in (
+        '<p>See <span class="method-heading">process</span> for more about the lines.</p>',
+        '<div class="method-heading">process</div><p>Runs before the parser sees any line.</p>',
+    ):
+        page = extract_html(f"<html><body><h1>Preprocessor</h1>{loose}</body></html>", "http://d/p.html")
+        assert [s.heading for s in page.sections] == ["Preprocessor"], loose
+        assert "process" in page.sections[0].text
+
+
+def test_an_id_that_opens_the_next_section_links_there_not_to_the_one_before():
+    """`<section id="install"><h2>` marks its id before the heading starts the section: the
+    section before keeps only the ids among its own words, and the next one links to its
+    heading's anchor, or to those ids where the heading has none."""
+    html = """<html><body><h1>Guide</h1><p id="intro">Read this first.</p>
+    <section id="install"><h2>Install</h2><p>Run the installer.</p></section>
+    <div id="usage"></div><h2>Usage</h2><p>Run it.</p></body></html>"""
+    sections = extract_html(html, "http://docs.test/guide.html").sections
+    assert [(s.heading, s.anchor, s.anchors) for s in sections] == [
+        ("Guide", None, [(0, "intro")]),
+        ("Guide › Install", "install", []),
+        ("Guide › Usage", None, [(0, "usage")]),
+    ]

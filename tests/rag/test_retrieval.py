@@ -1,4 +1,5 @@
 import itertools
+import time
 
 import numpy as np
 from langchain_core.documents import Document
@@ -287,6 +288,14 @@ def test_release_notes_paths_and_titles():
         "http://d/version9.html": "Vim documentation: version9",
         "http://d/version3.html": "SQLite Version 3 Overview",
         "http://d/version-2.1.html": "Version 2.1",
+        "http://d/history.html": "History \u2014 pytest documentation",
+        "http://e/news.html": "Recent SQLite News",
+        "http://f/news.html": "libvirt: libvirt releases",
+        "http://g/history.html": "RSyslog - History \u2014 rsyslog 8.2302.0 documentation",
+        "http://h/HISTORY.html": "Docutils History",
+        "http://i/history.html": "History \u2014 Python  documentation",
+        "http://j/changes.html": "Changes \u2014 Flask Documentation (2.2.x)",
+        "http://d/NEWS.html": "GCC 12 Release Series \u2014 Changes, New Features, and Fixes",
     }
     for url, title in notes.items():
         assert is_release_notes(url, title), url
@@ -302,9 +311,19 @@ def test_release_notes_paths_and_titles():
         "http://d/versioning.html": "Versioning your API",
         "http://d/version9/intro.html": "Introduction",
         "http://d/en/version-2.1/": "Documentation for version 2.1",
+        # named like release notes, titled otherwise: a command, a narrative, a module's source
+        "http://d/cmds/history.html": "history - show and manipulate command history \u2014 fish-shell",
+        "http://e/history.html": "2. A Brief History of PostgreSQL",
+        "http://f/history.html": "History of NTP",
+        "http://d/_modules/sphinx/builders/changes.html": "sphinx.builders.changes \u2014 Sphinx",
+        "http://g/news.html": "",
     }
     for url, title in prose.items():
         assert not is_release_notes(url, title), url
+    # A title of many spaces is split in linear time (`\s+` both sides took seconds).
+    started = time.monotonic()
+    assert not is_release_notes("http://d/NEWS.md", "News" + " " * 50_000 + "x")
+    assert time.monotonic() - started < 1.0
 
 
 def test_release_notes_come_after_the_page_that_explains_the_feature(local_embeddings):
