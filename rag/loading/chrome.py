@@ -32,10 +32,11 @@ DROP_TAGS = {
 DROP_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", "menu"}
 # Class/id words that mark chrome around the content: long ones anywhere in a
 # class or id ("searchmenu", "sphinxsidebar"), short ones only as whole words. DocBook's
-# XSL wraps every page in a "navheader" and a "navfooter" (Prev | Up | Home | Next).
+# XSL wraps every page in a "navheader" and a "navfooter" (Prev | Up | Home | Next); RDoc's
+# Darkfish puts a "click to toggle source" hint (`method-click-advice`) in each method's name.
 CHROME_WORDS = re.compile(
     r"menu|sidebar|breadcrumb|navbar|sidenav|navheader|navfooter|footer|headerlink|pagination|"
-    r"cookie|skip-link|"
+    r"cookie|skip-link|click-advice|"
     r"(?:^|[\s_-])(nav|toc|related|banner)(?:$|[\s_-])",
     re.I,
 )

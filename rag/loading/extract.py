@@ -65,13 +65,13 @@ BLOCK_TAGS = {
 }
 CELL_TAGS = {"td", "th"}
 # RDoc's Darkfish (Ruby's API documentation) writes each method's name and arguments as a
-# `div.method-heading`, not a heading, with a "click to toggle source" hint: read as a heading
-# at the lowest level (h6's), each method is a section of its own, its name in its chunks'
-# heading path, instead of one "Public Instance Methods" section (measured: docs/decisions.md).
+# `div.method-heading`, not a heading (its "click to toggle source" hint goes as chrome):
+# read as a heading at the lowest level (h6's), each method is a section of its own, its name
+# in its chunks' heading path, instead of one "Public Instance Methods" section (measured:
+# docs/decisions.md).
 PSEUDO_HEADING = "method-heading"
 PSEUDO_PARENT = "method-detail"
 PSEUDO_LEVEL = 6
-HINT = "method-click-advice"
 MAIN_SELECTORS = ("main", "[role=main]", "article", "#main-content", "#content", ".content")
 _WS = re.compile(r"[ \t\r\f\v\u00a0]+")
 _BLANKS = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
@@ -137,7 +137,12 @@ class _Builder:
         """Ids marked after the section's last words, taken out of it: they open the section
         that follows (`<div id="method-i-x"><div class="method-heading">`, `<section
         id><h2>`), and the section's last chunk must not link to the next one."""
-        end = len("".join(self.parts).rstrip())
+        end = self.length
+        for part in reversed(self.parts):  # back over the trailing blanks only
+            kept = part.rstrip()
+            end -= len(part) - len(kept)
+            if kept:
+                break
         opening = [mark for mark in self.anchors if mark[0] >= end]
         self.anchors = [mark for mark in self.anchors if mark[0] < end]
         return opening
@@ -204,7 +209,7 @@ def _walk(node: Tag, out: _Builder) -> None:
         if child.get("id"):
             out.mark(str(child["id"]))
         if _is_pseudo_heading(child):
-            title = _pseudo_title(child)
+            title = _inline(child.get_text()).strip()  # "process(document)": no space added
             if title:
                 out.heading(PSEUDO_LEVEL, title, heading_anchor(child))
             continue
@@ -246,12 +251,6 @@ def _is_pseudo_heading(tag: Tag) -> bool:
     if not isinstance(parent, Tag) or PSEUDO_PARENT not in (parent.get("class") or ()):
         return False
     return tag.find_previous_sibling("div", class_=PSEUDO_HEADING) is None
-
-
-def _pseudo_title(tag: Tag) -> str:
-    """A pseudo-heading's words without its hint ("process(document)"), a child of its own."""
-    parts = (c for c in tag.children if not (isinstance(c, Tag) and HINT in (c.get("class") or ())))
-    return _inline("".join(c.get_text(" ") if isinstance(c, Tag) else str(c) for c in parts)).strip()
 
 
 def _main_content(soup: BeautifulSoup) -> Tag:
