@@ -593,6 +593,38 @@ CORPORA = {
         ROOT / "bench" / "data" / "asciidoctor-qa.jsonl",
         "asciidoctor-doc",
     ),
+    # Twenty-sixth round: four more, of generators not yet here. Erlang/OTP 25's system guides
+    # and STDLIB's module pages (Erlang's own erl_docgen: 176 pages); the Racket Guide (Scribble:
+    # 133 pages); SciPy 1.10 without its per-function pages (pydata-sphinx-theme, 60 release
+    # notes pages: 332 pages); the LilyPond 2.24 Notation Reference (texi2any with LilyPond's
+    # templates, a page a subsection: 230 pages).
+    "erlang": Corpus(
+        "erlang",
+        Path("/usr/share/doc/erlang-doc"),
+        ROOT / "bench" / "data" / "erlang-qa.jsonl",
+        "erlang-doc",
+        include=("doc/*", "lib/stdlib-4.2/doc/html/*"),
+    ),
+    "racket": Corpus(
+        "racket",
+        Path("/usr/share/doc/racket"),
+        ROOT / "bench" / "data" / "racket-qa.jsonl",
+        "racket-doc",
+        include=("guide/*",),
+    ),
+    "scipy": Corpus(
+        "scipy",
+        Path("/usr/share/doc/python-scipy-doc/html"),
+        ROOT / "bench" / "data" / "scipy-qa.jsonl",
+        "python-scipy-doc",
+        exclude=("reference/generated/*", "_static/*"),
+    ),
+    "lilypond": Corpus(
+        "lilypond",
+        Path("/usr/share/doc/lilypond/html/Documentation/notation"),
+        ROOT / "bench" / "data" / "lilypond-qa.jsonl",
+        "lilypond-doc-html",
+    ),
 }
 
 

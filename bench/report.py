@@ -111,6 +111,10 @@ MANUALS = {
     "glib": "GLib 2.74 Reference Manual (gtk-doc, 100 pages, unseen)",
     "fish": "fish 3.6 documentation (Sphinx, fish's own theme, 132 pages, unseen)",
     "asciidoctor": "Asciidoctor 2.0.18 Ruby API (RDoc's Darkfish, 111 pages, unseen)",
+    "erlang": "Erlang/OTP 25 system guides + STDLIB modules (erl_docgen, 176 pages, unseen)",
+    "racket": "The Racket Guide 8.7 (Scribble, 133 pages, unseen)",
+    "scipy": "SciPy 1.10.1 without per-function pages (pydata-sphinx-theme, 332 pages, unseen)",
+    "lilypond": "LilyPond 2.24 Notation Reference (texi2html, 230 pages, unseen)",
 }
 PIPELINES = ("notebook", "notebook+RRF", "ours")
 

@@ -19,6 +19,7 @@ STATED = ("hypothesis", "pygments", "ntpsec", "libgcrypt", "attr", "babel")
 STATED += ("debpolicy", "devref", "maxima", "debref", "debfaq")
 STATED += ("libpam", "systemtap", "gnucash", "swipl")
 STATED += ("gimp", "glib", "fish", "asciidoctor")
+STATED += ("erlang", "racket", "scipy", "lilypond")
 
 
 def _text(path) -> str:

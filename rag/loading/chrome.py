@@ -33,10 +33,12 @@ DROP_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", 
 # Class/id words that mark chrome around the content: long ones anywhere in a
 # class or id ("searchmenu", "sphinxsidebar"), short ones only as whole words. DocBook's
 # XSL wraps every page in a "navheader" and a "navfooter" (Prev | Up | Home | Next); RDoc's
-# Darkfish puts a "click to toggle source" hint (`method-click-advice`) in each method's name.
+# Darkfish puts a "click to toggle source" hint (`method-click-advice`) in each method's name;
+# Racket's Scribble puts the manual's contents beside each page (`tocset`) and its
+# top/contents/prev/up/next links above and below it (`navsettop`, `navsetbottom`).
 CHROME_WORDS = re.compile(
     r"menu|sidebar|breadcrumb|navbar|sidenav|navheader|navfooter|footer|headerlink|pagination|"
-    r"cookie|skip-link|click-advice|"
+    r"cookie|skip-link|click-advice|tocset|navset|"
     r"(?:^|[\s_-])(nav|toc|related|banner)(?:$|[\s_-])",
     re.I,
 )

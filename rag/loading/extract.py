@@ -72,7 +72,9 @@ CELL_TAGS = {"td", "th"}
 PSEUDO_HEADING = "method-heading"
 PSEUDO_PARENT = "method-detail"
 PSEUDO_LEVEL = 6
+SECTIONING = ("article", "section")  # a heading inside ranks below the one that opens it
 MAIN_SELECTORS = ("main", "[role=main]", "article", "#main-content", "#content", ".content")
+ARTICLE = MAIN_SELECTORS.index("article")
 _WS = re.compile(r"[ \t\r\f\v\u00a0]+")
 _BLANKS = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
 
@@ -104,11 +106,28 @@ class _Builder:
 
     def __init__(self) -> None:
         self.sections: list[Section] = []
-        self.path: list[tuple[int, str]] = []  # (level, heading text)
+        self.path: list[tuple[float, str, str | None]] = []  # (level, heading text, anchor)
+        self.taken: set[str] = set()  # anchors of the headings so far
         self.anchor: str | None = None
         self.parts: list[str] = []
         self.length = 0
         self.anchors: list[tuple[int, str]] = []
+        self.depth = 0  # of the elements being walked, in the content block
+        # (level, depth) of the first heading in each open article or section, outermost first
+        self.floors: list[tuple[float, int] | None] = []
+
+    def ranked(self, level: float) -> float:
+        """A heading's level, below the first heading of each article or section it is in
+        when it sits deeper in the page than that heading: Erlang's module pages head each
+        function's `<article>` with an h4 and hold its "Types" in an h3 inside a block, which
+        would close the function and leave every "Types" section nameless. A kicker (an h5
+        over the h1 beside it) demotes nothing; demoted headings keep their order."""
+        for floor in self.floors:
+            if floor is not None and level < floor[0] and self.depth > floor[1]:
+                level = floor[0] + level / 10
+        if self.floors and self.floors[-1] is None:
+            self.floors[-1] = (level, self.depth)
+        return level
 
     def text(self, value: str) -> None:
         if value:
@@ -123,12 +142,16 @@ class _Builder:
     def mark(self, anchor: str) -> None:
         self.anchors.append((self.length, anchor))
 
-    def heading(self, level: int, title: str, anchor: str | None) -> None:
+    def heading(self, level: float, title: str, anchor: str | None) -> None:
         opening = self._after_last_words()
         self.flush()
         while self.path and self.path[-1][0] >= level:
             self.path.pop()
-        self.path.append((level, title))
+        if anchor in self.taken:  # a link lands on the first: Erlang's "Types" of each function
+            anchor = next((a for _, _, a in reversed(self.path) if a), None)
+        if anchor:
+            self.taken.add(anchor)
+        self.path.append((level, title, anchor))
         self.anchor = anchor
         # The heading's own anchor, where it has one, names the spot they mark too.
         self.anchors = [] if anchor else [(0, name) for _, name in opening]
@@ -151,7 +174,7 @@ class _Builder:
         raw = "".join(self.parts)
         text, anchors = _tidy(raw, self.anchors)
         if text:
-            heading = " › ".join(t for _, t in self.path)
+            heading = " › ".join(t for _, t, _ in self.path)
             self.sections.append(Section(heading, self.anchor, text, anchors))
         self.parts, self.length, self.anchors = [], 0, []
 
@@ -204,7 +227,7 @@ def _walk(node: Tag, out: _Builder) -> None:
         if name in HEADINGS:
             title = _inline(child.get_text(" ")).strip()
             if title:
-                out.heading(HEADINGS[name], title, heading_anchor(child))
+                out.heading(out.ranked(HEADINGS[name]), title, heading_anchor(child))
             continue
         if child.get("id"):
             out.mark(str(child["id"]))
@@ -237,7 +260,13 @@ def _walk(node: Tag, out: _Builder) -> None:
             out.newline()
         if name == "li":
             out.text("- ")
+        if name in SECTIONING:
+            out.floors.append(None)
+        out.depth += 1
         _walk(child, out)
+        out.depth -= 1
+        if name in SECTIONING:
+            out.floors.pop()
         if block:
             out.newline()
 
@@ -258,11 +287,16 @@ def _main_content(soup: BeautifulSoup) -> Tag:
     An empty inline element is an anchor, not a content block: Texinfo gives each documented
     name an empty anchor with the name as its id, and Maxima's `content` function made its
     page's `<span id="content"></span>` the page's whole text. An empty block (`<main>`, a
-    search page's results filled in by script) still stands: the page has no text."""
+    search page's results filled in by script) still stands: the page has no text. An
+    article is the page only if it holds most of the articles' text: Erlang's module pages
+    put each function (and the data types) in an `<article>` of its own, and the longest
+    one was taken for the whole page."""
     matches: list[list[Tag]] = [[] for _ in MAIN_SELECTORS]
     for tag in tags(soup):  # one pass (soupsieve would take one per selector, and is slow)
         for i in _main_kinds(tag):
             matches[i].append(tag)
+    if not matches[0] and not matches[1]:  # a <main> comes first anyway
+        matches[ARTICLE] = _dominant(matches[ARTICLE], soup)
     for found in ([tag for tag in kind if not _is_anchor(tag)] for kind in matches):
         if len(found) > 1:  # text lengths from one pass, not one get_text per match
             stats = text_stats(soup)
@@ -270,6 +304,48 @@ def _main_content(soup: BeautifulSoup) -> Tag:
         if found:
             return _with_page_heading(found[0])
     return soup.body or soup
+
+
+def _dominant(articles: list[Tag], soup: BeautifulSoup) -> list[Tag]:
+    """The article that is the page, if one is: of the outermost ones outside chrome, the
+    only one holding an h1 (a post, not its comments), or the one holding more than half
+    their text."""
+    if len(articles) < 2:
+        return articles
+    outer, titled = _outermost(articles, soup)
+    if len(titled) == 1:
+        return titled
+    if not outer:
+        return []
+    stats = text_stats(soup)
+    longest = max(outer, key=lambda t: stats[id(t)][RAW])
+    total = sum(stats[id(t)][RAW] for t in outer)
+    return [longest] if 2 * stats[id(longest)][RAW] > total else []
+
+
+def _outermost(found: list[Tag], soup: BeautifulSoup) -> tuple[list[Tag], list[Tag]]:
+    """Those of these tags that neither another of them nor chrome holds, and those of them
+    holding an h1, in one pass down the page (a hostile page nests hundreds of articles,
+    each beside thousands)."""
+    marked = set(map(id, found))
+    hidden: set[int] = set()  # elements in chrome
+    owner: dict[int, Tag] = {}  # element -> the outermost of these holding it
+    outer: list[Tag] = []
+    titled: dict[int, Tag] = {}
+    for tag in tags(soup):  # document order: a parent before its children
+        parent = id(tag.parent)
+        if parent in hidden or is_chrome(tag):
+            hidden.add(id(tag))
+            continue
+        held = owner.get(parent)
+        if held is None and id(tag) in marked:
+            outer.append(tag)
+            held = tag
+        if held is not None:
+            owner[id(tag)] = held
+            if tag.name == "h1":
+                titled[id(held)] = held
+    return outer, list(titled.values())
 
 
 def _is_anchor(tag: Tag) -> bool:

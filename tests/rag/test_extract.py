@@ -626,3 +626,113 @@ def test_an_id_that_opens_the_next_section_links_there_not_to_the_one_before():
         ("Guide › Install", "install", []),
         ("Guide › Usage", None, [(0, "usage")]),
     ]
+
+
+ERLANG_FUNCTION = """<article class="func"><h4 id="{name}-2" class="func-head"><div
+class="title-anchors"><a href="#{name}-2"><span class="paperclip-before"></span></a></div><span
+class="title-name">{name}(Pred, List) -&gt; boolean()</span></h4><div class="REFBODY fun-types">
+<h3 id="types" class="func-types-title">Types</h3><div>Pred = fun((Elem) -&gt; boolean())</div>
+</div><div><p>{text}</p></div></article>"""
+
+
+def test_an_article_is_the_page_only_if_it_holds_most_of_the_articles_text():
+    """Erlang's module pages put the data types in an `<article>` and each function in one
+    of its own: the page is all of them, with the module's description, not the longest
+    article, nor the data types' article, the only one without a sibling."""
+    functions = [("all", "True if Pred holds for every element."), ("any", "True if Pred holds for one.")]
+    html = f"""<html><body><aside id="leftnav"><nav><a href="a.html">a</a></nav></aside>
+    <div id="content"><h1>lists</h1><section class="description"><h3>Description</h3>
+    <p>This module contains functions for list processing.</p></section><div><h3>Data Types</h3>
+    <article><h4 id="type-direction">direction() = leading</h4></article></div><h3>Exports</h3>
+    <div>{"".join(ERLANG_FUNCTION.format(name=n, text=t) for n, t in functions)}</div></div></body></html>"""
+    text = " ".join(s.text for s in extract_html(html, "http://docs.test/lists.html").sections)
+    assert "functions for list processing" in text
+    assert "for every element" in text and "holds for one" in text
+    reply = "<article><p>A reply.</p></article>"
+    post = f"<article><h1>Post</h1><p>Words, most of the text of this page.</p>{reply}</article>"
+    related = "<aside><article><p>Another post.</p></article></aside>"
+    html = f"<html><body><div><p>Skip me.</p></div>{post}{related}</body></html>"
+    sections = extract_html(html, "http://docs.test/post.html").sections
+    assert [s.text for s in sections] == ["Words, most of the text of this page.\nA reply."]
+    comment = (
+        "<li><article><p>" + "A long comment that says a lot about the post. " * 4 + "</p></article></li>"
+    )
+    short = "<article><h1>Post title</h1><p>A short post.</p></article>"
+    comments = f'<div id="comments"><ol>{comment * 5}</ol></div>'
+    html = f'<html><body><div id="content">{short}{comments}</div></body></html>'
+    sections = extract_html(html, "http://docs.test/post.html").sections
+    assert [s.text for s in sections] == ["A short post."]
+
+
+def test_nested_articles_beside_many_others_cost_linear_time():
+    """Hostile: 400 articles nested, each beside 200 empty ones."""
+    import time
+
+    html = "<html><body>" + ("<article>" + "<article></article>" * 200) * 400 + "x" + "</article>" * 400
+    started = time.monotonic()
+    extract_html(html + "</body></html>", "http://x/")
+    assert time.monotonic() - started < 10.0
+
+
+def test_a_heading_whose_anchor_an_earlier_heading_took_links_to_the_heading_above():
+    """Each Erlang function's "Types" heading has the id `types`, which a link finds only on
+    the first function: the next ones link to their own function's heading instead."""
+    functions = [("all", "Every element."), ("any", "Some element.")]
+    html = f"""<html><body><main><h1>lists</h1><h3 id="exports">Exports</h3>
+    {"".join(ERLANG_FUNCTION.format(name=n, text=t) for n, t in functions)}</main></body></html>"""
+    sections = extract_html(html, "http://docs.test/lists.html").sections
+    assert [s.anchor for s in sections] == ["types", "any-2"]
+
+
+def test_a_heading_inside_an_article_ranks_below_the_one_that_opens_it():
+    """An Erlang function's `<article>` opens with an h4 and holds an h3 "Types": the h3 is
+    part of the function, so its section is named after the function, not after the page."""
+    html = f"""<html><body><main><h1>lists</h1><h3>Exports</h3>
+    {ERLANG_FUNCTION.format(name="all", text="Returns true if Pred returns true for all.")}
+    </main><h2>After</h2></body></html>"""
+    sections = extract_html(html, "http://docs.test/lists.html").sections
+    assert [s.heading for s in sections] == ["lists › Exports › all(Pred, List) -> boolean() › Types"]
+    nested = """<html><body><main><section><h2>Outer</h2><p>One.</p><section><h3>Inner</h3>
+    <p>Two.</p></section><h2>Next</h2><p>Three.</p></section><h1>Top</h1><p>Four.</p></main></body></html>"""
+    headings = [s.heading for s in extract_html(nested, "http://docs.test/n.html").sections]
+    assert headings == ["Outer", "Outer › Inner", "Next", "Top"]
+
+
+def test_a_heading_is_ranked_down_only_when_deeper_than_the_one_that_opens_its_article():
+    """A kicker (an h5 beside the post's h1) demotes nothing; headings demoted keep their
+    order; a section inside the article keeps the article's floor."""
+
+    def headings(body: str) -> list[str]:
+        html = f"<html><body><main>{body}</main></body></html>"
+        return [s.heading for s in extract_html(html, "http://docs.test/p.html").sections]
+
+    kicker = (
+        "<article><h5>Engineering</h5><h1>Scaling</h1><p>Intro.</p><h2>Part one</h2><p>One.</p></article>"
+    )
+    assert headings(kicker) == ["Scaling", "Scaling › Part one"]
+    usage = "<div><h2>Usage</h2><p>u</p><h3>Options</h3><p>o</p></div>"
+    order = f'<section><h4 id="f">f()</h4><p>x</p>{usage}</section>'
+    assert headings(order) == ["f()", "f() › Usage", "f() › Usage › Options"]
+    types = "<section><h3>Types</h3><p>T</p></section>"
+    inner = f'<h1>lists</h1><article><h4 id="all-2">all()</h4><p>doc</p>{types}</article>'
+    assert headings(inner) == ["lists › all()", "lists › all() › Types"]
+
+
+def test_scribbles_contents_and_navigation_bars_are_chrome():
+    """Racket's Scribble puts the manual's contents beside each page (`div.tocset`) and its
+    top/prev/up/next links above and below (`navsettop`, `navsetbottom`): a page of one
+    sentence is that sentence, not a list of links."""
+    rows = "".join(f'<tr><td><a href="ch{i}.html">{i} Chapter {i}</a></td></tr>' for i in range(24))
+    bar = (
+        '<div class="{0}"><span class="navleft"><a href="index.html">top</a></span><span class="navright">'
+        '<a href="prev.html">prev</a> <a href="up.html">up</a> <a href="next.html">next</a></span></div>'
+    )
+    html = f"""<html><body><div class="tocset"><div class="tocview"><table>{rows}</table></div></div>
+    <div class="maincolumn"><div class="main">{bar.format("navsettop")}<h4>24.5 Visual Studio Code</h4>
+    <p>The <a href="https://x.test/">Magic Racket</a> extension provides Racket support including
+    syntax highlighting.</p>{bar.format("navsetbottom")}</div></div></body></html>"""
+    page = extract_html(html, "http://docs.test/guide/Visual_Studio_Code.html")
+    assert not page.links_only
+    assert [s.text for s in page.sections] == [
+        "The Magic Racket extension provides Racket support including syntax highlighting."
+    ]
