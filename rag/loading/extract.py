@@ -72,7 +72,7 @@ CELL_TAGS = {"td", "th"}
 PSEUDO_HEADING = "method-heading"
 PSEUDO_PARENT = "method-detail"
 PSEUDO_LEVEL = 6
-SECTIONING = ("article", "section")  # a heading inside ranks below the one that opens it
+SECTIONING = ("article", "section")  # a heading deeper inside ranks below the one opening it
 MAIN_SELECTORS = ("main", "[role=main]", "article", "#main-content", "#content", ".content")
 ARTICLE = MAIN_SELECTORS.index("article")
 _WS = re.compile(r"[ \t\r\f\v\u00a0]+")
@@ -287,8 +287,8 @@ def _main_content(soup: BeautifulSoup) -> Tag:
     An empty inline element is an anchor, not a content block: Texinfo gives each documented
     name an empty anchor with the name as its id, and Maxima's `content` function made its
     page's `<span id="content"></span>` the page's whole text. An empty block (`<main>`, a
-    search page's results filled in by script) still stands: the page has no text. An
-    article is the page only if it holds most of the articles' text: Erlang's module pages
+    search page's results filled in by script) still stands: the page has no text. Of
+    several articles, one is the page only as `_dominant` finds it: Erlang's module pages
     put each function (and the data types) in an `<article>` of its own, and the longest
     one was taken for the whole page."""
     matches: list[list[Tag]] = [[] for _ in MAIN_SELECTORS]
