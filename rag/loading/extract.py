@@ -295,7 +295,7 @@ def _main_content(soup: BeautifulSoup) -> Tag:
     for tag in tags(soup):  # one pass (soupsieve would take one per selector, and is slow)
         for i in _main_kinds(tag):
             matches[i].append(tag)
-    if not matches[0] and not matches[1]:  # a <main> comes first anyway
+    if not any(matches[:ARTICLE]):  # a <main> or [role=main] comes first anyway
         matches[ARTICLE] = _dominant(matches[ARTICLE], soup)
     for found in ([tag for tag in kind if not _is_anchor(tag)] for kind in matches):
         if len(found) > 1:  # text lengths from one pass, not one get_text per match
