@@ -625,6 +625,20 @@ CORPORA = {
         ROOT / "bench" / "data" / "lilypond-qa.jsonl",
         "lilypond-doc-html",
     ),
+    "localc": Corpus(
+        "localc",
+        Path("/usr/share/libreoffice/help"),
+        ROOT / "bench" / "data" / "localc-qa.jsonl",
+        "libreoffice-help-en-us",
+        include=("en-US/text/scalc/*",),
+    ),
+    "qtcore": Corpus(
+        "qtcore",
+        Path("/usr/share/qt5/doc/qtcore"),
+        ROOT / "bench" / "data" / "qtcore-qa.jsonl",
+        "qtbase5-doc-html",
+        exclude=("*-members.html", "*-obsolete.html"),
+    ),
 }
 
 

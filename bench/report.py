@@ -115,6 +115,8 @@ MANUALS = {
     "racket": "The Racket Guide 8.7 (Scribble, 133 pages, unseen)",
     "scipy": "SciPy 1.10.1 without per-function pages (pydata-sphinx-theme, 332 pages, unseen)",
     "lilypond": "LilyPond 2.24 Notation Reference (texi2html, 230 pages, unseen)",
+    "localc": "LibreOffice 7.4 Help for Calc (LibreOffice's help XSLT, a GUI program, 424 pages, unseen)",
+    "qtcore": "Qt 5.15 Qt Core module (qdoc, 358 pages, unseen)",
 }
 PIPELINES = ("notebook", "notebook+RRF", "ours")
 

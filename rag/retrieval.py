@@ -696,9 +696,10 @@ def lexical_index(
     tokenizer: Callable[[str], list[str]] | None = None,
 ) -> Lexical:
     """BM25 over the chunks, or over passages of each page (its chunks in store order);
-    with `title_terms` the page's title is prefixed to each text, so it matches too.
-    `tokenizer`: other terms than the default's words (a seam: bench/ measures them)."""
-    title = (lambda d: d.metadata.get("title", "")) if title_terms else (lambda d: "")
+    with `title_terms` the page's title (and keywords, `page_terms`) is prefixed to each text,
+    so it matches too. `tokenizer`: other terms than the default's words (a seam: bench/
+    measures them)."""
+    title = page_terms(documents) if title_terms else (lambda d: "")
     if passage_chars is None:
         texts = [f"{t}\n{d.page_content}" if (t := title(d)) else d.page_content for d in documents]
         return ChunkBM25(texts, stem=stem, tokenizer=tokenizer)
@@ -707,6 +708,20 @@ def lexical_index(
         for rows in pages_of(documents).values()
     ]
     return PassageBM25(pages, passage_chars, stem=stem, tokenizer=tokenizer)
+
+
+def page_terms(documents: Sequence[Document]) -> Callable[[Document], str]:
+    """A chunk's page title, and its page's declared keywords unless most pages declare the
+    same ones (Exim's "exim,smtp,mta,email" on every page tells no page from another)."""
+    pages = pages_of(documents).values()
+    declared = Counter(str(documents[rows[0]].metadata.get("keywords", "")) for rows in pages)
+    shared = {words for words, count in declared.items() if count > 1 and count > len(pages) / 2}
+
+    def terms(doc: Document) -> str:
+        title, words = doc.metadata.get("title", ""), str(doc.metadata.get("keywords", ""))
+        return f"{title}\n{words}" if words and words not in shared else title
+
+    return terms
 
 
 def copies_of(documents: Sequence[Document], pages: dict[str, list[int]] | None = None) -> dict[str, str]:

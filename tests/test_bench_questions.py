@@ -20,6 +20,7 @@ STATED += ("debpolicy", "devref", "maxima", "debref", "debfaq")
 STATED += ("libpam", "systemtap", "gnucash", "swipl")
 STATED += ("gimp", "glib", "fish", "asciidoctor")
 STATED += ("erlang", "racket", "scipy", "lilypond")
+STATED += ("localc", "qtcore")
 
 
 def _text(path) -> str:

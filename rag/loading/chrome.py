@@ -29,6 +29,11 @@ DROP_TAGS = {
     "object",
     "embed",
 }
+# A <header> inside one of these heads that part, not the page (HTML-AAM: its banner role
+# is scoped by these elements and roles).
+BANNER_SCOPES = frozenset({"article", "aside", "main", "nav", "section"})
+BANNER_SCOPE_ROLES = frozenset({"article", "complementary", "main", "navigation", "region"})
+BANNER_DEPTH = 32  # a banner sits near the top; a deeper <header> is kept (a short climb on hostile pages)
 DROP_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", "menu"}
 # Class/id words that mark chrome around the content: long ones anywhere in a
 # class or id ("searchmenu", "sphinxsidebar"), short ones only as whole words. DocBook's
@@ -45,7 +50,7 @@ CHROME_WORDS = re.compile(
 
 
 def is_chrome(tag: Tag) -> bool:
-    if tag.name in DROP_TAGS:
+    if tag.name in DROP_TAGS or (tag.name == "header" and _is_banner(tag)):
         return True
     attrs = tag.attrs or {}
     if attrs.get("role") in DROP_ROLES or attrs.get("aria-hidden") == "true":
@@ -58,6 +63,16 @@ def is_chrome(tag: Tag) -> bool:
         bool(ident) and CHROME_WORDS.search(ident) is not None and not _own_slug(tag, ident)
     )
     return bool(marked) and not _names_heading(tag)
+
+
+def _is_banner(tag: Tag) -> bool:
+    """A <header> in no article, aside, main, nav or section (nor an element of such a role) is
+    the page's banner (HTML gives it role=banner): the site's logo and name, as on every page of
+    LibreOffice's help. One holding a heading is kept, since some themes put the page's h1 there."""
+    for depth, parent in enumerate(tag.parents):
+        if depth == BANNER_DEPTH or parent.name in BANNER_SCOPES or parent.get("role") in BANNER_SCOPE_ROLES:
+            return False
+    return tag.find(list(HEADINGS)) is None
 
 
 def _names_heading(tag: Tag) -> bool:

@@ -32,6 +32,7 @@ from .navigation import (
 )
 from .urlpolicy import join_url
 
+MAX_KEYWORDS = 1000  # characters of a page's declared keywords kept: stuffed ones cannot outweigh its text
 MIN_TEXT = 200  # below this much text besides link lists, a page is an index...
 # ...unless its lists link mostly to other sites and its own text holds a sentence: a short
 # page of prose with a list of articles after it (Requests' "Integrations": "Requests is
@@ -95,6 +96,7 @@ class Page:
     links: list[str]
     links_only: bool = False  # the page was nothing but link lists (an index, a table of contents)
     redirect: str | None = None  # where an immediate <meta http-equiv="refresh"> sends the reader
+    keywords: str = ""  # the page's declared keywords, where they say more than its title
 
     @property
     def text_length(self) -> int:
@@ -169,6 +171,12 @@ class _Builder:
         opening = [mark for mark in self.anchors if mark[0] >= end]
         self.anchors = [mark for mark in self.anchors if mark[0] < end]
         return opening
+
+    def close(self) -> None:
+        """End the page: ids after its last words mark nothing (LibreOffice's empty
+        `<div id="DonationFrame">` last on each page), so its last chunk must not link there."""
+        self._after_last_words()
+        self.flush()
 
     def flush(self) -> None:
         raw = "".join(self.parts)
@@ -437,6 +445,8 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
     base = (join_url(url, str(base_tag["href"])) if isinstance(base_tag, Tag) else None) or url
     links = _links(soup, base)
     redirect = refresh_target(soup, base)
+    stub = refresh_target(soup, base, noscript=True)  # read before <noscript> goes as chrome
+    keywords = _keywords(soup)
     main = _main_content(soup)
     chrome = [t for t in tags(main) if is_chrome(t)]
     menu = any(_lists_pages(t) for t in chrome)
@@ -454,11 +464,28 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
         sections = []
     elif kept < MIN_TEXT and lists:  # short pages keep their lists rather than become empty
         sections = full
+    redirect = redirect or (None if sections else stub)  # a script's redirect, with no words of its own
     if redirect and _length(sections) < MIN_TEXT:  # "The node you are looking for is at ..."
         sections, links = [], [redirect, *(link for link in links if link != redirect)]
     links_only = links_only or (not sections and not redirect and menu and _headed(main))
     title = _title(soup, sections or full)
-    return Page(url, title, sections, links, links_only=links_only, redirect=redirect)
+    return Page(url, title, sections, links, links_only=links_only, redirect=redirect, keywords=keywords)
+
+
+def _keywords(soup: BeautifulSoup) -> str:
+    """The page's declared keywords: `<meta name="keywords">`, or LibreOffice's help-index
+    entries (`<meta itemprop="keywords">` in the body), the words a reader looks a page up by.
+    Texinfo repeats the `<title>` there, which says nothing more."""
+    title = soup.find("title")
+    title_text = _inline(title.get_text()).strip().casefold() if title else ""
+    found: dict[str, None] = {}  # in order, once each
+    for meta in soup.find_all("meta", content=True):
+        kind = f"{meta.get('name') or ''} {meta.get('itemprop') or ''}"
+        words = _inline(str(meta["content"])).strip()
+        if "keywords" in kind.casefold().split() and words and words.casefold() != title_text:
+            found[words] = None
+    joined = " ; ".join(found)
+    return joined if len(joined) <= MAX_KEYWORDS else joined[:MAX_KEYWORDS].rsplit(" ", 1)[0]
 
 
 _TOC_ENTRY = re.compile(r"(?:^|\s)toc-", re.I)  # a contents line's class: toc-h2, toc-entry
@@ -538,7 +565,7 @@ def _drop(found: list[Tag]) -> None:
 def _sections(main: Tag) -> list[Section]:
     out = _Builder()
     _walk(main, out)
-    out.flush()
+    out.close()
     return out.sections
 
 

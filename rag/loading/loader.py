@@ -80,6 +80,7 @@ def page_documents(page: Page) -> list[Document]:
                     "title": page.title,
                     "heading": section.heading,
                     "anchors": section.anchors,
+                    **({"keywords": page.keywords} if page.keywords else {}),
                 },
             )
         )

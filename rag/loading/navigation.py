@@ -167,14 +167,20 @@ def pagers(main: Tag) -> list[Tag]:
 _REFRESH = re.compile(r"^\s*(\d+)(?:\.[\d.]*)?\s*(?:[;,]\s*|\s+)(?:url\s*=\s*)?(['\"]?)([^'\"]*)\2", re.I)
 
 
-def refresh_target(soup: BeautifulSoup, base: str) -> str | None:
-    """The URL an immediate meta refresh sends the reader to (Texinfo's node redirects)."""
+def refresh_target(soup: BeautifulSoup, base: str, *, noscript: bool = False) -> str | None:
+    """The URL an immediate meta refresh sends the reader to (Texinfo's node redirects).
+
+    A refresh inside <noscript> runs only with scripts off: it counts only with `noscript`
+    (LibreOffice's help sends such readers to a "turn on JavaScript" page from every page,
+    while a script's redirect stub keeps one for them)."""
     for meta in soup.find_all("meta", content=True):
         if str(meta.get("http-equiv", "")).lower() != "refresh":
             continue
         found = _REFRESH.match(str(meta["content"]))
         target = found.group(3).strip() if found and int(found.group(1)) == 0 else ""
-        if target and not target.lower().startswith("url="):
+        if not target or target.lower().startswith("url="):
+            continue
+        if any(p.name == "noscript" for p in meta.parents) == noscript:
             joined = join_url(base, target)
             return urldefrag(joined)[0] if joined else None
     return None

@@ -1,4 +1,6 @@
-from rag.loading.extract import extract_html, extract_markdown
+from rag.loading.extract import MAX_KEYWORDS, extract_html, extract_markdown
+from rag.loading.loader import page_documents
+from rag.splitting import best_anchor
 
 PAGE = b"""<!DOCTYPE html><html><head><title>Widgets &#8212; Acme docs</title>
 <script>var tracking = "do not index me";</script><style>.x{color:red}</style></head>
@@ -530,6 +532,95 @@ def test_only_an_immediate_refresh_with_a_target_is_a_redirect():
     assert target("0; ./cli.html") == "http://x/d/cli.html"  # SQLite's sqlite.html
     for content in ("5; url=b.html", "0", "0; url=", "0;URL=''", "; url=b.html", "0; url=http://[::1"):
         assert target(content) is None, content
+
+
+def test_a_script_redirect_stub_still_sends_the_reader_on():
+    """A page with no words that a script moves on keeps a refresh for readers without
+    scripts: this loader runs no scripts, so that refresh is its redirect."""
+    stub = (
+        "<html><head><script>location.href='new.html'</script><noscript>"
+        '<meta http-equiv="refresh" content="0; url=new.html"></noscript></head><body></body></html>'
+    )
+    assert extract_html(stub, "http://x/d/old.html").redirect == "http://x/d/new.html"
+
+
+def test_a_refresh_for_readers_without_scripts_is_no_redirect():
+    """LibreOffice's help sends readers with scripts off to a "turn on JavaScript" page
+    (`<noscript><meta http-equiv="refresh" ...>`); its short pages are complete as they are."""
+    head = '<noscript><meta http-equiv="refresh" content="0; URL=../noscript.html"></noscript>'
+    page = extract_html(
+        f"<html><head>{head}</head><body><h1>Merge Cells</h1><p>Joins the cells.</p></body></html>",
+        "http://x/en-US/text/scalc/01/merge.html",
+    )
+    assert page.redirect is None
+    assert [s.text for s in page.sections] == ["Joins the cells."]
+
+
+def test_the_pages_banner_is_chrome_but_a_header_with_a_heading_is_not():
+    """A <header> outside any article, aside, main, nav or section is the site's banner
+    (LibreOffice's help: its logo and "LibreOffice 7.4 Help" on every page)."""
+    logo = '<a class="logo" href="new_help.html"><p>LibreOffice 7.4 Help</p></a>'
+    banner = f'<header id="TopLeftHeader">{logo}</header>'
+    body = "<h1>Freezing Rows</h1><p>Choose View - Freeze Cells.</p>"
+    page = extract_html(
+        f'<html><body>{banner}<div id="DisplayArea">{body}</div></body></html>', "http://x/a.html"
+    )
+    assert [s.text for s in page.sections] == ["Choose View - Freeze Cells."]
+    titled = (
+        "<html><body><header><h1>Freezing Rows</h1></header><p>Choose View - Freeze Cells.</p></body></html>"
+    )
+    assert [s.heading for s in extract_html(titled, "http://x/a.html").sections] == ["Freezing Rows"]
+    byline = "<article><header><p>By Ada, 2 May</p></header><h1>Post</h1><p>Text.</p></article>"
+    assert "By Ada" in extract_html(f"<html><body>{byline}</body></html>", "http://x/a.html").sections[0].text
+    lead = '<div role="main"><header><p>A lead paragraph.</p></header><p>Body.</p></div>'
+    assert (
+        "A lead paragraph."
+        in extract_html(f"<html><body>{lead}</body></html>", "http://x/a.html").sections[0].text
+    )
+
+
+def test_banners_on_a_deep_page_cost_linear_time():
+    """Hostile: 20,000 headers 400 elements deep (each asks whether a scope holds it)."""
+    import time
+
+    html = "<div>" * 400 + "<header><span>i</span></header>" * 20_000 + "</div>" * 400
+    started = time.monotonic()
+    extract_html(html, "http://x/")
+    assert time.monotonic() - started < 10.0
+
+
+def test_ids_after_a_pages_last_words_are_no_link_target():
+    """LibreOffice's help ends each page with empty `<div id="SearchFrame">` and
+    `<div id="DonationFrame">`: the page's last chunk links to its own words, not below them."""
+    page = extract_html(
+        '<html><body><h1 id="hd1">Updating Pivot Tables</h1><p id="par1">Choose Data - Pivot Table'
+        ' - Refresh.</p><div id="SearchFrame"></div><div id="DonationFrame"></div></body></html>',
+        "http://x/a.html",
+    )
+    (section,) = page.sections
+    assert section.anchor == "hd1" and section.anchors == [(0, "par1")]
+    assert best_anchor(section.anchors, 0, len(section.text)) == "par1"
+
+
+def test_a_pages_declared_keywords_are_kept_unless_they_repeat_its_title():
+    def keywords(head: str, body: str = "") -> str:
+        html = f"<html><head><title>Aliasing (zsh)</title>{head}</head><body><p>Text.</p>{body}</body></html>"
+        return extract_html(html, "http://x/a.html").keywords
+
+    assert keywords('<meta name="keywords" content="apt, apt-get,\n aptitude">') == "apt, apt-get, aptitude"
+    entries = (
+        '<meta itemprop="keywords" content="sheet references"><meta itemprop="keywords" content="cells">'
+    )
+    assert keywords("", entries) == "sheet references ; cells"  # LibreOffice: in the body
+    assert keywords('<meta name="keywords" content="Aliasing (zsh)">') == ""  # Texinfo's title again
+    assert keywords('<meta name="description" content="x">') == ""
+    stuffed = keywords(f'<meta name="keywords" content="{"spam " * 5000}">')
+    assert MAX_KEYWORDS - 5 <= len(stuffed) <= MAX_KEYWORDS and set(stuffed.split()) == {"spam"}
+    assert keywords('<meta name="Keywords" content="apt">', '<meta name="keywords" content="apt">') == "apt"
+    assert keywords('<meta name="keywords" content="ALIASING (ZSH)">') == ""
+    html = '<html><head><meta name="keywords" content="apt, aptitude"></head><body><p>Text.</p></body></html>'
+    assert page_documents(extract_html(html, "http://x/a.html"))[0].metadata["keywords"] == "apt, aptitude"
+    assert "keywords" not in page_documents(extract_html("<p>Text.</p>", "http://x/b.html"))[0].metadata
 
 
 def test_a_heading_whose_text_is_a_contents_backlink_keeps_its_words():

@@ -5,7 +5,15 @@ import numpy as np
 from langchain_core.documents import Document
 
 from rag.lexical import BM25, ChunkBM25, PassageBM25, passages, tokenize, tokenize_stemmed
-from rag.retrieval import SMALL_SITE, Retriever, copies_of, history_query, hubness, lexical_index
+from rag.retrieval import (
+    SMALL_SITE,
+    Retriever,
+    copies_of,
+    history_query,
+    hubness,
+    lexical_index,
+    page_terms,
+)
 from rag.store import SKLearnStore
 
 
@@ -399,6 +407,33 @@ def test_passage_bm25_finds_a_page_whose_words_are_split_across_its_chunks():
     assert ranked[0] == 1  # the passage stands for the chunk it overlaps most
     assert len(ranked) == len(set(ranked)) and 4 not in ranked and 5 not in ranked  # no match, not listed
     assert {docs[r].metadata["url"] for r in by_passage.ranked(query, 1)} == {"http://d/threadsafe"}
+
+
+def test_a_pages_keywords_match_unless_most_pages_declare_the_same():
+    """LibreOffice's help declares each page's index entries ("references, to cells in other
+    documents"); Exim declares "exim,smtp,mta,email" on every page, which tells none apart."""
+    docs = _page_docs({f"http://d/p{i}": [f"Text of page {i}."] for i in range(4)})
+    docs[0].metadata["keywords"] = "references, to cells in other documents"
+    for doc in docs[1:]:
+        doc.metadata["keywords"] = "exim,smtp,mta,email"
+    terms = page_terms(docs)
+    assert terms(docs[0]) == "p0\nreferences, to cells in other documents"
+    assert [terms(d) for d in docs[1:]] == ["p1", "p2", "p3"]
+    for chars in (None, 1200):
+        index = lexical_index(docs, True, True, chars)
+        assert (
+            docs[index.ranked("referencing a cell in another document", 10)[0]].metadata["url"]
+            == "http://d/p0"
+        )
+        assert not index.ranked("smtp", 10)
+    assert not lexical_index(docs, True, False, None).ranked("references", 10)  # the plain baseline
+    half = _page_docs({f"http://d/p{i}": [f"Page {i}."] for i in range(4)})
+    for doc in half[:2]:
+        doc.metadata["keywords"] = "shared words"
+    assert page_terms(half)(half[0]) == "p0\nshared words"  # two of four: not most pages
+    alone = _page_docs({"http://d/only": ["Text."]})
+    alone[0].metadata["keywords"] = "sheet references"
+    assert page_terms(alone)(alone[0]) == "only\nsheet references"
 
 
 def test_passage_bm25_cuts_a_long_page_and_each_passage_owns_its_chunk():
