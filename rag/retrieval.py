@@ -699,23 +699,26 @@ def lexical_index(
     with `title_terms` the page's title (and keywords, `page_terms`) is prefixed to each text,
     so it matches too. `tokenizer`: other terms than the default's words (a seam: bench/
     measures them)."""
-    title = page_terms(documents) if title_terms else (lambda d: "")
+    pages = pages_of(documents)
+    title = page_terms(documents, pages) if title_terms else (lambda d: "")
     if passage_chars is None:
         texts = [f"{t}\n{d.page_content}" if (t := title(d)) else d.page_content for d in documents]
         return ChunkBM25(texts, stem=stem, tokenizer=tokenizer)
-    pages = [
+    texts_of_pages = [
         (title(documents[rows[0]]), [(row, documents[row].page_content) for row in rows])
-        for rows in pages_of(documents).values()
+        for rows in pages.values()
     ]
-    return PassageBM25(pages, passage_chars, stem=stem, tokenizer=tokenizer)
+    return PassageBM25(texts_of_pages, passage_chars, stem=stem, tokenizer=tokenizer)
 
 
-def page_terms(documents: Sequence[Document]) -> Callable[[Document], str]:
+def page_terms(
+    documents: Sequence[Document], pages: dict[str, list[int]] | None = None
+) -> Callable[[Document], str]:
     """A chunk's page title, and its page's declared keywords unless most pages declare the
     same ones (Exim's "exim,smtp,mta,email" on every page tells no page from another)."""
-    pages = pages_of(documents).values()
-    declared = Counter(str(documents[rows[0]].metadata.get("keywords", "")) for rows in pages)
-    shared = {words for words, count in declared.items() if count > 1 and count > len(pages) / 2}
+    rows_of = (pages_of(documents) if pages is None else pages).values()
+    declared = Counter(str(documents[rows[0]].metadata.get("keywords", "")) for rows in rows_of)
+    shared = {words for words, count in declared.items() if count > 1 and count > len(rows_of) / 2}
 
     def terms(doc: Document) -> str:
         title, words = doc.metadata.get("title", ""), str(doc.metadata.get("keywords", ""))

@@ -26,7 +26,7 @@ from .navigation import (
     WORD,
     link_lists,
     pagers,
-    refresh_target,
+    refresh_targets,
     tags,
     text_stats,
 )
@@ -444,8 +444,7 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
     base_tag = soup.find("base", href=True)
     base = (join_url(url, str(base_tag["href"])) if isinstance(base_tag, Tag) else None) or url
     links = _links(soup, base)
-    redirect = refresh_target(soup, base)
-    stub = refresh_target(soup, base, noscript=True)  # read before <noscript> goes as chrome
+    redirect, stub = refresh_targets(soup, base)  # read before <noscript> goes as chrome
     keywords = _keywords(soup)
     main = _main_content(soup)
     chrome = [t for t in tags(main) if is_chrome(t)]

@@ -167,20 +167,21 @@ def pagers(main: Tag) -> list[Tag]:
 _REFRESH = re.compile(r"^\s*(\d+)(?:\.[\d.]*)?\s*(?:[;,]\s*|\s+)(?:url\s*=\s*)?(['\"]?)([^'\"]*)\2", re.I)
 
 
-def refresh_target(soup: BeautifulSoup, base: str, *, noscript: bool = False) -> str | None:
-    """The URL an immediate meta refresh sends the reader to (Texinfo's node redirects).
-
-    A refresh inside <noscript> runs only with scripts off: it counts only with `noscript`
-    (LibreOffice's help sends such readers to a "turn on JavaScript" page from every page,
-    while a script's redirect stub keeps one for them)."""
+def refresh_targets(soup: BeautifulSoup, base: str) -> tuple[str | None, str | None]:
+    """Where an immediate meta refresh sends the reader (Texinfo's node redirects), for a
+    reader with scripts and for one without: a refresh inside <noscript> runs only with
+    scripts off (LibreOffice's help sends such readers to a "turn on JavaScript" page from
+    every page, while a script's redirect stub keeps one for them). One pass over the metas."""
+    found: dict[bool, str | None] = {}  # the first of each way (without scripts: True)
     for meta in soup.find_all("meta", content=True):
         if str(meta.get("http-equiv", "")).lower() != "refresh":
             continue
-        found = _REFRESH.match(str(meta["content"]))
-        target = found.group(3).strip() if found and int(found.group(1)) == 0 else ""
+        match = _REFRESH.match(str(meta["content"]))
+        target = match.group(3).strip() if match and int(match.group(1)) == 0 else ""
         if not target or target.lower().startswith("url="):
             continue
-        if any(p.name == "noscript" for p in meta.parents) == noscript:
+        way = any(p.name == "noscript" for p in meta.parents)
+        if way not in found:
             joined = join_url(base, target)
-            return urldefrag(joined)[0] if joined else None
-    return None
+            found[way] = urldefrag(joined)[0] if joined else None
+    return found.get(False), found.get(True)
