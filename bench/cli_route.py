@@ -32,8 +32,8 @@ K = 10
 # Small manuals (every page is embedded afresh), setuptools for a gold page whose file name
 # holds spaces ("python 2 sunset.html"), gettext and flex for two that are not Sphinx; the
 # four manuals first measured in the twenty-first round, the two of the twenty-second and the
-# five of the twenty-third, the four each of the twenty-fourth to the twenty-sixth and the two
-# of the twenty-seventh.
+# five of the twenty-third, the four each of the twenty-fourth to the twenty-sixth, and the two
+# each of the twenty-seventh and the twenty-eighth.
 DEFAULT = ("markdown", "click", "xapian", "pymongo", "setuptools", "gettext", "flex", "psycopg2")
 DEFAULT += ("hypothesis", "pygments", "ntpsec", "libgcrypt", "attr", "babel")
 DEFAULT += ("debpolicy", "devref", "maxima", "debref", "debfaq")
@@ -41,6 +41,7 @@ DEFAULT += ("libpam", "systemtap", "gnucash", "swipl")
 DEFAULT += ("gimp", "glib", "fish", "asciidoctor")
 DEFAULT += ("erlang", "racket", "scipy", "lilypond")
 DEFAULT += ("localc", "qtcore")
+DEFAULT += ("kea", "adwaita")
 
 
 def rag_command(*args: str) -> str:

@@ -108,6 +108,15 @@ CORPORA = {
             "glossary.html",
         ),
     ),
+    # Django's manual whole (692 pages: its 276 release notes and 153 source-code pages
+    # too), with the same questions: the setting of issue 12's private check, where release
+    # notes that mention every feature sit near every question (twenty-eighth round).
+    "djangowhole": Corpus(
+        "djangowhole",
+        Path("/usr/share/doc/python-django-doc/html"),
+        ROOT / "bench" / "data" / "django-qa.jsonl",
+        "python-django-doc",
+    ),
     # Apache's English manual, whole: written and scored after the ranking of issue 12's
     # first round was fixed (bench/data/apache-README.md).
     "apache": Corpus(
@@ -638,6 +647,21 @@ CORPORA = {
         ROOT / "bench" / "data" / "qtcore-qa.jsonl",
         "qtbase5-doc-html",
         exclude=("*-members.html", "*-obsolete.html"),
+    ),
+    # Two more manuals nobody tuned on (twenty-eighth round): Kea's Sphinx manual, whose
+    # chapters are a few very long pages, and libadwaita's gi-docgen reference, a page per
+    # class, method, property and signal besides a few guides.
+    "kea": Corpus(
+        "kea",
+        Path("/usr/share/doc/kea/html"),
+        ROOT / "bench" / "data" / "kea-qa.jsonl",
+        "kea-doc",
+    ),
+    "adwaita": Corpus(
+        "adwaita",
+        Path("/usr/share/doc/libadwaita-1"),
+        ROOT / "bench" / "data" / "adwaita-qa.jsonl",
+        "libadwaita-1-doc",
     ),
 }
 

@@ -117,6 +117,9 @@ MANUALS = {
     "lilypond": "LilyPond 2.24 Notation Reference (texi2html, 230 pages, unseen)",
     "localc": "LibreOffice 7.4 Help for Calc (LibreOffice's help XSLT, a GUI program, 424 pages, unseen)",
     "qtcore": "Qt 5.15 Qt Core module (qdoc, 358 pages, unseen)",
+    "djangowhole": "Django 3.2 whole (release notes and source pages too; 692 pages)",
+    "kea": "Kea 2.2 DHCP manual (Sphinx; ARM, man pages, messages; 43 pages, unseen)",
+    "adwaita": "libadwaita 1.2 (gi-docgen, a page per class and member; 1,020 pages, unseen)",
 }
 PIPELINES = ("notebook", "notebook+RRF", "ours")
 

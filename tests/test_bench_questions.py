@@ -21,6 +21,7 @@ STATED += ("libpam", "systemtap", "gnucash", "swipl")
 STATED += ("gimp", "glib", "fish", "asciidoctor")
 STATED += ("erlang", "racket", "scipy", "lilypond")
 STATED += ("localc", "qtcore")
+STATED += ("kea", "adwaita")
 
 
 def _text(path) -> str:

@@ -76,6 +76,9 @@ PSEUDO_LEVEL = 6
 SECTIONING = ("article", "section")  # a heading deeper inside ranks below the one opening it
 MAIN_SELECTORS = ("main", "[role=main]", "article", "#main-content", "#content", ".content")
 ARTICLE = MAIN_SELECTORS.index("article")
+# Elements that name a place on a page rather than hold it, when their id or class says
+# "content": Texinfo's empty anchors, a documented name's heading, term or code.
+PLACE_NAMES = {"a", "span", "code", "em", "strong", "b", "i", "var", "kbd", "samp", "tt", "dt", "label"}
 _WS = re.compile(r"[ \t\r\f\v\u00a0]+")
 _BLANKS = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
 
@@ -292,20 +295,20 @@ def _is_pseudo_heading(tag: Tag) -> bool:
 
 def _main_content(soup: BeautifulSoup) -> Tag:
     """The first of MAIN_SELECTORS that matches; of several matches, the one with the most text.
-    An empty inline element is an anchor, not a content block: Texinfo gives each documented
-    name an empty anchor with the name as its id, and Maxima's `content` function made its
-    page's `<span id="content"></span>` the page's whole text. An empty block (`<main>`, a
-    search page's results filled in by script) still stands: the page has no text. Of
-    several articles, one is the page only as `_dominant` finds it: Erlang's module pages
-    put each function (and the data types) in an `<article>` of its own, and the longest
-    one was taken for the whole page."""
+    A heading, a term or an inline element, empty or not, is no content block
+    (`_names_a_place`): Texinfo gives each documented name an empty anchor with the name as
+    its id, and Maxima's `content` function made its page's `<span id="content"></span>` the
+    page's whole text. An empty block (`<main>`, a search page's results filled in by
+    script) still stands: the page has no text. Of several articles, one is the page only
+    as `_dominant` finds it: Erlang's module pages put each function (and the data types)
+    in an `<article>` of its own, and the longest one was taken for the whole page."""
     matches: list[list[Tag]] = [[] for _ in MAIN_SELECTORS]
     for tag in tags(soup):  # one pass (soupsieve would take one per selector, and is slow)
         for i in _main_kinds(tag):
             matches[i].append(tag)
     if not any(matches[:ARTICLE]):  # a <main> or [role=main] comes first anyway
         matches[ARTICLE] = _dominant(matches[ARTICLE], soup)
-    for found in ([tag for tag in kind if not _is_anchor(tag)] for kind in matches):
+    for found in ([tag for tag in kind if not _names_a_place(tag)] for kind in matches):
         if len(found) > 1:  # text lengths from one pass, not one get_text per match
             stats = text_stats(soup)
             return _with_page_heading(max(found, key=lambda t: stats[id(t)][RAW]))
@@ -356,10 +359,11 @@ def _outermost(found: list[Tag], soup: BeautifulSoup) -> tuple[list[Tag], list[T
     return outer, list(titled.values())
 
 
-def _is_anchor(tag: Tag) -> bool:
-    """An inline element with nothing in it but blank space: a place to link to."""
-    blank = all(isinstance(child, NavigableString) and not child.strip() for child in tag.children)
-    return tag.name in ("a", "span") and blank
+def _names_a_place(tag: Tag) -> bool:
+    """A heading, a term or an inline element: it names one place on the page (an anchor, a
+    documented name), it does not hold the page. libadwaita's style-class guide documents
+    `.content` under `<h3 id="content">`, which was taken for the page's whole text."""
+    return tag.name in HEADINGS or tag.name in PLACE_NAMES
 
 
 def _main_kinds(tag: Tag) -> list[int]:
@@ -459,6 +463,7 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
     kept, everything = _length(sections), _length(full)
     links_only = bool(lists) and kept < MIN_TEXT and everything > 2 * max(kept, 1)
     links_only = links_only and not (_has_sentence(sections) and _link_elsewhere(lists, base))
+    links_only = links_only and not _lists_hold_prose(lists)
     if links_only:
         sections = []
     elif kept < MIN_TEXT and lists:  # short pages keep their lists rather than become empty
@@ -553,6 +558,36 @@ def _has_sentence(sections: list[Section]) -> bool:
             if part[-1:] in (".", "!", "?") and len(WORD.findall(part)) >= SENTENCE_WORDS:
                 return True
     return False
+
+
+def _lists_hold_prose(lists: list[Tag]) -> bool:
+    """Whether the link lists, taken out of the page, hold at least a word of prose per link:
+    a tiny API page's description, with its type, getter and "See also" links, is one such
+    block (libadwaita's property pages), while a table of contents' introduction is a few
+    words over many links. Nested lists were taken out of each other, so each link is
+    counted once; of paragraphs nested in paragraphs (`<p><span><p>`, which lxml keeps)
+    only the outermost is read, so each word is counted once and a hostile page costs
+    linear time."""
+    words = links = 0
+    for block in lists:
+        links += len(block.find_all("a", href=True))
+        inside: set[int] = set()
+        for tag in [block, *tags(block)]:  # document order: a paragraph before what it holds
+            if id(tag.parent) in inside:
+                inside.add(id(tag))
+            elif tag.name == "p":
+                inside.add(id(tag))
+                words += _prose_words(tag)
+    return words > 0 and words >= links
+
+
+def _prose_words(paragraph: Tag) -> int:
+    """A paragraph's words outside its links, if it ends as a sentence with SENTENCE_WORDS of
+    them or more; else 0."""
+    text = paragraph.get_text(" ").strip()
+    linked = sum(len(WORD.findall(a.get_text(" "))) for a in paragraph.find_all("a", href=True))
+    unlinked = len(WORD.findall(text)) - linked
+    return unlinked if text[-1:] in (".", "!", "?") and unlinked >= SENTENCE_WORDS else 0
 
 
 def _drop(found: list[Tag]) -> None:

@@ -105,6 +105,23 @@ def test_a_page_heading_beside_the_content_block_is_kept():
     assert "Last updated" not in text  # the footer is still chrome
 
 
+def test_a_heading_or_term_with_a_content_id_is_not_the_pages_content():
+    """libadwaita's style-class guide documents `.content` under `<h3 id="content">`, and
+    Apache's getting-started page heads a section `<h2 id="content">`: the heading was taken
+    for the page's whole text. A heading, a term or code names a place on the page."""
+    for place in ('<h3 id="content">.content</h3>', '<dt id="content"><code>content</code></dt>'):
+        html = f"""<html><body><nav class="sidebar"><a href="index.html">Adw</a></nav>
+        <section id="main" class="content"><section><div class="docblock"><h1>Style Classes</h1>
+        <p>The Adwaita stylesheet provides a number of style classes for widgets.</p>
+        <h2 id="linked">Linked Controls</h2><p>The .linked style class can be applied to a box.</p>
+        <h2 id="deprecated">Deprecated Style Classes</h2>{place}
+        <p>Use the view style class instead.</p></div></section></section></body></html>"""
+        page = extract_html(html, "http://docs.test/style-classes.html")
+        text = " ".join(s.text for s in page.sections)
+        assert "can be applied to a box" in text and "Use the view style class instead" in text
+        assert page.title == "Style Classes"
+
+
 def test_an_empty_anchor_with_a_content_id_is_not_the_pages_content():
     # Texinfo (Maxima's manual) anchors each documented name with an empty span whose id is the
     # name; its `content` function's anchor had made the whole page "no readable text".
@@ -347,6 +364,75 @@ def test_a_short_page_whose_list_links_to_other_sites_is_content_when_it_has_a_s
     assert extract_html(
         _integrations("https://blog.example", bare), "http://docs.test/policy.html"
     ).links_only
+
+
+def _property_page(description: str, see_also: int = 0) -> str:
+    """A gi-docgen property page (libadwaita's reference): a declaration, then a description
+    block holding a source link, the type's link, getter and setter links and "See also"."""
+    also = "".join(
+        f'<li><a href="property.AboutWindow.p{i}.html"><code>AdwAboutWindow:credits-{i}</code></a></li>'
+        for i in range(see_also)
+    )
+    getters = "".join(
+        f'<tr><td>{kind} method</td><td><a href="method.HeaderBar.{kind}_policy.html">'
+        f"<code>adw_header_bar_{kind}_policy()</code></a></td></tr>"
+        for kind in ("get", "set")
+    )
+    return f"""<html><body><section id="main" class="content"><header><h3>Property</h3>
+    <h1><a href="index.html">Adw</a><a href="class.HeaderBar.html">HeaderBar</a>:centering-policy</h1>
+    </header><section><div class="declaration"><h4 id="declaration">Declaration</h4>
+    <pre><code>property centering-policy: Adw.CenteringPolicy [ read, write ]</code></pre></div>
+    <div class="description"><h4 id="description">Description<a href="#description" class="anchor"></a>
+    <a class="srclink" href="https://gitlab.gnome.org/adw-header-bar.c#L474">[src]</a></h4>
+    <div class="docblock">{description}{"<p>See also:</p><ul>" + also + "</ul>" if see_also else ""}</div>
+    <div class="docblock"><table><tr><td>Type:</td><td><a href="enum.CenteringPolicy.html">
+    <code>AdwCenteringPolicy</code></a></td></tr></table></div>
+    <div class="docblock"><table>{getters}</table></div></div>
+    <div class="flags"><h4 id="flags">Flags</h4><table><tr><td>Readable</td><td>yes</td></tr></table></div>
+    </section></section></body></html>"""
+
+
+def test_a_tiny_reference_page_whose_description_block_is_linked_keeps_its_description():
+    """libadwaita's property pages: one sentence beside five links (the source, the type, the
+    getter and setter), or three beside a "See also" list. The block was a list of links and
+    the page was refused as one (12 pages); a word of prose per link is a description."""
+    one = _property_page("<p>The policy for aligning the center widget.</p>")
+    three = _property_page(
+        "<p>The list of artists of the application.</p><p>It will be displayed on the Credits page.</p>"
+        "<p>Each name may contain email addresses and URLs, see the introduction for more details.</p>",
+        see_also=6,
+    )
+    for html, said in ((one, "aligning the center widget"), (three, "displayed on the Credits page")):
+        page = extract_html(html, "http://docs.test/property.HeaderBar.centering-policy.html")
+        assert not page.links_only
+        assert said in " ".join(s.text for s in page.sections)
+
+
+def test_paragraphs_nested_in_a_refused_list_are_read_in_linear_time():
+    """Hostile: lxml keeps `<p><span><p>` nested, 240 levels over 200 KB of link text in a
+    list that is refused; each paragraph read whole would cost depth times size."""
+    import time
+
+    inner = "".join(f'<a href="/x{i}.html">{"link text " * 5000}</a>' for i in range(4))
+    nested = "<p><span>" * 240 + inner + "</span></p>" * 240
+    links = "".join(f'<a href="/p{i}.html">page {i}</a> ' for i in range(6))
+    html = f"<html><body><main><h1>Index</h1><div>{links}{nested}</div></main></body></html>"
+    started = time.monotonic()
+    extract_html(html, "http://docs.test/nested.html")
+    assert time.monotonic() - started < 2.0  # 0.1 s here; 5 s when each paragraph was read whole
+
+
+def test_a_contents_page_with_an_introduction_inside_its_list_is_still_a_list_of_links():
+    """Kea's index.html, Flex's index of functions: two sentences of introduction in the
+    block that holds hundreds of links are still a table of contents."""
+    entries = "".join(
+        f'<li><a href="ch{i}.html">Chapter {i}: configuring the server</a></li>' for i in range(60)
+    )
+    html = f"""<html><body><div role="main"><h1>Welcome to the manual</h1><div class="toctree-wrapper">
+    <p>Kea is an open source implementation of the Dynamic Host Configuration Protocol servers.</p>
+    <p>This is the reference guide for the server, developed by the consortium.</p>
+    <ul>{entries}</ul></div></div></body></html>"""
+    assert extract_html(html, "http://docs.test/index.html").links_only
 
 
 def test_words_outside_links_are_counted_in_linear_time():
