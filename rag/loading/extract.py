@@ -21,9 +21,12 @@ from .anchors import HEADINGS, heading_anchor
 from .chrome import is_chrome
 from .depth import MAX_DEPTH, too_deep
 from .navigation import (
+    LINKED_WORDS,
+    LINKS,
     RAW,
     SENTENCE_WORDS,
     WORD,
+    WORDS,
     link_lists,
     pagers,
     refresh_targets,
@@ -564,30 +567,25 @@ def _lists_hold_prose(lists: list[Tag]) -> bool:
     """Whether the link lists, taken out of the page, hold at least a word of prose per link:
     a tiny API page's description, with its type, getter and "See also" links, is one such
     block (libadwaita's property pages), while a table of contents' introduction is a few
-    words over many links. Nested lists were taken out of each other, so each link is
-    counted once; of paragraphs nested in paragraphs (`<p><span><p>`, which lxml keeps)
-    only the outermost is read, so each word is counted once and a hostile page costs
-    linear time."""
+    words over many links. Prose is paragraphs that end as sentences with SENTENCE_WORDS
+    words or more outside their links, counted by `text_stats`. Nested lists were taken out
+    of each other, so each link is counted once; of paragraphs nested in paragraphs
+    (`<p><span><p>`, which lxml keeps) only the outermost is read, so each word is counted
+    once and a hostile page costs linear time."""
     words = links = 0
     for block in lists:
-        links += len(block.find_all("a", href=True))
+        stats = text_stats(block)
+        links += stats[id(block)][LINKS]
         inside: set[int] = set()
         for tag in [block, *tags(block)]:  # document order: a paragraph before what it holds
             if id(tag.parent) in inside:
                 inside.add(id(tag))
             elif tag.name == "p":
                 inside.add(id(tag))
-                words += _prose_words(tag)
+                unlinked = stats[id(tag)][WORDS] - stats[id(tag)][LINKED_WORDS]
+                ends = tag.get_text(" ").rstrip()[-1:] in (".", "!", "?")
+                words += unlinked if ends and unlinked >= SENTENCE_WORDS else 0
     return words > 0 and words >= links
-
-
-def _prose_words(paragraph: Tag) -> int:
-    """A paragraph's words outside its links, if it ends as a sentence with SENTENCE_WORDS of
-    them or more; else 0."""
-    text = paragraph.get_text(" ").strip()
-    linked = sum(len(WORD.findall(a.get_text(" "))) for a in paragraph.find_all("a", href=True))
-    unlinked = len(WORD.findall(text)) - linked
-    return unlinked if text[-1:] in (".", "!", "?") and unlinked >= SENTENCE_WORDS else 0
 
 
 def _drop(found: list[Tag]) -> None:
