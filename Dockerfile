@@ -8,6 +8,9 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential cmake \
  && rm -rf /var/lib/apt/lists/*
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# llama.cpp for any x86-64 CPU: Cloud Run's is not Cloud Build's, and a native build
+# segfaults on some (setup.sh says which)
+ENV CMAKE_ARGS="-DGGML_NATIVE=OFF"
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 COPY requirements.txt /tmp/requirements.txt

@@ -23,9 +23,11 @@ APP_ONLY=0
 # debian-policy, developers-reference, maxima-doc, debian-reference-en, debian-faq,
 # libpam-doc, systemtap-doc, gnucash-docs, swi-prolog-doc, gimp-help-en, libglib2.0-doc, fish-common,
 # asciidoctor-doc, erlang-doc, racket-doc, python-scipy-doc, lilypond-doc-html,
-# libreoffice-help-en-us, qtbase5-doc-html, kea-doc, libadwaita-1-doc), and
+# libreoffice-help-en-us, qtbase5-doc-html, kea-doc, libadwaita-1-doc,
+# python-djangorestframework-doc, python-ipython-doc, python-tables-doc, python-authlib-doc,
+# slurm-wlm-doc, python-cherrypy3-doc, imagemagick-6-doc, python-pydicom-doc), and
 # the shellcheck linter for scripts.
-DEBS="chromium python3.11-doc sqlite3-doc git-doc python-flask-doc python-django-doc apache2-doc python-pytest-doc python-scrapy-doc postgresql-doc-15 python-celery-doc octave-doc python-sqlalchemy-doc sphinx-doc nodejs-doc python-tornado-doc varnish-doc postfix-doc exim4-doc-html libvirt-doc zsh-doc wireshark-doc rsyslog-doc debian-handbook python-werkzeug-doc vim-doc cmake-doc python-setuptools-doc python-lxml-doc python-requests-doc python-markdown-doc python-kombu-doc docutils-doc bind9-doc python-pil-doc python-aiohttp-doc gnuplot-doc gettext-doc ffmpeg-doc python-pymongo-doc python-click-doc xapian-doc flex-doc python-psycopg2-doc python-cryptography-doc doxygen-doc rust-doc python-jinja2-doc python-hypothesis-doc python-pygments-doc ntpsec-doc libgcrypt20-doc python-attr-doc python-babel-doc debian-policy developers-reference maxima-doc debian-reference-en debian-faq libpam-doc systemtap-doc gnucash-docs swi-prolog-doc gimp-help-en libglib2.0-doc fish-common asciidoctor-doc erlang-doc racket-doc python-scipy-doc lilypond-doc-html libreoffice-help-en-us qtbase5-doc-html kea-doc libadwaita-1-doc shellcheck"
+DEBS="chromium python3.11-doc sqlite3-doc git-doc python-flask-doc python-django-doc apache2-doc python-pytest-doc python-scrapy-doc postgresql-doc-15 python-celery-doc octave-doc python-sqlalchemy-doc sphinx-doc nodejs-doc python-tornado-doc varnish-doc postfix-doc exim4-doc-html libvirt-doc zsh-doc wireshark-doc rsyslog-doc debian-handbook python-werkzeug-doc vim-doc cmake-doc python-setuptools-doc python-lxml-doc python-requests-doc python-markdown-doc python-kombu-doc docutils-doc bind9-doc python-pil-doc python-aiohttp-doc gnuplot-doc gettext-doc ffmpeg-doc python-pymongo-doc python-click-doc xapian-doc flex-doc python-psycopg2-doc python-cryptography-doc doxygen-doc rust-doc python-jinja2-doc python-hypothesis-doc python-pygments-doc ntpsec-doc libgcrypt20-doc python-attr-doc python-babel-doc debian-policy developers-reference maxima-doc debian-reference-en debian-faq libpam-doc systemtap-doc gnucash-docs swi-prolog-doc gimp-help-en libglib2.0-doc fish-common asciidoctor-doc erlang-doc racket-doc python-scipy-doc lilypond-doc-html libreoffice-help-en-us qtbase5-doc-html kea-doc libadwaita-1-doc python-djangorestframework-doc python-ipython-doc python-tables-doc python-authlib-doc slurm-wlm-doc python-cherrypy3-doc imagemagick-6-doc python-pydicom-doc shellcheck"
 if [ "$APP_ONLY" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -50,6 +52,11 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 REQS=requirements-dev.txt
 [ "$APP_ONLY" = 1 ] && REQS=requirements.txt
+# llama.cpp built for any x86-64 CPU, not for this one (-march=native): a native build of
+# llama-cpp-python 0.3.36 segfaults in its first decode on a CPU with AVX-512 VBMI and IFMA
+# (docs/decisions.md, issue 12's twenty-ninth round), and a wheel pip caches for one CPU
+# breaks on another.
+export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}"
 echo "==> pip install -r $REQS (the first time builds llama-cpp-python: ~6 minutes)"
 set +e
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQS" 2>&1 \

@@ -42,6 +42,8 @@ DEFAULT += ("gimp", "glib", "fish", "asciidoctor")
 DEFAULT += ("erlang", "racket", "scipy", "lilypond")
 DEFAULT += ("localc", "qtcore")
 DEFAULT += ("kea", "adwaita")
+DEFAULT += ("drf", "ipython", "tables", "authlib", "slurm", "cherrypy")
+DEFAULT += ("imagemagick", "pydicom")
 
 
 def rag_command(*args: str) -> str:

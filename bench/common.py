@@ -663,6 +663,64 @@ CORPORA = {
         ROOT / "bench" / "data" / "adwaita-qa.jsonl",
         "libadwaita-1-doc",
     ),
+    # Eight more nobody tuned on (twenty-ninth round), all carrying the private check's kind of
+    # miss: Django REST framework's MkDocs site (a page a directory, fifteen release
+    # announcements and its release notes among 73 pages), IPython's Sphinx manual (28 of its
+    # 84 pages are per-version "what's new" and GitHub statistics pages), PyTables' (33 pages of
+    # release notes and 24 source listings among 104), Authlib's (88 pages, a changelog), Slurm's
+    # (SchedMD's own HTML: guides, man pages, news), CherryPy's (Sphinx: 18 guides beside 106
+    # API pages and 102 source listings), ImageMagick's web pages (its own HTML, without the
+    # generated C API reference; a changelog, news and history among 88 pages) and pydicom's
+    # (Sphinx: 425 API pages, 20 release notes, 511 pages).
+    "drf": Corpus(
+        "drf",
+        Path("/usr/share/doc/python3-djangorestframework/html"),
+        ROOT / "bench" / "data" / "drf-qa.jsonl",
+        "python-djangorestframework-doc",
+    ),
+    "ipython": Corpus(
+        "ipython",
+        Path("/usr/share/doc/python-ipython-doc/html"),
+        ROOT / "bench" / "data" / "ipython-qa.jsonl",
+        "python-ipython-doc",
+    ),
+    "tables": Corpus(
+        "tables",
+        Path("/usr/share/doc/python-tables-doc/html"),
+        ROOT / "bench" / "data" / "tables-qa.jsonl",
+        "python-tables-doc",
+    ),
+    "authlib": Corpus(
+        "authlib",
+        Path("/usr/share/doc/python-authlib-doc/html"),
+        ROOT / "bench" / "data" / "authlib-qa.jsonl",
+        "python-authlib-doc",
+    ),
+    "slurm": Corpus(
+        "slurm",
+        Path("/usr/share/doc/slurm-wlm/html"),
+        ROOT / "bench" / "data" / "slurm-qa.jsonl",
+        "slurm-wlm-doc",
+    ),
+    "cherrypy": Corpus(
+        "cherrypy",
+        Path("/usr/share/doc/python-cherrypy3-doc/html"),
+        ROOT / "bench" / "data" / "cherrypy-qa.jsonl",
+        "python-cherrypy3-doc",
+    ),
+    "imagemagick": Corpus(
+        "imagemagick",
+        Path("/usr/share/doc/imagemagick-6-common/html/www"),
+        ROOT / "bench" / "data" / "imagemagick-qa.jsonl",
+        "imagemagick-6-doc",
+        exclude=("api/*",),
+    ),
+    "pydicom": Corpus(
+        "pydicom",
+        Path("/usr/share/doc/python-pydicom-doc/html"),
+        ROOT / "bench" / "data" / "pydicom-qa.jsonl",
+        "python-pydicom-doc",
+    ),
 }
 
 

@@ -133,13 +133,13 @@ def question_rows(r: Retriever, pages: Pages, q: Question) -> list[tuple[list[fl
     # each page's rank in each signal, ties (pages without that evidence) sharing the best one
     ranks = np.column_stack([np.searchsorted(np.sort(-column), -column) for column in evidence.T])
     asked = set(tokenize_stemmed(q.question))
-    notes_last = r.notes_last(query)
+    notes_back = r.notes_back(query)
     out = []
     for rank, (key, page) in enumerate(zip(keys, order, strict=True)):
         features = [*evidence[page], fused[page], fused[order[0]] - fused[page], rank, math.log1p(rank)]
         features += pages.coverage(asked, page) + list(np.log1p(pages.size[page]))
         features += [math.log1p(ranks[page, s]) for s in range(SIGNALS)] + [float(group_of(q) == "followup")]
-        out.append((features, is_gold(key, q.gold), r.steps_back(pages.first[page], notes_last)))
+        out.append((features, is_gold(key, q.gold), r.steps_back(pages.first[page], notes_back)))
     return out
 
 

@@ -120,6 +120,14 @@ MANUALS = {
     "djangowhole": "Django 3.2 whole (release notes and source pages too; 692 pages)",
     "kea": "Kea 2.2 DHCP manual (Sphinx; ARM, man pages, messages; 43 pages, unseen)",
     "adwaita": "libadwaita 1.2 (gi-docgen, a page per class and member; 1,020 pages, unseen)",
+    "drf": "Django REST framework 3.14 (MkDocs; 73 pages, 16 of them release notes; unseen)",
+    "ipython": "IPython 8.5 (Sphinx; 84 pages, 28 of them what's new and statistics; unseen)",
+    "tables": "PyTables 3.7 (Sphinx; 104 pages, 33 release notes, 24 source listings; unseen)",
+    "authlib": "Authlib 1.2 (Sphinx; OAuth clients and servers, JOSE; 88 pages, unseen)",
+    "slurm": "Slurm 22.05 (SchedMD's HTML: guides, man pages, news; 130 pages, unseen)",
+    "cherrypy": "CherryPy 18.8 (Sphinx; 18 guides, 106 API pages, 102 source listings; unseen)",
+    "imagemagick": "ImageMagick 6.9 web pages (its own HTML, no C API; 88 pages, unseen)",
+    "pydicom": "pydicom 2.3 (Sphinx; 425 API pages, 20 release notes; 511 pages, unseen)",
 }
 PIPELINES = ("notebook", "notebook+RRF", "ours")
 

@@ -2,15 +2,18 @@
 
 They name every feature in passing and explain few of them, so they take first places for
 feature questions whose answer is elsewhere; the retriever puts them after every other page
-unless the question asks what changed (measured: docs/decisions.md, issue 12). A page is
-release notes by its path or title (`is_release_notes`) or, where neither names it, by its
-headings: most of them are versions ("Version 3.1.2", "2.28.1 (2022-06-29)",
-"2015-10-16 - Release 3.9.1"; `by_headings`, thirteenth round).
+unless the question asks what changed (telling of a version change too: "after upgrading",
+"with older versions", "moved to 22.05") or quotes words the page prints (a message the user
+saw: `quoted_spans`; measured: docs/decisions.md, issue 12). A page is release notes by its
+path or title (`is_release_notes`) or, where neither names it, by its headings: most of
+them are versions ("Version 3.1.2", "2.28.1 (2022-06-29)", "2015-10-16 - Release 3.9.1";
+`by_headings`, thirteenth round).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
@@ -44,9 +47,25 @@ NAME_TITLE_WORDS = 3
 _SITE_NAME = re.compile(r"\s[\u2013\u2014|]\s")
 ASKS_WHAT_CHANGED = re.compile(
     r"what.s new|\bnew in\b|change ?log|release notes|\bchanged in\b|\bdeprecat|\bremoved in\b|"
-    r"\badded in\b|\bupgrad|\bmigrat",
+    r"\badded in\b|\bupgrad|\bmigrat|"
+    # a version change: "with older versions" (not "a previous version of a file"), "after
+    # updating ImageMagick" or "to 2.1" (not "after updating it"), "moved to Slurm 22.05"
+    # (not "went to 3.2 GB")
+    r"\b(?:older|earlier|previous) (?:versions?|releases?)\b(?! of)|"
+    r"\bafter (?:\w+ )?updat(?:ing|ed) (?:to |from )?(?:(?-i:[A-Z])|v?\d)|"
+    r"\b(?:moved|switched|went) to (?:(?:(?-i:[A-Z])\w* |version |v)\d+\.\d|\d+\.\d+\.\d)",
     re.I,
 )
+# Words the user quotes, straight or typographic quotes, at least QUOTED_WORDS of them (as
+# typed: "os.path.join" is one) and 12 characters, an apostrophe inside a word ("can't")
+# kept: a message they saw. Release notes that print it do not step back (twenty-ninth
+# round). At most QUOTED_MAX spans a question: each is looked for in every release note.
+QUOTED = re.compile(
+    r"(?:^|[\s(])['\"\u2018\u201c]((?:[^'\"\u2018\u2019\u201c\u201d]|(?<=\w)['\u2019](?=\w)){12,300}?)"
+    r"['\"\u2019\u201d](?=[\s.,;:?!)]|$)"
+)
+QUOTED_WORDS = 3
+QUOTED_MAX = 8
 
 
 def is_release_notes(url: str, title: str) -> bool:
@@ -116,6 +135,19 @@ def by_headings(headings: Iterable[str], title: str = "") -> bool:
     parts = {part.strip() for path in headings for part in path.split(" › ") if part.strip()}
     versions = sum(1 for part in parts if is_version_heading(part, title))
     return versions >= MIN_VERSION_HEADINGS and versions >= VERSION_SHARE * len(parts)
+
+
+def words_of(text: str) -> str:
+    """The text's words, lower case, one space apart (so punctuation never splits a quote)."""
+    return " " + " ".join(re.findall(r"\w+", unicodedata.normalize("NFKC", text).lower())) + " "
+
+
+def quoted_spans(question: str) -> list[str]:
+    """The first QUOTED_MAX distinct spans of QUOTED_WORDS or more words the question
+    quotes, as `words_of` writes them."""
+    quotes = (m.group(1) for m in QUOTED.finditer(question))
+    spans = dict.fromkeys(words_of(quote) for quote in quotes if len(quote.split()) >= QUOTED_WORDS)
+    return list(spans)[:QUOTED_MAX]
 
 
 def release_notes_pages(documents: Sequence[Document], pages: dict[str, list[int]]) -> frozenset[str]:

@@ -36,7 +36,7 @@ from .errors import RagError
 from .hub_pages import TOP, HubPages, probe_headings
 from .lexical import ChunkBM25, PassageBM25
 from .outlines import Outlines
-from .release_notes import ASKS_WHAT_CHANGED, release_notes_pages
+from .release_notes import ASKS_WHAT_CHANGED, quoted_spans, release_notes_pages, words_of
 from .score_fusion import ROWS_PER_PAGE, Fused, PageGroups, Signals, fuse, runner_up
 from .site_words import page_titles, site_words, without_site_words
 from .store import SKLearnStore, page_of, page_of_rows, pages_of, unit_rows
@@ -182,6 +182,7 @@ class Retriever:
         self._groups: PageGroups | None = None
         self._copies: dict[str, str] = {}
         self._notes: frozenset[str] = frozenset()  # the pages that are release notes
+        self._notes_words: dict[str, str] | None = None  # their words, for a quote
         self._aggregates: frozenset[str] = frozenset()  # pages that are other pages joined (page keys)
         self._bm25: Lexical | None = None
         self._hubness: np.ndarray | None = None
@@ -190,8 +191,7 @@ class Retriever:
         self._hub_pages: HubPages | None = None
         self._pages, self._size = 0, -1
         self._lock, self._outline_lock, self._hub_lock = threading.Lock(), threading.Lock(), threading.Lock()
-        # when counting last failed, and the error: not tried again for hub_retry_s
-        self._hub_failure: tuple[float, RagError] | None = None
+        self._hub_failure: tuple[float, RagError] | None = None  # (when, error): not retried for hub_retry_s
         self.hub_retry_s = HUB_RETRY_S
 
     def _fresh(self) -> None:
@@ -207,6 +207,7 @@ class Retriever:
             self._notes = (
                 release_notes_pages(self.store.documents, pages) if self.release_notes_last else frozenset()
             )
+            self._notes_words = None
             self._aggregates = self._aggregate_pages(pages) if self.aggregates_last else frozenset()
             self._site_words = frozenset()
             if self.site_weight:  # the manual's own name, for a question that says it
@@ -371,7 +372,7 @@ class Retriever:
         if scored is None:
             return []
         fused, similarity = scored
-        picked = self._pick(fused.scores, similarity, TOP, self.page_cap(), self.notes_last(query))
+        picked = self._pick(fused.scores, similarity, TOP, self.page_cap(), self.notes_back(query))
         return list(dict.fromkeys(keys[row] for row, _ in picked if row < len(keys)))  # rows added since: out
 
     def _hub_rows(self) -> np.ndarray | None:
@@ -433,7 +434,7 @@ class Retriever:
         docs = self.store.documents
         pages = {self.page_key(docs[row], row) for row, _ in picked}
         own = {row: e for row, e in fused.evidence.items() if self.page_key(docs[row], row) in pages}
-        return [hit for _, hit in self._pick(own, similarity, k, None, self.notes_last(query))]
+        return [hit for _, hit in self._pick(own, similarity, k, None, self.notes_back(query))]
 
     def _ranked(
         self,
@@ -457,18 +458,36 @@ class Retriever:
         scored = self._fuse_scores(query, depth, alone, read_rows=read_rows) if by_score else None
         if scored is not None:
             fusion, similarity = scored
-            return self._pick(fusion.scores, similarity, k, cap, self.notes_last(query)), fusion, similarity
+            return self._pick(fusion.scores, similarity, k, cap, self.notes_back(query)), fusion, similarity
         if alone is not None and self.mode != "bm25":
             extra = [*extra, (self.embed_query(alone), self.question_weight)]
         lists, similarity = self.lists(query, depth, extra)
         lists += ranked
         fused = self._fuse_pages(lists) if pages_fused else self._fuse(lists)
-        return self._pick(fused, similarity, k, cap, self.notes_last(query)), None, similarity
+        return self._pick(fused, similarity, k, cap, self.notes_back(query)), None, similarity
 
-    def notes_last(self, query: str) -> bool:
-        """Whether release notes come after every other page for `query`: unless it asks what
-        changed (rag/release_notes.py)."""
-        return self.release_notes_last and ASKS_WHAT_CHANGED.search(query) is None
+    def notes_back(self, query: str) -> frozenset[str]:
+        """The release notes that come after every other page for `query`: none if it asks
+        what changed, else all but those that print words it quotes (rag/release_notes.py)."""
+        if not self.release_notes_last or ASKS_WHAT_CHANGED.search(query):
+            return frozenset()
+        notes, spans = self._notes, quoted_spans(query)
+        if not spans or not notes:
+            return notes
+        texts = self._notes_texts()  # derived from the store as it is now: it may have grown
+        return frozenset(page for page in notes if not any(span in texts.get(page, "") for span in spans))
+
+    def _notes_texts(self) -> dict[str, str]:
+        """Each release-notes page's words (`words_of`), derived once, on the first quote."""
+        with self._lock:
+            if self._notes_words is None:
+                docs = self.store.documents
+                pages: dict[str, list[str]] = {page: [] for page in self._notes}
+                for row, doc in enumerate(docs):
+                    if (page := page_of(doc, row)) in pages:
+                        pages[page].append(doc.page_content)
+                self._notes_words = {page: words_of(" ".join(texts)) for page, texts in pages.items()}
+            return self._notes_words
 
     def bare_question(self, query: str, question: str | None) -> str | None:
         """The latest question alone, when it is weighed beside `query` (the question with its
@@ -608,17 +627,17 @@ class Retriever:
         chunk = self._fuse(lists)
         return {row: page_score[self.page_key(docs[row], row)] + 1e-3 * s for row, s in chunk.items()}
 
-    def steps_back(self, row: int, notes_last: bool) -> bool:
+    def steps_back(self, row: int, notes_back: frozenset[str]) -> bool:
         """Whether the row's page comes after every other: a source listing, other pages
-        joined into one (rag/aggregates.py), or release notes when the question does not ask
-        what changed."""
+        joined into one (rag/aggregates.py), or release notes in `notes_back` (those the
+        question neither asks about nor quotes)."""
         doc = self.store.documents[row]
         url = doc.metadata.get("url", "")
         if self.listings_last and SOURCE_LISTING.search(url):
             return True
         if self._aggregates and self.page_key(doc, row) in self._aggregates:
             return True
-        return notes_last and page_of(doc, row) in self._notes
+        return page_of(doc, row) in notes_back
 
     def page_cap(self) -> int | None:
         """The per-page cap in force: none on a small site."""
@@ -627,17 +646,22 @@ class Retriever:
             return None if self._pages < self.small_site else self.per_page
 
     def _pick(
-        self, fused: dict[int, float], similarity: dict[int, float], k: int, cap: int | None, notes_last: bool
+        self,
+        fused: dict[int, float],
+        similarity: dict[int, float],
+        k: int,
+        cap: int | None,
+        notes_back: frozenset[str],
     ) -> list[tuple[int, Hit]]:
         """The k best fused rows with their hits, without duplicate chunks and within the
-        per-page cap; source listings, pages joined from others and release notes after every
-        other page."""
+        per-page cap; source listings, pages joined from others and the release notes in
+        `notes_back` after every other page."""
         hits: list[tuple[int, Hit]] = []
         seen_text: set[str] = set()
         per_page: dict[str, int] = {}
         ranked = sorted(fused, key=fused.__getitem__, reverse=True)
-        if self.listings_last or notes_last or self._aggregates:
-            ranked.sort(key=lambda row: self.steps_back(row, notes_last))  # stable: groups keep their order
+        if self.listings_last or notes_back or self._aggregates:
+            ranked.sort(key=lambda row: self.steps_back(row, notes_back))  # stable: groups keep their order
         for row in ranked:
             doc = self.store.documents[row]
             key = _body(doc)

@@ -22,6 +22,8 @@ STATED += ("gimp", "glib", "fish", "asciidoctor")
 STATED += ("erlang", "racket", "scipy", "lilypond")
 STATED += ("localc", "qtcore")
 STATED += ("kea", "adwaita")
+STATED += ("drf", "ipython", "tables", "authlib")
+STATED += ("slurm", "cherrypy", "imagemagick", "pydicom")
 
 
 def _text(path) -> str:

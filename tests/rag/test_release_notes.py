@@ -1,8 +1,18 @@
 """Release notes found by their headings where neither path nor title names them."""
 
+import time
+
 from langchain_core.documents import Document
 
-from rag.release_notes import by_headings, is_release_notes, is_version_heading, release_notes_pages
+from rag.release_notes import (
+    ASKS_WHAT_CHANGED,
+    QUOTED_MAX,
+    by_headings,
+    is_release_notes,
+    is_version_heading,
+    quoted_spans,
+    release_notes_pages,
+)
 from rag.retrieval import Retriever
 from rag.store import SKLearnStore
 
@@ -155,3 +165,96 @@ def test_release_history_that_its_path_and_title_do_not_name_comes_after_the_fea
     assert plain[0] == "http://d/community/updates.html"  # where its match alone puts it
     changed = Retriever(store).search("What changed in 2.26.0 about connection timeouts?", k=3)
     assert changed[0].document.metadata["url"] == "http://d/community/updates.html"
+
+
+def test_quoted_spans_are_the_messages_a_question_quotes():
+    question = (
+        "I get 'Attempting to work in a virtualenv. If you encounter problems, please install "
+        "IPython inside the virtualenv.' and \"database is locked\" but it doesn't \u2018say why\u2019; "
+        "a \u201cdatabase is busy again\u201d, then \"Can't connect to local server\" and 'ok'."
+    )
+    assert quoted_spans(question) == [
+        " attempting to work in a virtualenv if you encounter problems please install ipython inside the"
+        " virtualenv ",
+        " database is locked ",
+        " database is busy again ",
+        " can t connect to local server ",
+    ]  # "say why" is two words, "ok" one; the apostrophe in "doesn't" opens nothing
+    assert quoted_spans("It doesn't work and I don't know why") == []
+    # words as typed: a name or a flag is one word, however many parts it has
+    assert quoted_spans("'segmentation fault' from \"os.path.join\" and '--use-feature=fast-deps'") == []
+
+
+def test_a_hostile_question_of_quotes_is_read_in_linear_time_and_looked_for_a_few_times():
+    question = " ".join(f"'a quoted message number {n}'" for n in range(4000)) + "x" * 5000
+    started = time.perf_counter()
+    spans = quoted_spans(question)
+    assert time.perf_counter() - started < 2.0  # linear: ~0.05 s here
+    assert len(spans) == QUOTED_MAX and spans[0] == " a quoted message number 0 "
+    assert quoted_spans("'the same three words' and 'The same three words.'") == [" the same three words "]
+
+
+def test_a_question_that_tells_of_a_version_change_asks_what_changed():
+    for question in (
+        "It was loaded with older versions. Was that changed on purpose?",
+        "This worked in previous releases",
+        "After updating ImageMagick, a fixed -seed gives other images",
+        "after we updated to 3.2 the command fails",
+        "It stopped working after we moved to Slurm 22.05",
+        "We switched to version 2.1 last week",
+    ):
+        assert ASKS_WHAT_CHANGED.search(question), question
+    for question in (
+        "Browsers keep showing old versions of my CSS after I deploy",
+        "Create an AFTER UPDATE trigger that sets updated_at",
+        "We moved to a new server; how do I copy the database?",
+        "How do I restore a previous version of a file?",
+        "Which hook runs after updating a model instance?",
+        "How do I reload the config after updating it?",
+        "Memory went to 3.2 GB during the import",
+        "We switched to a 2.5 GB memory limit",
+    ):
+        assert not ASKS_WHAT_CHANGED.search(question), question
+
+
+def test_release_notes_that_print_the_message_a_question_quotes_do_not_step_back(local_embeddings):
+    """IPython 8 documents its virtualenv warning only in its "what's new" page: a user who
+    quotes the warning is pointing at that page (twenty-ninth round)."""
+    warning = "Attempting to work in a virtualenv. If you encounter problems, please install IPython inside"
+    pages = {
+        "whatsnew/version8.html": (
+            "What's new in IPython 8",
+            [
+                ("IPython 8.0 \u203a Virtualenv", f"IPython now warns '{warning} the virtualenv.' at start."),
+                ("IPython 8.0 \u203a Traceback", "Tracebacks now show the failing line and the file name."),
+            ],
+        ),
+        "install/install.html": (
+            "Installing IPython",
+            [("Installing IPython \u203a pip", "Install IPython in a virtualenv with pip install ipython.")],
+        ),
+        "interactive/shell.html": (
+            "IPython as a system shell",
+            [
+                (
+                    "IPython as a system shell \u203a Environment",
+                    "Virtual environments change the shell's PATH.",
+                )
+            ],
+        ),
+    }
+    store = SKLearnStore(local_embeddings, "local:all-MiniLM-L6-v2")
+    docs = _docs(pages)
+    store.add_vectors(docs, local_embeddings.encode([d.page_content for d in docs]))
+    retriever = Retriever(store)
+    notes = "http://d/whatsnew/version8.html"
+
+    def urls(question: str) -> list[str]:
+        return [h.document.metadata["url"] for h in retriever.search(question, k=3)]
+
+    quoting = f"Each start in my virtualenv warns '{warning} the virtualenv'. How do I stop it?"
+    assert urls(quoting)[0] == notes
+    unquoted = "Each start in my virtualenv prints a warning about installing IPython. How do I stop it?"
+    assert urls(unquoted)[-1] == notes
+    elsewhere = "Each start warns 'Install IPython in a virtualenv with pip' in my virtualenv. Why?"
+    assert urls(elsewhere)[-1] == notes  # it quotes another page: the notes still step back
