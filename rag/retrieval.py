@@ -481,12 +481,12 @@ class Retriever:
         """Each release-notes page's words (`words_of`), derived once, on the first quote."""
         with self._lock:
             if self._notes_words is None:
-                docs = self.store.documents
-                pages: dict[str, list[str]] = {page: [] for page in self._notes}
-                for row, doc in enumerate(docs):
-                    if (page := page_of(doc, row)) in pages:
-                        pages[page].append(doc.page_content)
-                self._notes_words = {page: words_of(" ".join(texts)) for page, texts in pages.items()}
+                docs, pages = self.store.documents, pages_of(self.store.documents)
+                self._notes_words = {
+                    page: words_of(" ".join(docs[row].page_content for row in pages[page]))
+                    for page in self._notes
+                    if page in pages
+                }
             return self._notes_words
 
     def bare_question(self, query: str, question: str | None) -> str | None:

@@ -1,6 +1,7 @@
 """Release notes found by their headings where neither path nor title names them."""
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from langchain_core.documents import Document
 
@@ -217,15 +218,18 @@ def test_a_question_that_tells_of_a_version_change_asks_what_changed():
         assert not ASKS_WHAT_CHANGED.search(question), question
 
 
-def test_release_notes_that_print_the_message_a_question_quotes_do_not_step_back(local_embeddings):
-    """IPython 8 documents its virtualenv warning only in its "what's new" page: a user who
-    quotes the warning is pointing at that page (twenty-ninth round)."""
-    warning = "Attempting to work in a virtualenv. If you encounter problems, please install IPython inside"
+WARNING = "Attempting to work in a virtualenv. If you encounter problems, please install IPython inside"
+NOTES = "http://d/whatsnew/version8.html"
+QUOTING = f"Each start in my virtualenv warns '{WARNING} the virtualenv'. How do I stop it?"
+UNQUOTED = "Each start in my virtualenv prints a warning about installing IPython. How do I stop it?"
+
+
+def _ipython_store(local_embeddings) -> SKLearnStore:
     pages = {
         "whatsnew/version8.html": (
             "What's new in IPython 8",
             [
-                ("IPython 8.0 \u203a Virtualenv", f"IPython now warns '{warning} the virtualenv.' at start."),
+                ("IPython 8.0 \u203a Virtualenv", f"IPython now warns '{WARNING} the virtualenv.' at start."),
                 ("IPython 8.0 \u203a Traceback", "Tracebacks now show the failing line and the file name."),
             ],
         ),
@@ -246,15 +250,33 @@ def test_release_notes_that_print_the_message_a_question_quotes_do_not_step_back
     store = SKLearnStore(local_embeddings, "local:all-MiniLM-L6-v2")
     docs = _docs(pages)
     store.add_vectors(docs, local_embeddings.encode([d.page_content for d in docs]))
-    retriever = Retriever(store)
-    notes = "http://d/whatsnew/version8.html"
+    return store
+
+
+def test_release_notes_that_print_the_message_a_question_quotes_do_not_step_back(local_embeddings):
+    """IPython 8 documents its virtualenv warning only in its "what's new" page: a user who
+    quotes the warning is pointing at that page (twenty-ninth round)."""
+    retriever = Retriever(_ipython_store(local_embeddings))
 
     def urls(question: str) -> list[str]:
         return [h.document.metadata["url"] for h in retriever.search(question, k=3)]
 
-    quoting = f"Each start in my virtualenv warns '{warning} the virtualenv'. How do I stop it?"
-    assert urls(quoting)[0] == notes
-    unquoted = "Each start in my virtualenv prints a warning about installing IPython. How do I stop it?"
-    assert urls(unquoted)[-1] == notes
+    assert urls(QUOTING)[0] == NOTES
+    assert urls(UNQUOTED)[-1] == NOTES
     elsewhere = "Each start warns 'Install IPython in a virtualenv with pip' in my virtualenv. Why?"
-    assert urls(elsewhere)[-1] == notes  # it quotes another page: the notes still step back
+    assert urls(elsewhere)[-1] == NOTES  # it quotes another page: the notes still step back
+
+
+def test_sessions_quoting_at_once_on_a_cold_retriever_all_get_the_notes_first(local_embeddings):
+    """The notes' words are derived once, on the first quote, and shared by every session:
+    sixteen at once, quoting and not, on five fresh retrievers."""
+    store = _ipython_store(local_embeddings)
+    for _ in range(5):
+        retriever = Retriever(store)
+
+        def first(question: str, retriever: Retriever = retriever) -> str:
+            return retriever.search(question, k=3)[0].document.metadata["url"]
+
+        with ThreadPoolExecutor(16) as pool:
+            firsts = list(pool.map(first, [QUOTING, UNQUOTED] * 8))
+        assert firsts[0::2] == [NOTES] * 8 and NOTES not in firsts[1::2]
