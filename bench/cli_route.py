@@ -44,6 +44,8 @@ DEFAULT += ("localc", "qtcore")
 DEFAULT += ("kea", "adwaita")
 DEFAULT += ("drf", "ipython", "tables", "authlib", "slurm", "cherrypy")
 DEFAULT += ("imagemagick", "pydicom")
+DEFAULT += ("h5py", "psycopg", "black", "knot")
+DEFAULT += ("peewee", "pexpect", "nbconvert", "gap")
 
 
 def rag_command(*args: str) -> str:

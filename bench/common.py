@@ -721,6 +721,62 @@ CORPORA = {
         ROOT / "bench" / "data" / "pydicom-qa.jsonl",
         "python-pydicom-doc",
     ),
+    # Four more nobody tuned on (thirtieth round): h5py's Sphinx manual (20 of its 43 pages are
+    # per-version "what's new"), psycopg 3's (news pages beside basic, advanced and API pages),
+    # Black's (Sphinx with MyST, a long change log) and Knot DNS's (a server's manual: a few
+    # very long pages and the man pages of its tools).
+    "h5py": Corpus(
+        "h5py",
+        Path("/usr/share/doc/python-h5py-doc/html"),
+        ROOT / "bench" / "data" / "h5py-qa.jsonl",
+        "python-h5py-doc",
+    ),
+    "psycopg": Corpus(
+        "psycopg",
+        Path("/usr/share/doc/python-psycopg-doc/html"),
+        ROOT / "bench" / "data" / "psycopg-qa.jsonl",
+        "python-psycopg-doc",
+    ),
+    "black": Corpus(
+        "black",
+        Path("/usr/share/doc/python-black-doc/html"),
+        ROOT / "bench" / "data" / "black-qa.jsonl",
+        "python-black-doc",
+    ),
+    "knot": Corpus(
+        "knot",
+        Path("/usr/share/doc/knot-doc"),
+        ROOT / "bench" / "data" / "knot-qa.jsonl",
+        "knot-doc",
+    ),
+    # And four more (thirtieth round, second batch): peewee's Sphinx manual (a few very long
+    # pages and a changelog), Pexpect's (its history page and source listings), nbconvert's
+    # (the Read the Docs theme) and GAP's reference manual (GAPDoc's own HTML, a computer
+    # algebra system's: every chapter twice, once for MathJax).
+    "peewee": Corpus(
+        "peewee",
+        Path("/usr/share/doc/python-peewee-doc/html"),
+        ROOT / "bench" / "data" / "peewee-qa.jsonl",
+        "python-peewee-doc",
+    ),
+    "pexpect": Corpus(
+        "pexpect",
+        Path("/usr/share/doc/python-pexpect-doc/html"),
+        ROOT / "bench" / "data" / "pexpect-qa.jsonl",
+        "python-pexpect-doc",
+    ),
+    "nbconvert": Corpus(
+        "nbconvert",
+        Path("/usr/share/doc/python-nbconvert-doc/html"),
+        ROOT / "bench" / "data" / "nbconvert-qa.jsonl",
+        "python-nbconvert-doc",
+    ),
+    "gap": Corpus(
+        "gap",
+        Path("/usr/share/gap/doc/ref"),
+        ROOT / "bench" / "data" / "gap-qa.jsonl",
+        "gap-doc",
+    ),
 }
 
 

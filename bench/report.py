@@ -128,6 +128,14 @@ MANUALS = {
     "cherrypy": "CherryPy 18.8 (Sphinx; 18 guides, 106 API pages, 102 source listings; unseen)",
     "imagemagick": "ImageMagick 6.9 web pages (its own HTML, no C API; 88 pages, unseen)",
     "pydicom": "pydicom 2.3 (Sphinx; 425 API pages, 20 release notes; 511 pages, unseen)",
+    "h5py": "h5py 3.7 (Sphinx; 43 pages, 20 of them what's new; unseen)",
+    "psycopg": "psycopg 3.1 (Sphinx; 42 pages, news among them; unseen)",
+    "black": "Black 23.1 (Sphinx with MyST; 32 pages, a change log; unseen)",
+    "knot": "Knot DNS 3.2 (Sphinx; a server's manual, man pages; 25 pages, unseen)",
+    "peewee": "peewee 3.14 (Sphinx; a few very long pages, a changelog; 19 pages, unseen)",
+    "pexpect": "Pexpect 4.8 (Sphinx; its history, 9 source listings; 25 pages, unseen)",
+    "nbconvert": "nbconvert 6.5 (Sphinx, Read the Docs theme; 25 pages, unseen)",
+    "gap": "GAP 4.12 reference (GAPDoc; every chapter twice, for MathJax; 180 pages, unseen)",
 }
 PIPELINES = ("notebook", "notebook+RRF", "ours")
 

@@ -3,11 +3,11 @@
 They name every feature in passing and explain few of them, so they take first places for
 feature questions whose answer is elsewhere; the retriever puts them after every other page
 unless the question asks what changed (telling of a version change too: "after upgrading",
-"with older versions", "moved to 22.05") or quotes words the page prints (a message the user
-saw: `quoted_spans`; measured: docs/decisions.md, issue 12). A page is release notes by its
-path or title (`is_release_notes`) or, where neither names it, by its headings: most of
-them are versions ("Version 3.1.2", "2.28.1 (2022-06-29)", "2015-10-16 - Release 3.9.1";
-`by_headings`, thirteenth round).
+"with older versions", "moved to 22.05", "which release fixed") or quotes words the page
+prints (a message the user saw: `quoted_spans`; measured: docs/decisions.md, issue 12). A
+page is release notes by its path or title (`is_release_notes`) or, where neither names it,
+by its headings: most of them are versions ("Version 3.1.2", "2.28.1 (2022-06-29)",
+"2015-10-16 - Release 3.9.1"; `by_headings`, thirteenth round).
 """
 
 from __future__ import annotations
@@ -53,7 +53,13 @@ ASKS_WHAT_CHANGED = re.compile(
     # (not "went to 3.2 GB")
     r"\b(?:older|earlier|previous) (?:versions?|releases?)\b(?! of)|"
     r"\bafter (?:\w+ )?updat(?:ing|ed) (?:to |from )?(?:(?-i:[A-Z])|v?\d)|"
-    r"\b(?:moved|switched|went) to (?:(?:(?-i:[A-Z])\w* |version |v)\d+\.\d|\d+\.\d+\.\d)",
+    r"\b(?:moved|switched|went) to (?:(?:(?-i:[A-Z])\w* |version |v)\d+\.\d|\d+\.\d+\.\d)|"
+    # "which psycopg_pool release fixed", "in which release was that dropped", "in which
+    # pexpect release did it change" (thirtieth round; not "which versions are added to ...")
+    r"\b(?:which|what) (?:\w+ ){0,2}(?:version|release)s? (?:of \w+ )?(?:(?:(?:was|were|is|are) "
+    r"(?:it|this|that|they|these|those) |was |were |has |had |have |got |first )?"
+    r"(?:fixed|introduced|added|removed|dropped|changed|deprecated|renamed)"
+    r"|did (?:\w+ ){0,2}(?:fix|introduce|add|remove|drop|change|deprecate|rename))\b",
     re.I,
 )
 # Words the user quotes, straight or typographic quotes, at least QUOTED_WORDS of them (as

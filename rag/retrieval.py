@@ -18,7 +18,6 @@ model's rewrite (see chains.py).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import re
 import threading
 import time
@@ -31,6 +30,7 @@ import numpy as np
 from langchain_core.documents import Document
 
 from .aggregates import aggregate_pages
+from .copies import copies_of
 from .embeddings.cache import embed_array
 from .errors import RagError
 from .hub_pages import TOP, HubPages, probe_headings
@@ -749,18 +749,6 @@ def page_terms(
         return f"{title}\n{words}" if words and words not in shared else title
 
     return terms
-
-
-def copies_of(documents: Sequence[Document], pages: dict[str, list[int]] | None = None) -> dict[str, str]:
-    """Each page's copy group, keyed by the first page stored: pages whose chunks are the same
-    texts in the same order are one page (a manual that serves each chapter under two names,
-    one man page installed under three command names), so copies do not fill the results."""
-    first: dict[bytes, str] = {}
-    groups: dict[str, str] = {}
-    for page, rows in (pages_of(documents) if pages is None else pages).items():
-        digest = hashlib.sha256("\x00".join(documents[r].page_content for r in rows).encode()).digest()
-        groups[page] = first.setdefault(digest, page)
-    return groups
 
 
 def _body(doc: Document) -> str:

@@ -24,6 +24,8 @@ STATED += ("localc", "qtcore")
 STATED += ("kea", "adwaita")
 STATED += ("drf", "ipython", "tables", "authlib")
 STATED += ("slurm", "cherrypy", "imagemagick", "pydicom")
+STATED += ("h5py", "psycopg", "black", "knot")
+STATED += ("peewee", "pexpect", "nbconvert", "gap")
 
 
 def _text(path) -> str:

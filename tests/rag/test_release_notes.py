@@ -203,6 +203,11 @@ def test_a_question_that_tells_of_a_version_change_asks_what_changed():
         "after we updated to 3.2 the command fails",
         "It stopped working after we moved to Slurm 22.05",
         "We switched to version 2.1 last week",
+        "The pool ran out of connections. Which psycopg_pool release fixed that?",
+        "Can libvirt 9.0 still use it, and if not, in which release was that dropped?",
+        "What version added the --preview flag?",
+        "What is the new spelling, and in which pexpect release did it change?",
+        "Which version of h5py fixed the leak, and which version was it fixed in?",
     ):
         assert ASKS_WHAT_CHANGED.search(question), question
     for question in (
@@ -214,6 +219,13 @@ def test_a_question_that_tells_of_a_version_change_asks_what_changed():
         "How do I reload the config after updating it?",
         "Memory went to 3.2 GB during the import",
         "We switched to a 2.5 GB memory limit",
+        "Which Python versions are supported?",
+        "Which version should I add to my requirements?",
+        "What version did you install, and which one did you try first?",
+        "Which Python versions are added to target_versions when none is given?",
+        "What version string is added to the User-Agent header?",
+        "Which method releases connections dropped by the server?",
+        "What release process do maintainers follow when a bug is fixed?",
     ):
         assert not ASKS_WHAT_CHANGED.search(question), question
 

@@ -4,6 +4,7 @@ import time
 import numpy as np
 from langchain_core.documents import Document
 
+from rag.copies import NEAR_GROUP_MAX
 from rag.lexical import BM25, ChunkBM25, PassageBM25, passages, tokenize, tokenize_stemmed
 from rag.retrieval import (
     SMALL_SITE,
@@ -213,6 +214,76 @@ def test_pages_that_share_only_some_chunks_are_not_copies():
         "http://d/b": "http://d/b",
         "http://d/c": "http://d/b",
     }
+
+
+GROUPS = [
+    "Groups are the main objects of this chapter; a group is a domain with an associative",
+    "multiplication, an identity and inverses. The order of G is the number of its elements,",
+    "and Size(G) computes it; for a permutation group it uses a stabilizer chain, which is fast.",
+]
+
+
+def _chapter(url: str, title: str, texts: list[str]) -> list[Document]:
+    return [Document(t, metadata={"url": url, "title": title}) for t in texts]
+
+
+def _mathjax(texts: list[str]) -> list[str]:
+    return [
+        t.replace("of G is", "of \\(G\\) is").replace("Size(G)", "\\(\\mathrm{Size}(G)\\)") for t in texts
+    ]
+
+
+def test_a_mathjax_copy_of_a_chapter_is_a_copy():
+    """GAP's reference prints every chapter again for MathJax: the same words, formulas as TeX."""
+    title = "GAP (ref) - Chapter 39: Groups"
+    docs = [
+        *_chapter("http://d/chap39.html", title, GROUPS),
+        *_chapter("http://d/chap39_mj.html", title, _mathjax(GROUPS)),
+        *_chapter("http://d/elsewhere.html", "Chapter 40", [f"{t} " for t in _mathjax(GROUPS)]),
+    ]
+    assert _mathjax(GROUPS) != GROUPS
+    assert copies_of(docs) == {
+        "http://d/chap39.html": "http://d/chap39.html",
+        "http://d/chap39_mj.html": "http://d/chap39.html",
+        "http://d/elsewhere.html": "http://d/elsewhere.html",  # the same words, another title
+    }
+
+
+def test_pages_that_share_a_title_and_most_words_but_not_nearly_all_are_not_copies():
+    """CMake documents a property for directories and again for targets, in nearly the same
+    words (here 0.86 of the 4-word runs)."""
+    docs = [
+        *_chapter("http://d/prop_dir/X.html", "X - CMake", GROUPS),
+        *_chapter("http://d/prop_tgt/X.html", "X - CMake", [GROUPS[0], GROUPS[1] + " Also.", GROUPS[2]]),
+        *_chapter("http://d/other.html", "", GROUPS[::-1]),
+        *_chapter("http://d/again.html", "", GROUPS[::-1]),
+    ]
+    copies = copies_of(docs)
+    assert copies["http://d/prop_tgt/X.html"] == "http://d/prop_tgt/X.html"
+    assert copies["http://d/again.html"] == "http://d/other.html"  # the same chunks: a copy
+
+
+def test_a_title_every_page_has_is_no_sign_of_copies():
+    def site(pages: int) -> list[Document]:
+        docs = [
+            d for i in range(pages - 1) for d in _chapter(f"http://d/{i}", "Manual", [f"Page {i}.", *GROUPS])
+        ]
+        return docs + _chapter("http://d/mathjax", "Manual", ["Page 0.", *_mathjax(GROUPS)])
+
+    assert copies_of(site(NEAR_GROUP_MAX))["http://d/mathjax"] == "http://d/0"
+    assert copies_of(site(NEAR_GROUP_MAX + 1))["http://d/mathjax"] == "http://d/mathjax"
+
+
+def test_pages_of_few_or_no_latin_words_are_compared_on_their_own_words():
+    russian = ["Главная страница руководства: установка и настройка сервера."]
+    other = ["Главная страница руководства: резервное копирование базы данных."]
+    docs = [*_chapter("http://d/ru/a", "Главная", russian), *_chapter("http://d/ru/b", "Главная", other)]
+    docs += [
+        *_chapter("http://d/x", "Home", ["Three words only."]),
+        *_chapter("http://d/y", "Home", ["Three words only!"]),
+    ]
+    copies = copies_of(docs)
+    assert copies["http://d/ru/b"] == "http://d/ru/b" and copies["http://d/y"] == "http://d/y"
 
 
 def test_page_centroids_rank_pages_and_stand_for_each_by_its_nearest_chunk(local_embeddings):
