@@ -17,8 +17,9 @@ from common import CACHE, CORPORA, write_result
 from retrieval_variants import EMBEDDER
 
 from rag.aggregates import single_copies
+from rag.copies import copies_of
 from rag.embeddings.local import LocalEmbeddings
-from rag.retrieval import _body, copies_of
+from rag.retrieval import _body
 from rag.store import SKLearnStore, pages_of
 
 

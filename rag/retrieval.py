@@ -71,9 +71,10 @@ TITLE_TERMS = True
 PASSAGE_CHARS: int | None = 1200
 PAGE_WEIGHT = 0.25
 PAGE_RRF = True
-# Pages that are copies of each other (the same chunks, in the same order) count as one page
-# in the per-page cap and the page fusion: a manual that serves each chapter under two names
-# otherwise fills half of every result with the same text (issue 12, ninth round).
+# Pages that are copies of each other (the same chunks in the same order, or the same title
+# and nearly the same words: rag/copies.py) count as one page in the per-page cap and the
+# page fusion: a manual that serves each chapter under two names otherwise fills half of
+# every result with the same text (issue 12, ninth and thirtieth rounds).
 MERGE_COPIES = True
 # How the three lists meet where pages are fused: by their standardised scores
 # (rag/score_fusion.py), so a page far ahead in one list keeps its lead, or by rank (RRF).
