@@ -46,6 +46,9 @@ DEFAULT += ("drf", "ipython", "tables", "authlib", "slurm", "cherrypy")
 DEFAULT += ("imagemagick", "pydicom")
 DEFAULT += ("h5py", "psycopg", "black", "knot")
 DEFAULT += ("peewee", "pexpect", "nbconvert", "gap")
+DEFAULT += ("factoryboy", "mako", "jnotebook", "fonttools", "jupyterclient", "graphviz")
+DEFAULT += ("gevent", "haskell", "structlog", "pint")
+DEFAULT += ("webob", "bottle", "sqlautils")
 
 
 def rag_command(*args: str) -> str:

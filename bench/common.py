@@ -777,6 +777,93 @@ CORPORA = {
         ROOT / "bench" / "data" / "gap-qa.jsonl",
         "gap-doc",
     ),
+    # And six more (thirty-first round): factory_boy's and Mako's Sphinx manuals (source
+    # listings beside the first), the Jupyter Notebook's (rendered example notebooks),
+    # fontTools' (an API reference of hundreds of table and module pages), jupyter_client's
+    # (its messaging protocol) and Graphviz's (a few very long reference pages).
+    "factoryboy": Corpus(
+        "factoryboy",
+        Path("/usr/share/doc/python-factory-boy-doc/html"),
+        ROOT / "bench" / "data" / "factoryboy-qa.jsonl",
+        "python-factory-boy-doc",
+    ),
+    "mako": Corpus(
+        "mako",
+        Path("/usr/share/doc/python-mako-doc/html"),
+        ROOT / "bench" / "data" / "mako-qa.jsonl",
+        "python-mako-doc",
+    ),
+    "jnotebook": Corpus(
+        "jnotebook",
+        Path("/usr/share/doc/python-notebook-doc/html"),
+        ROOT / "bench" / "data" / "jnotebook-qa.jsonl",
+        "python-notebook-doc",
+    ),
+    "fonttools": Corpus(
+        "fonttools",
+        Path("/usr/share/doc/fonttools/html"),
+        ROOT / "bench" / "data" / "fonttools-qa.jsonl",
+        "python-fonttools-doc",
+    ),
+    "jupyterclient": Corpus(
+        "jupyterclient",
+        Path("/usr/share/doc/python-jupyter-client-doc/html"),
+        ROOT / "bench" / "data" / "jupyterclient-qa.jsonl",
+        "python-jupyter-client-doc",
+    ),
+    "graphviz": Corpus(
+        "graphviz",
+        Path("/usr/share/doc/graphviz/html"),
+        ROOT / "bench" / "data" / "graphviz-qa.jsonl",
+        "graphviz-doc",
+    ),
+    # The round's second batch: gevent's (API pages, examples, a change log per release),
+    # the Haskell 98 report (hand-written HTML of a language definition, with its errata),
+    # structlog's and Pint's (Sphinx, source listings beside them).
+    "gevent": Corpus(
+        "gevent",
+        Path("/usr/share/doc/python-gevent-doc/html"),
+        ROOT / "bench" / "data" / "gevent-qa.jsonl",
+        "python-gevent-doc",
+    ),
+    "haskell": Corpus(
+        "haskell",
+        Path("/usr/share/doc/haskell98-report/html"),
+        ROOT / "bench" / "data" / "haskell-qa.jsonl",
+        "haskell98-report",
+    ),
+    "structlog": Corpus(
+        "structlog",
+        Path("/usr/share/doc/python-structlog-doc/html"),
+        ROOT / "bench" / "data" / "structlog-qa.jsonl",
+        "python-structlog-doc",
+    ),
+    "pint": Corpus(
+        "pint",
+        Path("/usr/share/doc/python-pint-doc/html"),
+        ROOT / "bench" / "data" / "pint-qa.jsonl",
+        "python-pint-doc",
+    ),
+    # And a third batch: WebOb's (Sphinx; its changes and what's new per release), Bottle's
+    # (Sphinx; a change log) and SQLAlchemy-Utils' (mostly source listings).
+    "webob": Corpus(
+        "webob",
+        Path("/usr/share/doc/python-webob-doc"),
+        ROOT / "bench" / "data" / "webob-qa.jsonl",
+        "python-webob-doc",
+    ),
+    "bottle": Corpus(
+        "bottle",
+        Path("/usr/share/doc/python-bottle-doc/html"),
+        ROOT / "bench" / "data" / "bottle-qa.jsonl",
+        "python-bottle-doc",
+    ),
+    "sqlautils": Corpus(
+        "sqlautils",
+        Path("/usr/share/doc/python-sqlalchemy-utils-doc/html"),
+        ROOT / "bench" / "data" / "sqlautils-qa.jsonl",
+        "python-sqlalchemy-utils-doc",
+    ),
 }
 
 

@@ -136,6 +136,19 @@ MANUALS = {
     "pexpect": "Pexpect 4.8 (Sphinx; its history, 9 source listings; 25 pages, unseen)",
     "nbconvert": "nbconvert 6.5 (Sphinx, Read the Docs theme; 25 pages, unseen)",
     "gap": "GAP 4.12 reference (GAPDoc; every chapter twice, for MathJax; 181 pages, unseen)",
+    "factoryboy": "factory_boy 2.11 (Sphinx; 9 source listings; 23 pages, unseen)",
+    "mako": "Mako 1.2 (Sphinx; 12 pages, a few very long; unseen)",
+    "jnotebook": "Jupyter Notebook 6.4 (Sphinx; 13 rendered example notebooks; 33 pages, unseen)",
+    "fonttools": "fontTools 4.38 (Sphinx; an API reference, 190 source listings; 384 pages, unseen)",
+    "jupyterclient": "jupyter_client 7.4 (Sphinx; the messaging protocol; 14 pages, unseen)",
+    "graphviz": "Graphviz 2.42 (hand-written HTML; a few very long reference pages; 16 pages, unseen)",
+    "gevent": "gevent 22.10 (Sphinx; 7 change logs, 47 source listings; 145 pages, unseen)",
+    "haskell": "Haskell 98 report (hand-written HTML, a language definition, its errata; 36 pages, unseen)",
+    "structlog": "structlog 22.3 (Sphinx; 15 source listings; 39 pages, unseen)",
+    "pint": "Pint 0.19 (Sphinx; 16 source listings; 42 pages, unseen)",
+    "webob": "WebOb 1.8 (Sphinx; its changes and four what's new pages; 27 pages, unseen)",
+    "bottle": "Bottle 0.12 (Sphinx; one source listing; 23 pages, unseen)",
+    "sqlautils": "SQLAlchemy-Utils 0.38 (Sphinx; 36 source listings; 57 pages, unseen)",
 }
 PIPELINES = ("notebook", "notebook+RRF", "ours")
 

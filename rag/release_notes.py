@@ -55,8 +55,10 @@ ASKS_WHAT_CHANGED = re.compile(
     r"\bafter (?:\w+ )?updat(?:ing|ed) (?:to |from )?(?:(?-i:[A-Z])|v?\d)|"
     r"\b(?:moved|switched|went) to (?:(?:(?-i:[A-Z])\w* |version |v)\d+\.\d|\d+\.\d+\.\d)|"
     # "which psycopg_pool release fixed", "in which release was that dropped", "in which
-    # pexpect release did it change" (thirtieth round; not "which versions are added to ...")
-    r"\b(?:which|what) (?:\w+ ){0,2}(?:version|release)s? (?:of \w+ )?(?:(?:(?:was|were|is|are) "
+    # pexpect release did it change" (thirtieth round; not "which versions are added to ...");
+    # "in which release series was it removed" (thirty-first)
+    r"\b(?:which|what) (?:\w+ ){0,2}(?:version|release)s? (?:series |line |branch )?(?:of \w+ )?"
+    r"(?:(?:(?:was|were|is|are) "
     r"(?:it|this|that|they|these|those) |was |were |has |had |have |got |first )?"
     r"(?:fixed|introduced|added|removed|dropped|changed|deprecated|renamed)"
     r"|did (?:\w+ ){0,2}(?:fix|introduce|add|remove|drop|change|deprecate|rename))\b",

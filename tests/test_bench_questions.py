@@ -26,6 +26,9 @@ STATED += ("drf", "ipython", "tables", "authlib")
 STATED += ("slurm", "cherrypy", "imagemagick", "pydicom")
 STATED += ("h5py", "psycopg", "black", "knot")
 STATED += ("peewee", "pexpect", "nbconvert", "gap")
+STATED += ("factoryboy", "mako", "jnotebook", "fonttools", "jupyterclient", "graphviz")
+STATED += ("gevent", "haskell", "structlog", "pint")
+STATED += ("webob", "bottle", "sqlautils")
 
 
 def _text(path) -> str:

@@ -21,6 +21,8 @@ from .anchors import HEADINGS, heading_anchor
 from .chrome import is_chrome
 from .depth import MAX_DEPTH, too_deep
 from .navigation import (
+    LINK_DENSITY,
+    LINKED,
     LINKED_WORDS,
     LINKS,
     RAW,
@@ -30,6 +32,7 @@ from .navigation import (
     link_lists,
     pagers,
     refresh_targets,
+    spaced,
     tags,
     text_stats,
 )
@@ -42,6 +45,10 @@ MIN_TEXT = 200  # below this much text besides link lists, a page is an index...
 # built into the wonderful Python for iOS runtime!") is content, and keeps its list. An
 # index or a table of contents links to the site's own pages; a stub with only navigation
 # to other sites has no sentence (measured on every installed page: docs/decisions.md).
+# With no sentence in it, a page whose link lists hold INDEX_SHARE times its other text, or
+# whose other text is links too, is an index as well (thirty-first round: Sphinx's genindex
+# keeps a letter of under MIN_LINKS entries as text).
+INDEX_SHARE = 10
 SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n")
 BLOCK_TAGS = {
     "p",
@@ -456,6 +463,7 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
     main = _main_content(soup)
     chrome = [t for t in tags(main) if is_chrome(t)]
     menu = any(_lists_pages(t) for t in chrome)
+    searched = any(_is_search_form(t, base) for t in chrome)
     _drop(chrome)
     _drop(pagers(main))
     lists = link_lists(main)
@@ -463,11 +471,9 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
     for block in lists:  # taken out in document order, kept: where they lead is asked below
         block.extract()
     sections = _sections(main)
-    kept, everything = _length(sections), _length(full)
-    links_only = bool(lists) and kept < MIN_TEXT and everything > 2 * max(kept, 1)
-    links_only = links_only and not (_has_sentence(sections) and _link_elsewhere(lists, base))
-    links_only = links_only and not _lists_hold_prose(lists)
-    if links_only:
+    kept = _length(sections)
+    links_only = _only_links(main, lists, sections, _length(full), base)
+    if links_only or (searched and kept < MIN_TEXT):  # a search page's form is all it offers
         sections = []
     elif kept < MIN_TEXT and lists:  # short pages keep their lists rather than become empty
         sections = full
@@ -477,6 +483,39 @@ def extract_html(html: bytes | str, url: str, encoding: str | None = None) -> Pa
     links_only = links_only or (not sections and not redirect and menu and _headed(main))
     title = _title(soup, sections or full)
     return Page(url, title, sections, links, links_only=links_only, redirect=redirect, keywords=keywords)
+
+
+def _only_links(main: Tag, lists: list[Tag], sections: list[Section], everything: int, base: str) -> bool:
+    """Whether the page is nothing but link lists: under MIN_TEXT of its own text beside
+    them, or, with no sentence, text that is links too or a tenth of the page at most (an
+    index whose letters of a few entries each stay as text, each too small a list to be
+    taken out: Sphinx's genindex, a table per letter); unless the lists lead mostly to other
+    sites beside a sentence, or hold prose."""
+    if not lists:
+        return False
+    kept = _length(sections)
+    stats = text_stats(main)[id(main)]
+    rest = stats[LINKED] > LINK_DENSITY * spaced(stats) or everything >= INDEX_SHARE * kept
+    if not (kept < MIN_TEXT and everything > 2 * max(kept, 1)) and not (rest and not _has_sentence(sections)):
+        return False
+    return not (_has_sentence(sections) and _link_elsewhere(lists, base)) and not _lists_hold_prose(lists)
+
+
+def _is_search_form(tag: Tag, url: str) -> bool:
+    """The page's own search form: a text or search field, sent to the page itself (Sphinx's
+    search.html: `action=""`). A page whose text beside it is under MIN_TEXT is that form and
+    its help line ("Searching for multiple words only shows matches that contain all
+    words."). A site's search box sends the words to its search page, or runs a script with
+    no action at all, and a short page that holds one (SQLite's syntax diagrams, LilyPond's
+    chapters, the Racket Guide's) keeps its text."""
+    if tag.name != "form" or tag.get("action") is None:  # a scripted box (Racket's) is on every page
+        return False
+    action = str(tag["action"]).strip()
+    target = join_url(url, action) if action else url
+    if target is None or urldefrag(target)[0] != urldefrag(url)[0]:
+        return False
+    fields = tag.find_all("input")
+    return any(str(field.get("type") or "text").lower() in ("text", "search") for field in fields)
 
 
 def _keywords(soup: BeautifulSoup) -> str:

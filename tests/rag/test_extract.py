@@ -299,6 +299,81 @@ def test_an_index_of_terms_and_links_is_still_only_a_list_of_links():
     assert extract_html(html, "http://docs.test/bookindex.html").links_only
 
 
+def _genindex(letters: dict[str, int], linked_terms: bool = True) -> str:
+    """Sphinx's genindex (the classic theme): a heading and a table per letter, each entry a
+    link; with `linked_terms` false an entry is a term over its links, as for overloads."""
+
+    def entry(letter: str, i: int) -> str:
+        target = f'<a href="api.html#{letter}{i}">{letter.lower()}func{i}() (in module pkg.mod{i})</a>'
+        if linked_terms:
+            return f"<li>{target}</li>"
+        return f"<li>{letter.lower()}name{i}<ul><li>{target}</li></ul></li>"
+
+    body = "".join(
+        f'<h2 id="{letter}">{letter}</h2><table class="indextable genindextable"><tr><td><ul>'
+        + "".join(entry(letter, i) for i in range(count))
+        + "</ul></td></tr></table>"
+        for letter, count in letters.items()
+    )
+    jump = " | ".join(f'<a href="#{letter}"><strong>{letter}</strong></a>' for letter in letters)
+    return f"""<html><body><div class="body" role="main"><h1 id="index">Index</h1>
+    <div class="genindex-jumpbox">{jump}</div>{body}</div></body></html>"""
+
+
+def test_an_index_whose_small_letters_stay_as_text_is_still_only_links():
+    """SQLAlchemy-Utils' genindex: a letter of under five entries is too small a list to be
+    taken out, so a few such letters (3,276 characters of entries) kept the page, and its
+    entries took places in the first four for questions naming a type."""
+    letters = {"A": 9, "C": 6, "D": 12, "E": 3, "H": 2, "L": 3, "O": 4, "Q": 2, "U": 2, "W": 1}
+    page = extract_html(_genindex(letters), "http://docs.test/genindex.html")
+    assert page.links_only and page.sections == []
+
+
+def test_an_index_whose_terms_are_text_over_their_links_is_only_links():
+    """Werkzeug's genindex: terms outside their links, so what stays is a third links; the
+    lists taken out hold over ten times the text that stays, and none of it is a sentence."""
+    letters = {chr(65 + i): 12 for i in range(20)} | {"X": 2, "Y": 1, "Z": 3}
+    page = extract_html(_genindex(letters, linked_terms=False), "http://docs.test/genindex.html")
+    assert page.links_only and page.sections == []
+
+
+def test_a_page_of_prose_with_a_link_list_beside_it_is_kept():
+    """The index rules need no sentence in what stays: a page that explains, then lists
+    its subpages, keeps its prose."""
+    toc = "".join(f'<li><a href="sub{i}.html">Subpage number {i}</a></li>' for i in range(60))
+    html = f"""<html><body><div role="main"><h1>Guides</h1>
+    <p>These guides walk through a deployment from the first install to a cluster. Each one
+    starts where the one before it ends, and each ends with a check that what it set up
+    works. Read them in order the first time.</p>
+    <ul>{toc}</ul></div></body></html>"""
+    page = extract_html(html, "http://docs.test/guides/index.html")
+    assert not page.links_only
+    assert "walk through a deployment" in " ".join(s.text for s in page.sections)
+
+
+def test_a_search_page_is_its_form_and_no_text():
+    """Sphinx's search.html: a form and one line of help, which is a sentence, so 71
+    characters of it were a chunk on most Sphinx manuals and came up for questions about
+    searching. A page whose own text beside a search form is under MIN_TEXT has none."""
+    html = """<html><body><div class="body" role="main"><h1 id="search-documentation">Search</h1>
+    <noscript><div class="admonition warning"><p>Please activate JavaScript to enable the search
+    functionality.</p></div></noscript>
+    <p>Searching for multiple words only shows matches that contain all words.</p>
+    <form action="" method="get"><input type="text" name="q" value="" />
+    <input type="submit" value="search" /></form><div id="search-results"></div></div></body></html>"""
+    page = extract_html(html, "http://docs.test/search.html")
+    assert page.sections == [] and not page.links_only
+    prose = "<p>" + "A search form sits beside a page of its own text, which stays. " * 5 + "</p>"
+    kept = extract_html(html.replace("<form", prose + "<form"), "http://docs.test/searching.html")
+    assert "which stays" in " ".join(s.text for s in kept.sections)
+    # a short page with the site's search box (sent to the search page) keeps its words
+    box = html.replace('action=""', 'action="search.html"')
+    short = extract_html(box, "http://docs.test/syntax/attach-stmt.html")
+    assert "Searching for multiple words" in " ".join(s.text for s in short.sections)
+    scripted = extract_html(html.replace(' action=""', ""), "http://docs.test/guide/regexp.html")
+    assert "Searching for multiple words" in " ".join(s.text for s in scripted.sections)
+
+
 def test_a_sentence_naming_linked_things_is_prose_and_see_also_is_a_link_list():
     """CMake's CMAKE_CURRENT_SOURCE_DIR page: two short paragraphs, then a sentence naming
     four linked variables. The sentence counted as a list of links, so the page was refused
@@ -556,13 +631,14 @@ def test_pagers_are_found_in_linear_time_among_many_shortcut_links():
     import time
 
     links = "".join(f'<a href="/p{i}" accesskey="n" rel="next">n{i}</a> ' for i in range(20_000))
-    html = "<html><body><h1>T</h1>" + "<div>" * 200 + links + "</div>" * 200 + "<p>" + "Prose. " * 40
+    prose = "This paragraph is the page's own prose. " * 40  # sentences: a page beside 20,000 links
+    html = "<html><body><h1>T</h1>" + "<div>" * 200 + links + "</div>" * 200 + "<p>" + prose
     html += "</p></body></html>"
     started = time.monotonic()
     page = extract_html(html, "http://x/")
     assert time.monotonic() - started < 10.0
     text = "\n".join(s.text for s in page.sections)
-    assert "Prose." in text and "n19999" not in text
+    assert "own prose." in text and "n19999" not in text
 
 
 def test_a_heading_takes_the_empty_anchor_just_before_it():

@@ -208,6 +208,8 @@ def test_a_question_that_tells_of_a_version_change_asks_what_changed():
         "What version added the --preview flag?",
         "What is the new spelling, and in which pexpect release did it change?",
         "Which version of h5py fixed the leak, and which version was it fixed in?",
+        "Which module replaced gevent.coros, and in which release series was it removed?",
+        "What release line first added it?",
     ):
         assert ASKS_WHAT_CHANGED.search(question), question
     for question in (
@@ -226,6 +228,8 @@ def test_a_question_that_tells_of_a_version_change_asks_what_changed():
         "What version string is added to the User-Agent header?",
         "Which method releases connections dropped by the server?",
         "What release process do maintainers follow when a bug is fixed?",
+        "Which release series is supported, and what is fixed there?",
+        "Which version line should be added to requirements.txt?",
     ):
         assert not ASKS_WHAT_CHANGED.search(question), question
 
