@@ -493,12 +493,14 @@ def _only_links(main: Tag, lists: list[Tag], sections: list[Section], everything
     sites beside a sentence, or hold prose."""
     if not lists:
         return False
-    kept = _length(sections)
-    stats = text_stats(main)[id(main)]
-    rest = stats[LINKED] > LINK_DENSITY * spaced(stats) or everything >= INDEX_SHARE * kept
-    if not (kept < MIN_TEXT and everything > 2 * max(kept, 1)) and not (rest and not _has_sentence(sections)):
+    kept, sentence = _length(sections), _has_sentence(sections)
+    index = kept < MIN_TEXT and everything > 2 * max(kept, 1)
+    if not index and not sentence:  # the rest's link text is counted only where it can decide
+        stats = text_stats(main)[id(main)]
+        index = stats[LINKED] > LINK_DENSITY * spaced(stats) or everything >= INDEX_SHARE * kept
+    if not index:
         return False
-    return not (_has_sentence(sections) and _link_elsewhere(lists, base)) and not _lists_hold_prose(lists)
+    return not (sentence and _link_elsewhere(lists, base)) and not _lists_hold_prose(lists)
 
 
 def _is_search_form(tag: Tag, url: str) -> bool:
