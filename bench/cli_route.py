@@ -49,6 +49,8 @@ DEFAULT += ("peewee", "pexpect", "nbconvert", "gap")
 DEFAULT += ("factoryboy", "mako", "jnotebook", "fonttools", "jupyterclient", "graphviz")
 DEFAULT += ("gevent", "haskell", "structlog", "pint")
 DEFAULT += ("webob", "bottle", "sqlautils")
+DEFAULT += ("bacula", "m4", "frr", "ghostscript", "bird", "borg", "typer", "whoosh")
+DEFAULT += ("coverage", "wtforms", "eventlet", "simpy", "pygit2", "urwid")
 
 
 def rag_command(*args: str) -> str:

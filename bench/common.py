@@ -864,6 +864,95 @@ CORPORA = {
         ROOT / "bench" / "data" / "sqlautils-qa.jsonl",
         "python-sqlalchemy-utils-doc",
     ),
+    # The thirty-second round: Bacula's manuals (LaTeX2HTML), GNU M4's (Texinfo), FRRouting's,
+    # Ghostscript's (hand-written), BIRD's (LinuxDoc), BorgBackup's, Typer's (MkDocs), Whoosh's.
+    "bacula": Corpus(
+        "bacula",
+        Path("/usr/share/doc/bacula-doc/html"),
+        ROOT / "bench" / "data" / "bacula-qa.jsonl",
+        "bacula-doc",
+    ),
+    "m4": Corpus(
+        "m4",
+        Path("/usr/share/doc/m4"),
+        ROOT / "bench" / "data" / "m4-qa.jsonl",
+        "m4-doc",
+    ),
+    "frr": Corpus(
+        "frr",
+        Path("/usr/share/doc/frr/html"),
+        ROOT / "bench" / "data" / "frr-qa.jsonl",
+        "frr-doc",
+    ),
+    "ghostscript": Corpus(
+        "ghostscript",
+        Path("/usr/share/doc/ghostscript/html"),
+        ROOT / "bench" / "data" / "ghostscript-qa.jsonl",
+        "ghostscript-doc",
+    ),
+    "bird": Corpus(
+        "bird",
+        Path("/usr/share/doc/bird2"),
+        ROOT / "bench" / "data" / "bird-qa.jsonl",
+        "bird2-doc",
+    ),
+    "borg": Corpus(
+        "borg",
+        Path("/usr/share/doc/borgbackup/html"),
+        ROOT / "bench" / "data" / "borg-qa.jsonl",
+        "borgbackup-doc",
+        exclude=("_static/*",),
+    ),
+    "typer": Corpus(
+        "typer",
+        Path("/usr/share/doc/python-typer-doc/html"),
+        ROOT / "bench" / "data" / "typer-qa.jsonl",
+        "python-typer-doc",
+    ),
+    "whoosh": Corpus(
+        "whoosh",
+        Path("/usr/share/doc/python-whoosh-doc/html"),
+        ROOT / "bench" / "data" / "whoosh-qa.jsonl",
+        "python-whoosh-doc",
+    ),
+    # Its second batch: Coverage.py's (a long change log), WTForms', Eventlet's, SimPy's,
+    # pygit2's and Urwid's (Sphinx, each).
+    "coverage": Corpus(
+        "coverage",
+        Path("/usr/share/doc/python-coverage-doc/html"),
+        ROOT / "bench" / "data" / "coverage-qa.jsonl",
+        "python-coverage-doc",
+    ),
+    "wtforms": Corpus(
+        "wtforms",
+        Path("/usr/share/doc/python-wtforms-doc/html"),
+        ROOT / "bench" / "data" / "wtforms-qa.jsonl",
+        "python-wtforms-doc",
+    ),
+    "eventlet": Corpus(
+        "eventlet",
+        Path("/usr/share/doc/python-eventlet-doc/html"),
+        ROOT / "bench" / "data" / "eventlet-qa.jsonl",
+        "python-eventlet-doc",
+    ),
+    "simpy": Corpus(
+        "simpy",
+        Path("/usr/share/doc/python-simpy3-doc/html"),
+        ROOT / "bench" / "data" / "simpy-qa.jsonl",
+        "python-simpy3-doc",
+    ),
+    "pygit2": Corpus(
+        "pygit2",
+        Path("/usr/share/doc/python-pygit2-doc/html"),
+        ROOT / "bench" / "data" / "pygit2-qa.jsonl",
+        "python-pygit2-doc",
+    ),
+    "urwid": Corpus(
+        "urwid",
+        Path("/usr/share/doc/python-urwid-doc/html"),
+        ROOT / "bench" / "data" / "urwid-qa.jsonl",
+        "python-urwid-doc",
+    ),
 }
 
 

@@ -149,6 +149,20 @@ MANUALS = {
     "webob": "WebOb 1.8 (Sphinx; its changes and four what's new pages; 27 pages, unseen)",
     "bottle": "Bottle 0.12 (Sphinx; one source listing; 23 pages, unseen)",
     "sqlautils": "SQLAlchemy-Utils 0.38 (Sphinx; 36 source listings; 57 pages, unseen)",
+    "bacula": "Bacula 9.6 manuals (LaTeX2HTML; six manuals, their new features; 114 pages, unseen)",
+    "m4": "GNU M4 1.4.19 (Texinfo, a page per node; 105 pages, unseen)",
+    "frr": "FRRouting 8.4 (Sphinx; a router's manual, a daemon per page; 43 pages, unseen)",
+    "ghostscript": "Ghostscript 10.0 (hand-written HTML; its news; 35 pages, unseen)",
+    "bird": "BIRD 2.0 (LinuxDoc SGML; user's and programmer's guides; 17 pages, unseen)",
+    "borg": "BorgBackup 1.2 (Sphinx; a command per page, its change log; 49 pages, unseen)",
+    "typer": "Typer 0.7 (MkDocs; examples missing from the build; 61 pages, unseen)",
+    "whoosh": "Whoosh 2.7 (Sphinx; its release notes; 61 pages, unseen)",
+    "coverage": "Coverage.py 6.5 (Sphinx; a long change log; 26 pages, unseen)",
+    "wtforms": "WTForms 3.0 (Sphinx; 14 source listings; 34 pages, unseen)",
+    "eventlet": "Eventlet 0.33 (Sphinx; 32 pages, unseen)",
+    "simpy": "SimPy 3.0 (Sphinx; its history; 44 pages, unseen)",
+    "pygit2": "pygit2 1.11 (Sphinx; 37 pages, unseen)",
+    "urwid": "Urwid 2.1 (Sphinx; a long widget reference; 30 pages, unseen)",
 }
 PIPELINES = ("notebook", "notebook+RRF", "ours")
 

@@ -50,10 +50,13 @@ ASKS_WHAT_CHANGED = re.compile(
     r"\badded in\b|\bupgrad|\bmigrat|"
     # a version change: "with older versions" (not "a previous version of a file"), "after
     # updating ImageMagick" or "to 2.1" (not "after updating it"), "moved to Slurm 22.05"
-    # (not "went to 3.2 GB")
+    # (not "went to 3.2 GB"), "moving from WTForms 2 to 3" or "from 1.1 to 1.2" (thirty-
+    # second round; not "from 2 to 3 workers")
     r"\b(?:older|earlier|previous) (?:versions?|releases?)\b(?! of)|"
     r"\bafter (?:\w+ )?updat(?:ing|ed) (?:to |from )?(?:(?-i:[A-Z])|v?\d)|"
     r"\b(?:moved|switched|went) to (?:(?:(?-i:[A-Z])\w* |version |v)\d+\.\d|\d+\.\d+\.\d)|"
+    r"\b(?:mov|switch|migrat|port)(?:e|ed|es|ing)? from "
+    r"(?:(?-i:[A-Z])\w* v?\d+(?:\.\d+)*|v?\d+\.\d+(?:\.\d+)*)(?:\.x)? to (?:(?-i:[A-Z])\w* )?v?\d|"
     # "which psycopg_pool release fixed", "in which release was that dropped", "in which
     # pexpect release did it change" (thirtieth round; not "which versions are added to ...");
     # "in which release series was it removed" (thirty-first)
@@ -74,6 +77,16 @@ QUOTED = re.compile(
 )
 QUOTED_WORDS = 3
 QUOTED_MAX = 8
+# Names the user types as code: dotted (`whoosh.writing.BatchWriter`), with an underscore
+# (`webob.__version__`, `related_name`) or in CamelCase, with a letter (a number, 3.5.0 or
+# 1234.56, names no thing). Release notes that print one no other page prints do not step
+# back (thirty-second round): the name is what the question is about, and only they say
+# what became of it. At most IDENTIFIERS_MAX of IDENTIFIER_CHARS or more a question, as
+# `words_of` writes them.
+IDENTIFIER = re.compile(r"\b(?:\w+(?:\.\w+)+|\w*_\w*|[a-z]+[A-Z]\w*|[A-Z][a-z0-9]+[A-Z]\w*)\b")
+LETTER = re.compile(r"[^\W\d_]")
+IDENTIFIER_CHARS = 4
+IDENTIFIERS_MAX = 8
 
 
 def is_release_notes(url: str, title: str) -> bool:
@@ -156,6 +169,14 @@ def quoted_spans(question: str) -> list[str]:
     quotes = (m.group(1) for m in QUOTED.finditer(question))
     spans = dict.fromkeys(words_of(quote) for quote in quotes if len(quote.split()) >= QUOTED_WORDS)
     return list(spans)[:QUOTED_MAX]
+
+
+def named_identifiers(question: str) -> list[str]:
+    """The first IDENTIFIERS_MAX distinct names the question types as code, as `words_of`
+    writes them."""
+    names = (words_of(name) for name in IDENTIFIER.findall(question) if LETTER.search(name))
+    found = dict.fromkeys(name for name in names if len(name.strip()) >= IDENTIFIER_CHARS)
+    return list(found)[:IDENTIFIERS_MAX]
 
 
 def release_notes_pages(documents: Sequence[Document], pages: dict[str, list[int]]) -> frozenset[str]:

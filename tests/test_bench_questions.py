@@ -29,6 +29,8 @@ STATED += ("peewee", "pexpect", "nbconvert", "gap")
 STATED += ("factoryboy", "mako", "jnotebook", "fonttools", "jupyterclient", "graphviz")
 STATED += ("gevent", "haskell", "structlog", "pint")
 STATED += ("webob", "bottle", "sqlautils")
+STATED += ("bacula", "m4", "frr", "ghostscript", "bird", "borg", "typer", "whoosh")
+STATED += ("coverage", "wtforms", "eventlet", "simpy", "pygit2", "urwid")
 
 
 def _text(path) -> str:

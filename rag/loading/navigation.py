@@ -24,6 +24,10 @@ MIN_LINKS = 5
 # installation notes share a wrapper with a long table of contents keeps them.
 PROSE_TAGS = {"p", "pre"}
 PROSE_MIN = 500
+# Sphinx lays its general and module indexes out in tables of this class: an index however
+# little of it is link text (FRRouting's entries are a command's whole syntax beside a link
+# "configuration command"; Django's module index gives each module's synopsis).
+INDEX_TABLE = "indextable"
 # A paragraph with this many words outside its links, and at least as many as links, is a
 # sentence that names linked things ("When run in script mode, CMake sets the variables
 # A, B, C and D to ..."), not a list of links ("See also: A, B, C, D and E."): it stays.
@@ -94,13 +98,17 @@ def link_lists(main: Tag) -> list[Tag]:
         dense = linked and stat[LINKS] >= MIN_LINKS
         # a paragraph that is mostly its link (a list item naming a page) is not prose
         own = spaced(stat) if tag.name in PROSE_TAGS and not linked else prose.get(id(tag), 0)
-        listed = dense and tag.name in LINK_BLOCKS and own < PROSE_MIN
+        listed = (dense and tag.name in LINK_BLOCKS and own < PROSE_MIN) or _is_index_table(tag)
         if listed:
             lists.append(tag)
         elif tag.parent is not None:
             prose[id(tag.parent)] = prose.get(id(tag.parent), 0) + own
     lists.reverse()  # document order, as the callers expect
     return lists
+
+
+def _is_index_table(tag: Tag) -> bool:
+    return tag.name == "table" and INDEX_TABLE in (tag.get("class") or ())
 
 
 def _is_sentence(tag: Tag, stat: list[int]) -> bool:

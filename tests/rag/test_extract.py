@@ -337,6 +337,37 @@ def test_an_index_whose_terms_are_text_over_their_links_is_only_links():
     assert page.links_only and page.sections == []
 
 
+def test_an_index_table_whose_entries_are_mostly_text_is_only_links():
+    """FRRouting's genindex: each entry is a command's whole syntax beside one short link
+    ("configuration command"), so its tables are a fifth link text and were kept, 70,000
+    characters of entries ranked beside the pages; Sphinx's `indextable` says what they are."""
+    rows = "".join(
+        f"<li>neighbor PEER{i} route-map NAME{i} in|out prefix-list (1-{i}) description text"
+        f'<ul><li><a href="bgp.html#c{i}">configuration command</a></li></ul></li>'
+        for i in range(40)
+    )
+    html = f"""<html><body><div class="body" role="main"><h1>Index</h1>
+    <div class="genindex-jumpbox"><a href="#N"><strong>N</strong></a></div>
+    <h2 id="N">N</h2><table class="indextable genindextable"><tr><td><ul>{rows}</ul></td></tr></table>
+    </div></body></html>"""
+    page = extract_html(html, "http://docs.test/genindex.html")
+    assert page.links_only and page.sections == []
+
+
+def test_a_module_index_with_synopses_is_only_links():
+    """Django's Python module index gives each module's synopsis, a sentence of its own page."""
+    rows = "".join(
+        f'<tr><td></td><td><a href="ref/m{i}.html"><code>django.contrib.app{i}</code></a> '
+        f"<em>Tools for the application number {i} that the framework ships with.</em></td></tr>"
+        for i in range(30)
+    )
+    html = f"""<html><body><div class="body" role="main"><h1>Python Module Index</h1>
+    <div class="modindex-jumpbox"><a href="#d"><strong>d</strong></a></div>
+    <table class="indextable modindextable">{rows}</table></div></body></html>"""
+    page = extract_html(html, "http://docs.test/py-modindex.html")
+    assert page.links_only and page.sections == []
+
+
 def test_a_page_of_prose_with_a_link_list_beside_it_is_kept():
     """The index rules need no sentence in what stays: a page that explains, then lists
     its subpages, keeps its prose."""
