@@ -51,12 +51,12 @@ ASKS_WHAT_CHANGED = re.compile(
     # a version change: "with older versions" (not "a previous version of a file"), "after
     # updating ImageMagick" or "to 2.1" (not "after updating it"), "moved to Slurm 22.05"
     # (not "went to 3.2 GB"), "moving from WTForms 2 to 3" or "from 1.1 to 1.2" (thirty-
-    # second round; not "from 2 to 3 workers")
+    # second round; not "from 2 to 3 workers" nor "from 2.4 to 5 GHz")
     r"\b(?:older|earlier|previous) (?:versions?|releases?)\b(?! of)|"
     r"\bafter (?:\w+ )?updat(?:ing|ed) (?:to |from )?(?:(?-i:[A-Z])|v?\d)|"
     r"\b(?:moved|switched|went) to (?:(?:(?-i:[A-Z])\w* |version |v)\d+\.\d|\d+\.\d+\.\d)|"
-    r"\b(?:mov|switch|migrat|port)(?:e|ed|es|ing)? from "
-    r"(?:(?-i:[A-Z])\w* v?\d+(?:\.\d+)*|v?\d+\.\d+(?:\.\d+)*)(?:\.x)? to (?:(?-i:[A-Z])\w* )?v?\d|"
+    r"\b(?:mov|switch|port)(?:e|ed|es|ing)? from (?:(?-i:[A-Z])\w* v?\d+(?:\.\d+)*(?:\.x)? to "
+    r"(?:(?-i:[A-Z])\w* )?v?\d|v?\d+\.\d+(?:\.\d+)*(?:\.x)? to v?\d+\.\d)|"
     # "which psycopg_pool release fixed", "in which release was that dropped", "in which
     # pexpect release did it change" (thirtieth round; not "which versions are added to ...");
     # "in which release series was it removed" (thirty-first)
@@ -78,13 +78,15 @@ QUOTED = re.compile(
 QUOTED_WORDS = 3
 QUOTED_MAX = 8
 # Names the user types as code: dotted (`whoosh.writing.BatchWriter`), with an underscore
-# (`webob.__version__`, `related_name`) or in CamelCase, with a letter (a number, 3.5.0 or
-# 1234.56, names no thing). Release notes that print one no other page prints do not step
-# back (thirty-second round): the name is what the question is about, and only they say
-# what became of it. At most IDENTIFIERS_MAX of IDENTIFIER_CHARS or more a question, as
-# `words_of` writes them.
+# (`webob.__version__`, `related_name`) or in CamelCase, with a letter and not a version
+# (3.5.0, v2.0.1, 1.2.0b1 and 1234.56 name no thing: release notes print versions). Release
+# notes that print one no other page prints do not step back (thirty-second round): the
+# name is what the question is about, and only they say what became of it. At most
+# IDENTIFIERS_MAX a question of IDENTIFIER_CHARS word characters or more, as `words_of`
+# writes them.
 IDENTIFIER = re.compile(r"\b(?:\w+(?:\.\w+)+|\w*_\w*|[a-z]+[A-Z]\w*|[A-Z][a-z0-9]+[A-Z]\w*)\b")
 LETTER = re.compile(r"[^\W\d_]")
+VERSION = re.compile(r"v?\d+(?:[a-z]+\d*)?(?:\.\d+(?:[a-z]+\d*)?)+", re.I)
 IDENTIFIER_CHARS = 4
 IDENTIFIERS_MAX = 8
 
@@ -174,8 +176,11 @@ def quoted_spans(question: str) -> list[str]:
 def named_identifiers(question: str) -> list[str]:
     """The first IDENTIFIERS_MAX distinct names the question types as code, as `words_of`
     writes them."""
-    names = (words_of(name) for name in IDENTIFIER.findall(question) if LETTER.search(name))
-    found = dict.fromkeys(name for name in names if len(name.strip()) >= IDENTIFIER_CHARS)
+    typed = (
+        name for name in IDENTIFIER.findall(question) if LETTER.search(name) and not VERSION.fullmatch(name)
+    )
+    names = (words_of(name) for name in typed)
+    found = dict.fromkeys(name for name in names if len(name.replace(" ", "")) >= IDENTIFIER_CHARS)
     return list(found)[:IDENTIFIERS_MAX]
 
 

@@ -382,7 +382,7 @@ class Retriever:
         if scored is None:
             return []
         fused, similarity = scored
-        # release notes step back as for a question that names nothing: a heading is often a
+        # release notes step back as for a question that names no code: a heading is often a
         # name only the notes print, and counting them there moved gevent's gold page (issue 12)
         back = self.notes_back(query, with_names=False)
         picked = self._pick(fused.scores, similarity, TOP, self.page_cap(), back)
@@ -510,7 +510,8 @@ class Retriever:
 
     def _others_words(self) -> str:
         """The words of every page that is not release notes, derived once, on the first name
-        some notes print (0.16 s for fontTools' 4,158 chunks; a miss then scans them in 1.3 ms)."""
+        some notes print, and kept: a copy of the text (0.16 s for fontTools' 4,158 chunks; a
+        name then scans it in 1.3 ms)."""
         with self._lock:
             if self._other_words is None:
                 docs, notes = self.store.documents, self._notes
