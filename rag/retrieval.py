@@ -441,13 +441,13 @@ class Retriever:
         chunk leaves out is often in its next chunk, not on the next page (bench/reads.py).
         Where they are not (a small site, rank fusion, a store grown between its parts)
         `search`'s chunks are what is read."""
-        picked, fused, similarity = self._ranked(query, k, question, read_rows=k)
+        picked, fused, similarity, back = self._ranked(query, k, question, read_rows=k)
         if fused is None:
             return [hit for _, hit in picked]
         docs = self.store.documents
         pages = {self.page_key(docs[row], row) for row, _ in picked}
         own = {row: e for row, e in fused.evidence.items() if self.page_key(docs[row], row) in pages}
-        return [hit for _, hit in self._pick(own, similarity, k, None, self.notes_back(query))]
+        return [hit for _, hit in self._pick(own, similarity, k, None, back)]
 
     def _ranked(
         self,
@@ -457,11 +457,12 @@ class Retriever:
         extra: Sequence[tuple[np.ndarray, float]] = (),
         ranked: Sequence[tuple[list[int], float]] = (),
         read_rows: int = 0,
-    ) -> tuple[list[tuple[int, Hit]], Fused | None, dict[int, float]]:
+    ) -> tuple[list[tuple[int, Hit]], Fused | None, dict[int, float], frozenset[str]]:
         """`search`'s hits with their rows, and, where pages were fused by score, the fusion
-        (with the evidence of at least `read_rows` chunks a page) and the chunks' similarities."""
+        (with the evidence of at least `read_rows` chunks a page), the chunks' similarities
+        and the release notes that stepped back (read once: they may scan every page's words)."""
         if k <= 0 or not len(self.store) or not query.strip():
-            return [], None, {}
+            return [], None, {}, frozenset()
         depth = max(self.fetch_k, k * 4)
         alone = self.bare_question(query, question)
         # Pages are fused as pages where one chunk a page is returned (not on a small site).
@@ -471,13 +472,15 @@ class Retriever:
         scored = self._fuse_scores(query, depth, alone, read_rows=read_rows) if by_score else None
         if scored is not None:
             fusion, similarity = scored
-            return self._pick(fusion.scores, similarity, k, cap, self.notes_back(query)), fusion, similarity
+            back = self.notes_back(query)  # after the fusion: the store's derived state is fresh
+            return self._pick(fusion.scores, similarity, k, cap, back), fusion, similarity, back
         if alone is not None and self.mode != "bm25":
             extra = [*extra, (self.embed_query(alone), self.question_weight)]
         lists, similarity = self.lists(query, depth, extra)
         lists += ranked
         fused = self._fuse_pages(lists) if pages_fused else self._fuse(lists)
-        return self._pick(fused, similarity, k, cap, self.notes_back(query)), None, similarity
+        back = self.notes_back(query)
+        return self._pick(fused, similarity, k, cap, back), None, similarity, back
 
     def notes_back(self, query: str, *, with_names: bool = True) -> frozenset[str]:
         """The release notes that come after every other page for `query`: none if it asks
