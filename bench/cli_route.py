@@ -51,6 +51,8 @@ DEFAULT += ("gevent", "haskell", "structlog", "pint")
 DEFAULT += ("webob", "bottle", "sqlautils")
 DEFAULT += ("bacula", "m4", "frr", "ghostscript", "bird", "borg", "typer", "whoosh")
 DEFAULT += ("coverage", "wtforms", "eventlet", "simpy", "pygit2", "urwid")
+DEFAULT += ("krb5", "beets", "knotres", "lemonldap", "h2o", "pika", "quart", "cyrus")
+DEFAULT += ("diffutils", "aspell", "execline", "kitty", "cdist", "glances", "dputng", "nose2")
 
 
 def rag_command(*args: str) -> str:

@@ -953,6 +953,109 @@ CORPORA = {
         ROOT / "bench" / "data" / "urwid-qa.jsonl",
         "python-urwid-doc",
     ),
+    # The thirty-third round: MIT Kerberos' (without its 846 generated API pages), beets',
+    # Knot Resolver's, LemonLDAP::NG's, H2O's (hand-made), Pika's, Quart's and Cyrus IMAP's
+    # (hand-written guides and man pages).
+    "krb5": Corpus(
+        "krb5",
+        Path("/usr/share/doc/krb5-doc"),
+        ROOT / "bench" / "data" / "krb5-qa.jsonl",
+        "krb5-doc",
+        exclude=("appdev/refs/*",),
+    ),
+    "beets": Corpus(
+        "beets",
+        Path("/usr/share/doc/beets/html"),
+        ROOT / "bench" / "data" / "beets-qa.jsonl",
+        "beets-doc",
+    ),
+    "knotres": Corpus(
+        "knotres",
+        Path("/usr/share/doc/knot-resolver"),
+        ROOT / "bench" / "data" / "knotres-qa.jsonl",
+        "knot-resolver-doc",
+    ),
+    "lemonldap": Corpus(
+        "lemonldap",
+        Path("/usr/share/doc/lemonldap-ng/pages/documentation/current"),
+        ROOT / "bench" / "data" / "lemonldap-qa.jsonl",
+        "lemonldap-ng-doc",
+    ),
+    "h2o": Corpus(
+        "h2o",
+        Path("/usr/share/doc/h2o"),
+        ROOT / "bench" / "data" / "h2o-qa.jsonl",
+        "h2o-doc",
+        exclude=("examples/*",),
+    ),
+    "pika": Corpus(
+        "pika",
+        Path("/usr/share/doc/python-pika-doc/html"),
+        ROOT / "bench" / "data" / "pika-qa.jsonl",
+        "python-pika-doc",
+    ),
+    "quart": Corpus(
+        "quart",
+        Path("/usr/share/doc/python-quart-doc/html"),
+        ROOT / "bench" / "data" / "quart-qa.jsonl",
+        "python-quart-doc",
+    ),
+    "cyrus": Corpus(
+        "cyrus",
+        Path("/usr/share/doc/cyrus-doc/html"),
+        ROOT / "bench" / "data" / "cyrus-qa.jsonl",
+        "cyrus-doc",
+    ),
+    # Its second batch: GNU Diffutils' and GNU Aspell's (Texinfo), execline's (hand-written),
+    # kitty's, cdist's, Glances', dput-ng's and nose2's (Sphinx).
+    "diffutils": Corpus(
+        "diffutils",
+        Path("/usr/share/doc/diffutils"),
+        ROOT / "bench" / "data" / "diffutils-qa.jsonl",
+        "diffutils-doc",
+    ),
+    "aspell": Corpus(
+        "aspell",
+        Path("/usr/share/doc/aspell-doc"),
+        ROOT / "bench" / "data" / "aspell-qa.jsonl",
+        "aspell-doc",
+    ),
+    "execline": Corpus(
+        "execline",
+        Path("/usr/share/doc/execline"),
+        ROOT / "bench" / "data" / "execline-qa.jsonl",
+        "execline-doc",
+    ),
+    "kitty": Corpus(
+        "kitty",
+        Path("/usr/share/doc/kitty/html"),
+        ROOT / "bench" / "data" / "kitty-qa.jsonl",
+        "kitty-doc",
+    ),
+    "cdist": Corpus(
+        "cdist",
+        Path("/usr/share/doc/cdist/html"),
+        ROOT / "bench" / "data" / "cdist-qa.jsonl",
+        "cdist-doc",
+    ),
+    "glances": Corpus(
+        "glances",
+        Path("/usr/share/doc/glances/html"),
+        ROOT / "bench" / "data" / "glances-qa.jsonl",
+        "glances-doc",
+    ),
+    "dputng": Corpus(
+        "dputng",
+        Path("/usr/share/doc/dput-ng-doc/html"),
+        ROOT / "bench" / "data" / "dputng-qa.jsonl",
+        "dput-ng-doc",
+    ),
+    "nose2": Corpus(
+        "nose2",
+        Path("/usr/share/doc/python-nose2/html"),
+        ROOT / "bench" / "data" / "nose2-qa.jsonl",
+        "python-nose2-doc",
+    ),
 }
 
 

@@ -163,6 +163,22 @@ MANUALS = {
     "simpy": "SimPy 3.0 (Sphinx; its history; 44 pages, unseen)",
     "pygit2": "pygit2 1.11 (Sphinx; 37 pages, unseen)",
     "urwid": "Urwid 2.1 (Sphinx; a long widget reference; 30 pages, unseen)",
+    "krb5": "MIT Kerberos 1.20 (Sphinx; without its API reference; 114 pages, unseen)",
+    "beets": "beets 1.6 (Sphinx; a page per plugin; 88 pages, unseen)",
+    "knotres": "Knot Resolver 5.6 (Sphinx; its news; 63 pages, unseen)",
+    "lemonldap": "LemonLDAP::NG 2.16 (Sphinx; many short pages; 274 pages, unseen)",
+    "h2o": "H2O 2.2 (hand-made HTML; a web server; 29 pages, unseen)",
+    "pika": "Pika 1.2 (Sphinx; its version history, 11 source listings; 51 pages, unseen)",
+    "quart": "Quart 0.18 (Sphinx; generated API pages; 93 pages, unseen)",
+    "cyrus": "Cyrus IMAP (hand-written guides, man pages; its changes; 95 pages, unseen)",
+    "diffutils": "GNU Diffutils 3.8 (Texinfo by chapter, 89 redirect stubs; 112 pages, unseen)",
+    "aspell": "GNU Aspell 0.60 (Texinfo; user's and developer's manuals; 102 pages, unseen)",
+    "execline": "execline 2.9 (hand-written HTML; a command per page; 62 pages, unseen)",
+    "kitty": "kitty 0.26 (Sphinx; long configuration reference and changelog; 52 pages, unseen)",
+    "cdist": "cdist 7.0 (Sphinx; a man page per type; 207 pages, unseen)",
+    "glances": "Glances 3.3 (Sphinx; a page per plugin and export; 55 pages, unseen)",
+    "dputng": "dput-ng 1.35 (Sphinx; user reference and library pages; 39 pages, unseen)",
+    "nose2": "nose2 0.12 (Sphinx; a page per plugin, 30 source listings; 92 pages, unseen)",
 }
 PIPELINES = ("notebook", "notebook+RRF", "ours")
 

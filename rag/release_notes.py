@@ -48,6 +48,8 @@ _SITE_NAME = re.compile(r"\s[\u2013\u2014|]\s")
 ASKS_WHAT_CHANGED = re.compile(
     r"what.s new|\bnew in\b|change ?log|release notes|\bchanged in\b|\bdeprecat|\bremoved in\b|"
     r"\badded in\b|\bupgrad|\bmigrat|"
+    # "what replaced it?" asks for the change that dropped it (thirty-third round)
+    r"\bwhat (?:has |have )?replaced\b|\bwhat replaces\b|"
     # a version change: "with older versions" (not "a previous version of a file"), "after
     # updating ImageMagick" or "to 2.1" (not "after updating it"), "moved to Slurm 22.05"
     # (not "went to 3.2 GB"), "moving from WTForms 2 to 3" or "from 1.1 to 1.2" (thirty-
@@ -59,12 +61,13 @@ ASKS_WHAT_CHANGED = re.compile(
     r"(?:(?-i:[A-Z])\w* )?v?\d|v?\d+\.\d+(?:\.\d+)*(?:\.x)? to v?\d+\.\d)|"
     # "which psycopg_pool release fixed", "in which release was that dropped", "in which
     # pexpect release did it change" (thirtieth round; not "which versions are added to ...");
-    # "in which release series was it removed" (thirty-first)
+    # "in which release series was it removed" (thirty-first); "in which release did it go
+    # away" (thirty-third)
     r"\b(?:which|what) (?:\w+ ){0,2}(?:version|release)s? (?:series |line |branch )?(?:of \w+ )?"
     r"(?:(?:(?:was|were|is|are) "
     r"(?:it|this|that|they|these|those) |was |were |has |had |have |got |first )?"
     r"(?:fixed|introduced|added|removed|dropped|changed|deprecated|renamed)"
-    r"|did (?:\w+ ){0,2}(?:fix|introduce|add|remove|drop|change|deprecate|rename))\b",
+    r"|did (?:\w+ ){0,2}(?:fix|introduce|add|remove|drop|change|deprecate|rename|go away|disappear))\b",
     re.I,
 )
 # Words the user quotes, straight or typographic quotes, at least QUOTED_WORDS of them (as
@@ -110,10 +113,11 @@ def _titled_by_name(title: str) -> bool:
 # A section heading that is a version ("Version 3.1.2", "lxml 4.9.2 (2022-12-13)", "v66.1.0",
 # "[1.0.0] - 2017-06-20", "2015-10-16 - Release 3.9.1", "2.0.0 beta 1") or a release date
 # alone. The words before the number must say version or release, or be the page title's
-# (the product's name): "Step 1.2", "Recipe 1.2", "TLS 1.3" and numbered sections ("16.2.4
-# History") are not versions. Longer headings are not read: a hostile heading of 100 KB of
-# digits costs nothing.
+# (the product's name, or Cyrus's whole "Changes to the Cyrus IMAP Server since 2.4.17"):
+# "Step 1.2", "Recipe 1.2", "TLS 1.3" and numbered sections ("16.2.4 History") are not
+# versions. Longer headings are not read: a hostile heading of 100 KB of digits costs nothing.
 HEADING_CHARS = 80
+HEADING_WORDS = 8
 _MARKS = re.compile(r"[\[\]\u00b6#]+")
 _DATE = r"(?:19|20)\d\d-\d\d-\d\d"
 _DATE_HEAD = re.compile(rf"^{_DATE}\s*[-\u2013\u2014:,/]\s*")
@@ -122,7 +126,7 @@ _TAIL = re.compile(
     re.I,
 )
 _VERSION = re.compile(
-    rf"^(?P<words>(?:[\w'.+-]+ ){{0,3}})v?\d+(?:\.\d+)+[a-z0-9.-]*"
+    rf"^(?P<words>(?:[\w'.+-]+ ){{0,{HEADING_WORDS}}})v?\d+(?:\.\d+)+[a-z0-9.-]*"
     rf"(?: (?:alpha|beta|rc|pre|dev)\.? ?\d*)?$|^{_DATE}$",
     re.I,
 )

@@ -31,6 +31,8 @@ STATED += ("gevent", "haskell", "structlog", "pint")
 STATED += ("webob", "bottle", "sqlautils")
 STATED += ("bacula", "m4", "frr", "ghostscript", "bird", "borg", "typer", "whoosh")
 STATED += ("coverage", "wtforms", "eventlet", "simpy", "pygit2", "urwid")
+STATED += ("krb5", "beets", "knotres", "lemonldap", "h2o", "pika", "quart", "cyrus")
+STATED += ("diffutils", "aspell", "execline", "kitty", "cdist", "glances", "dputng", "nose2")
 
 
 def _text(path) -> str:

@@ -102,6 +102,13 @@ def test_a_page_is_release_notes_when_most_of_its_headings_are_versions():
     chapter = [f"3. Binary packages \u203a 3.{n}. {part}" for n, part in enumerate(parts)]
     assert not by_headings(chapter, "3. Binary packages \u2014 Debian Policy Manual v4.6.2.0")
     assert not by_headings([])
+    # Cyrus IMAP's changes: its whole title before each version (thirty-third round)
+    title = "Changes to the Cyrus IMAP Server"
+    cyrus = [f"{title} since 2.4.{n}" for n in range(8, 18)] + ["Changes in 3.0.0-beta2 \u203a Major changes"]
+    assert by_headings(cyrus, title)
+    assert not by_headings(cyrus, "Cyrus IMAP Server")  # "Changes to the" are not its words
+    guide = [f"Installing the Cyrus server on Debian {n}.0" for n in (10, 11, 12)]
+    assert not by_headings(guide, title)  # "installing", "on" and "debian" are not its words
 
 
 def _docs(pages: dict[str, tuple[str, list[tuple[str, str]]]]) -> list[Document]:
@@ -242,6 +249,10 @@ def test_a_question_that_tells_of_a_version_change_asks_what_changed():
         "After moving from WTForms 2 to 3, an empty optional field gives None. Was that intentional?",
         "We are porting from Django 3.2 to 4.0",
         "switching from 1.1 to 1.2 broke the build",
+        "configure rejects --with-cyrus-prefix. What replaced it?",
+        "What replaces the old hook in 3.9?",
+        "It calls import FOO. In which release did it go away?",
+        "Which version did the option disappear in?",
     ):
         assert ASKS_WHAT_CHANGED.search(question), question
     for question in (
@@ -266,6 +277,11 @@ def test_a_question_that_tells_of_a_version_change_asks_what_changed():
         "I moved from Ubuntu to Debian and the service fails",
         "Switching from 2.4 to 5 GHz made the link drop",
         "Moving from 1.5 to 2 seconds of timeout did not help",
+        "How do I replace the default template?",
+        "What replacement strings does the format accept?",
+        "Which value is replaced by the hostname?",
+        "Why did the warning go away after a restart?",
+        "The icon did disappear when I resized the window",
     ):
         assert not ASKS_WHAT_CHANGED.search(question), question
 
