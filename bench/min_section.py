@@ -28,7 +28,7 @@ from rag.splitting import get_splitter
 
 
 def rank_manual(name: str, size: int, local: LocalEmbeddings, cache) -> dict:
-    """One manual indexed with the folding size `size`, its ours row beside the saved one's."""
+    """One manual indexed with sections under `size` characters folded, ranked as ours."""
     c = corpus(name)
     loader = WebLoader(fetch_config(Settings()))
     try:
@@ -86,13 +86,15 @@ def main() -> None:
         compare(args.size)
         return
     path = RESULTS / f"min-section-{args.size}.json"
-    manuals = json.loads(path.read_text())["manuals"] if path.exists() else {}
+    kept = json.loads(path.read_text()) if path.exists() else {}  # its note, if any, stays
+    manuals = kept.get("manuals", {})
     local, cache = LocalEmbeddings(), load_cache(EMBEDDER)
     for name in args.corpus:
         manuals[name] = rank_manual(name, args.size, local, cache)
         row = manuals[name]
         print(name, args.size, row["chunks"], row["r4"], row["mrr"], row["fu"], flush=True)
-        write_result(f"min-section-{args.size}", {"size": args.size, "manuals": manuals})
+        extra = {"note": kept["note"]} if "note" in kept else {}
+        write_result(f"min-section-{args.size}", {"size": args.size, **extra, "manuals": manuals})
 
 
 if __name__ == "__main__":
