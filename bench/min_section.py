@@ -1,5 +1,6 @@
 """Ours with the `sections` splitter folding sections shorter than another size into the next
-(`get_splitter("sections", min_section=N)`; the default folds those under 250 characters).
+(`get_splitter("sections", min_section=N)`, given to `index_pages`; the default folds those
+under 250 characters).
 
     .venv/bin/python bench/min_section.py --size 500 [--corpus nose2 beets ...]
 
@@ -20,9 +21,7 @@ from retrieval import EMBEDDER, CachedEmbeddings, LocalEmbeddings, ours_scores
 
 from rag.embeddings.base import EmbedderSpec
 from rag.evaluation import KS
-from rag.indexing import build_index
-from rag.loading.loader import WebLoader
-from rag.pipeline import fetch_config
+from rag.pipeline import index_pages
 from rag.settings import Settings
 from rag.splitting import get_splitter
 
@@ -30,20 +29,13 @@ from rag.splitting import get_splitter
 def rank_manual(name: str, size: int, local: LocalEmbeddings, cache) -> dict:
     """One manual indexed with sections under `size` characters folded, ranked as ours."""
     c = corpus(name)
-    loader = WebLoader(fetch_config(Settings()))
-    try:
-        with serve(c) as site:  # as index_pages builds it, but for the splitter
-            urls = page_urls(site.url, c)
-            store, _ = build_index(
-                loader,
-                CachedEmbeddings(local, EMBEDDER, cache),
-                EmbedderSpec("local", "all-MiniLM-L6-v2").id,
-                urls=urls,
-                max_pages=len(urls),
-                splitter=("sections", get_splitter("sections", min_section=size)),
-            )
-    finally:
-        loader.fetcher.close()
+    with serve(c) as site:
+        store, _ = index_pages(
+            Settings(),
+            urls=page_urls(site.url, c),
+            embeddings=(CachedEmbeddings(local, EMBEDDER, cache), EmbedderSpec("local", "all-MiniLM-L6-v2")),
+            splitter=("sections", get_splitter("sections", min_section=size)),
+        )
     scored = ours_scores(store, questions_of(c), max(KS))
     groups = scored["groups"]
     return {

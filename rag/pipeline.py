@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 
+from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
 from .chains import RagChain, RawChain
@@ -45,7 +46,9 @@ def index_pages(
     embeddings: tuple[Embeddings, EmbedderSpec] | None = None,
     on_event: Callable[[Event], None] | None = None,
     cancel: threading.Event | None = None,
+    splitter: tuple[str, Callable[[list[Document]], list[Document]]] | None = None,
 ) -> tuple[SKLearnStore, IndexReport]:
+    # `splitter`: another than the settings' one, named (bench/min_section.py measures one)
     embedder, spec = embeddings or make_embeddings(settings)
     loader = WebLoader(fetch_config(settings))
     try:
@@ -56,7 +59,7 @@ def index_pages(
             urls=urls,
             crawl=crawl,
             max_pages=max_pages or settings.max_pages,
-            splitter=(settings.splitter, get_splitter(settings.splitter)),
+            splitter=splitter or (settings.splitter, get_splitter(settings.splitter)),
             on_event=on_event,
             cancel=cancel,
         )

@@ -137,3 +137,25 @@ def test_rows_follow_the_pages_asked_for_not_the_order_fetches_finish(local_embe
     vectors = local_embeddings.embed_documents([d.page_content for d in store.documents])
     assert store.vectors == pytest.approx(np.asarray(vectors), abs=1e-5)
     assert store.search_vector(store.vectors[2], 1)[0][0] == 2  # the fitted search sees the new order
+
+
+def test_index_pages_takes_another_splitter_than_the_settings_one(site, local_embeddings):
+    from rag.embeddings.base import EmbedderSpec
+    from rag.pipeline import index_pages
+    from rag.settings import Settings
+
+    urls = [f"{site.url}/{p}" for p in ("rag.html", "ollama.html", "deploy.html")]
+    spec = EmbedderSpec("local", "all-MiniLM-L6-v2")
+    default, _ = index_pages(Settings(), urls=urls, embeddings=(local_embeddings, spec))
+    folded, _ = index_pages(
+        Settings(),
+        urls=urls,
+        embeddings=(local_embeddings, spec),
+        splitter=("sections", get_splitter("sections", min_section=2000)),
+    )
+    # every section under 2,000 characters is folded into the next: fewer, longer chunks
+    assert 0 < len(folded) < len(default)
+    assert folded.info.splitter == default.info.splitter == "sections"
+    assert max(len(d.page_content) for d in folded.documents) > max(
+        len(d.page_content) for d in default.documents
+    )
