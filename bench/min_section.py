@@ -2,7 +2,11 @@
 (`get_splitter("sections", min_section=N)`, given to `index_pages`; the default folds those
 under 250 characters).
 
-    .venv/bin/python bench/min_section.py --size 500 [--corpus nose2 beets ...]
+    .venv/bin/python bench/min_section.py --size 500 [--corpus nose2 beets ...] [--intro]
+
+With `--intro` only a section's introduction is folded, into its own first subsection
+(`min_intro=N`; sections under 250 characters are folded as by default): results in
+bench/results/min-intro-<N>.json.
 
 Each manual is indexed again from its served pages (the vector cache makes unchanged chunks
 free; nothing is saved to bench/.cache), ranked by `Retriever(store)` with its defaults as
@@ -26,7 +30,7 @@ from rag.settings import Settings
 from rag.splitting import get_splitter
 
 
-def rank_manual(name: str, size: int, local: LocalEmbeddings, cache) -> dict:
+def rank_manual(name: str, size: int, local: LocalEmbeddings, cache, kind: str = "min_section") -> dict:
     """One manual indexed with sections under `size` characters folded, ranked as ours."""
     c = corpus(name)
     with serve(c) as site:
@@ -34,7 +38,7 @@ def rank_manual(name: str, size: int, local: LocalEmbeddings, cache) -> dict:
             Settings(),
             urls=page_urls(site.url, c),
             embeddings=(CachedEmbeddings(local, EMBEDDER, cache), EmbedderSpec("local", "all-MiniLM-L6-v2")),
-            splitter=("sections", get_splitter("sections", min_section=size)),
+            splitter=("sections", get_splitter("sections", **{kind: size})),
         )
     scored = ours_scores(store, questions_of(c), max(KS))
     groups = scored["groups"]
@@ -47,9 +51,9 @@ def rank_manual(name: str, size: int, local: LocalEmbeddings, cache) -> dict:
     }
 
 
-def compare(size: int) -> None:
+def compare(size: int, stem: str = "min-section") -> None:
     """Each manual measured at `size` beside ours' saved row and both baselines'."""
-    manuals = json.loads((RESULTS / f"min-section-{size}.json").read_text())["manuals"]
+    manuals = json.loads((RESULTS / f"{stem}-{size}.json").read_text())["manuals"]
     for name, row in manuals.items():
         saved = json.loads((RESULTS / f"retrieval-{name}.json").read_text())["results"]
         ours = saved["ours"]["groups"]
@@ -73,20 +77,22 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=500)
     parser.add_argument("--corpus", nargs="+", default=[n for n in CORPORA if n != "djangowhole"])
     parser.add_argument("--compare", action="store_true", help="set the results beside ours' saved rows")
+    parser.add_argument("--intro", action="store_true", help="fold only intros of subsections up to --size")
     args = parser.parse_args()
+    kind, stem = ("min_intro", "min-intro") if args.intro else ("min_section", "min-section")
     if args.compare:
-        compare(args.size)
+        compare(args.size, stem)
         return
-    path = RESULTS / f"min-section-{args.size}.json"
+    path = RESULTS / f"{stem}-{args.size}.json"
     kept = json.loads(path.read_text()) if path.exists() else {}  # its note, if any, stays
     manuals = kept.get("manuals", {})
     local, cache = LocalEmbeddings(), load_cache(EMBEDDER)
     for name in args.corpus:
-        manuals[name] = rank_manual(name, args.size, local, cache)
+        manuals[name] = rank_manual(name, args.size, local, cache, kind)
         row = manuals[name]
         print(name, args.size, row["chunks"], row["r4"], row["mrr"], row["fu"], flush=True)
         extra = {"note": kept["note"]} if "note" in kept else {}
-        write_result(f"min-section-{args.size}", {"size": args.size, **extra, "manuals": manuals})
+        write_result(f"{stem}-{args.size}", {"size": args.size, **extra, "manuals": manuals})
 
 
 if __name__ == "__main__":

@@ -220,6 +220,52 @@ def retrieval_section() -> list[str]:
     return [*lines, "", *retrieval_floors(runs), ""]
 
 
+FOLDINGS = (
+    ("min-section-350", "under 350"),
+    ("min-section-500", "under 500"),
+    ("min-intro-500", "intro under 500"),
+)
+
+
+def folding_section() -> list[str]:
+    """Single-turn R@4 / MRR / follow-up R@4 of the default and of each folding of short
+    sections (bench/min_section.py), on the manuals where one of them moved R@4 or follow-ups."""
+    runs = {stem: load(stem) for stem, _ in FOLDINGS}
+    runs = {stem: d for stem, d in runs.items() if d}
+    if not runs:
+        return ["Not run yet: `bench/min_section.py --size 500 [--intro]`.", ""]
+    lines = [
+        ran_on(next(iter(runs.values())))
+        + " `bench/min_section.py`: each manual indexed again with sections shorter than a size "
+        "folded into the next one (`--size N`), or only a section's introduction into its own first "
+        "subsection (`--intro`), and ranked as ours; the default folds sections under 250 characters. "
+        "Rows: the manuals where a folding moved single-turn or follow-up R@4 (each column counts "
+        "the manuals it was run on).",
+        "",
+        "| manual | default | "
+        + " | ".join(f"{label} ({len(runs[s]['manuals'])})" for s, label in FOLDINGS if s in runs)
+        + " |",
+        "|---|---|" + "---|" * len(runs),
+    ]
+    for name in MANUALS:
+        base = load(f"retrieval-{name}")
+        if not base:
+            continue
+        ours = base["results"]["ours"]["groups"]
+        default = (ours["single"]["recall@4"], ours.get("followup", {}).get("recall@4"))
+        rows = [runs[s]["manuals"].get(name) for s in runs]
+        if all(r is None or (r["r4"], r["fu"]) == default for r in rows):
+            continue
+        cells = [_fold_cell(r) for r in rows]
+        first = f"{default[0]:.3f} / {ours['single']['mrr']:.3f} / {default[1]}"
+        lines.append(f"| {MANUALS[name]} | {first} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _fold_cell(row: dict | None) -> str:
+    return "—" if row is None else f"{row['r4']:.3f} / {row['mrr']:.3f} / {row['fu']}"
+
+
 def retrieval_floors(runs: dict[str, dict]) -> list[str]:
     out = []
     losses = []
@@ -1252,6 +1298,9 @@ def main() -> None:
             "bench/retrieval_probes.py",
             probes_section,
         ),
+        "### Folding short sections into the next (measured, not taken)",
+        "",
+        *folding_section(),
         *section(
             "### Anchor text as evidence (measured, not taken)",
             "anchor-probe",

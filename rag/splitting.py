@@ -3,7 +3,9 @@
 - `sections` (default): structure-aware. Each chunk stays inside one heading
   section, starts with its heading path (so the embedder and the model both see
   what the text is about), and fits the local embedder's 256-token window.
-  Tiny sections are merged into the next one on the same page.
+  Tiny sections are merged into the next one on the same page (`min_intro`, off by
+  default, also folds a longer introduction into its own first subsection: measured by
+  bench/min_section.py --intro, docs/decisions.md "Thirty-fourth round").
 - `recursive`: LangChain's RecursiveCharacterTextSplitter, no headings.
 - `notebook`: the notebook's `CharacterTextSplitter(chunk_size=800, chunk_overlap=100)`.
 
@@ -32,6 +34,7 @@ class SplitterSpec:
     chunk_overlap: int
     with_headings: bool
     min_section: int = 0
+    min_intro: int = 0
 
 
 SPLITTERS: dict[str, SplitterSpec] = {
@@ -62,8 +65,8 @@ def get_splitter(name: str, **overrides: int) -> Callable[[list[Document]], list
         )
 
     def split(docs: list[Document]) -> list[Document]:
-        if spec.min_section:
-            docs = merge_small(docs, spec.min_section)
+        if spec.min_section or spec.min_intro:
+            docs = merge_small(docs, spec.min_section, spec.min_intro)
         chunks = []
         for doc in docs:
             for chunk in inner.split_documents([doc]):
@@ -73,23 +76,33 @@ def get_splitter(name: str, **overrides: int) -> Callable[[list[Document]], list
     return split
 
 
-def merge_small(docs: list[Document], min_chars: int) -> list[Document]:
-    """Fold sections shorter than `min_chars` into the next section of the same page."""
+def merge_small(docs: list[Document], min_chars: int, min_intro: int = 0) -> list[Document]:
+    """Fold sections shorter than `min_chars` into the next section of the same page, and
+    those shorter than `min_intro` whose next section is one of their own subsections."""
     merged: list[Document] = []
     pending: Document | None = None
     for doc in docs:
-        if pending is not None and pending.metadata["url"] == doc.metadata["url"]:
+        if pending is not None and _folds(pending, doc, min_chars, min_intro):
             doc = _join(pending, doc)
         elif pending is not None:
             merged.append(pending)
         pending = None
-        if len(doc.page_content) < min_chars:
+        if len(doc.page_content) < max(min_chars, min_intro):
             pending = doc
         else:
             merged.append(doc)
     if pending is not None:
         merged.append(pending)
     return merged
+
+
+def _folds(small: Document, doc: Document, min_chars: int, min_intro: int) -> bool:
+    if small.metadata["url"] != doc.metadata["url"]:
+        return False
+    if len(small.page_content) < min_chars:
+        return True
+    own = small.metadata.get("heading") or ""
+    return not own or (doc.metadata.get("heading") or "").startswith(own + " › ")
 
 
 def _join(first: Document, second: Document) -> Document:

@@ -67,6 +67,28 @@ def test_tiny_sections_merge_into_the_next_on_the_same_page_only():
     assert merged[2].metadata["url"].endswith("other.html")
 
 
+def test_a_short_intro_folds_into_its_own_subsection_and_not_into_a_sibling():
+    intro = "Plug-ins change what coverage measures. " * 8  # 320 characters: above 250
+    docs = [
+        section(intro, "Plug-ins", "plug-ins"),
+        section("File tracers claim files. " * 12, "Plug-ins › File Tracers", "tracers"),
+        section("Configurers modify settings. " * 10, "Plug-ins › Configurers", "configurers"),
+        section("Context switchers name contexts. " * 30, "Plug-ins › Switchers", "switchers"),
+    ]
+    merged = merge_small(docs, 250, 500)
+    assert [d.metadata["heading"] for d in merged] == [
+        "Plug-ins › File Tracers",
+        "Plug-ins › Configurers",
+        "Plug-ins › Switchers",
+    ]
+    assert merged[0].page_content.startswith(intro) and "File tracers" in merged[0].page_content
+    assert merged[1].page_content.startswith("Configurers")  # a sibling keeps its own chunk
+    assert merged[0].metadata["anchors"][0] == (0, "plug-ins")
+    assert merge_small(docs, 250) == docs  # without the intro rule nothing is short enough
+    chunks = get_splitter("sections", min_intro=500)(docs)
+    assert chunks[0].page_content.startswith("Plug-ins \u203a File Tracers\n" + intro)
+
+
 def test_unknown_splitter_is_a_clear_error():
     with pytest.raises(InputError) as caught:
         get_splitter("paragraphs")
