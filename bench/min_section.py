@@ -31,7 +31,8 @@ from rag.splitting import get_splitter
 
 
 def rank_manual(name: str, size: int, local: LocalEmbeddings, cache, kind: str = "min_section") -> dict:
-    """One manual indexed with sections under `size` characters folded, ranked as ours."""
+    """One manual indexed with sections under `size` characters folded (with `kind="min_intro"`,
+    only introductions into their own first subsection), ranked as ours."""
     c = corpus(name)
     with serve(c) as site:
         store, _ = index_pages(

@@ -252,13 +252,15 @@ def folding_section() -> list[str]:
         if not base:
             continue
         ours = base["results"]["ours"]["groups"]
-        default = (ours["single"]["recall@4"], ours.get("followup", {}).get("recall@4"))
+        default = {
+            "r4": ours["single"]["recall@4"],
+            "mrr": ours["single"]["mrr"],
+            "fu": ours.get("followup", {}).get("recall@4"),
+        }
         rows = [runs[s]["manuals"].get(name) for s in runs]
-        if all(r is None or (r["r4"], r["fu"]) == default for r in rows):
+        if all(r is None or (r["r4"], r["fu"]) == (default["r4"], default["fu"]) for r in rows):
             continue
-        cells = [_fold_cell(r) for r in rows]
-        first = f"{default[0]:.3f} / {ours['single']['mrr']:.3f} / {default[1]}"
-        lines.append(f"| {MANUALS[name]} | {first} | " + " | ".join(cells) + " |")
+        lines.append(f"| {MANUALS[name]} | " + " | ".join(map(_fold_cell, [default, *rows])) + " |")
     return [*lines, ""]
 
 
