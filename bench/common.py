@@ -53,6 +53,7 @@ class Corpus:
     exclude: tuple[str, ...] = ()  # fnmatch patterns of pages not served
     sample: int | None = None  # every gold page and hub, and this many other pages at random
     hubs: tuple[str, ...] = ()  # always served: release notes, changelogs, glossaries (near every query)
+    follow_links: bool = False  # pages under linked folders too (Shorewall's manpages/ is a link)
 
 
 # Django's manual without its source-code pages and old release notes (355 pages; see
@@ -1056,6 +1057,47 @@ CORPORA = {
         ROOT / "bench" / "data" / "nose2-qa.jsonl",
         "python-nose2-doc",
     ),
+    # The thirty-fifth round: Valgrind's (DocBook), Cython's, mpmath's, SymPy's (Sphinx),
+    # Shorewall's (DocBook, English pages only) and the Debian Installation Guide's (DocBook,
+    # English).
+    "valgrind": Corpus(
+        "valgrind",
+        Path("/usr/share/doc/valgrind/html"),
+        ROOT / "bench" / "data" / "valgrind-qa.jsonl",
+        "valgrind",
+    ),
+    "cython": Corpus(
+        "cython",
+        Path("/usr/share/doc/cython-doc/html"),
+        ROOT / "bench" / "data" / "cython-qa.jsonl",
+        "cython-doc",
+    ),
+    "mpmath": Corpus(
+        "mpmath",
+        Path("/usr/share/doc/python-mpmath-doc/html"),
+        ROOT / "bench" / "data" / "mpmath-qa.jsonl",
+        "python-mpmath-doc",
+    ),
+    "shorewall": Corpus(
+        "shorewall",
+        Path("/usr/share/doc/shorewall-doc/html"),
+        ROOT / "bench" / "data" / "shorewall-qa.jsonl",
+        "shorewall-doc",
+        exclude=("*_fr.html", "*_ru.html"),
+        follow_links=True,
+    ),
+    "sympy": Corpus(
+        "sympy",
+        Path("/usr/share/doc/python-sympy-doc/html"),
+        ROOT / "bench" / "data" / "sympy-qa.jsonl",
+        "python-sympy-doc",
+    ),
+    "installguide": Corpus(
+        "installguide",
+        Path("/usr/share/doc/installation-guide-amd64/en"),
+        ROOT / "bench" / "data" / "installguide-qa.jsonl",
+        "installation-guide-amd64",
+    ),
 }
 
 
@@ -1077,7 +1119,7 @@ def page_paths(c: Corpus) -> list[str]:
     hub and a fixed (seeded) random sample of the others: the 2 shared cores embed about 20
     chunks a second when they are free (2 when 8 agents share them), so five whole
     manuals twice over would take hours."""
-    paths = [p.relative_to(c.root).as_posix() for p in sorted(c.root.rglob("*.html"))]
+    paths = _html_under(c.root, c.follow_links)
     if c.include:
         paths = [p for p in paths if any(fnmatch.fnmatch(p, pattern) for pattern in c.include)]
     paths = [p for p in paths if not any(fnmatch.fnmatch(p, pattern) for pattern in c.exclude)]
@@ -1091,6 +1133,16 @@ def page_paths(c: Corpus) -> list[str]:
     rng = random.Random(f"{c.name}-pages")
     keep += rng.sample(others, min(c.sample, len(others)))
     return sorted(set(keep))  # a hub can be drawn again (the loader skips repeats too)
+
+
+def _html_under(root: Path, follow_links: bool) -> list[str]:
+    """Every *.html under `root`, relative to it, sorted; `Path.rglob` does not enter linked
+    folders, os.walk with `followlinks` does (only where a corpus asks: some packages link
+    folders into themselves)."""
+    if not follow_links:
+        return [p.relative_to(root).as_posix() for p in sorted(root.rglob("*.html"))]
+    found = (Path(folder, name) for folder, _, names in os.walk(root, followlinks=True) for name in names)
+    return sorted(p.relative_to(root).as_posix() for p in found if p.suffix == ".html")
 
 
 def questions_of(c: Corpus) -> list[Question]:

@@ -179,6 +179,12 @@ MANUALS = {
     "glances": "Glances 3.3 (Sphinx; a page per plugin and export; 55 pages, unseen)",
     "dputng": "dput-ng 1.35 (Sphinx; user reference and library pages; 39 pages, unseen)",
     "nose2": "nose2 0.12 (Sphinx; a page per plugin, 30 source listings; 92 pages, unseen)",
+    "valgrind": "Valgrind 3.19 (DocBook; a chapter per tool, its release notes; 40 pages, unseen)",
+    "cython": "Cython 0.29 (Sphinx; user guide, tutorials, its changes; 54 pages, unseen)",
+    "mpmath": "mpmath 1.2 (Sphinx; a function's docstring per entry; 36 pages, unseen)",
+    "shorewall": "Shorewall 5.2 (DocBook articles and man pages, English; 117 pages, unseen)",
+    "sympy": "SymPy 1.11 (Sphinx, Furo; guides and module reference; 309 pages, unseen)",
+    "installguide": "Debian 12 Installation Guide, amd64 (DocBook, English; 84 pages, unseen)",
 }
 PIPELINES = ("notebook", "notebook+RRF", "ours")
 
