@@ -1136,13 +1136,12 @@ def page_paths(c: Corpus) -> list[str]:
 
 
 def _html_under(root: Path, follow_links: bool) -> list[str]:
-    """Every *.html under `root`, relative to it, sorted; `Path.rglob` does not enter linked
-    folders, os.walk with `followlinks` does (only where a corpus asks: some packages link
-    folders into themselves)."""
-    if not follow_links:
-        return [p.relative_to(root).as_posix() for p in sorted(root.rglob("*.html"))]
-    found = (Path(folder, name) for folder, _, names in os.walk(root, followlinks=True) for name in names)
-    return sorted(p.relative_to(root).as_posix() for p in found if p.suffix == ".html")
+    """Every *.html under `root` (as `Path.rglob` finds them, folders so named too), relative
+    to it, sorted; linked folders entered only where a corpus asks (some packages link folders
+    into themselves)."""
+    walked = os.walk(root, followlinks=follow_links)
+    found = (Path(top, name) for top, dirs, names in walked for name in dirs + names)
+    return [p.relative_to(root).as_posix() for p in sorted(found) if p.match("*.html")]
 
 
 def questions_of(c: Corpus) -> list[Question]:
