@@ -53,7 +53,9 @@ DEFAULT += ("bacula", "m4", "frr", "ghostscript", "bird", "borg", "typer", "whoo
 DEFAULT += ("coverage", "wtforms", "eventlet", "simpy", "pygit2", "urwid")
 DEFAULT += ("krb5", "beets", "knotres", "lemonldap", "h2o", "pika", "quart", "cyrus")
 DEFAULT += ("diffutils", "aspell", "execline", "kitty", "cdist", "glances", "dputng", "nose2")
-DEFAULT += ("valgrind", "cython", "mpmath", "shorewall", "installguide")  # SymPy: 6,233 chunks
+DEFAULT += ("valgrind", "cython", "mpmath", "shorewall", "sympy", "installguide")
+DEFAULT += ("aptitude", "awesome", "cmd2", "rrdtool", "dask")
+DEFAULT += ("pecan", "haystack", "docbookxsl")
 
 
 def rag_command(*args: str) -> str:

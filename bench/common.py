@@ -1098,6 +1098,60 @@ CORPORA = {
         ROOT / "bench" / "data" / "installguide-qa.jsonl",
         "installation-guide-amd64",
     ),
+    # The thirty-sixth round: aptitude's user's manual (DocBook, English), awesome's API (LDoc),
+    # cmd2's and Dask's (Sphinx; Dask without its 916 generated API pages) and RRDtool's
+    # (pod2html man pages and tutorials).
+    "aptitude": Corpus(
+        "aptitude",
+        Path("/usr/share/doc/aptitude/html/en"),
+        ROOT / "bench" / "data" / "aptitude-qa.jsonl",
+        "aptitude-doc-en",
+    ),
+    "awesome": Corpus(
+        "awesome",
+        Path("/usr/share/doc/awesome/doc"),
+        ROOT / "bench" / "data" / "awesome-qa.jsonl",
+        "awesome-doc",
+    ),
+    "cmd2": Corpus(
+        "cmd2",
+        Path("/usr/share/doc/python-cmd2-doc/html"),
+        ROOT / "bench" / "data" / "cmd2-qa.jsonl",
+        "python-cmd2-doc",
+    ),
+    "rrdtool": Corpus(
+        "rrdtool",
+        Path("/usr/share/doc/rrdtool/html"),
+        ROOT / "bench" / "data" / "rrdtool-qa.jsonl",
+        "rrdtool",
+    ),
+    "dask": Corpus(
+        "dask",
+        Path("/usr/share/doc/python-dask-doc/html"),
+        ROOT / "bench" / "data" / "dask-qa.jsonl",
+        "python-dask-doc",
+        exclude=("generated/*",),
+    ),
+    # and a second batch: Pecan's and Django Haystack's (Sphinx) and the DocBook XSL HTML
+    # parameter reference (a page per parameter, written in DocBook).
+    "pecan": Corpus(
+        "pecan",
+        Path("/usr/share/doc/python-pecan-doc/html"),
+        ROOT / "bench" / "data" / "pecan-qa.jsonl",
+        "python-pecan-doc",
+    ),
+    "haystack": Corpus(
+        "haystack",
+        Path("/usr/share/doc/python-django-haystack-doc/html"),
+        ROOT / "bench" / "data" / "haystack-qa.jsonl",
+        "python-django-haystack-doc",
+    ),
+    "docbookxsl": Corpus(
+        "docbookxsl",
+        Path("/usr/share/doc/docbook-xsl-doc-html/doc/html"),
+        ROOT / "bench" / "data" / "docbookxsl-qa.jsonl",
+        "docbook-xsl-doc-html",
+    ),
 }
 
 

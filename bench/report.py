@@ -185,6 +185,14 @@ MANUALS = {
     "shorewall": "Shorewall 5.2 (DocBook articles and man pages, English; 117 pages, unseen)",
     "sympy": "SymPy 1.11 (Sphinx, Furo; guides and module reference; 309 pages, unseen)",
     "installguide": "Debian 12 Installation Guide, amd64 (DocBook, English; 84 pages, unseen)",
+    "aptitude": "aptitude 0.8 user's manual (DocBook, English; 89 pages, unseen)",
+    "awesome": "awesome 4.3 API and guides (LDoc; a sidebar of every module on each page; 123 pages, unseen)",
+    "cmd2": "cmd2 2.4 (Sphinx; features, API reference; 65 pages, unseen)",
+    "rrdtool": "RRDtool 1.7 (pod2html man pages and tutorials; 35 pages, unseen)",
+    "dask": "Dask 2022.12 (Sphinx; without its generated API pages; 213 pages, unseen)",
+    "pecan": "Pecan 1.4 (Sphinx; guides and API reference; 41 pages, unseen)",
+    "haystack": "Django Haystack 3.2 (Sphinx; 39 pages, unseen)",
+    "docbookxsl": "DocBook XSL 1.79 HTML parameters (DocBook; a page per parameter; 358 pages, unseen)",
 }
 PIPELINES = ("notebook", "notebook+RRF", "ours")
 
@@ -783,6 +791,28 @@ def aggregates_section(data: dict) -> list[str]:
             lines.append(
                 f"| {MANUALS.get(manual, manual)} | `{p['page']}` | {p['chunks']} | {p['single copies']} | "
                 f"{p['from pages']} | {'yes' if p['aggregate'] else 'no'} |"
+            )
+    return [*lines, ""]
+
+
+def release_names_section(data: dict) -> list[str]:
+    """Every page named and titled like release notes, and both rules' verdicts."""
+    lines = [
+        ran_on(data) + " Pages named `changes`, `news`, `history` or `releases` and titled by that "
+        "word: release notes by name and title alone before the thirty-sixth round, since then only "
+        "if they print a version or a year (rag/release_notes.py). Changed: "
+        + (", ".join(data["changed"]) or "none")
+        + ".",
+        "",
+        "| manual | page | title | release notes before | since |",
+        "|---|---|---|---|---|",
+    ]
+    for manual, pages in data["manuals"].items():
+        for p in pages:
+            title = p["title"].replace("|", "\\|")  # a bar would end the cell
+            lines.append(
+                f"| {MANUALS.get(manual, manual)} | `{p['page']}` | {title} | "
+                f"{'yes' if p['before'] else 'no'} | {'yes' if p['after'] else 'no'} |"
             )
     return [*lines, ""]
 
@@ -1472,6 +1502,12 @@ def main() -> None:
             "aggregate-pages",
             "bench/aggregate_pages.py",
             aggregates_section,
+        ),
+        *section(
+            "### Pages named like release notes (issue 12, thirty-sixth round)",
+            "release-names",
+            "bench/release_names.py",
+            release_names_section,
         ),
         *section(
             "### A learned ranker over the same evidence (measured, not taken)",

@@ -5,9 +5,10 @@ feature questions whose answer is elsewhere; the retriever puts them after every
 unless the question asks what changed (telling of a version change too: "after upgrading",
 "with older versions", "moved to 22.05", "which release fixed") or quotes words the page
 prints (a message the user saw: `quoted_spans`; measured: docs/decisions.md, issue 12). A
-page is release notes by its path or title (`is_release_notes`) or, where neither names it,
-by its headings: most of them are versions ("Version 3.1.2", "2.28.1 (2022-06-29)",
-"2015-10-16 - Release 3.9.1"; `by_headings`, thirteenth round).
+page is release notes by its path or title (`is_release_notes`; a page only named and
+titled "History" or "Changes" must also print a version or a year, thirty-sixth round) or,
+where neither names it, by its headings: most of them are versions ("Version 3.1.2",
+"2.28.1 (2022-06-29)", "2015-10-16 - Release 3.9.1"; `by_headings`, thirteenth round).
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ RELEASE_NOTES_TITLE = re.compile(
 RELEASE_NOTES_NAME = re.compile(r"(?:^|/|md_)(?:changes|news|history|releases?)(?:\.[a-z]+)?$", re.I)
 NAME_WORDS = frozenset({"changes", "news", "history", "releases"})
 NAME_TITLE_WORDS = 3
+# Such a page must also print a version or a year: release notes and a project's history date
+# what they tell, a page on a program's command history (cmd2's features/history.html,
+# "History") does neither (issue 12, thirty-sixth round).
+YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 # "History — pytest documentation": one space each side, as `\s+` on both sides backtracks
 # quadratically over a title of many spaces; split() takes the rest.
 _SITE_NAME = re.compile(r"\s[\u2013\u2014|]\s")
@@ -94,12 +99,20 @@ IDENTIFIER_CHARS = 4
 IDENTIFIERS_MAX = 8
 
 
-def is_release_notes(url: str, title: str) -> bool:
-    """Release notes, a changelog or a "what's new" page, by its URL's path or its title."""
+def is_release_notes(url: str, title: str, texts: Iterable[str] | None = None) -> bool:
+    """Release notes, a changelog or a "what's new" page, by its URL's path or its title; a
+    page only named and titled like them ("history.html", "History") by its `texts` (its
+    chunks) too, where given: one must print a version or a year (`dated`)."""
     path = (urlsplit(url).path if "://" in url else url).rstrip("/")
     if RELEASE_NOTES_PATH.search(path) or RELEASE_NOTES_TITLE.search(title):
         return True
-    return bool(RELEASE_NOTES_NAME.search(path)) and _titled_by_name(title)
+    named = bool(RELEASE_NOTES_NAME.search(path)) and _titled_by_name(title)
+    return named and (texts is None or any(map(dated, texts)))
+
+
+def dated(text: str) -> bool:
+    """Whether the text prints a version number ("3.1", "v2.0.1") or a year (1900-2099)."""
+    return bool(VERSION.search(text) or YEAR.search(text))
 
 
 def _titled_by_name(title: str) -> bool:
@@ -195,6 +208,7 @@ def release_notes_pages(documents: Sequence[Document], pages: dict[str, list[int
     for page, rows in pages.items():
         title = documents[rows[0]].metadata.get("title") or ""
         headings = (documents[row].metadata.get("heading") or "" for row in rows)
-        if is_release_notes(page, title) or by_headings(headings, title):
+        texts = (documents[row].page_content for row in rows)  # read only for a page so named
+        if is_release_notes(page, title, texts) or by_headings(headings, title):
             found.add(page)
     return frozenset(found)

@@ -34,6 +34,8 @@ STATED += ("coverage", "wtforms", "eventlet", "simpy", "pygit2", "urwid")
 STATED += ("krb5", "beets", "knotres", "lemonldap", "h2o", "pika", "quart", "cyrus")
 STATED += ("diffutils", "aspell", "execline", "kitty", "cdist", "glances", "dputng", "nose2")
 STATED += ("valgrind", "cython", "mpmath", "shorewall", "sympy", "installguide")
+STATED += ("aptitude", "awesome", "cmd2", "rrdtool", "dask")
+STATED += ("pecan", "haystack", "docbookxsl")
 
 
 def _text(path) -> str:

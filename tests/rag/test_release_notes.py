@@ -180,6 +180,40 @@ def test_release_history_that_its_path_and_title_do_not_name_comes_after_the_fea
     assert changed[0].document.metadata["url"] == "http://d/community/updates.html"
 
 
+def test_a_page_named_history_is_release_notes_only_if_it_prints_a_version_or_a_year():
+    """cmd2's features/history.html is titled "History" and is about the history command: it
+    prints no version and no year, so it is a feature page; pytest's and Eventlet's history
+    pages (a project's story, dated) and a changelog stay release notes."""
+    command = [
+        (
+            "History \u203a For Users",
+            "Use the up and down arrow keys to move through previously entered commands.",
+        ),
+        (
+            "History \u203a For Developers",
+            "readline saves everything you type; cmd2 saves a command to its history only if it parses.",
+        ),
+    ]
+    story = [("History", "Eventlet began life in 2006 as a talk about coroutine-based servers.")]
+    changes = [("Changes", "- Added a --json option."), ("Changes", "- Fixed a crash in 2.1 on empty input.")]
+    pages = {
+        "features/history.html": ("History \u2014 cmd2 2.4.1 documentation", command),
+        "history.html": ("History \u2014 Eventlet 0.33.1 documentation", story),
+        "CHANGES.html": ("Changes", changes),
+        "features/settings.html": ("Settings", [("Settings", "Set allow_style to Never.")]),
+    }
+    docs = _docs(pages)
+    grouped = {
+        f"http://d/{p}": [i for i, d in enumerate(docs) if d.metadata["url"] == f"http://d/{p}"]
+        for p in pages
+    }
+    assert release_notes_pages(docs, grouped) == {"http://d/history.html", "http://d/CHANGES.html"}
+    assert is_release_notes("http://d/features/history.html", "History")  # the name and title alone
+    assert not is_release_notes("http://d/features/history.html", "History", [text for _, text in command])
+    # a path or title that says release notes needs no date
+    assert is_release_notes("http://d/whatsnew/index.html", "Overview", ["Nothing dated here."])
+
+
 def test_quoted_spans_are_the_messages_a_question_quotes():
     question = (
         "I get 'Attempting to work in a virtualenv. If you encounter problems, please install "
