@@ -1,8 +1,8 @@
-"""Pages named like release notes ("changes", "news", "history", "releases") and titled by
-that word, on every manual: release notes by their name and title alone before issue 12's
-thirty-sixth round, and since then only if their text prints a version or a year
-(rag/release_notes.py's `dated`). No index is needed: each page is read from the Debian
-package with the app's own extractor, so this runs on a fresh machine in a minute or two.
+"""Pages named like release notes ("changes", "news", "history", "releases") on every manual,
+with the verdict of the rule before issue 12's thirty-sixth round (such a page titled by that
+word alone was release notes) and since (it must also print a version or a year:
+rag/release_notes.py's `dated`). No index is needed: each page is read from the Debian
+package with the app's own extractor, so this runs on a fresh machine in seconds.
 
     .venv/bin/python bench/release_names.py [--corpora cmd2 pytest ...]
 

@@ -796,13 +796,12 @@ def aggregates_section(data: dict) -> list[str]:
 
 
 def release_names_section(data: dict) -> list[str]:
-    """Every page named and titled like release notes, and both rules' verdicts."""
+    """Every page named like release notes, and both rules' verdicts."""
     lines = [
-        ran_on(data) + " Pages named `changes`, `news`, `history` or `releases` and titled by that "
-        "word: release notes by name and title alone before the thirty-sixth round, since then only "
-        "if they print a version or a year (rag/release_notes.py). Changed: "
-        + (", ".join(data["changed"]) or "none")
-        + ".",
+        ran_on(data) + " Pages named `changes`, `news`, `history` or `releases`: titled by that word "
+        "alone, release notes by name and title before the thirty-sixth round, since then only if they "
+        "also print a version or a year (rag/release_notes.py); found by path, title or headings, as "
+        "before. Changed: " + (", ".join(data["changed"]) or "none") + ".",
         "",
         "| manual | page | title | release notes before | since |",
         "|---|---|---|---|---|",
