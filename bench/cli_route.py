@@ -55,7 +55,7 @@ DEFAULT += ("krb5", "beets", "knotres", "lemonldap", "h2o", "pika", "quart", "cy
 DEFAULT += ("diffutils", "aspell", "execline", "kitty", "cdist", "glances", "dputng", "nose2")
 DEFAULT += ("valgrind", "cython", "mpmath", "shorewall", "sympy", "installguide")
 DEFAULT += ("aptitude", "awesome", "cmd2", "rrdtool", "dask")
-DEFAULT += ("pecan", "haystack", "docbookxsl")
+DEFAULT += ("pecan", "haystack", "docbookxsl", "cairo", "libxml2", "osloconfig")
 
 
 def rag_command(*args: str) -> str:

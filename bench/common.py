@@ -1152,6 +1152,26 @@ CORPORA = {
         ROOT / "bench" / "data" / "docbookxsl-qa.jsonl",
         "docbook-xsl-doc-html",
     ),
+    # and a third: cairo's API reference (gtk-doc), libxml2's (its own site pages, a DocBook
+    # tutorial and its API pages) and oslo.config's (Sphinx, the OpenStack theme).
+    "cairo": Corpus(
+        "cairo",
+        Path("/usr/share/gtk-doc/html/cairo"),
+        ROOT / "bench" / "data" / "cairo-qa.jsonl",
+        "libcairo2-doc",
+    ),
+    "libxml2": Corpus(
+        "libxml2",
+        Path("/usr/share/doc/libxml2/html"),
+        ROOT / "bench" / "data" / "libxml2-qa.jsonl",
+        "libxml2-doc",
+    ),
+    "osloconfig": Corpus(
+        "osloconfig",
+        Path("/usr/share/doc/python-oslo.config-doc/html"),
+        ROOT / "bench" / "data" / "osloconfig-qa.jsonl",
+        "python-oslo.config-doc",
+    ),
 }
 
 

@@ -193,6 +193,9 @@ MANUALS = {
     "pecan": "Pecan 1.4 (Sphinx; guides and API reference; 41 pages, unseen)",
     "haystack": "Django Haystack 3.2 (Sphinx; 39 pages, unseen)",
     "docbookxsl": "DocBook XSL 1.79 HTML parameters (DocBook; a page per parameter; 358 pages, unseen)",
+    "cairo": "cairo 1.16 API reference (gtk-doc; 57 pages, unseen)",
+    "libxml2": "libxml2 2.9 (its own site pages, a DocBook tutorial, API pages; 103 pages, unseen)",
+    "osloconfig": "oslo.config 9.0 (Sphinx, the OpenStack theme; 33 pages, unseen)",
 }
 PIPELINES = ("notebook", "notebook+RRF", "ours")
 

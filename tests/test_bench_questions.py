@@ -35,7 +35,7 @@ STATED += ("krb5", "beets", "knotres", "lemonldap", "h2o", "pika", "quart", "cyr
 STATED += ("diffutils", "aspell", "execline", "kitty", "cdist", "glances", "dputng", "nose2")
 STATED += ("valgrind", "cython", "mpmath", "shorewall", "sympy", "installguide")
 STATED += ("aptitude", "awesome", "cmd2", "rrdtool", "dask")
-STATED += ("pecan", "haystack", "docbookxsl")
+STATED += ("pecan", "haystack", "docbookxsl", "cairo", "libxml2", "osloconfig")
 
 
 def _text(path) -> str:
