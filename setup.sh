@@ -11,27 +11,9 @@ VENV=${VENV:-.venv}
 APP_ONLY=0
 [ "${1:-}" = "--app" ] && APP_ONLY=1
 
-# Debian packages for the tests and benchmarks: Chromium for the browser tests,
-# documentation to index (python3.11-doc, sqlite3-doc, git-doc, python-flask-doc, python-django-doc, apache2-doc, python-pytest-doc, python-scrapy-doc,
-# postgresql-doc-15, python-celery-doc, octave-doc, python-sqlalchemy-doc, sphinx-doc, nodejs-doc,
-# python-tornado-doc, varnish-doc, postfix-doc, exim4-doc-html, libvirt-doc, zsh-doc,
-# wireshark-doc, rsyslog-doc, debian-handbook, python-werkzeug-doc, vim-doc, cmake-doc, python-setuptools-doc, python-lxml-doc,
-# python-requests-doc, python-markdown-doc, python-kombu-doc, docutils-doc, bind9-doc, python-pil-doc, python-aiohttp-doc,
-# gnuplot-doc, gettext-doc, ffmpeg-doc, python-pymongo-doc, python-click-doc, xapian-doc, flex-doc, python-psycopg2-doc,
-# python-cryptography-doc, doxygen-doc, rust-doc, python-jinja2-doc, python-hypothesis-doc,
-# python-pygments-doc, ntpsec-doc, libgcrypt20-doc, python-attr-doc, python-babel-doc,
-# debian-policy, developers-reference, maxima-doc, debian-reference-en, debian-faq,
-# libpam-doc, systemtap-doc, gnucash-docs, swi-prolog-doc, gimp-help-en, libglib2.0-doc, fish-common,
-# asciidoctor-doc, erlang-doc, racket-doc, python-scipy-doc, lilypond-doc-html,
-# libreoffice-help-en-us, qtbase5-doc-html, kea-doc, libadwaita-1-doc,
-# python-djangorestframework-doc, python-ipython-doc, python-tables-doc, python-authlib-doc,
-# slurm-wlm-doc, python-cherrypy3-doc, imagemagick-6-doc, python-pydicom-doc,
-# python-h5py-doc, python-psycopg-doc, python-black-doc, knot-doc, python-peewee-doc,
-# python-pexpect-doc, python-nbconvert-doc, gap-doc, python-factory-boy-doc, python-mako-doc,
-# python-notebook-doc, python-fonttools-doc, python-jupyter-client-doc, graphviz-doc,
-# python-gevent-doc, haskell98-report, python-structlog-doc, python-pint-doc, python-webob-doc,
-# python-bottle-doc, python-sqlalchemy-utils-doc), and
-# the shellcheck linter for scripts.
+# Debian packages for the tests and benchmarks: Chromium for the browser tests, the
+# documentation every manual in bench/common.py's CORPORA is read from (each Corpus names its
+# package), and the shellcheck linter for scripts.
 DEBS="chromium python3.11-doc sqlite3-doc git-doc python-flask-doc python-django-doc apache2-doc python-pytest-doc python-scrapy-doc postgresql-doc-15 python-celery-doc octave-doc python-sqlalchemy-doc sphinx-doc nodejs-doc python-tornado-doc varnish-doc postfix-doc exim4-doc-html libvirt-doc zsh-doc wireshark-doc rsyslog-doc debian-handbook python-werkzeug-doc vim-doc cmake-doc python-setuptools-doc python-lxml-doc python-requests-doc python-markdown-doc python-kombu-doc docutils-doc bind9-doc python-pil-doc python-aiohttp-doc gnuplot-doc gettext-doc ffmpeg-doc python-pymongo-doc python-click-doc xapian-doc flex-doc python-psycopg2-doc python-cryptography-doc doxygen-doc rust-doc python-jinja2-doc python-hypothesis-doc python-pygments-doc ntpsec-doc libgcrypt20-doc python-attr-doc python-babel-doc debian-policy developers-reference maxima-doc debian-reference-en debian-faq libpam-doc systemtap-doc gnucash-docs swi-prolog-doc gimp-help-en libglib2.0-doc fish-common asciidoctor-doc erlang-doc racket-doc python-scipy-doc lilypond-doc-html libreoffice-help-en-us qtbase5-doc-html kea-doc libadwaita-1-doc python-djangorestframework-doc python-ipython-doc python-tables-doc python-authlib-doc slurm-wlm-doc python-cherrypy3-doc imagemagick-6-doc python-pydicom-doc python-h5py-doc python-psycopg-doc python-black-doc knot-doc python-peewee-doc python-pexpect-doc python-nbconvert-doc gap-doc python-factory-boy-doc python-mako-doc python-notebook-doc python-fonttools-doc python-jupyter-client-doc graphviz-doc python-gevent-doc haskell98-report python-structlog-doc python-pint-doc python-webob-doc python-bottle-doc python-sqlalchemy-utils-doc bacula-doc m4-doc frr-doc ghostscript-doc bird2-doc borgbackup-doc python-typer-doc python-whoosh-doc python-coverage-doc python-wtforms-doc python-eventlet-doc python-simpy3-doc python-pygit2-doc python-urwid-doc krb5-doc beets-doc knot-resolver-doc lemonldap-ng-doc h2o-doc python-pika-doc python-quart-doc cyrus-doc diffutils-doc aspell-doc execline-doc kitty-doc cdist-doc glances-doc dput-ng-doc python-nose2-doc shellcheck valgrind cython-doc python-mpmath-doc shorewall-doc python-sympy-doc installation-guide-amd64 aptitude-doc-en awesome-doc python-cmd2-doc rrdtool python-dask-doc python-pecan-doc python-django-haystack-doc docbook-xsl-doc-html libcairo2-doc libxml2-doc python-oslo.config-doc"
 if [ "$APP_ONLY" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     SUDO=""
