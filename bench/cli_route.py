@@ -56,6 +56,8 @@ DEFAULT += ("diffutils", "aspell", "execline", "kitty", "cdist", "glances", "dpu
 DEFAULT += ("valgrind", "cython", "mpmath", "shorewall", "sympy", "installguide")
 DEFAULT += ("aptitude", "awesome", "cmd2", "rrdtool", "dask")
 DEFAULT += ("pecan", "haystack", "docbookxsl", "cairo", "libxml2", "osloconfig")
+DEFAULT += ("sqlobject", "taskflow", "libsoup", "pythonldap", "libxslt")
+DEFAULT += ("mongoengine", "distributed", "greenlet", "gdkpixbuf", "jsonglib")
 
 
 def rag_command(*args: str) -> str:

@@ -196,6 +196,16 @@ MANUALS = {
     "cairo": "cairo 1.16 API reference (gtk-doc; 57 pages, unseen)",
     "libxml2": "libxml2 2.9 (its own site pages, a DocBook tutorial, API pages; 103 pages, unseen)",
     "osloconfig": "oslo.config 9.0 (Sphinx, the OpenStack theme; 33 pages, unseen)",
+    "sqlobject": "SQLObject 3.10 (Sphinx; one-page reference, api/ and _modules/ pages; 120 pages, unseen)",
+    "taskflow": "TaskFlow 5.0 (Sphinx, the OpenStack theme; _modules/ pages too; 98 pages, unseen)",
+    "libsoup": "libsoup 2.74 API reference (gtk-doc; 55 pages, unseen)",
+    "pythonldap": "python-ldap 3.4 (Sphinx, Alabaster; 25 pages, unseen)",
+    "libxslt": "libxslt 1.1.35 (its own site pages, tutorials, API pages; 71 pages, unseen)",
+    "mongoengine": "MongoEngine 0.24 (Sphinx; a 98k-character API reference; 22 pages, unseen)",
+    "distributed": "Dask.distributed 2022.12 (Sphinx; 30 source listings; 82 pages, unseen)",
+    "greenlet": "greenlet 2.0 (Sphinx; 18 pages, unseen)",
+    "gdkpixbuf": "GdkPixbuf 2.42 API reference (gi-docgen; a page per symbol; 175 pages, unseen)",
+    "jsonglib": "JSON-GLib 1.6 API reference (gi-docgen; a page per symbol; 274 pages, unseen)",
 }
 PIPELINES = ("notebook", "notebook+RRF", "ours")
 

@@ -53,8 +53,11 @@ _SITE_NAME = re.compile(r"\s[\u2013\u2014|]\s")
 ASKS_WHAT_CHANGED = re.compile(
     r"what.s new|\bnew in\b|change ?log|release notes|\bchanged in\b|\bdeprecat|\bremoved in\b|"
     r"\badded in\b|\bupgrad|\bmigrat|"
-    # "what replaced it?" asks for the change that dropped it (thirty-third round)
+    # "what replaced it?" asks for the change that dropped it (thirty-third round), "what
+    # was it called before?" for the one that renamed it (thirty-seventh)
     r"\bwhat (?:has |have )?replaced\b|\bwhat replaces\b|"
+    r"\bwhat (?:was|were) (?:it|this|that|they|these|those) (?:called|named) "
+    r"(?:before|previously)(?=\s*[?.!]|$)|"
     # a version change: "with older versions" (not "a previous version of a file"), "after
     # updating ImageMagick" or "to 2.1" (not "after updating it"), "moved to Slurm 22.05"
     # (not "went to 3.2 GB"), "moving from WTForms 2 to 3" or "from 1.1 to 1.2" (thirty-
@@ -67,12 +70,13 @@ ASKS_WHAT_CHANGED = re.compile(
     # "which psycopg_pool release fixed", "in which release was that dropped", "in which
     # pexpect release did it change" (thirtieth round; not "which versions are added to ...");
     # "in which release series was it removed" (thirty-first); "in which release did it go
-    # away" (thirty-third)
+    # away" (thirty-third); "in which release did it become the default" (thirty-seventh)
     r"\b(?:which|what) (?:\w+ ){0,2}(?:version|release)s? (?:series |line |branch )?(?:of \w+ )?"
     r"(?:(?:(?:was|were|is|are) "
     r"(?:it|this|that|they|these|those) |was |were |has |had |have |got |first )?"
     r"(?:fixed|introduced|added|removed|dropped|changed|deprecated|renamed)"
-    r"|did (?:\w+ ){0,2}(?:fix|introduce|add|remove|drop|change|deprecate|rename|go away|disappear))\b",
+    r"|did (?:\w+ ){0,2}(?:fix|introduce|add|remove|drop|change|deprecate|rename|go away|disappear"
+    r"|become (?:the )?default))\b",
     re.I,
 )
 # Words the user quotes, straight or typographic quotes, at least QUOTED_WORDS of them (as

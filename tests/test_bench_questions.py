@@ -36,6 +36,8 @@ STATED += ("diffutils", "aspell", "execline", "kitty", "cdist", "glances", "dput
 STATED += ("valgrind", "cython", "mpmath", "shorewall", "sympy", "installguide")
 STATED += ("aptitude", "awesome", "cmd2", "rrdtool", "dask")
 STATED += ("pecan", "haystack", "docbookxsl", "cairo", "libxml2", "osloconfig")
+STATED += ("sqlobject", "taskflow", "libsoup", "pythonldap", "libxslt")
+STATED += ("mongoengine", "distributed", "greenlet", "gdkpixbuf", "jsonglib")
 
 
 def _text(path) -> str:

@@ -61,7 +61,7 @@ def text_stats(root: Tag) -> dict[int, list[int]]:
         parent = node.parent
         if isinstance(node, Tag):
             own = stats.setdefault(id(node), [0] * FIELDS)
-            if node.name == "a" and node.get("href") is not None:
+            if node.name == "a" and node.get("href") is not None and not _names_itself(node):
                 own[LINKS] += 1
                 own[LINKED] += spaced(own)
                 own[LINKED_WORDS] = own[WORDS]
@@ -78,6 +78,13 @@ def text_stats(root: Tag) -> dict[int, list[int]]:
                 up[STRINGS] += 1
                 up[WORDS] += len(WORD.findall(stripped))
     return stats
+
+
+def _names_itself(link: Tag) -> bool:
+    """A link to its own id (gi-docgen's `<a id="none" href="#none">` on each enum member) is
+    the name's permalink, not a way to another place: a table of such names is no index."""
+    ident = link.get("id") or link.get("name")
+    return bool(ident) and link.get("href") == f"#{ident}"
 
 
 def spaced(stat: list[int]) -> int:

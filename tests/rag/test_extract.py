@@ -46,6 +46,30 @@ def test_code_lists_tables_and_definition_anchors():
     assert install.text[offset:].startswith("widgets.spin(speed)")
 
 
+def test_a_table_of_names_that_link_to_themselves_is_no_index():
+    """gi-docgen links each enum member to its own id (a permalink): GdkPixbuf's
+    PixbufRotation page, a short description over its members, was refused as an index."""
+    rows = "".join(
+        f'<tr><td><a id="{n}" href="#{n}"><code>GDK_PIXBUF_ROTATE_{n.upper()}</code></a></td>'
+        f"<td><p>Rotate by {d}&nbsp;degrees.</p></td></tr>"
+        for n, d in (("none", 0), ("counterclockwise", 90), ("upsidedown", 180), ("clockwise", 270))
+    )
+    html = f"""<html><head><title>GdkPixbuf.PixbufRotation</title></head><body><main>
+    <h1>PixbufRotation</h1><h4>Declaration</h4><pre>enum GdkPixbuf.PixbufRotation</pre>
+    <h4>Description</h4><p>The possible rotations which can be passed to rotate_simple().
+    Their numerical values are the actual degrees.</p>
+    <div class="members"><h4 id="members">Members<a href="#members" class="anchor"></a></h4>
+    <table>{rows}</table></div>
+    </main></body></html>"""
+    page = extract_html(html, "http://docs.test/enum.PixbufRotation.html")
+    assert not page.links_only
+    text = "\n".join(s.text for s in page.sections)
+    assert "GDK_PIXBUF_ROTATE_CLOCKWISE | Rotate by 270 degrees." in text
+    # The same table whose names lead to other pages is still a list of links.
+    away = html.replace('href="#', 'href="other.html#')
+    assert extract_html(away, "http://docs.test/e.html").links_only
+
+
 def test_links_are_absolute_and_include_navigation():
     page = extract_html(PAGE, "http://docs.test/guide/widgets.html")
     assert "http://docs.test/other.html" in page.links

@@ -287,6 +287,8 @@ def test_a_question_that_tells_of_a_version_change_asks_what_changed():
         "What replaces the old hook in 3.9?",
         "It calls import FOO. In which release did it go away?",
         "Which version did the option disappear in?",
+        "Was queuing always on? In which release did it become the default?",
+        "The compiler says that function is undeclared. What was it called before?",
     ):
         assert ASKS_WHAT_CHANGED.search(question), question
     for question in (
@@ -316,6 +318,9 @@ def test_a_question_that_tells_of_a_version_change_asks_what_changed():
         "Which value is replaced by the hostname?",
         "Why did the warning go away after a restart?",
         "The icon did disappear when I resized the window",
+        "Which version did you become familiar with first?",
+        "What was it called before the page reloaded?",
+        "What is it called before the request is sent?",
     ):
         assert not ASKS_WHAT_CHANGED.search(question), question
 
