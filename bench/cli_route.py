@@ -26,38 +26,14 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from common import RESULTS, ROOT, corpus, page_urls, questions_of, serve, write_result
+from common import RESULTS, ROOT, SINCE_TWENTY_FIRST, corpus, page_urls, questions_of, serve, write_result
 
 K = 10
 # Small manuals (every page is embedded afresh), setuptools for a gold page whose file name
-# holds spaces ("python 2 sunset.html"), gettext and flex for two that are not Sphinx; the
-# four manuals first measured in the twenty-first round, the two of the twenty-second and the
-# five of the twenty-third, the four each of the twenty-fourth to the twenty-sixth, and the two
-# each of the twenty-seventh and the twenty-eighth.
+# holds spaces ("python 2 sunset.html"), gettext and flex for two that are not Sphinx; and
+# every manual added since the twenty-first round.
 DEFAULT = ("markdown", "click", "xapian", "pymongo", "setuptools", "gettext", "flex", "psycopg2")
-DEFAULT += ("hypothesis", "pygments", "ntpsec", "libgcrypt", "attr", "babel")
-DEFAULT += ("debpolicy", "devref", "maxima", "debref", "debfaq")
-DEFAULT += ("libpam", "systemtap", "gnucash", "swipl")
-DEFAULT += ("gimp", "glib", "fish", "asciidoctor")
-DEFAULT += ("erlang", "racket", "scipy", "lilypond")
-DEFAULT += ("localc", "qtcore")
-DEFAULT += ("kea", "adwaita")
-DEFAULT += ("drf", "ipython", "tables", "authlib", "slurm", "cherrypy")
-DEFAULT += ("imagemagick", "pydicom")
-DEFAULT += ("h5py", "psycopg", "black", "knot")
-DEFAULT += ("peewee", "pexpect", "nbconvert", "gap")
-DEFAULT += ("factoryboy", "mako", "jnotebook", "fonttools", "jupyterclient", "graphviz")
-DEFAULT += ("gevent", "haskell", "structlog", "pint")
-DEFAULT += ("webob", "bottle", "sqlautils")
-DEFAULT += ("bacula", "m4", "frr", "ghostscript", "bird", "borg", "typer", "whoosh")
-DEFAULT += ("coverage", "wtforms", "eventlet", "simpy", "pygit2", "urwid")
-DEFAULT += ("krb5", "beets", "knotres", "lemonldap", "h2o", "pika", "quart", "cyrus")
-DEFAULT += ("diffutils", "aspell", "execline", "kitty", "cdist", "glances", "dputng", "nose2")
-DEFAULT += ("valgrind", "cython", "mpmath", "shorewall", "sympy", "installguide")
-DEFAULT += ("aptitude", "awesome", "cmd2", "rrdtool", "dask")
-DEFAULT += ("pecan", "haystack", "docbookxsl", "cairo", "libxml2", "osloconfig")
-DEFAULT += ("sqlobject", "taskflow", "libsoup", "pythonldap", "libxslt")
-DEFAULT += ("mongoengine", "distributed", "greenlet", "gdkpixbuf", "jsonglib")
+DEFAULT += SINCE_TWENTY_FIRST
 
 
 def rag_command(*args: str) -> str:

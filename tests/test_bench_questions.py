@@ -8,36 +8,14 @@ import warnings
 import pytest
 from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
 
-from bench.common import CORPORA, page_paths, questions_of
+from bench.common import CORPORA, SINCE_TWENTY_FIRST, page_paths, questions_of
 from rag.compare import keys_stated
 
 KINDS = {"howto", "why", "factoid", "unanswerable", "followup"}
 # Sets whose keys are also checked the way answers are scored (whole words after
 # rag/compare.py's normalise): those written since issue 12's twenty-first round. Older sets
 # hold keys it cannot find in their gold pages (docs/decisions.md).
-STATED = ("hypothesis", "pygments", "ntpsec", "libgcrypt", "attr", "babel")
-STATED += ("debpolicy", "devref", "maxima", "debref", "debfaq")
-STATED += ("libpam", "systemtap", "gnucash", "swipl")
-STATED += ("gimp", "glib", "fish", "asciidoctor")
-STATED += ("erlang", "racket", "scipy", "lilypond")
-STATED += ("localc", "qtcore")
-STATED += ("kea", "adwaita")
-STATED += ("drf", "ipython", "tables", "authlib")
-STATED += ("slurm", "cherrypy", "imagemagick", "pydicom")
-STATED += ("h5py", "psycopg", "black", "knot")
-STATED += ("peewee", "pexpect", "nbconvert", "gap")
-STATED += ("factoryboy", "mako", "jnotebook", "fonttools", "jupyterclient", "graphviz")
-STATED += ("gevent", "haskell", "structlog", "pint")
-STATED += ("webob", "bottle", "sqlautils")
-STATED += ("bacula", "m4", "frr", "ghostscript", "bird", "borg", "typer", "whoosh")
-STATED += ("coverage", "wtforms", "eventlet", "simpy", "pygit2", "urwid")
-STATED += ("krb5", "beets", "knotres", "lemonldap", "h2o", "pika", "quart", "cyrus")
-STATED += ("diffutils", "aspell", "execline", "kitty", "cdist", "glances", "dputng", "nose2")
-STATED += ("valgrind", "cython", "mpmath", "shorewall", "sympy", "installguide")
-STATED += ("aptitude", "awesome", "cmd2", "rrdtool", "dask")
-STATED += ("pecan", "haystack", "docbookxsl", "cairo", "libxml2", "osloconfig")
-STATED += ("sqlobject", "taskflow", "libsoup", "pythonldap", "libxslt")
-STATED += ("mongoengine", "distributed", "greenlet", "gdkpixbuf", "jsonglib")
+STATED = SINCE_TWENTY_FIRST
 
 
 def _text(path) -> str:
