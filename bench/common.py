@@ -553,6 +553,21 @@ CORPORA = _by_name(
     Corpus("greenlet", Path("/usr/share/doc/python-greenlet-doc/html"), "python-greenlet-doc"),
     Corpus("gdkpixbuf", Path("/usr/share/doc/libgdk-pixbuf2.0-doc/html/gdk-pixbuf"), "libgdk-pixbuf2.0-doc"),
     Corpus("jsonglib", Path("/usr/share/doc/json-glib-1.0"), "libjson-glib-doc"),
+    # The thirty-eighth round: LIRC's pages (hand-written and man2html; its plugins index is a
+    # link to a file only an installed lirc makes), Cockpit's guide (DocBook), PuTTY's manual
+    # (Halibut), ncurses' man pages and guides, SWIG's manual (large chapters; its one-page
+    # print copy, every chapter again in 2.4 MB, is left out as Node.js's and devref's are),
+    # Gammu's and YARA's (Sphinx) and Corosync's man pages.
+    Corpus("lirc", Path("/usr/share/doc/lirc/lirc.org/html"), "lirc-doc", exclude=("plugins-index.html",)),
+    Corpus("cockpit", Path("/usr/share/doc/cockpit/guide"), "cockpit-doc"),
+    Corpus("putty", Path("/usr/share/doc/putty-doc"), "putty-doc"),
+    Corpus("ncurses", Path("/usr/share/doc/ncurses-doc/html"), "ncurses-doc"),
+    Corpus(
+        "swig", Path("/usr/share/doc/swig4.0-doc"), "swig4.0-doc", exclude=("Manual/SWIGDocumentation.html",)
+    ),
+    Corpus("gammu", Path("/usr/share/doc/gammu/html"), "gammu-doc"),
+    Corpus("yara", Path("/usr/share/doc/yara/html"), "yara-doc"),
+    Corpus("corosync", Path("/usr/share/doc/corosync/html"), "corosync-doc"),
 )
 
 # The manuals added since issue 12's twenty-first round (CORPORA keeps the order they came

@@ -206,6 +206,14 @@ MANUALS = {
     "greenlet": "greenlet 2.0 (Sphinx; 18 pages, unseen)",
     "gdkpixbuf": "GdkPixbuf 2.42 API reference (gi-docgen; a page per symbol; 175 pages, unseen)",
     "jsonglib": "JSON-GLib 1.6 API reference (gi-docgen; a page per symbol; 274 pages, unseen)",
+    "lirc": "LIRC 0.10 pages (hand-written and man2html; 60 pages, unseen)",
+    "cockpit": "Cockpit 287 guide (DocBook; 55 pages, unseen)",
+    "putty": "PuTTY 0.78 manual (Halibut; 20 pages, unseen)",
+    "ncurses": "ncurses 6.4 man pages and guides (142 pages, unseen)",
+    "swig": "SWIG 4.1 manual (large chapters; 52 pages, unseen)",
+    "gammu": "Gammu 1.42 manual (Sphinx; 117 pages, unseen)",
+    "yara": "YARA 4.2 manual (Sphinx; 20 pages, unseen)",
+    "corosync": "Corosync 3.1 man pages (94 pages, unseen)",
 }
 PIPELINES = ("notebook", "notebook+RRF", "ours")
 
