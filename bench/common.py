@@ -568,6 +568,13 @@ CORPORA = _by_name(
     Corpus("gammu", Path("/usr/share/doc/gammu/html"), "gammu-doc"),
     Corpus("yara", Path("/usr/share/doc/yara/html"), "yara-doc"),
     Corpus("corosync", Path("/usr/share/doc/corosync/html"), "corosync-doc"),
+    # and a second batch: Apache Ant's manual (hand-written, a page per task and type; not its
+    # javadoc), crmsh's site (AsciiDoc, every page a folder's index.html; its man page in five
+    # versions, news posts), tooz's and cliff's (Sphinx, the OpenStack theme).
+    Corpus("ant", Path("/usr/share/doc/ant/manual"), "ant-doc"),
+    Corpus("crmsh", Path("/usr/share/doc/crmsh-doc/html"), "crmsh-doc"),
+    Corpus("tooz", Path("/usr/share/doc/python-tooz-doc/html"), "python-tooz-doc"),
+    Corpus("cliff", Path("/usr/share/doc/python-cliff-doc/html"), "python-cliff-doc"),
 )
 
 # The manuals added since issue 12's twenty-first round (CORPORA keeps the order they came

@@ -214,6 +214,10 @@ MANUALS = {
     "gammu": "Gammu 1.42 manual (Sphinx; 117 pages, unseen)",
     "yara": "YARA 4.2 manual (Sphinx; 20 pages, unseen)",
     "corosync": "Corosync 3.1 man pages (94 pages, unseen)",
+    "ant": "Apache Ant 1.10 manual (hand-written; 223 pages, unseen)",
+    "crmsh": "crmsh 4.4 site (AsciiDoc; its man page in five versions; 34 pages, unseen)",
+    "tooz": "tooz 3.1 (Sphinx; source listings; 32 pages, unseen)",
+    "cliff": "cliff 4.0 (Sphinx; 15 pages, unseen)",
 }
 PIPELINES = ("notebook", "notebook+RRF", "ours")
 

@@ -61,8 +61,10 @@ ASKS_WHAT_CHANGED = re.compile(
     # a version change: "with older versions" (not "a previous version of a file"), "after
     # updating ImageMagick" or "to 2.1" (not "after updating it"), "moved to Slurm 22.05"
     # (not "went to 3.2 GB"), "moving from WTForms 2 to 3" or "from 1.1 to 1.2" (thirty-
-    # second round; not "from 2 to 3 workers" nor "from 2.4 to 5 GHz")
-    r"\b(?:older|earlier|previous) (?:versions?|releases?)\b(?! of)|"
+    # second round; not "from 2 to 3 workers" nor "from 2.4 to 5 GHz"); "older crmsh
+    # versions" and "since which release" (thirty-eighth)
+    r"\b(?:older|earlier|previous) (?:\w+ )?(?:versions?|releases?)\b(?! of)|"
+    r"\bsince (?:which|what) (?:\w+ )?(?:version|release)\b|"
     r"\bafter (?:\w+ )?updat(?:ing|ed) (?:to |from )?(?:(?-i:[A-Z])|v?\d)|"
     r"\b(?:moved|switched|went) to (?:(?:(?-i:[A-Z])\w* |version |v)\d+\.\d|\d+\.\d+\.\d)|"
     r"\b(?:mov|switch|port)(?:e|ed|es|ing)? from (?:(?-i:[A-Z])\w* v?\d+(?:\.\d+)*(?:\.x)? to "

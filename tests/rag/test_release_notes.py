@@ -289,6 +289,9 @@ def test_a_question_that_tells_of_a_version_change_asks_what_changed():
         "Which version did the option disappear in?",
         "Was queuing always on? In which release did it become the default?",
         "The compiler says that function is undeclared. What was it called before?",
+        "Older crmsh versions used pssh, newer ones want parallax. Why was that switched?",
+        "Does crmsh ship a failure simulator, and since which release?",
+        "Since which pip version is that no longer supported?",
     ):
         assert ASKS_WHAT_CHANGED.search(question), question
     for question in (
@@ -321,6 +324,8 @@ def test_a_question_that_tells_of_a_version_change_asks_what_changed():
         "Which version did you become familiar with first?",
         "What was it called before the page reloaded?",
         "What is it called before the request is sent?",
+        "Since which line of the file does it read?",
+        "How do I keep older drafts of my release checklist?",
     ):
         assert not ASKS_WHAT_CHANGED.search(question), question
 
