@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 
-from common import CACHE, CORPORA, corpus, questions_of, write_result
-from retrieval import EMBEDDER, CachedEmbeddings, load_cache, query_of, saved_index, scores, urls_of
+from common import CORPORA, corpus, questions_of, write_result
+from retrieval import EMBEDDER, CachedEmbeddings, load_cache, ours_scores, saved_index
 
 from rag.embeddings.local import LocalEmbeddings
+from rag.evaluation import KS
 from rag.retrieval import SOURCE_LISTING, Retriever
 from rag.store import SKLearnStore
 
@@ -25,10 +26,7 @@ def ranked(store: SKLearnStore, name: str, listings_last: bool) -> dict:
     """The manual's scores with source listings last or in place."""
     retriever = Retriever(store)
     retriever.listings_last = listings_last
-    report = scores(
-        questions_of(corpus(name)),
-        lambda q: urls_of(retriever.search(query_of(q), 10, question=q.question)),
-    )
+    report = ours_scores(store, questions_of(corpus(name)), max(KS), retriever)
     return {"groups": report["groups"], "ranks": {q["id"]: q["rank"] for q in report["questions"]}}
 
 
@@ -39,18 +37,15 @@ def main() -> None:
     embeddings = CachedEmbeddings(LocalEmbeddings(), EMBEDDER, load_cache(EMBEDDER))
     rows: dict[str, dict] = {}
     for name in args.corpora:
-        if not (CACHE / f"{name}-ours.ragidx").exists():
-            continue
         store = saved_index(name, "ours", embeddings)
+        if store is None:
+            continue
         listings = sum(1 for d in store.documents if SOURCE_LISTING.search(d.metadata.get("url", "")))
         if not listings:
             continue
-        rows[name] = {"listing chunks": listings, "last": ranked(store, name, True)}
-        rows[name]["in place"] = ranked(store, name, False)
-        print(
-            name,
-            {k: v["groups"]["single"]["recall@4"] for k, v in rows[name].items() if k != "listing chunks"},
-        )
+        last, in_place = ranked(store, name, True), ranked(store, name, False)
+        rows[name] = {"listing chunks": listings, "last": last, "in place": in_place}
+        print(name, last["groups"]["single"]["recall@4"], in_place["groups"]["single"]["recall@4"])
     print(write_result("listings-probe", {"manuals": rows}))
 
 

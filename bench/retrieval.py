@@ -154,9 +154,10 @@ def run_corpus(
     return {"corpus": c.name, "pages": len(urls), "questions": len(questions), "results": results}
 
 
-def ours_scores(store: SKLearnStore, questions, k: int) -> dict:
-    """Ours: `Retriever(store)` with its defaults, a follow-up's bare question beside its history."""
-    retriever = Retriever(store)
+def ours_scores(store: SKLearnStore, questions, k: int, retriever: Retriever | None = None) -> dict:
+    """Ours: `Retriever(store)` with its defaults (or the retriever a probe set up), a
+    follow-up's bare question beside its history."""
+    retriever = retriever or Retriever(store)
     return {
         "chunks": len(store),
         "splitter": store.info.splitter,
