@@ -1,52 +1,85 @@
-"""Source listings in place instead of last (issue 12, thirty-eighth round).
+"""Where source listings rank, chosen leave-one-manual-out (issue 12, thirty-eighth and
+thirty-ninth rounds).
 
-    .venv/bin/python bench/listings_probe.py [--corpora tooz sqlobject ...]
+    .venv/bin/python bench/listings_probe.py [--corpora tooz sqlobject ...] [--penalties 0 1.5 ...]
 
 On each manual's saved `ours` index (bench/retrieval.py, run it first) that holds source
-listings (rag/retrieval.py's SOURCE_LISTING): the manual's questions scored as the benchmark
-scores them, with the default (listings after every other page) and with
-`Retriever.listings_last` off, in the same run. Manuals without a saved index or without
-listings are skipped. Results: bench/results/listings-probe.json.
+listings (rag/retrieval.py's SOURCE_LISTING), the manual's questions scored as the benchmark
+scores them, in the same run, with:
+- `last`: every listing after every other page (the default from the fourth round to the
+  thirty-eighth: `listing_penalty` None);
+- `penalty-X`: each listing's fused score less X (summed z-scores), so it still leads where
+  it leads the pages of prose by more (`listing_penalty` X; `penalty-0`: every listing where
+  its scores put it; the default's LISTING_PENALTY among them).
+The hub-page count is the default's in every row (listings last there). Each manual's setting
+is chosen on the *other* manuals by the default's rule (bench/retrieval_variants.py, against
+the baselines of each manual's last result file). Each row also names the questions whose
+rank differs from `last`'s. Manuals without a saved index, without listings or small enough
+to be fused by rank are skipped. Results: bench/results/listings-probe.json; a run on some
+manuals keeps the others' rows.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from common import CORPORA, corpus, questions_of, write_result
-from retrieval import EMBEDDER, CachedEmbeddings, load_cache, ours_scores, saved_index
+from common import CACHE, CORPORA, corpus, questions_of, summary_row
+from probe_grid import run
+from retrieval_variants import EMBEDDER, MemoEmbeddings
 
 from rag.embeddings.local import LocalEmbeddings
-from rag.evaluation import KS
-from rag.retrieval import SOURCE_LISTING, Retriever
+from rag.evaluation import evaluate
+from rag.retrieval import SOURCE_LISTING, Retriever, history_query
 from rag.store import SKLearnStore
 
+PENALTIES = (0.0, 0.5, 1.0, 1.25, 1.5, 2.0, 3.0)
 
-def ranked(store: SKLearnStore, name: str, listings_last: bool) -> dict:
-    """The manual's scores with source listings last or in place."""
+
+def settings(penalties: list[float]) -> dict[str, float | None]:
+    """Each row's listing_penalty."""
+    return {"last": None, **{f"penalty-{x:g}": x for x in penalties}}
+
+
+def scored(retriever: Retriever, name: str) -> tuple[dict, dict[str, int | None]]:
+    """The retriever's row on the manual's questions, and each question's rank."""
+    report = evaluate(
+        questions_of(corpus(name)),
+        lambda q: [
+            h.document.metadata["source"]
+            for h in retriever.search(history_query(q.question, q.history), 10, question=q.question)
+        ],
+    )
+    return summary_row(report), {q["id"]: q["rank"] for q in report["questions"]}
+
+
+def listing_rows(name: str, embeddings: MemoEmbeddings, penalties: list[float]) -> dict[str, dict]:
+    """The manual's row at each setting, with the questions that rank otherwise than `last`."""
+    path = CACHE / f"{name}-ours.ragidx"
+    if not path.exists():
+        return {}
+    store = SKLearnStore.load(path, embeddings, EMBEDDER)
+    listings = sum(1 for d in store.documents if SOURCE_LISTING.search(d.metadata.get("url", "")))
     retriever = Retriever(store)
-    retriever.listings_last = listings_last
-    report = ours_scores(store, questions_of(corpus(name)), max(KS), retriever)
-    return {"groups": report["groups"], "ranks": {q["id"]: q["rank"] for q in report["questions"]}}
+    if not listings or retriever.page_cap() is None:
+        return {}
+    retriever.prepare()  # the hub-page count as the default makes it (listings last)
+    rows, last = {}, {}
+    for label, penalty in settings(penalties).items():
+        retriever.listing_penalty = penalty
+        row, ranks = scored(retriever, name)
+        last = last or ranks
+        moved = {q: rank for q, rank in ranks.items() if rank != last[q]}
+        rows[label] = {**row, "listing chunks": listings, "moved": moved}
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--corpora", nargs="*", default=list(CORPORA))
+    parser.add_argument("--penalties", nargs="*", type=float, default=list(PENALTIES))
     args = parser.parse_args()
-    embeddings = CachedEmbeddings(LocalEmbeddings(), EMBEDDER, load_cache(EMBEDDER))
-    rows: dict[str, dict] = {}
-    for name in args.corpora:
-        store = saved_index(name, "ours", embeddings)
-        if store is None:
-            continue
-        listings = sum(1 for d in store.documents if SOURCE_LISTING.search(d.metadata.get("url", "")))
-        if not listings:
-            continue
-        last, in_place = ranked(store, name, True), ranked(store, name, False)
-        rows[name] = {"listing chunks": listings, "last": last, "in place": in_place}
-        print(name, last["groups"]["single"]["recall@4"], in_place["groups"]["single"]["recall@4"])
-    print(write_result("listings-probe", {"manuals": rows}))
+    embeddings = MemoEmbeddings(LocalEmbeddings())
+    run("listings-probe", args.corpora, lambda name: listing_rows(name, embeddings, args.penalties))
 
 
 if __name__ == "__main__":

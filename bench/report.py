@@ -218,6 +218,14 @@ MANUALS = {
     "crmsh": "crmsh 4.4 site (AsciiDoc; its man page in five versions; 34 pages, unseen)",
     "tooz": "tooz 3.1 (Sphinx; source listings; 32 pages, unseen)",
     "cliff": "cliff 4.0 (Sphinx; 15 pages, unseen)",
+    "amqp": "py-amqp 5.1 (Sphinx; 12 source listings; 30 pages, unseen)",
+    "limits": "limits 2.8 (Sphinx; 17 source listings; 28 pages, unseen)",
+    "apispec": "apispec 5.2 (Sphinx; 10 source listings; 26 pages, unseen)",
+    "pook": "pook 1.1 (Sphinx; 13 source listings; 23 pages, unseen)",
+    "kafka": "kafka-python 2.0 (Sphinx; 7 source listings; 22 pages, unseen)",
+    "cattrs": "cattrs 22.2 (Sphinx; 13 source listings; 35 pages, unseen)",
+    "toolz": "toolz 0.12 (Sphinx; 7 source listings; 23 pages, unseen)",
+    "jsonschema": "jsonschema 4.10 (Sphinx; 6 source listings; 15 pages, unseen)",
 }
 PIPELINES = ("notebook", "notebook+RRF", "ours")
 
@@ -1532,6 +1540,19 @@ def main() -> None:
             "release-names",
             "bench/release_names.py",
             release_names_section,
+        ),
+        *section(
+            "### Where source listings rank (issue 12, thirty-ninth round: weighed down, not last)",
+            "listings-probe",
+            "bench/listings_probe.py",
+            probe_grid(
+                "`bench/listings_probe.py`: on every manual whose saved index holds source listings, "
+                "`last` puts every listing after every other page (the default from the fourth round to "
+                "the thirty-eighth), `penalty-X` lowers each listing's fused score by X (summed z-scores; "
+                "rag/retrieval.py's `LISTING_PENALTY`), so it still leads where it leads the pages of "
+                "prose by more; `penalty-0` ranks every listing where its scores put it.",
+                "last",
+            ),
         ),
         *section(
             "### A learned ranker over the same evidence (measured, not taken)",

@@ -24,7 +24,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from langchain_core.documents import Document
@@ -93,6 +93,12 @@ FUSION: Fusion = "score"
 # `_modules/` (measured: docs/decisions.md), Javadoc's -linksource under `src-html/`,
 # Doxygen as `<file>_8<ext>_source.html`.
 SOURCE_LISTING = re.compile(r"/_modules/|/src-html/|_8[a-z0-9]+_source\.html$")
+# Where pages are fused by score, a listing is not put last but weighed down: its score less
+# LISTING_PENALTY (summed z-scores, rag/score_fusion.py), so it still leads where it leads the
+# pages of prose by more than that, as where the question names what only the code says (a
+# driver's default timeout, the words of an error). Chosen leave-one-manual-out on every
+# manual with listings (docs/decisions.md, issue 12, thirty-ninth round); None: always last.
+LISTING_PENALTY: float | None = 1.5
 # Release notes and changelogs come after every other page too, unless the question asks
 # what changed (rag/release_notes.py says how they are found), and so do pages that are other
 # pages joined into one (mdBook's print.html; rag/aggregates.py).
@@ -139,6 +145,14 @@ class Hit:
     similarity: float  # cosine similarity to the query (0 when only BM25 or the bare question found it)
 
 
+class StepBack(NamedTuple):
+    """What one search puts after every other page: the release notes the question neither
+    asks about nor quotes, and source listings unless they are weighed down instead."""
+
+    notes: frozenset[str]
+    listing_penalty: float | None = None  # LISTING_PENALTY where pages are fused by score
+
+
 class Retriever:
     # the words of the pages that are not release notes, for a name some notes print
     _other_words: str | None = None
@@ -168,20 +182,20 @@ class Retriever:
         second_chunk_weight: float = SECOND_CHUNK_WEIGHT,
         small_site: int = SMALL_SITE,
         site_weight: float = SITE_WEIGHT,
+        listing_penalty: float | None = LISTING_PENALTY,
     ) -> None:
         self.store = store
         self.mode, self.fetch_k, self.rrf_k = mode, fetch_k, rrf_k
         self.lexical_weight, self.dedupe, self.per_page = lexical_weight, dedupe, per_page
         # plain: BM25 and RRF with nothing added (the benchmark's notebook+RRF baseline)
-        self.stem = stem and not plain
+        self.stem, self.page_rrf = stem and not plain, page_rrf and not plain
         self.hub_penalty = 0.0 if plain else hub_penalty
-        self.page_rrf = page_rrf and not plain
         self.title_terms = title_terms and not plain  # BM25 also matches the page title
         self.page_weight = 0.0 if plain else page_weight
         self.passage_chars = None if plain else passage_chars
         # source listings, release notes and pages joined from others after every other page
         self.listings_last = self.release_notes_last = self.aggregates_last = not plain
-        self.merge_copies = merge_copies and not plain
+        self.merge_copies, self.listing_penalty = merge_copies and not plain, listing_penalty
         self.fusion: Fusion = "rank" if plain else fusion
         self.question_weight, self.outline_weight = (0.0, 0.0) if plain else (question_weight, outline_weight)
         self.hub_page_weight, self.second_chunk_weight = (
@@ -385,7 +399,7 @@ class Retriever:
         # release notes step back as for a question that names no code: a heading is often a
         # name only the notes print, and counting them there moved gevent's gold page (issue 12)
         back = self.notes_back(query, with_names=False)
-        picked = self._pick(fused.scores, similarity, TOP, self.page_cap(), back)
+        picked = self._pick(fused.scores, similarity, TOP, self.page_cap(), StepBack(back))
         return list(dict.fromkeys(keys[row] for row, _ in picked if row < len(keys)))  # rows added since: out
 
     def _hub_rows(self) -> np.ndarray | None:
@@ -457,12 +471,12 @@ class Retriever:
         extra: Sequence[tuple[np.ndarray, float]] = (),
         ranked: Sequence[tuple[list[int], float]] = (),
         read_rows: int = 0,
-    ) -> tuple[list[tuple[int, Hit]], Fused | None, dict[int, float], frozenset[str]]:
+    ) -> tuple[list[tuple[int, Hit]], Fused | None, dict[int, float], StepBack]:
         """`search`'s hits with their rows, and, where pages were fused by score, the fusion
         (with the evidence of at least `read_rows` chunks a page), the chunks' similarities
         and the release notes that stepped back (read once: they may scan every page's words)."""
         if k <= 0 or not len(self.store) or not query.strip():
-            return [], None, {}, frozenset()
+            return [], None, {}, StepBack(frozenset())
         depth = max(self.fetch_k, k * 4)
         alone = self.bare_question(query, question)
         # Pages are fused as pages where one chunk a page is returned (not on a small site).
@@ -472,14 +486,15 @@ class Retriever:
         scored = self._fuse_scores(query, depth, alone, read_rows=read_rows) if by_score else None
         if scored is not None:
             fusion, similarity = scored
-            back = self.notes_back(query)  # after the fusion: the store's derived state is fresh
+            notes = self.notes_back(query)  # after the fusion: the store's derived state is fresh
+            back = StepBack(notes, self.listing_penalty)
             return self._pick(fusion.scores, similarity, k, cap, back), fusion, similarity, back
         if alone is not None and self.mode != "bm25":
             extra = [*extra, (self.embed_query(alone), self.question_weight)]
         lists, similarity = self.lists(query, depth, extra)
         lists += ranked
         fused = self._fuse_pages(lists) if pages_fused else self._fuse(lists)
-        back = self.notes_back(query)
+        back = StepBack(self.notes_back(query))
         return self._pick(fused, similarity, k, cap, back), None, similarity, back
 
     def notes_back(self, query: str, *, with_names: bool = True) -> frozenset[str]:
@@ -660,17 +675,32 @@ class Retriever:
         chunk = self._fuse(lists)
         return {row: page_score[self.page_key(docs[row], row)] + 1e-3 * s for row, s in chunk.items()}
 
-    def steps_back(self, row: int, notes_back: frozenset[str]) -> bool:
-        """Whether the row's page comes after every other: a source listing, other pages
-        joined into one (rag/aggregates.py), or release notes in `notes_back` (those the
-        question neither asks about nor quotes)."""
+    def steps_back(self, row: int, back: StepBack) -> bool:
+        """Whether the row's page comes after every other: a source listing (unless `back`
+        weighs listings down instead), other pages joined into one (rag/aggregates.py), or
+        release notes in `back` (those the question neither asks about nor quotes)."""
         doc = self.store.documents[row]
         url = doc.metadata.get("url", "")
-        if self.listings_last and SOURCE_LISTING.search(url):
+        if self.listings_last and back.listing_penalty is None and SOURCE_LISTING.search(url):
             return True
         if self._aggregates and self.page_key(doc, row) in self._aggregates:
             return True
-        return page_of(doc, row) in notes_back
+        return page_of(doc, row) in back.notes
+
+    def _ordered(self, fused: dict[int, float], back: StepBack) -> list[int]:
+        """The rows best first: by fused score, a source listing's less the penalty `back`
+        gives, if it gives one; then those that step back after the others."""
+        penalty = (back.listing_penalty or 0.0) if self.listings_last else 0.0
+        docs = self.store.documents
+
+        def score(row: int) -> float:
+            listing = SOURCE_LISTING.search(docs[row].metadata.get("url", ""))
+            return fused[row] - penalty if listing else fused[row]
+
+        ranked = sorted(fused, key=score if penalty else fused.__getitem__, reverse=True)
+        if self.listings_last or back.notes or self._aggregates:
+            ranked.sort(key=lambda row: self.steps_back(row, back))  # stable: groups keep their order
+        return ranked
 
     def page_cap(self) -> int | None:
         """The per-page cap in force: none on a small site."""
@@ -684,18 +714,15 @@ class Retriever:
         similarity: dict[int, float],
         k: int,
         cap: int | None,
-        notes_back: frozenset[str],
+        back: StepBack,
     ) -> list[tuple[int, Hit]]:
         """The k best fused rows with their hits, without duplicate chunks and within the
-        per-page cap; source listings, pages joined from others and the release notes in
-        `notes_back` after every other page."""
+        per-page cap; source listings weighed down or last (`back` says which), pages joined
+        from others and the release notes in `back` after every other page."""
         hits: list[tuple[int, Hit]] = []
         seen_text: set[str] = set()
         per_page: dict[str, int] = {}
-        ranked = sorted(fused, key=fused.__getitem__, reverse=True)
-        if self.listings_last or notes_back or self._aggregates:
-            ranked.sort(key=lambda row: self.steps_back(row, notes_back))  # stable: groups keep their order
-        for row in ranked:
+        for row in self._ordered(fused, back):
             doc = self.store.documents[row]
             key = _body(doc)
             if self.dedupe and key in seen_text:

@@ -348,6 +348,35 @@ def test_source_listings_come_after_every_page_that_explains(local_embeddings):
     ]
 
 
+def test_a_source_listing_is_weighed_down_and_leads_only_far_ahead(local_embeddings):
+    """Where pages are fused by score, a listing's score is lowered by LISTING_PENALTY instead
+    of the listing going last: it leads where only the code answers (issue 12, tooz), and a
+    penalty larger than its lead puts it after the pages of prose."""
+    pages = [
+        ("_modules/tooz/drivers/redis", "class RedisDriver: DEFAULT_SOCKET_TIMEOUT = 30; lock_timeout = 30"),
+        ("drivers", "Drivers connect tooz to a backend: Redis, ZooKeeper, etcd, memcached or a file."),
+        ("tutorial/lock", "Take a distributed lock with a coordinator's get_lock and release it after."),
+        ("tutorial/group", "Members join a group and watch it for others joining or leaving."),
+        ("install", "Install tooz with pip; each driver needs its own client library."),
+        ("history", "tooz started as an OpenStack library for distributed coordination."),
+    ]
+    store = _pages_store(local_embeddings, pages)
+    query = "What is the Redis driver's DEFAULT_SOCKET_TIMEOUT?"
+
+    def urls(**options) -> list[str]:
+        return [h.document.metadata["url"] for h in Retriever(store, **options).search(query, k=6)]
+
+    listing = "http://d/_modules/tooz/drivers/redis"
+    assert urls(listing_penalty=2.0)[0] == listing  # it leads the first page of prose by more
+    assert Retriever(store, listing_penalty=2.0).passages(query, k=2)[0].document.metadata["url"] == listing
+    weighed = urls(listing_penalty=3.0)  # by less: after that page, still ahead of the others
+    assert weighed[:3] == ["http://d/drivers", listing, "http://d/install"]
+    assert urls().index(listing) < urls().index("http://d/install")  # the default weighs it down too
+    assert urls(listing_penalty=None)[-1] == listing  # the option off: last, as before
+    heavy = urls(listing_penalty=1e6)
+    assert heavy[-1] == listing and heavy[:5] == urls(listing_penalty=None)[:5]  # a penalty past its lead
+
+
 def test_release_notes_paths_and_titles():
     from rag.release_notes import is_release_notes
 
