@@ -25,11 +25,12 @@ import argparse
 
 from common import CACHE, CORPORA, corpus, questions_of, summary_row
 from probe_grid import run
+from retrieval import ours_scores
 from retrieval_variants import EMBEDDER, MemoEmbeddings
 
 from rag.embeddings.local import LocalEmbeddings
-from rag.evaluation import evaluate
-from rag.retrieval import SOURCE_LISTING, Retriever, history_query
+from rag.evaluation import KS
+from rag.retrieval import SOURCE_LISTING, Retriever
 from rag.store import SKLearnStore
 
 PENALTIES = (0.0, 0.5, 1.0, 1.25, 1.5, 2.0, 3.0)
@@ -41,14 +42,9 @@ def settings(penalties: list[float]) -> dict[str, float | None]:
 
 
 def scored(retriever: Retriever, name: str) -> tuple[dict, dict[str, int | None]]:
-    """The retriever's row on the manual's questions, and each question's rank."""
-    report = evaluate(
-        questions_of(corpus(name)),
-        lambda q: [
-            h.document.metadata["source"]
-            for h in retriever.search(history_query(q.question, q.history), 10, question=q.question)
-        ],
-    )
+    """The retriever's row on the manual's questions, scored as bench/retrieval.py scores
+    ours, and each question's rank."""
+    report = ours_scores(retriever.store, questions_of(corpus(name)), max(KS), retriever)
     return summary_row(report), {q["id"]: q["rank"] for q in report["questions"]}
 
 
