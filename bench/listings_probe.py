@@ -22,6 +22,7 @@ manuals keeps the others' rows.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Sequence
 
 from common import CACHE, CORPORA, corpus, questions_of, summary_row
 from probe_grid import run
@@ -34,10 +35,11 @@ from rag.retrieval import SOURCE_LISTING, Retriever
 from rag.store import SKLearnStore
 
 PENALTIES = (0.0, 0.5, 1.0, 1.25, 1.5, 2.0, 3.0)
+RowsOf = Callable[[str, MemoEmbeddings, list[float]], dict[str, dict]]
 
 
 def settings(penalties: list[float]) -> dict[str, float | None]:
-    """Each row's listing_penalty."""
+    """Each row's penalty: None puts the pages last (`last`)."""
     return {"last": None, **{f"penalty-{x:g}": x for x in penalties}}
 
 
@@ -59,23 +61,37 @@ def listing_rows(name: str, embeddings: MemoEmbeddings, penalties: list[float]) 
     if not listings or retriever.page_cap() is None:
         return {}
     retriever.prepare()  # the hub-page count as the default makes it (listings last)
+    return penalty_rows(retriever, name, "listing_penalty", penalties, {"listing chunks": listings})
+
+
+def penalty_rows(
+    retriever: Retriever, name: str, option: str, penalties: list[float], extra: dict
+) -> dict[str, dict]:
+    """The manual's row at each of `settings(penalties)`, set as the retriever's `option`,
+    with `extra` and the questions that rank otherwise than at the first (`last`)."""
     rows, last = {}, {}
     for label, penalty in settings(penalties).items():
-        retriever.listing_penalty = penalty
+        setattr(retriever, option, penalty)
         row, ranks = scored(retriever, name)
         last = last or ranks
         moved = {q: rank for q, rank in ranks.items() if rank != last[q]}
-        rows[label] = {**row, "listing chunks": listings, "moved": moved}
+        rows[label] = {**row, **extra, "moved": moved}
     return rows
 
 
-def main() -> None:
+def penalties_main(result: str, penalties: Sequence[float], rows_of: RowsOf) -> None:
+    """A penalty probe's command line: `--corpora` and `--penalties`, then `run` with
+    `rows_of(manual, embeddings, penalties)`, written to bench/results/<result>.json."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--corpora", nargs="*", default=list(CORPORA))
-    parser.add_argument("--penalties", nargs="*", type=float, default=list(PENALTIES))
+    parser.add_argument("--penalties", nargs="*", type=float, default=list(penalties))
     args = parser.parse_args()
     embeddings = MemoEmbeddings(LocalEmbeddings())
-    run("listings-probe", args.corpora, lambda name: listing_rows(name, embeddings, args.penalties))
+    run(result, args.corpora, lambda name: rows_of(name, embeddings, args.penalties))
+
+
+def main() -> None:
+    penalties_main("listings-probe", PENALTIES, listing_rows)
 
 
 if __name__ == "__main__":

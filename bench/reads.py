@@ -37,7 +37,7 @@ from shared_index import sample_index_file
 from rag.chains import RagChain
 from rag.compare import keys_stated
 from rag.embeddings.local import LocalEmbeddings
-from rag.evaluation import Question, is_gold, load_questions
+from rag.evaluation import Question, is_gold, load_questions, site_root
 from rag.llms import Target, make_target
 from rag.retrieval import Retriever, history_query
 from rag.settings import Settings
@@ -64,13 +64,14 @@ def reads(
     `passages`: the retriever's `passages` (what the chat reads), not its `search`."""
     find = retriever.passages if passages else retriever.search
     shares, whole, chars, cited = [], 0, 0, 0
+    root = site_root(d.metadata.get("source", "") for d in retriever.store.documents)
     for q in questions:
         if not (q.answer_keys and q.gold):
             continue
         bare = q.question if q.history and follow_ups else None
         hits = find(history_query(q.question, q.history), K, question=bare)
         text = " ".join(h.document.page_content for h in hits)
-        cited += any(is_gold(h.document.metadata.get("source", ""), q.gold) for h in hits)
+        cited += any(is_gold(h.document.metadata.get("source", ""), q.gold, root) for h in hits)
         stated = keys_stated(text, q.answer_keys)
         shares.append(sum(stated) / len(stated))
         whole += all(stated)

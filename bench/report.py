@@ -1555,6 +1555,19 @@ def main() -> None:
             ),
         ),
         *section(
+            "### Where release notes rank (issue 12, fortieth round: weighed down, not last)",
+            "notes-probe",
+            "bench/notes_probe.py",
+            probe_grid(
+                "`bench/notes_probe.py`: on every manual whose saved index holds release notes, `last` "
+                "puts the release notes a question neither asks about nor quotes after every other page "
+                "(the default from the fourth round to the thirty-ninth), `penalty-X` lowers their fused "
+                "score by X (summed z-scores; rag/retrieval.py's `NOTES_PENALTY`) instead, so they still "
+                "lead where they lead every other page by more.",
+                "last",
+            ),
+        ),
+        *section(
             "### A learned ranker over the same evidence (measured, not taken)",
             "ltr-probe",
             "bench/ltr_probe.py",

@@ -3,8 +3,11 @@
 The question format is the one of rag/data/python-docs-qa.jsonl: `id`,
 `question`, `gold` (page paths relative to the docs root), `answer_keys`,
 `kind`, and for follow-ups `history`. A retrieved chunk counts as a hit when
-its URL path ends with a gold path. recall@k is the share of questions with at
-least one hit in the first k chunks; MRR uses the rank of the first hit.
+its URL path is a gold path below the docs root, which `evaluate` takes to be the
+directory every URL it was given shares (`site_root`): a path only ending in a gold
+path further down (Sphinx's `_modules/pkg/web.html` for `web.html`) is not one.
+recall@k is the share of questions with at least one hit in the first k chunks; MRR
+uses the rank of the first hit.
 Questions without gold pages (unanswerable) are left out of retrieval scores.
 """
 
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -116,15 +119,42 @@ def _is_turn(turn: object) -> bool:
     )
 
 
-def is_gold(url: str, gold: Sequence[str]) -> bool:
+def is_gold(url: str, gold: Sequence[str], root: str | None = None) -> bool:
+    """Whether the URL's path is a gold path below `root` (a URL path, as `site_root` gives it)
+    or below a directory above it; with no root, below any directory."""
     path = unquote(urlsplit(url).path)
-    return any(path == g or path.endswith("/" + g.lstrip("/")) for g in gold)
+    for g in gold:
+        g = g.lstrip("/")
+        below = path == g or path.endswith("/" + g)
+        if below and (root is None or root.startswith(path[: len(path) - len(g)])):
+            return True
+    return False
 
 
-def first_hit_rank(urls: Sequence[str], gold: Sequence[str]) -> int | None:
+def site_root(urls: Iterable[str]) -> str:
+    """The directory every URL's path lies in (gold paths are relative to the docs root)."""
+    common: list[str] | None = None
+    for url in urls:
+        path = unquote(urlsplit(url).path)
+        if not path:
+            continue
+        parts = path.split("/")[:-1]
+        common = parts if common is None else common[: _shared(common, parts)]
+    return "/".join(common or [""]) + "/"
+
+
+def _shared(a: list[str], b: list[str]) -> int:
+    """How many leading parts two lists share."""
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def first_hit_rank(urls: Sequence[str], gold: Sequence[str], root: str | None = None) -> int | None:
     """1-based rank of the first gold chunk, or None."""
     for rank, url in enumerate(urls, 1):
-        if is_gold(url, gold):
+        if is_gold(url, gold, root):
             return rank
     return None
 
@@ -158,18 +188,18 @@ def group_of(question: Question) -> str:
 def evaluate(
     questions: Sequence[Question], search: Callable[[Question], list[str]], ks: Sequence[int] = KS
 ) -> dict[str, object]:
-    """`search(question)` returns the retrieved chunk URLs, best first (at least max(ks))."""
+    """`search(question)` returns the retrieved chunk URLs, best first (at least max(ks)); the
+    docs root is the directory all of them share."""
 
     def scores() -> Scores:
         return Scores(hits={k: 0 for k in sorted(set(ks))})
 
     overall, groups, kinds = scores(), {}, {}
     rows = []
-    for q in questions:
-        if not q.gold:
-            continue
-        urls = search(q)
-        rank = first_hit_rank(urls, q.gold)
+    found = [(q, search(q)) for q in questions if q.gold]
+    root = site_root(url for _, urls in found for url in urls)
+    for q, urls in found:
+        rank = first_hit_rank(urls, q.gold, root)
         overall.add(rank)
         groups.setdefault(group_of(q), scores()).add(rank)
         kinds.setdefault(q.kind or "?", scores()).add(rank)

@@ -1,8 +1,9 @@
-"""Release notes, changelogs and "what's new" pages: found so that they come last.
+"""Release notes, changelogs and "what's new" pages: found so that they are weighed down.
 
 They name every feature in passing and explain few of them, so they take first places for
-feature questions whose answer is elsewhere; the retriever puts them after every other page
-unless the question asks what changed (telling of a version change too: "after upgrading",
+feature questions whose answer is elsewhere; the retriever weighs them down (NOTES_PENALTY
+in rag/retrieval.py; after every other page where pages are fused by rank) unless the
+question asks what changed (telling of a version change too: "after upgrading",
 "with older versions", "moved to 22.05", "which release fixed") or quotes words the page
 prints (a message the user saw: `quoted_spans`; measured: docs/decisions.md, issue 12). A
 page is release notes by its path or title (`is_release_notes`; a page only named and

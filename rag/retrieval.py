@@ -99,9 +99,14 @@ SOURCE_LISTING = re.compile(r"/_modules/|/src-html/|_8[a-z0-9]+_source\.html$")
 # driver's default timeout, the words of an error). Chosen leave-one-manual-out on every
 # manual with listings (docs/decisions.md, issue 12, thirty-ninth round); None: always last.
 LISTING_PENALTY: float | None = 1.5
-# Release notes and changelogs come after every other page too, unless the question asks
-# what changed (rag/release_notes.py says how they are found), and so do pages that are other
-# pages joined into one (mdBook's print.html; rag/aggregates.py).
+# Release notes and changelogs the question does not ask about (it does not ask what changed
+# nor quote them: rag/release_notes.py) are weighed down the same way, by NOTES_PENALTY: they
+# name every feature in passing, but where one leads every other page by more, it is often
+# the only page that answers (which release still runs on Python 3.6). Chosen leave-one-
+# manual-out on every manual with release notes (issue 12, fortieth round); None: last. Rank
+# fusion on small sites and the hub-page count put them last; pages that are other pages
+# joined into one (mdBook's print.html; rag/aggregates.py) always come last.
+NOTES_PENALTY: float | None = 1.0
 # A follow-up is searched as its last exchange and the question together (history_query):
 # the exchange names the topic. The latest question alone says what is asked now, and in
 # that text it is a few words among many, so its own vector similarity is fused in too, at
@@ -146,16 +151,21 @@ class Hit:
 
 
 class StepBack(NamedTuple):
-    """What one search puts after every other page: the release notes the question neither
-    asks about nor quotes, and source listings unless they are weighed down instead."""
+    """What one search puts after every other page, or weighs down by a penalty where it gives
+    one: the release notes the question neither asks about nor quotes, and source listings."""
 
     notes: frozenset[str]
     listing_penalty: float | None = None  # LISTING_PENALTY where pages are fused by score
+    notes_penalty: float | None = None  # NOTES_PENALTY where pages are fused by score
 
 
 class Retriever:
     # the words of the pages that are not release notes, for a name some notes print
     _other_words: str | None = None
+    # derived from the store on first use (reset by `_fresh` when it grows)
+    _bm25: Lexical | None = None
+    _hubness: np.ndarray | None = None
+    _centroids: Centroids | None = None
 
     def __init__(
         self,
@@ -183,6 +193,7 @@ class Retriever:
         small_site: int = SMALL_SITE,
         site_weight: float = SITE_WEIGHT,
         listing_penalty: float | None = LISTING_PENALTY,
+        notes_penalty: float | None = NOTES_PENALTY,
     ) -> None:
         self.store = store
         self.mode, self.fetch_k, self.rrf_k = mode, fetch_k, rrf_k
@@ -196,6 +207,7 @@ class Retriever:
         # source listings, release notes and pages joined from others after every other page
         self.listings_last = self.release_notes_last = self.aggregates_last = not plain
         self.merge_copies, self.listing_penalty = merge_copies and not plain, listing_penalty
+        self.notes_penalty = notes_penalty
         self.fusion: Fusion = "rank" if plain else fusion
         self.question_weight, self.outline_weight = (0.0, 0.0) if plain else (question_weight, outline_weight)
         self.hub_page_weight, self.second_chunk_weight = (
@@ -208,9 +220,6 @@ class Retriever:
         self._notes: frozenset[str] = frozenset()  # the pages that are release notes
         self._notes_words: dict[str, str] | None = None  # their words, for a quote
         self._aggregates: frozenset[str] = frozenset()  # pages that are other pages joined (page keys)
-        self._bm25: Lexical | None = None
-        self._hubness: np.ndarray | None = None
-        self._centroids: Centroids | None = None
         self._outlines: Outlines | None = None
         self._hub_pages: HubPages | None = None
         self._pages, self._size = 0, -1
@@ -487,7 +496,7 @@ class Retriever:
         if scored is not None:
             fusion, similarity = scored
             notes = self.notes_back(query)  # after the fusion: the store's derived state is fresh
-            back = StepBack(notes, self.listing_penalty)
+            back = StepBack(notes, self.listing_penalty, self.notes_penalty)
             return self._pick(fusion.scores, similarity, k, cap, back), fusion, similarity, back
         if alone is not None and self.mode != "bm25":
             extra = [*extra, (self.embed_query(alone), self.question_weight)]
@@ -685,19 +694,21 @@ class Retriever:
             return True
         if self._aggregates and self.page_key(doc, row) in self._aggregates:
             return True
-        return page_of(doc, row) in back.notes
+        return back.notes_penalty is None and page_of(doc, row) in back.notes
 
     def _ordered(self, fused: dict[int, float], back: StepBack) -> list[int]:
-        """The rows best first: by fused score, a source listing's less the penalty `back`
-        gives, if it gives one; then those that step back after the others."""
-        penalty = (back.listing_penalty or 0.0) if self.listings_last else 0.0
+        """The rows best first: by fused score, a source listing's and a release note's less
+        the penalty `back` gives them, if it gives one; then those that step back after the others."""
+        listing = (back.listing_penalty or 0.0) if self.listings_last else 0.0
+        notes = (back.notes_penalty or 0.0) if back.notes else 0.0
         docs = self.store.documents
 
         def score(row: int) -> float:
-            listing = SOURCE_LISTING.search(docs[row].metadata.get("url", ""))
-            return fused[row] - penalty if listing else fused[row]
+            doc = docs[row]
+            cut = listing if listing and SOURCE_LISTING.search(doc.metadata.get("url", "")) else 0.0
+            return fused[row] - cut - (notes if notes and page_of(doc, row) in back.notes else 0.0)
 
-        ranked = sorted(fused, key=score if penalty else fused.__getitem__, reverse=True)
+        ranked = sorted(fused, key=score if listing or notes else fused.__getitem__, reverse=True)
         if self.listings_last or back.notes or self._aggregates:
             ranked.sort(key=lambda row: self.steps_back(row, back))  # stable: groups keep their order
         return ranked

@@ -60,11 +60,14 @@ def test_passages_keep_release_notes_last_and_weigh_a_follow_ups_question(local_
         "Release 2.0: an L4 GPU service on Cloud Run needs 4 CPUs and 16 GiB of memory.",
     )
     pages = [*GPU, notes, *FILLER]
-    retriever = Retriever(_pages_store(local_embeddings, pages))
+    store = _pages_store(local_embeddings, pages)
+    retriever = Retriever(store, notes_penalty=None)  # release notes last, not weighed down
     every = len({page for page, _ in pages})  # search's first k pages are all of them
     assert "http://d/releases/2.0.html" in _pages(retriever.search(QUESTION, k=every))
     read = retriever.passages(QUESTION, k=every)  # one chunk too few for all: the notes' is left out
     assert len(read) == every and "http://d/releases/2.0.html" not in _pages(read)
+    weighed = Retriever(store).passages(QUESTION, k=every)  # the default: among the others
+    assert len(weighed) == every and "http://d/releases/2.0.html" in _pages(weighed)
     assert len(retriever.passages(QUESTION, k=50)) == len(pages)  # more than there are: every chunk once
     history = "What does Cloud Run bill for? Cloud Run bills GPU instances per second.\nAnd memory?"
     for k in (1, 2, 4):

@@ -1,5 +1,6 @@
 import itertools
 import time
+from functools import partial
 
 import numpy as np
 from langchain_core.documents import Document
@@ -348,6 +349,12 @@ def test_source_listings_come_after_every_page_that_explains(local_embeddings):
     ]
 
 
+def _page_order(store: SKLearnStore, query: str, **options) -> list[str]:
+    """The pages (paths below http://d/) of `search`'s first six hits, best first."""
+    hits = Retriever(store, **options).search(query, k=6)
+    return [h.document.metadata["url"].removeprefix("http://d/") for h in hits]
+
+
 def test_a_source_listing_is_weighed_down_and_leads_only_far_ahead(local_embeddings):
     """Where pages are fused by score, a listing's score is lowered by LISTING_PENALTY instead
     of the listing going last: it leads where only the code answers (issue 12, tooz), and a
@@ -362,19 +369,51 @@ def test_a_source_listing_is_weighed_down_and_leads_only_far_ahead(local_embeddi
     ]
     store = _pages_store(local_embeddings, pages)
     query = "What is the Redis driver's DEFAULT_SOCKET_TIMEOUT?"
-
-    def urls(**options) -> list[str]:
-        return [h.document.metadata["url"] for h in Retriever(store, **options).search(query, k=6)]
-
-    listing = "http://d/_modules/tooz/drivers/redis"
+    urls = partial(_page_order, store, query)
+    listing = "_modules/tooz/drivers/redis"
     assert urls(listing_penalty=2.0)[0] == listing  # it leads the first page of prose by more
-    assert Retriever(store, listing_penalty=2.0).passages(query, k=2)[0].document.metadata["url"] == listing
+    read = Retriever(store, listing_penalty=2.0).passages(query, k=2)
+    assert read[0].document.metadata["url"] == "http://d/" + listing
     weighed = urls(listing_penalty=3.0)  # by less: after that page, still ahead of the others
-    assert weighed[:3] == ["http://d/drivers", listing, "http://d/install"]
-    assert urls().index(listing) < urls().index("http://d/install")  # the default weighs it down too
+    assert weighed[:3] == ["drivers", listing, "install"]
+    assert urls().index(listing) < urls().index("install")  # the default weighs it down too
     assert urls(listing_penalty=None)[-1] == listing  # the option off: last, as before
     heavy = urls(listing_penalty=1e6)
     assert heavy[-1] == listing and heavy[:5] == urls(listing_penalty=None)[:5]  # a penalty past its lead
+
+
+def test_release_notes_are_weighed_down_and_lead_only_far_ahead(local_embeddings):
+    """Where pages are fused by score, release notes the question does not ask about are
+    weighed down by NOTES_PENALTY instead of going last: they still lead where only they
+    answer by far (which release still runs on an old Python: issue 12, limits and pook)."""
+    pages = [
+        (
+            "changelog",
+            "2.0.0: dropped support for Python 2.7. The 1.4 series is the last to support "
+            "Python 2.7; pin pook<2 there.",
+        ),
+        ("install", "Install pook with pip from PyPI; it has no required dependencies."),
+        ("tutorial", "Mock an HTTP request: pook.get(url).reply(200) and activate the engine."),
+        ("api", "pook.activate() starts intercepting outgoing HTTP traffic; pook.off() stops it."),
+        ("faq", "Questions about matching headers, JSON bodies and query strings."),
+        ("examples", "Examples with requests, urllib3 and aiohttp clients."),
+    ]
+    store = _pages_store(local_embeddings, pages)
+    query = "Which pook release can a legacy service stuck on Python 2.7 still use?"
+    urls = partial(_page_order, store, query)
+    assert urls(notes_penalty=1.0)[0] == "changelog"  # it leads the first other page by 1.8
+    assert (
+        Retriever(store, notes_penalty=1.0).passages(query, k=2)[0].document.metadata["url"]
+        == "http://d/changelog"
+    )
+    assert urls(notes_penalty=2.0)[:3] == ["install", "changelog", "api"]  # by less: after that page
+    assert urls() == urls(notes_penalty=1.0)  # the default: NOTES_PENALTY
+    assert urls(notes_penalty=None)[-1] == "changelog"  # the option off: last, as before
+    heavy = urls(notes_penalty=1e6)
+    assert heavy[-1] == "changelog" and heavy == urls(notes_penalty=None)
+    asked = "Which release dropped Python 2.7?"  # asks what changed: no penalty
+    found = Retriever(store, notes_penalty=1e6).search(asked, k=1)
+    assert found[0].document.metadata["url"] == "http://d/changelog"
 
 
 def test_release_notes_paths_and_titles():
