@@ -1,7 +1,7 @@
 """Where source listings rank, chosen leave-one-manual-out (issue 12, thirty-eighth and
 thirty-ninth rounds).
 
-    .venv/bin/python bench/listings_probe.py [--corpora tooz sqlobject ...] [--penalties 0 1.5 ...]
+    .venv/bin/python bench/listings_probe.py [--corpora tooz sqlobject ...] [--weights 0 1.5 ...]
 
 On each manual's saved `ours` index (bench/retrieval.py, run it first) that holds source
 listings (rag/retrieval.py's SOURCE_LISTING), the manual's questions scored as the benchmark
@@ -21,21 +21,16 @@ manuals keeps the others' rows.
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Callable, Sequence
-
-from common import CACHE, CORPORA, corpus, questions_of, summary_row
-from probe_grid import run
+from common import CACHE, corpus, questions_of, summary_row
+from probe_grid import weights_main
 from retrieval import ours_scores
 from retrieval_variants import EMBEDDER, MemoEmbeddings
 
-from rag.embeddings.local import LocalEmbeddings
 from rag.evaluation import KS
 from rag.retrieval import SOURCE_LISTING, Retriever
 from rag.store import SKLearnStore
 
 PENALTIES = (0.0, 0.5, 1.0, 1.25, 1.5, 2.0, 3.0)
-RowsOf = Callable[[str, MemoEmbeddings, list[float]], dict[str, dict]]
 
 
 def settings(penalties: list[float]) -> dict[str, float | None]:
@@ -79,19 +74,8 @@ def penalty_rows(
     return rows
 
 
-def penalties_main(result: str, penalties: Sequence[float], rows_of: RowsOf) -> None:
-    """A penalty probe's command line: `--corpora` and `--penalties`, then `run` with
-    `rows_of(manual, embeddings, penalties)`, written to bench/results/<result>.json."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--corpora", nargs="*", default=list(CORPORA))
-    parser.add_argument("--penalties", nargs="*", type=float, default=list(penalties))
-    args = parser.parse_args()
-    embeddings = MemoEmbeddings(LocalEmbeddings())
-    run(result, args.corpora, lambda name: rows_of(name, embeddings, args.penalties))
-
-
 def main() -> None:
-    penalties_main("listings-probe", PENALTIES, listing_rows)
+    weights_main("listings-probe", listing_rows, weights=PENALTIES)
 
 
 if __name__ == "__main__":

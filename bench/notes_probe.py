@@ -1,6 +1,6 @@
 """Where release notes rank, chosen leave-one-manual-out (issue 12, fortieth round).
 
-    .venv/bin/python bench/notes_probe.py [--corpora limits pook ...] [--penalties 2 3 ...]
+    .venv/bin/python bench/notes_probe.py [--corpora limits pook ...] [--weights 2 3 ...]
 
 On each manual's saved `ours` index (bench/retrieval.py, run it first) that holds release
 notes (rag/release_notes.py), the manual's questions scored as the benchmark scores them, in
@@ -20,7 +20,8 @@ others' rows.
 from __future__ import annotations
 
 from common import CACHE
-from listings_probe import penalties_main, penalty_rows
+from listings_probe import penalty_rows
+from probe_grid import weights_main
 from retrieval_variants import EMBEDDER, MemoEmbeddings
 
 from rag.retrieval import Retriever
@@ -44,7 +45,7 @@ def notes_rows(name: str, embeddings: MemoEmbeddings, penalties: list[float]) ->
 
 
 def main() -> None:
-    penalties_main("notes-probe", PENALTIES, notes_rows)
+    weights_main("notes-probe", notes_rows, weights=PENALTIES)
 
 
 if __name__ == "__main__":

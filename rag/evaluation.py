@@ -133,22 +133,11 @@ def is_gold(url: str, gold: Sequence[str], root: str | None = None) -> bool:
 
 def site_root(urls: Iterable[str]) -> str:
     """The directory every URL's path lies in (gold paths are relative to the docs root)."""
-    common: list[str] | None = None
-    for url in urls:
-        path = unquote(urlsplit(url).path)
-        if not path:
-            continue
-        parts = path.split("/")[:-1]
-        common = parts if common is None else common[: _shared(common, parts)]
-    return "/".join(common or [""]) + "/"
-
-
-def _shared(a: list[str], b: list[str]) -> int:
-    """How many leading parts two lists share."""
-    n = 0
-    while n < min(len(a), len(b)) and a[n] == b[n]:
-        n += 1
-    return n
+    paths = (unquote(urlsplit(url).path) for url in urls)
+    dirs = [path.split("/")[:-1] for path in paths if path]
+    # on lists, commonprefix compares part by part (commonpath refuses a relative source
+    # beside an absolute one)
+    return "/".join(os.path.commonprefix(dirs) or [""]) + "/"  # noqa: RUF071
 
 
 def first_hit_rank(urls: Sequence[str], gold: Sequence[str], root: str | None = None) -> int | None:

@@ -206,8 +206,8 @@ class Retriever:
         self.passage_chars = None if plain else passage_chars
         # source listings, release notes and pages joined from others after every other page
         self.listings_last = self.release_notes_last = self.aggregates_last = not plain
-        self.merge_copies, self.listing_penalty = merge_copies and not plain, listing_penalty
-        self.notes_penalty = notes_penalty
+        self.merge_copies = merge_copies and not plain
+        self.listing_penalty, self.notes_penalty = listing_penalty, notes_penalty
         self.fusion: Fusion = "rank" if plain else fusion
         self.question_weight, self.outline_weight = (0.0, 0.0) if plain else (question_weight, outline_weight)
         self.hub_page_weight, self.second_chunk_weight = (
@@ -688,30 +688,27 @@ class Retriever:
         """Whether the row's page comes after every other: a source listing (unless `back`
         weighs listings down instead), other pages joined into one (rag/aggregates.py), or
         release notes in `back` (those the question neither asks about nor quotes)."""
+        return self._place(row, back)[0]
+
+    def _place(self, row: int, back: StepBack) -> tuple[bool, float]:
+        """Whether the row's page steps back, and how much of its fused score it loses
+        otherwise (a listing's and a release note's penalty, where `back` gives one)."""
         doc = self.store.documents[row]
-        url = doc.metadata.get("url", "")
-        if self.listings_last and back.listing_penalty is None and SOURCE_LISTING.search(url):
-            return True
+        listing = self.listings_last and bool(SOURCE_LISTING.search(doc.metadata.get("url", "")))
+        note = bool(back.notes) and page_of(doc, row) in back.notes
+        if (listing and back.listing_penalty is None) or (note and back.notes_penalty is None):
+            return True, 0.0
         if self._aggregates and self.page_key(doc, row) in self._aggregates:
-            return True
-        return back.notes_penalty is None and page_of(doc, row) in back.notes
+            return True, 0.0
+        return False, (back.listing_penalty or 0.0) * listing + (back.notes_penalty or 0.0) * note
 
     def _ordered(self, fused: dict[int, float], back: StepBack) -> list[int]:
-        """The rows best first: by fused score, a source listing's and a release note's less
-        the penalty `back` gives them, if it gives one; then those that step back after the others."""
-        listing = (back.listing_penalty or 0.0) if self.listings_last else 0.0
-        notes = (back.notes_penalty or 0.0) if back.notes else 0.0
-        docs = self.store.documents
-
-        def score(row: int) -> float:
-            doc = docs[row]
-            cut = listing if listing and SOURCE_LISTING.search(doc.metadata.get("url", "")) else 0.0
-            return fused[row] - cut - (notes if notes and page_of(doc, row) in back.notes else 0.0)
-
-        ranked = sorted(fused, key=score if listing or notes else fused.__getitem__, reverse=True)
-        if self.listings_last or back.notes or self._aggregates:
-            ranked.sort(key=lambda row: self.steps_back(row, back))  # stable: groups keep their order
-        return ranked
+        """The rows best first: by fused score, less a listing's or a release note's penalty
+        where `back` gives one; those that step back after the others."""
+        if not (self.listings_last or back.notes or self._aggregates):
+            return sorted(fused, key=fused.__getitem__, reverse=True)
+        place = {row: self._place(row, back) for row in fused}
+        return sorted(fused, key=lambda row: (place[row][0], place[row][1] - fused[row]))
 
     def page_cap(self) -> int | None:
         """The per-page cap in force: none on a small site."""
