@@ -24,11 +24,33 @@ if [ "$APP_ONLY" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     done
     if [ -n "$missing" ]; then
         echo "==> apt-get install$missing"
+        # --no-remove: apt may not make room for a manual by removing what the machine has
+        # (Debian's nodejs-doc conflicts with NodeSource's nodejs, which ships its own docs).
+        apt_install() {
+            DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+                --no-remove "$@" >/dev/null
+        }
+        $SUDO apt-get update -qq || echo "warning: apt-get update failed" >&2
         # shellcheck disable=SC2086  # word splitting of the package list is intended
-        if ! { $SUDO apt-get update -qq &&
-               DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null; }
-        then
-            echo "warning: could not install$missing; the browser tests and benchmarks need them" >&2
+        if ! apt_install $missing 2>/dev/null; then
+            # One package apt refuses makes it refuse them all: find it, install the rest.
+            refused=""
+            installable=""
+            for deb in $missing; do
+                if $SUDO apt-get install -s -qq --no-install-recommends --no-remove "$deb" \
+                    >/dev/null 2>&1; then
+                    installable="$installable $deb"
+                else
+                    refused="$refused $deb"
+                fi
+            done
+            # shellcheck disable=SC2086  # as above
+            if [ -n "$installable" ] && ! apt_install $installable; then
+                refused="$refused$installable"
+            fi
+            if [ -n "$refused" ]; then
+                echo "warning: could not install$refused; the browser tests and benchmarks need them" >&2
+            fi
         fi
     fi
 fi
