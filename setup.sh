@@ -15,51 +15,60 @@ APP_ONLY=0
 # for scripts (shellcheck), and the documentation every manual in bench/common.py's CORPORA
 # is read from (each Corpus names its package; bench/doc_packages.py lists them).
 DEBS="chromium shellcheck $("$PYTHON" bench/doc_packages.py)"
+# Whether dpkg has the package installed (`dpkg -s` also succeeds for one removed with
+# only its configuration files left).
+deb_installed() {
+    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q ' installed$'
+}
+# --no-remove: apt may not make room for a manual by removing what the machine has
+# (Debian's nodejs-doc conflicts with NodeSource's nodejs, which ships its own docs).
+apt_install() {
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        --no-remove "$@" >/dev/null
+}
+# The packages apt would install without removing anything, a set a line, found by halves
+# (a simulation each: one refused package among 180 costs about 16 simulations, not 180).
+installable() {
+    [ $# -gt 0 ] || return 0
+    if apt-get install -s -qq --no-install-recommends --no-remove "$@" >/dev/null 2>&1; then
+        echo "$@"
+    elif [ $# -gt 1 ]; then
+        local half=$(($# / 2))
+        installable "${@:1:half}"
+        installable "${@:half+1}"
+    fi
+}
+# All the packages, or, where apt refuses one (which makes it refuse the whole list), the
+# sets it accepts; those left are named. No search where apt itself cannot work.
+install_debs() {
+    apt_install "$@" 2>/dev/null && return 0
+    local accepted=" " refused="" set deb
+    if [ "$updated" = 1 ] && $SUDO apt-get check -qq >/dev/null 2>&1; then
+        while read -r set; do
+            # shellcheck disable=SC2086  # a set is a list of packages
+            if apt_install $set; then accepted="$accepted$set "; fi
+        done < <(installable "$@")
+    fi
+    for deb in "$@"; do
+        case "$accepted" in *" $deb "*) ;; *) refused="$refused $deb" ;; esac
+    done
+    if [ -n "$refused" ]; then
+        echo "warning: could not install$refused; the browser tests and benchmarks need them" >&2
+    fi
+}
 if [ "$APP_ONLY" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo"
     missing=""
     for deb in $DEBS; do
-        dpkg -s "$deb" >/dev/null 2>&1 || missing="$missing $deb"
+        deb_installed "$deb" || missing="$missing $deb"
     done
     if [ -n "$missing" ]; then
         echo "==> apt-get install$missing"
-        # --no-remove: apt may not make room for a manual by removing what the machine has
-        # (Debian's nodejs-doc conflicts with NodeSource's nodejs, which ships its own docs).
-        apt_install() {
-            DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-                --no-remove "$@" >/dev/null
-        }
-        # The packages of "$@" apt installs without removing anything, found by halves (a
-        # simulation each: one refused package among 180 costs about 16, not 180).
-        installable() {
-            [ $# -gt 0 ] || return 0
-            if $SUDO apt-get install -s -qq --no-install-recommends --no-remove "$@" >/dev/null 2>&1; then
-                echo "$@"
-            elif [ $# -gt 1 ]; then
-                local half=$(($# / 2))
-                installable "${@:1:half}"
-                installable "${@:half+1}"
-            fi
-        }
-        $SUDO apt-get update -qq || echo "warning: apt-get update failed" >&2
+        updated=1
+        $SUDO apt-get update -qq || { updated=0; echo "warning: apt-get update failed" >&2; }
         # shellcheck disable=SC2086  # word splitting of the package list is intended
-        if ! apt_install $missing 2>/dev/null; then
-            # One package apt refuses makes it refuse them all: install the rest, name it.
-            # shellcheck disable=SC2086  # as above
-            ok=" $(installable $missing | tr '\n' ' ')"
-            refused=""
-            for deb in $missing; do
-                case "$ok" in *" $deb "*) ;; *) refused="$refused $deb" ;; esac
-            done
-            # shellcheck disable=SC2086  # as above
-            if [ -n "${ok// /}" ] && ! apt_install $ok; then
-                refused="$missing"
-            fi
-            if [ -n "$refused" ]; then
-                echo "warning: could not install$refused; the browser tests and benchmarks need them" >&2
-            fi
-        fi
+        install_debs $missing
     fi
 fi
 
