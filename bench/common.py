@@ -17,10 +17,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fnmatch
+import functools
 import json
 import os
 import platform
 import random
+import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -596,7 +599,25 @@ def corpus(name: str) -> Corpus:
     found = CORPORA[name]
     if not found.root.exists():
         sys.exit(f"{found.root} is missing: install the Debian package {found.package} (./setup.sh does).")
+    if not installed(found.package):
+        # another package's pages in its place would be measured against questions written
+        # for these (NodeSource's nodejs ships Node.js 20's manual where nodejs-doc puts 18's)
+        sys.exit(f"{found.root} is not from {found.package}: install it to measure {found.name}.")
     return found
+
+
+def available(c: Corpus) -> bool:
+    """Whether the manual's pages are there and its package's own (see `corpus`)."""
+    return c.root.exists() and installed(c.package)
+
+
+@functools.cache
+def installed(package: str) -> bool:
+    """Whether dpkg has the package installed; True where there is no dpkg to ask."""
+    if shutil.which("dpkg-query") is None:
+        return True
+    done = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True)
+    return done.returncode == 0 and done.stdout.endswith(" installed")
 
 
 @contextlib.contextmanager

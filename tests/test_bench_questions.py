@@ -8,7 +8,7 @@ import warnings
 import pytest
 from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
 
-from bench.common import CORPORA, SINCE_TWENTY_FIRST, page_paths, questions_of
+from bench.common import CORPORA, SINCE_TWENTY_FIRST, available, page_paths, questions_of
 from rag.compare import keys_stated
 
 KINDS = {"howto", "why", "factoid", "unanswerable", "followup"}
@@ -33,7 +33,7 @@ def test_question_set_is_well_formed_and_its_gold_pages_answer(name):
     for q in questions:
         assert bool(q.history) == (q.kind == "followup"), q.id
         assert bool(q.gold) == (q.kind != "unanswerable"), q.id
-    if name == "python" or not corpus.root.exists():
+    if name == "python" or not available(corpus):
         return  # the shared set's kinds are its own; a missing package is setup's to install
     assert {q.kind for q in questions} <= KINDS
     for q in questions:
@@ -53,7 +53,7 @@ def test_answer_keys_can_be_stated_as_answers_are_scored(name):
     """A key `keys_stated` cannot find in any gold page (`falsetick` inside `sel_falsetick`,
     `-g`, which it reads as the word `g`) would score every answer short, or any answer right."""
     corpus = CORPORA[name]
-    if not corpus.root.exists():
+    if not available(corpus):
         return  # a missing package is setup's to install
     for q in questions_of(corpus):
         texts = [_text(corpus.root / g) for g in q.gold]
@@ -66,7 +66,7 @@ def test_every_gold_page_is_served(name):
     """A gold page the benchmark does not serve (Shorewall's man pages sit in a linked
     folder, which `Path.rglob` does not enter) would count as a miss of every pipeline."""
     corpus = CORPORA[name]
-    if not corpus.root.exists():
+    if not available(corpus):
         return  # a missing package is setup's to install
     served = set(page_paths(corpus))
     assert not {g for q in questions_of(corpus) for g in q.gold} - served
