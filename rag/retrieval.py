@@ -146,7 +146,10 @@ SITE_WEIGHT = 0.0
 @dataclass
 class Hit:
     document: Document
-    score: float  # the fused score used for ranking (with score fusion a sum of z-scores: may be < 0)
+    # the score it ranks by: fused (with score fusion a sum of z-scores: may be < 0), less the
+    # penalty of a weighed-down listing or release note. Pages that step back altogether
+    # come after the others with their fused score: scores descend among the others.
+    score: float
     similarity: float  # cosine similarity to the query (0 when only BM25 or the bare question found it)
 
 
@@ -702,13 +705,15 @@ class Retriever:
             return True, 0.0
         return False, (back.listing_penalty or 0.0) * listing + (back.notes_penalty or 0.0) * note
 
-    def _ordered(self, fused: dict[int, float], back: StepBack) -> list[int]:
-        """The rows best first: by fused score, less a listing's or a release note's penalty
-        where `back` gives one; those that step back after the others."""
+    def _ordered(self, fused: dict[int, float], back: StepBack) -> list[tuple[int, float]]:
+        """The rows best first, each with the score it ranks by: its fused score, less a
+        listing's or a release note's penalty where `back` gives one; those that step back
+        come after the others, with their fused score."""
         if not (self.listings_last or back.notes or self._aggregates):
-            return sorted(fused, key=fused.__getitem__, reverse=True)
+            return sorted(fused.items(), key=lambda item: item[1], reverse=True)
         place = {row: self._place(row, back) for row in fused}
-        return sorted(fused, key=lambda row: (place[row][0], place[row][1] - fused[row]))
+        ranked = {row: score - place[row][1] for row, score in fused.items()}
+        return sorted(ranked.items(), key=lambda item: (place[item[0]][0], -item[1]))
 
     def page_cap(self) -> int | None:
         """The per-page cap in force: none on a small site."""
@@ -730,7 +735,7 @@ class Retriever:
         hits: list[tuple[int, Hit]] = []
         seen_text: set[str] = set()
         per_page: dict[str, int] = {}
-        for row in self._ordered(fused, back):
+        for row, score in self._ordered(fused, back):
             doc = self.store.documents[row]
             key = _body(doc)
             if self.dedupe and key in seen_text:
@@ -740,7 +745,7 @@ class Retriever:
                 continue
             per_page[page] = per_page.get(page, 0) + 1
             seen_text.add(key)
-            hits.append((row, Hit(doc, fused[row], similarity.get(row, 0.0))))
+            hits.append((row, Hit(doc, score, similarity.get(row, 0.0))))
             if len(hits) == k:
                 break
         return hits

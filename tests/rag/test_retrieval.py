@@ -382,24 +382,27 @@ def test_a_source_listing_is_weighed_down_and_leads_only_far_ahead(local_embeddi
     assert heavy[-1] == listing and heavy[:5] == urls(listing_penalty=None)[:5]  # a penalty past its lead
 
 
+_POOK_PAGES = [
+    (
+        "changelog",
+        "2.0.0: dropped support for Python 2.7. The 1.4 series is the last to support "
+        "Python 2.7; pin pook<2 there.",
+    ),
+    ("install", "Install pook with pip from PyPI; it has no required dependencies."),
+    ("tutorial", "Mock an HTTP request: pook.get(url).reply(200) and activate the engine."),
+    ("api", "pook.activate() starts intercepting outgoing HTTP traffic; pook.off() stops it."),
+    ("faq", "Questions about matching headers, JSON bodies and query strings."),
+    ("examples", "Examples with requests, urllib3 and aiohttp clients."),
+]
+_POOK_QUERY = "Which pook release can a legacy service stuck on Python 2.7 still use?"
+
+
 def test_release_notes_are_weighed_down_and_lead_only_far_ahead(local_embeddings):
     """Where pages are fused by score, release notes the question does not ask about are
     weighed down by NOTES_PENALTY instead of going last: they still lead where only they
     answer by far (which release still runs on an old Python: issue 12, limits and pook)."""
-    pages = [
-        (
-            "changelog",
-            "2.0.0: dropped support for Python 2.7. The 1.4 series is the last to support "
-            "Python 2.7; pin pook<2 there.",
-        ),
-        ("install", "Install pook with pip from PyPI; it has no required dependencies."),
-        ("tutorial", "Mock an HTTP request: pook.get(url).reply(200) and activate the engine."),
-        ("api", "pook.activate() starts intercepting outgoing HTTP traffic; pook.off() stops it."),
-        ("faq", "Questions about matching headers, JSON bodies and query strings."),
-        ("examples", "Examples with requests, urllib3 and aiohttp clients."),
-    ]
-    store = _pages_store(local_embeddings, pages)
-    query = "Which pook release can a legacy service stuck on Python 2.7 still use?"
+    store = _pages_store(local_embeddings, _POOK_PAGES)
+    query = _POOK_QUERY
     urls = partial(_page_order, store, query)
     assert urls(notes_penalty=1.0)[0] == "changelog"  # it leads the first other page by 1.8
     assert (
@@ -414,6 +417,23 @@ def test_release_notes_are_weighed_down_and_lead_only_far_ahead(local_embeddings
     asked = "Which release dropped Python 2.7?"  # asks what changed: no penalty
     found = Retriever(store, notes_penalty=1e6).search(asked, k=1)
     assert found[0].document.metadata["url"] == "http://d/changelog"
+
+
+def test_a_weighed_down_page_reports_the_score_it_ranks_by(local_embeddings):
+    """A hit's score is the one it was ranked by: a weighed-down release note's fused score
+    less the penalty, so the scores of `search` (and of `search --json`) descend."""
+    store = _pages_store(local_embeddings, _POOK_PAGES)
+
+    def scores(penalty: float) -> dict[str, float]:
+        hits = Retriever(store, notes_penalty=penalty).search(_POOK_QUERY, k=6)
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+        return {h.document.metadata["url"].removeprefix("http://d/"): h.score for h in hits}
+
+    light, heavy = scores(0.0), scores(2.5)
+    assert abs(heavy["changelog"] - (light["changelog"] - 2.5)) < 1e-9
+    assert {page: heavy[page] for page in light if page != "changelog"} == {
+        page: score for page, score in light.items() if page != "changelog"
+    }
 
 
 def test_release_notes_paths_and_titles():
