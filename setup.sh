@@ -18,7 +18,9 @@ DEBS="chromium shellcheck $("$PYTHON" bench/doc_packages.py)"
 # Whether dpkg has the package installed (`dpkg -s` also succeeds for one removed with
 # only its configuration files left).
 deb_installed() {
-    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q ' installed$'
+    local status
+    status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) || return 1
+    [ "${status##* }" = installed ]
 }
 # --no-remove: apt may not make room for a manual by removing what the machine has
 # (Debian's nodejs-doc conflicts with NodeSource's nodejs, which ships its own docs).
