@@ -286,10 +286,12 @@ def folding_section() -> list[str]:
         + " `bench/min_section.py`: each manual indexed again with sections shorter than a size "
         "folded into the next one (`--size N`), or only a section's introduction into its own first "
         "subsection (`--intro`), and ranked as ours; the default folds sections under 250 characters. "
-        "Rows: the manuals where a folding moved single-turn or follow-up R@4 (each column counts "
-        "the manuals it was run on).",
+        "Rows: the manuals where a folding's single-turn or follow-up R@4 differs from the default's "
+        "in today's result file (each column counts the manuals it was run on). The foldings were "
+        "run with their round's default: where the default has moved since (as Ghostscript's and "
+        "ImageMagick's in the fortieth round), a row shows that change too.",
         "",
-        "| manual | default | "
+        "| manual | default today | "
         + " | ".join(f"{label} ({len(runs[s]['manuals'])})" for s, label in FOLDINGS if s in runs)
         + " |",
         "|---|---|" + "---|" * len(runs),
@@ -1565,6 +1567,33 @@ def main() -> None:
                 "score by X (summed z-scores; rag/retrieval.py's `NOTES_PENALTY`) instead, so they still "
                 "lead where they lead every other page by more.",
                 "last",
+            ),
+        ),
+        *section(
+            "### The shape of the fused signals (forty-second round; measured, not taken)",
+            "shape-probe",
+            "bench/shape_probe.py",
+            probe_grid(
+                "`bench/shape_probe.py`: on every manual whose saved index this machine built in the "
+                "round, `default` beside each chunk's BM25 score raised to a power P before it is "
+                "standardised (`bm25-pow-P`: P < 1 shortens its long tail) and each chunk's vector "
+                "similarity as exp(T x similarity) (`vec-exp-T`: a page near the question leads the "
+                "pages a little less near by more). Small sites are left out: score fusion does not run "
+                "there.",
+                "default",
+            ),
+        ),
+        *section(
+            "### A listing behind the page that documents it (forty-second round; measured, not taken)",
+            "documented-probe",
+            "bench/documented_probe.py",
+            probe_grid(
+                "`bench/documented_probe.py`: on the manuals whose saved index this machine built in "
+                "the round and that hold a Sphinx source listing of a module another page documents "
+                "(an anchor naming the module or a name in it), `default` beside such a listing, where "
+                "it ranks below a page documenting its module, after every page that does not step back "
+                "(`after`) or its score less X more (`extra-X`).",
+                "default",
             ),
         ),
         *section(
