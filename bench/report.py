@@ -1574,10 +1574,10 @@ def main() -> None:
             "shape-probe",
             "bench/shape_probe.py",
             probe_grid(
-                "`bench/shape_probe.py`: on every manual whose saved index this machine built in the "
-                "round, `default` beside each chunk's BM25 score raised to a power P before it is "
-                "standardised (`bm25-pow-P`: P < 1 shortens its long tail) and each chunk's vector "
-                "similarity as exp(T x similarity) (`vec-exp-T`: a page near the question leads the "
+                "`bench/shape_probe.py`: on the manuals whose saved index this machine had built when it "
+                "ran (the smaller ones), `default` beside each chunk's BM25 score raised to a power P "
+                "before it is standardised (`bm25-pow-P`: P < 1 shortens its long tail) and each chunk's "
+                "vector similarity as exp(T x similarity) (`vec-exp-T`: a page near the question leads the "
                 "pages a little less near by more). Small sites are left out: score fusion does not run "
                 "there.",
                 "default",
@@ -1588,8 +1588,8 @@ def main() -> None:
             "documented-probe",
             "bench/documented_probe.py",
             probe_grid(
-                "`bench/documented_probe.py`: on the manuals whose saved index this machine built in "
-                "the round and that hold a Sphinx source listing of a module another page documents "
+                "`bench/documented_probe.py`: on the manuals whose saved index this machine had built "
+                "when it ran and that hold a Sphinx source listing of a module another page documents "
                 "(an anchor naming the module or a name in it), `default` beside such a listing, where "
                 "it ranks below a page documenting its module, after every page that does not step back "
                 "(`after`) or its score less X more (`extra-X`).",
