@@ -27,13 +27,12 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from common import CACHE
 from listings_probe import scored
 from probe_grid import prepared, sharing, weights_main
 from retrieval_variants import MemoEmbeddings
 
 from rag.retrieval import Retriever, StepBack
-from rag.store import SKLearnStore
+from rag.store import SKLearnStore, page_of
 
 EXTRAS = (0.0, 1.0, 2.0)  # 0: `after`
 _LISTED = re.compile(r"/_modules/(.+)\.html$")
@@ -42,8 +41,8 @@ _LISTED = re.compile(r"/_modules/(.+)\.html$")
 def listing_modules(store: SKLearnStore) -> dict[str, str]:
     """Each listing page's URL (no fragment) and its module; packages with listed submodules left out."""
     found = {}
-    for doc in store.documents:
-        url = doc.metadata.get("url", "").split("#")[0]
+    for row, doc in enumerate(store.documents):
+        url = page_of(doc, row)
         m = _LISTED.search(urlsplit(url).path)
         if m and m.group(1) != "index":
             found[url] = m.group(1).replace("/", ".").removesuffix(".__init__")
@@ -54,9 +53,9 @@ def listing_modules(store: SKLearnStore) -> dict[str, str]:
 def documenting_pages(store: SKLearnStore, modules: set[str]) -> dict[str, set[str]]:
     """Each module and the pages (URLs, not listings) with an anchor that names it or a name in it."""
     out: dict[str, set[str]] = {m: set() for m in modules}
-    for doc in store.documents:
+    for row, doc in enumerate(store.documents):
         anchor = doc.metadata.get("source", "").partition("#")[2]
-        page = doc.metadata.get("url", "").split("#")[0]
+        page = page_of(doc, row)
         if not anchor or _LISTED.search(urlsplit(page).path):
             continue
         name = anchor.removeprefix("module-")
@@ -69,18 +68,18 @@ def documenting_pages(store: SKLearnStore, modules: set[str]) -> dict[str, set[s
 class Documented(Retriever):
     """The default, with a listing ranked below a page documenting its module moved back."""
 
-    def __init__(self, store: SKLearnStore, extra: float) -> None:
+    def __init__(
+        self, store: SKLearnStore, extra: float, listed: dict[str, str], documented: dict[str, set[str]]
+    ) -> None:
         super().__init__(store)
-        self.extra = extra
-        self.listed = listing_modules(store)
-        self.documented = documenting_pages(store, set(self.listed.values()))
+        self.extra, self.listed, self.documented = extra, listed, documented
 
     def _ordered(self, fused: dict[int, float], back: StepBack) -> list[tuple[int, float]]:
         ranked = super()._ordered(fused, back)
         seen: set[str] = set()
         behind: set[int] = set()
         for row, _ in ranked:
-            page = self.store.documents[row].metadata.get("url", "").split("#")[0]
+            page = page_of(self.store.documents[row], row)
             module = self.listed.get(page)
             if module is not None and self.documented.get(module, set()) & seen:
                 behind.add(row)
@@ -96,21 +95,20 @@ class Documented(Retriever):
 def documented_rows(name: str, embeddings: MemoEmbeddings, extras: list[float]) -> dict[str, dict]:
     """The manual's row as the default has it and with each setting, with the questions that
     rank otherwise than the default."""
-    if not (CACHE / f"{name}-ours.ragidx").exists():
-        return {}
     found = prepared(name, embeddings)
     if found is None:
         return {}
     store, first = found
     listed = listing_modules(store)
-    pairs = sum(bool(p) for p in documenting_pages(store, set(listed.values())).values())
+    documented = documenting_pages(store, set(listed.values()))
+    pairs = sum(bool(pages) for pages in documented.values())
     if not pairs:
         return {}
     row, base = scored(first, name)
     extra = {"listings": len(listed), "documented": pairs}
     rows = {"default": {**row, **extra, "moved": {}}}
     for x in extras:
-        row, ranks = scored(sharing(Documented(store, x), first), name)
+        row, ranks = scored(sharing(Documented(store, x, listed, documented), first), name)
         moved = {q: r for q, r in ranks.items() if r != base[q]}
         rows["after" if not x else f"extra-{x:g}"] = {**row, **extra, "moved": moved}
     return rows

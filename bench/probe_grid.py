@@ -62,9 +62,14 @@ def run(
 
 
 def prepared(name: str, embeddings: Embeddings, **settings: Any) -> tuple[SKLearnStore, Retriever] | None:
-    """The manual's saved `ours` index and a retriever with `settings`, prepared; None on a
-    small site, where chunks are fused by rank and score-fusion signals never run."""
-    store = SKLearnStore.load(CACHE / f"{name}-ours.ragidx", embeddings, EMBEDDER)
+    """The manual's saved `ours` index and a retriever with `settings`, prepared; None where
+    no index is saved (bench/retrieval.py builds it) and on a small site, where chunks are
+    fused by rank and score-fusion signals never run."""
+    path = CACHE / f"{name}-ours.ragidx"
+    if not path.exists():
+        print(name, "has no saved index: run bench/retrieval.py first; skipped", flush=True)
+        return None
+    store = SKLearnStore.load(path, embeddings, EMBEDDER)
     first = Retriever(store, **settings)
     if first.page_cap() is None:
         print(name, "is a small site: score fusion does not run there; skipped", flush=True)

@@ -24,7 +24,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from common import CACHE
 from listings_probe import scored
 from probe_grid import prepared, sharing, weights_main
 from retrieval_variants import MemoEmbeddings
@@ -61,7 +60,7 @@ def label(shape: float) -> str:
 def shape_rows(name: str, embeddings: MemoEmbeddings, shapes: list[float]) -> dict[str, dict]:
     """The manual's row as the default has it and at each shape, with the questions that rank
     otherwise than the default."""
-    found = prepared(name, embeddings) if (CACHE / f"{name}-ours.ragidx").exists() else None
+    found = prepared(name, embeddings)
     if found is None:
         return {}
     store, first = found
