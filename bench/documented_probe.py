@@ -27,8 +27,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from listings_probe import scored
-from probe_grid import prepared, sharing, weights_main
+from probe_grid import moved_back, prepared, ranked_row, sharing, weights_main
 from retrieval_variants import MemoEmbeddings
 
 from rag.retrieval import Retriever, StepBack
@@ -84,12 +83,7 @@ class Documented(Retriever):
             if module is not None and self.documented.get(module, set()) & seen:
                 behind.add(row)
             seen.add(page)
-        if not behind:
-            return ranked
-        if not self.extra:
-            return [item for item in ranked if item[0] not in behind] + [i for i in ranked if i[0] in behind]
-        moved = [(row, score - self.extra * (row in behind)) for row, score in ranked]
-        return sorted(moved, key=lambda item: -item[1])
+        return moved_back(ranked, behind, self.extra) if behind else ranked
 
 
 def documented_rows(name: str, embeddings: MemoEmbeddings, extras: list[float]) -> dict[str, dict]:
@@ -104,11 +98,11 @@ def documented_rows(name: str, embeddings: MemoEmbeddings, extras: list[float]) 
     pairs = sum(bool(pages) for pages in documented.values())
     if not pairs:
         return {}
-    row, base = scored(first, name)
+    row, base = ranked_row(first, name)
     extra = {"listings": len(listed), "documented": pairs}
     rows = {"default": {**row, **extra, "moved": {}}}
     for x in extras:
-        row, ranks = scored(sharing(Documented(store, x, listed, documented), first), name)
+        row, ranks = ranked_row(sharing(Documented(store, x, listed, documented), first), name)
         moved = {q: r for q, r in ranks.items() if r != base[q]}
         rows["after" if not x else f"extra-{x:g}"] = {**row, **extra, "moved": moved}
     return rows

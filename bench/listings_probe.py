@@ -21,12 +21,10 @@ manuals keeps the others' rows.
 
 from __future__ import annotations
 
-from common import CACHE, corpus, questions_of, summary_row
-from probe_grid import weights_main
-from retrieval import ours_scores
+from common import CACHE
+from probe_grid import ranked_row, weights_main
 from retrieval_variants import EMBEDDER, MemoEmbeddings
 
-from rag.evaluation import KS
 from rag.retrieval import SOURCE_LISTING, Retriever
 from rag.store import SKLearnStore
 
@@ -36,13 +34,6 @@ PENALTIES = (0.0, 0.5, 1.0, 1.25, 1.5, 2.0, 3.0)
 def settings(penalties: list[float]) -> dict[str, float | None]:
     """Each row's penalty: None puts the pages last (`last`)."""
     return {"last": None, **{f"penalty-{x:g}": x for x in penalties}}
-
-
-def scored(retriever: Retriever, name: str) -> tuple[dict, dict[str, int | None]]:
-    """The retriever's row on the manual's questions, scored as bench/retrieval.py scores
-    ours, and each question's rank."""
-    report = ours_scores(retriever.store, questions_of(corpus(name)), max(KS), retriever)
-    return summary_row(report), {q["id"]: q["rank"] for q in report["questions"]}
 
 
 def listing_rows(name: str, embeddings: MemoEmbeddings, penalties: list[float]) -> dict[str, dict]:
@@ -67,7 +58,7 @@ def penalty_rows(
     rows, last = {}, {}
     for label, penalty in settings(penalties).items():
         setattr(retriever, option, penalty)
-        row, ranks = scored(retriever, name)
+        row, ranks = ranked_row(retriever, name)
         last = last or ranks
         moved = {q: rank for q, rank in ranks.items() if rank != last[q]}
         rows[label] = {**row, **extra, "moved": moved}

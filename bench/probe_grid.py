@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 from common import CACHE, CORPORA, RESULTS, corpus, questions_of, summary_row, write_result
 from langchain_core.embeddings import Embeddings
+from retrieval import ours_scores
 from retrieval_probes import default_search
 from retrieval_variants import EMBEDDER, MemoEmbeddings, baselines, leave_one_out, objective
 
 from rag.embeddings.local import LocalEmbeddings
-from rag.evaluation import evaluate
+from rag.evaluation import KS, evaluate
 from rag.retrieval import Retriever, history_query
 from rag.score_fusion import Kind, Signals
 from rag.store import SKLearnStore
@@ -33,6 +34,13 @@ def scored(retriever: Retriever, name: str) -> dict[str, float]:
     search = default_search(retriever)
     report = evaluate(questions_of(corpus(name)), lambda q: search(history_query(q.question, q.history), q))
     return summary_row(report)
+
+
+def ranked_row(retriever: Retriever, name: str) -> tuple[dict, dict[str, int | None]]:
+    """The retriever's row on the manual's questions, scored as bench/retrieval.py scores
+    ours, and each question's rank."""
+    report = ours_scores(retriever.store, questions_of(corpus(name)), max(KS), retriever)
+    return summary_row(report), {q["id"]: q["rank"] for q in report["questions"]}
 
 
 def run(
@@ -76,6 +84,33 @@ def prepared(name: str, embeddings: Embeddings, **settings: Any) -> tuple[SKLear
         return None
     first.prepare()
     return store, first
+
+
+def beside_default(
+    name: str, embeddings: Embeddings, variants: Callable[[SKLearnStore], dict[str, Retriever]]
+) -> dict[str, dict]:
+    """The manual's row as the default has it and with each of `variants(store)` (a retriever
+    a label, sharing the default's parts), each naming the questions that rank otherwise than
+    the default; none where `prepared` skips the manual."""
+    found = prepared(name, embeddings)
+    if found is None:
+        return {}
+    store, first = found
+    row, base = ranked_row(first, name)
+    rows = {"default": {**row, "moved": {}}}
+    for label, retriever in variants(store).items():
+        row, ranks = ranked_row(sharing(retriever, first), name)
+        rows[label] = {**row, "moved": {q: r for q, r in ranks.items() if r != base[q]}}
+    return rows
+
+
+def moved_back(ranked: list[tuple[int, float]], back: set[int], penalty: float) -> list[tuple[int, float]]:
+    """`ranked` (rows best first, with their scores) with the rows in `back` after the others
+    (`penalty` 0; each part in its order) or their scores less `penalty`."""
+    if not penalty:
+        return sorted(ranked, key=lambda item: item[0] in back)
+    moved = [(row, score - penalty * (row in back)) for row, score in ranked]
+    return sorted(moved, key=lambda item: -item[1])
 
 
 def sharing(probe: Retriever, first: Retriever) -> Retriever:

@@ -1597,6 +1597,19 @@ def main() -> None:
             ),
         ),
         *section(
+            "### Pages like a page ranked above them (forty-third round; measured, not taken)",
+            "near-copy-probe",
+            "bench/near_copy_probe.py",
+            probe_grid(
+                "`bench/near_copy_probe.py`: on the manuals whose saved index this machine held, "
+                "`default` beside a page whose chunk (the one it ranks by) is like the chunk of a page "
+                "ranked above it moved back: a near copy (cosine similarity at least T, `near-T`: after "
+                "every page that is not) or under the same last heading (`heading-after`; "
+                "`heading-X`: its fused score less X). Small sites are left out.",
+                "default",
+            ),
+        ),
+        *section(
             "### A learned ranker over the same evidence (measured, not taken)",
             "ltr-probe",
             "bench/ltr_probe.py",

@@ -24,8 +24,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from listings_probe import scored
-from probe_grid import prepared, sharing, weights_main
+from probe_grid import beside_default, weights_main
 from retrieval_variants import MemoEmbeddings
 
 from rag.retrieval import Retriever
@@ -60,16 +59,7 @@ def label(shape: float) -> str:
 def shape_rows(name: str, embeddings: MemoEmbeddings, shapes: list[float]) -> dict[str, dict]:
     """The manual's row as the default has it and at each shape, with the questions that rank
     otherwise than the default."""
-    found = prepared(name, embeddings)
-    if found is None:
-        return {}
-    store, first = found
-    row, base = scored(first, name)
-    rows = {"default": {**row, "moved": {}}}
-    for shape in shapes:
-        row, ranks = scored(sharing(Shaped(store, shape), first), name)
-        rows[label(shape)] = {**row, "moved": {q: r for q, r in ranks.items() if r != base[q]}}
-    return rows
+    return beside_default(name, embeddings, lambda store: {label(x): Shaped(store, x) for x in shapes})
 
 
 def main() -> None:
