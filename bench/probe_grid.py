@@ -14,12 +14,11 @@ import numpy as np
 from common import CACHE, CORPORA, RESULTS, corpus, questions_of, summary_row, write_result
 from langchain_core.embeddings import Embeddings
 from retrieval import ours_scores
-from retrieval_probes import default_search
 from retrieval_variants import EMBEDDER, MemoEmbeddings, baselines, leave_one_out, objective
 
 from rag.embeddings.local import LocalEmbeddings
-from rag.evaluation import KS, evaluate
-from rag.retrieval import Retriever, history_query
+from rag.evaluation import KS
+from rag.retrieval import Retriever
 from rag.score_fusion import Kind, Signals
 from rag.store import SKLearnStore
 
@@ -29,18 +28,16 @@ FIFTEENTH_ROUND: dict[str, Any] = {"hub_page_weight": 0.0, "outline_weight": 0.7
 Rule = Callable[[dict[str, dict], list[str], dict | None], tuple]
 
 
-def scored(retriever: Retriever, name: str) -> dict[str, float]:
-    """The retriever's row on the manual's questions, searched as the chat searches them."""
-    search = default_search(retriever)
-    report = evaluate(questions_of(corpus(name)), lambda q: search(history_query(q.question, q.history), q))
-    return summary_row(report)
-
-
 def ranked_row(retriever: Retriever, name: str) -> tuple[dict, dict[str, int | None]]:
-    """The retriever's row on the manual's questions, scored as bench/retrieval.py scores
-    ours, and each question's rank."""
+    """The retriever's row on the manual's questions, searched as the chat searches them and
+    scored as bench/retrieval.py scores ours, and each question's rank."""
     report = ours_scores(retriever.store, questions_of(corpus(name)), max(KS), retriever)
     return summary_row(report), {q["id"]: q["rank"] for q in report["questions"]}
+
+
+def scored(retriever: Retriever, name: str) -> dict[str, float]:
+    """The retriever's row alone (`ranked_row`'s)."""
+    return ranked_row(retriever, name)[0]
 
 
 def run(
