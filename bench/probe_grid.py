@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from common import CACHE, CORPORA, RESULTS, corpus, questions_of, summary_row, write_result
+from common import CACHE, CORPORA, RESULTS, corpus, like_private, questions_of, summary_row, write_result
 from langchain_core.embeddings import Embeddings
 from retrieval import ours_scores
 from retrieval_variants import EMBEDDER, MemoEmbeddings, baselines, leave_one_out, objective
@@ -135,14 +135,17 @@ def weights_main(
     rule: Rule = objective,
     weights: tuple[float, ...] = (0.0, 0.125, 0.25, 0.5),
 ) -> None:
-    """A probe's command line: `--corpora` and `--weights`, then `run` with `rows_of(manual,
-    embeddings, weights)`."""
+    """A probe's command line: `--corpora` (or `--like-private`: common.like_private, the set
+    to measure a probe on first) and `--weights`, then `run` with `rows_of(manual, embeddings,
+    weights)`."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--corpora", nargs="*", default=list(CORPORA))
+    parser.add_argument("--like-private", action="store_true", help="the manuals like issue 12's private one")
     parser.add_argument("--weights", nargs="*", type=float, default=list(weights))
     args = parser.parse_args()
+    corpora = like_private() if args.like_private else args.corpora
     embeddings = MemoEmbeddings(LocalEmbeddings())
-    run(result, args.corpora, lambda manual: rows_of(manual, embeddings, args.weights), rule)
+    run(result, corpora, lambda manual: rows_of(manual, embeddings, args.weights), rule)
 
 
 def follow_up_losses(scores: dict[str, dict], manual: str, base: dict | None) -> int:
