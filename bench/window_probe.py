@@ -20,6 +20,7 @@ bench/results/window-probe.json; a run on some manuals keeps the others' rows.
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import numpy as np
@@ -70,9 +71,11 @@ class Windows:
         # each window's place among its chunk's: `sparse` reads every other one
         self.place = np.concatenate([np.arange(len(w)) for w in per_chunk]) if per_chunk else self.owner
         flat = [w for ws in per_chunk for w in ws]
-        path = CACHE / f"{name}-windows-{WINDOW}-{STRIDE}.npy"
+        # named by the windows' own text: an index built again with other chunks embeds anew
+        digest = hashlib.sha256("\0".join(flat).encode()).hexdigest()[:16]
+        path = CACHE / f"{name}-windows-{digest}.npy"
         vectors = np.load(path) if path.exists() else None
-        if vectors is None or len(vectors) != len(flat):
+        if vectors is None:
             vectors = np.asarray(embeddings.inner.embed_documents(flat), dtype=np.float32)
             np.save(path, vectors)
         self.vectors, self.rows = vectors, len(per_chunk)
