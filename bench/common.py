@@ -737,14 +737,17 @@ def write_result(name: str, data: dict) -> Path:
 PRIVATE_BAND = {"notebook+RRF": (0.80, 0.91), "notebook": (0.70, 0.84)}
 
 
-def like_private() -> list[str]:
-    """The manuals whose two baselines' single-turn R@4 in their result files sit in
-    PRIVATE_BAND, smallest index (ours' chunks) first. Chosen by the baselines, not by where
-    ours misses: a probe first measured on the manuals ours misses on flatters itself."""
+def like_private(runs: dict[str, dict] | None = None) -> list[str]:
+    """The manuals whose two baselines' single-turn R@4 in their result files (`runs`: each
+    manual's, read here when not given) sit in PRIVATE_BAND, smallest index (ours' chunks)
+    first. Chosen by the baselines, not by where ours misses: a probe first measured on the
+    manuals ours misses on flatters itself."""
+    if runs is None:
+        paths = {name: RESULTS / f"retrieval-{name}.json" for name in CORPORA}
+        runs = {name: json.loads(path.read_text()) for name, path in paths.items() if path.exists()}
     found = []
-    for name in CORPORA:
-        path = RESULTS / f"retrieval-{name}.json"
-        results = json.loads(path.read_text())["results"] if path.exists() else {}
+    for name, data in runs.items():
+        results = data.get("results", {})
         if not all(p in results for p in (*PRIVATE_BAND, "ours")):
             continue
         r4 = {p: results[p]["groups"]["single"]["recall@4"] for p in PRIVATE_BAND}

@@ -4,7 +4,7 @@
 
 Score fusion (rag/score_fusion.py) sums standardised scores, so a page far ahead in one list
 keeps its lead; the notebook's chunks with BM25 and vectors met by plain RRF (k = 60, equal
-weights) lead ours on six of the ten manuals where ours is below a baseline, and on those
+weights) lead ours on nine of the ten manuals where ours is below a baseline, and on those
 questions RRF puts first a page that is well placed in both lists but first in neither
 (Cython's `special_methods.html` for an `__add__` question: ours seventh). Here each page
 also gets that RRF score over ours' own lists (its rank by its best chunk's similarity and

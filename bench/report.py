@@ -345,7 +345,7 @@ def retrieval_floors(runs: dict[str, dict]) -> list[str]:
 
 def like_private_line(runs: dict[str, dict]) -> str:
     """How ours does on the manuals whose baselines sit where the private manual's do."""
-    like = [name for name in like_private() if name in runs]
+    like = like_private(runs)
     cells = {name: _cells(runs[name]["results"]["ours"]) for name in like}
     goal = sum(cells[n][1] >= 0.885 for n in like)
     both = sum(all(cells[n][1] >= _cells(runs[n]["results"][p])[1] for p in PRIVATE_BAND) for n in like)

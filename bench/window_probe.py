@@ -6,7 +6,7 @@ A section chunk is up to 900 characters, and MiniLM's one vector for it is the m
 everything it says: Python-Markdown's `authors.html` says "@waylan is the current maintainer
 of the code" in a chunk about five authors, and for "Who is the current maintainer of
 Python-Markdown?" that chunk's similarity is below the manual's average page (0.33), while
-the notebook's chunks, cut elsewhere, put the page first. Here each chunk is also cut into
+the notebook's chunks (cut elsewhere) with BM25 and RRF put the page first. Here each chunk is also cut into
 windows of a few sentences (up to WINDOW characters, a new one every STRIDE, each led by the
 chunk's own last heading so a sentence keeps its topic), every window is embedded once
 (saved per manual in bench/.cache), and a chunk's window evidence is its best window's
@@ -31,7 +31,8 @@ from retrieval_variants import MemoEmbeddings
 
 from rag.store import SKLearnStore
 
-WINDOW = 300  # characters a window holds at most (one longer sentence is cut at 400)
+WINDOW = 300  # characters a window holds at most (a longer sentence is one window, cut at LONGEST)
+LONGEST = 400
 STRIDE = 150  # characters between the starts of two windows
 PIECES = re.compile(r"(?<=[.!?:])\s+|\n+")
 
@@ -48,17 +49,17 @@ def windows(doc: Document) -> list[str]:
     found: list[str] = []
     last = -STRIDE
     for i in range(len(pieces)):
-        if starts[i] - last < STRIDE and i:
+        if starts[i] - last < STRIDE:  # the first piece always starts one (last = -STRIDE)
             continue
         last = starts[i]
         j = i + 1
         while j < len(pieces) and starts[j + 1] - starts[i] <= WINDOW:
             j += 1
-        found.append(" ".join(pieces[i:j])[:400])
+        found.append(" ".join(pieces[i:j])[:LONGEST])
         if starts[j] >= starts[-1]:
             break
     lead = f"{heading}: " if heading else ""
-    return [lead + w for w in found] or [text[:400]]
+    return [lead + w for w in found] or [text[:LONGEST]]
 
 
 class Windows:
